@@ -1,0 +1,148 @@
+//! Command-line definitions (clap) and their validation into an [`EngineConfig`].
+
+use crate::analysis::AnalysisConfig;
+use crate::engine::EngineConfig;
+use crate::flow::FlowLimits;
+use crate::model::Ts;
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "proxy407",
+    version,
+    about = "Tells why HTTP proxy authentication fails, from live traffic or captures"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse capture files (or a live interface) and print the diagnosis.
+    Analyze(AnalyzeArgs),
+    /// Print every transaction on a proxy connection as one JSON object per line.
+    Transactions(InputArgs),
+    /// List the capture interfaces (feature `live`).
+    Interfaces,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Print the whole summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Rows in each top list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+}
+
+/// Where packets come from, and the options every analysing command shares.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Capture files (pcap, pcapng, optionally gzip-compressed; `-` for standard input).
+    /// Several are merged by time.
+    pub files: Vec<PathBuf>,
+    /// Capture live from this interface (feature `live`).
+    #[arg(long, short = 'i')]
+    pub interface: Option<String>,
+    /// Stop a live capture after this long (e.g. `10s`, `5m`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Extra BPF filter for a live capture, ANDed with the proxy ports filter.
+    #[arg(long)]
+    pub bpf: Option<String>,
+    /// Proxy ports (comma-separated or repeated); decides the live filter, failed connection
+    /// attempts and TLS-to-proxy detection. Proxies on other ports are still auto-detected.
+    #[arg(long = "proxy-port", value_delimiter = ',', default_values_t = [3128u16, 3129, 8080, 8000, 8888, 9090])]
+    pub proxy_ports: Vec<u16>,
+    /// How long a client may take to retry after a challenge.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub retry_window: Duration,
+    /// Rejected credential attempts of one user that make a lockout risk: COUNT or COUNT/WINDOW.
+    #[arg(long, default_value = "5/10m")]
+    pub lockout_threshold: String,
+    /// Ignore packets before this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Ignore packets after this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Replace user, domain and workstation names by a keyed hash in every output.
+    #[arg(long, value_name = "KEY")]
+    pub pseudonymize: Option<String>,
+    /// With --pseudonymize, replace client IP addresses too.
+    #[arg(long, requires = "pseudonymize")]
+    pub pseudonymize_ips: bool,
+    /// Most connections tracked at once.
+    #[arg(long, default_value_t = 262_144)]
+    pub max_connections: usize,
+    /// Most out-of-order bytes held per direction of a connection.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_stream_buffer: usize,
+    /// Most out-of-order bytes held in all.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_total_buffer: usize,
+    /// A connection quiet for this long (packet time) is closed.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl InputArgs {
+    /// Validates the options into the engine's settings.
+    pub fn engine_config(&self) -> anyhow::Result<EngineConfig> {
+        let (count, window) = match self.lockout_threshold.split_once('/') {
+            Some((c, w)) => (
+                c,
+                humantime::parse_duration(w)
+                    .with_context(|| format!("--lockout-threshold window {w:?}"))?,
+            ),
+            None => (self.lockout_threshold.as_str(), Duration::from_secs(600)),
+        };
+        let count: u32 = count
+            .trim()
+            .parse()
+            .with_context(|| format!("--lockout-threshold count {count:?} is not a number"))?;
+        if count == 0 {
+            bail!("--lockout-threshold count must be at least 1");
+        }
+        let ts = |name: &str, v: &Option<String>| -> anyhow::Result<Option<Ts>> {
+            v.as_deref()
+                .map(|s| {
+                    Ts::parse_rfc3339(s)
+                        .with_context(|| format!("{name} {s:?} is not an RFC 3339 time"))
+                })
+                .transpose()
+        };
+        Ok(EngineConfig {
+            flow: FlowLimits {
+                max_connections: self.max_connections.max(1),
+                max_buffered_per_stream: self.max_stream_buffer,
+                max_buffered_total: self.max_total_buffer,
+                idle_timeout_us: micros(self.idle_timeout),
+                proxy_ports: self.proxy_ports.clone(),
+                ..FlowLimits::default()
+            },
+            analysis: AnalysisConfig {
+                retry_window_us: micros(self.retry_window),
+                lockout_threshold: count,
+                lockout_window_us: micros(window),
+                ..AnalysisConfig::default()
+            },
+            since: ts("--since", &self.since)?,
+            until: ts("--until", &self.until)?,
+        })
+    }
+}

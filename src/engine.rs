@@ -1,0 +1,428 @@
+//! Drives the stages for one run: frame → [`decode`] → [`FlowTable`] (reassembly) →
+//! [`HttpConn`] → auth parsers → [`Analyzer`]. Time is packet time, passed in with every
+//! frame; nothing here reads the wall clock. `ingest` per frame, `finish` at the end.
+//!
+//! Keeps the capture and HTTP counters of SPEC §6.1 (`capture`, `http`).
+
+use crate::analysis::{AnalysisConfig, AnalysisEvent, AnalysisOutput, Analyzer, ConnRef, Exchange};
+use crate::auth;
+use crate::community_id::{community_id_v1, PROTO_TCP};
+use crate::decode::{self, Decoded};
+use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowTable};
+use crate::http::conn::ConnKind;
+use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
+use crate::model::{Side, Ts};
+use crate::reassembly::StreamEvent;
+use crate::source::{Frame, Notice, SourceStats};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Settings of one run.
+#[derive(Clone, Debug, Default)]
+pub struct EngineConfig {
+    pub flow: FlowLimits,
+    pub analysis: AnalysisConfig,
+    /// Frames before `since` or after `until` are skipped.
+    pub since: Option<Ts>,
+    pub until: Option<Ts>,
+}
+
+/// The `capture` section of the JSON summary (SPEC §6.1).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CaptureCounters {
+    pub files: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_ts: Option<Ts>,
+    pub last_ts: Option<Ts>,
+    /// Packets per link type name.
+    pub link_types: BTreeMap<String, u64>,
+    pub tcp_connections: u64,
+    pub proxy_connections: u64,
+    pub truncated_packets: u64,
+    pub gap_bytes: u64,
+    pub tls_proxy_connections: u64,
+    /// Frames that could not be decoded (malformed at some layer, or of an unknown link type).
+    pub decode_errors: u64,
+    pub ip_fragments: u64,
+    pub failed_connection_attempts: u64,
+    pub http_anomalies: u64,
+    pub flow_limit_hits: u64,
+    pub kernel_dropped: Option<u64>,
+}
+
+/// The `http` section of the JSON summary (SPEC §6.1): counts over proxy connections.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HttpCounters {
+    pub requests: u64,
+    pub responses: u64,
+    pub responses_407: u64,
+    pub connect_requests: u64,
+    pub credentialed_requests: u64,
+    pub unanswered_requests: u64,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOutput {
+    pub capture: CaptureCounters,
+    pub http: HttpCounters,
+    pub analysis: AnalysisOutput,
+    pub notices: Vec<Notice>,
+}
+
+/// Per-connection state beside the reassemblers.
+#[derive(Default)]
+struct ConnApp {
+    http: HttpConn,
+    /// Counted as a proxy connection already.
+    proxy: bool,
+    /// Counted as TLS straight to a proxy port already.
+    tls: bool,
+    community_id: Option<String>,
+}
+
+/// The FlowHandler: everything downstream of the flow table.
+struct Downstream {
+    analyzer: Analyzer,
+    capture: CaptureCounters,
+    http: HttpCounters,
+    events: Vec<HttpEvent>,
+    proxy_ports: Vec<u16>,
+}
+
+pub struct Engine {
+    cfg: EngineConfig,
+    table: FlowTable<ConnApp>,
+    down: Downstream,
+    notices: Vec<Notice>,
+    last_advance: Ts,
+    unknown_links: BTreeMap<u32, u64>,
+}
+
+/// How often (packet time) idle connections and episodes are swept.
+const ADVANCE_EVERY_US: i64 = 1_000_000;
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Self {
+        let down = Downstream {
+            analyzer: Analyzer::new(cfg.analysis.clone()),
+            capture: CaptureCounters::default(),
+            http: HttpCounters::default(),
+            events: Vec::new(),
+            proxy_ports: cfg.flow.proxy_ports.clone(),
+        };
+        Engine {
+            table: FlowTable::new(cfg.flow.clone()),
+            cfg,
+            down,
+            notices: Vec::new(),
+            last_advance: Ts::ZERO,
+            unknown_links: BTreeMap::new(),
+        }
+    }
+
+    /// Feeds one frame.
+    pub fn ingest(&mut self, frame: &Frame<'_>) {
+        if self.cfg.since.is_some_and(|s| frame.ts < s)
+            || self.cfg.until.is_some_and(|u| frame.ts > u)
+        {
+            return;
+        }
+        let c = &mut self.down.capture;
+        c.packets += 1;
+        c.bytes += frame.data.len() as u64;
+        if (frame.data.len() as u64) < u64::from(frame.orig_len) {
+            c.truncated_packets += 1;
+        }
+        if c.first_ts.is_none_or(|t| frame.ts < t) {
+            c.first_ts = Some(frame.ts);
+        }
+        if c.last_ts.is_none_or(|t| frame.ts > t) {
+            c.last_ts = Some(frame.ts);
+        }
+        match decode::decode(frame) {
+            Decoded::Tcp(seg) => self.table.segment(&seg, &mut self.down),
+            Decoded::Fragment => self.down.capture.ip_fragments += 1,
+            Decoded::NotTcp | Decoded::NotIp => {}
+            Decoded::UnknownLink(lt) => {
+                self.down.capture.decode_errors += 1;
+                let n = self.unknown_links.entry(lt).or_insert(0);
+                if *n == 0 {
+                    self.notices.push(Notice {
+                        origin: "decode".into(),
+                        offset: None,
+                        message: format!(
+                            "link type {} ({}) is not decoded; its packets are counted and skipped",
+                            lt,
+                            decode::link_type_name(lt)
+                        ),
+                    });
+                }
+                *n += 1;
+            }
+            Decoded::Malformed(_) => self.down.capture.decode_errors += 1,
+        }
+        *self
+            .down
+            .capture
+            .link_types
+            .entry(decode::link_type_name(frame.link_type))
+            .or_insert(0) += 1;
+        if frame.ts.0 - self.last_advance.0 >= ADVANCE_EVERY_US {
+            self.advance(frame.ts);
+        }
+    }
+
+    /// Packet time moved on to `now`: expire idle state and judge episodes whose window passed.
+    pub fn advance(&mut self, now: Ts) {
+        self.last_advance = now;
+        self.table.advance(now, &mut self.down);
+        self.down.analyzer.advance(now);
+    }
+
+    /// Notices from the source are kept with the run's own.
+    pub fn add_notices(&mut self, notices: Vec<Notice>) {
+        self.notices.extend(notices);
+    }
+
+    /// The end of the capture: flush every connection and judge every open episode.
+    pub fn finish(mut self, source: &SourceStats) -> EngineOutput {
+        let end = self.down.capture.last_ts.unwrap_or(Ts::ZERO);
+        self.table.finish(end, &mut self.down);
+        let fs = self.table.stats().clone();
+        let mut capture = self.down.capture;
+        capture.files = source.files;
+        capture.tcp_connections = fs.tcp_connections;
+        capture.gap_bytes = fs.gap_bytes;
+        capture.flow_limit_hits = fs.evicted_full + fs.buffer_limit_hits;
+        capture.kernel_dropped = source.kernel_dropped;
+        EngineOutput {
+            capture,
+            http: self.down.http,
+            analysis: self.down.analyzer.finish(),
+            notices: self.notices,
+        }
+    }
+}
+
+impl Downstream {
+    fn conn_ref(meta: &ConnMeta, app: &mut ConnApp) -> ConnRef {
+        let community_id = app
+            .community_id
+            .get_or_insert_with(|| {
+                community_id_v1(
+                    0,
+                    PROTO_TCP,
+                    (meta.client_ip, meta.client_port),
+                    (meta.server_ip, meta.server_port),
+                )
+            })
+            .clone();
+        ConnRef {
+            conn_id: meta.id,
+            community_id,
+            client_ip: meta.client_ip,
+            client_port: meta.client_port,
+            proxy_ip: meta.server_ip,
+            proxy_port: meta.server_port,
+        }
+    }
+
+    /// Turns the HTTP events of one connection into counters and analysis events.
+    fn drain(&mut self, meta: &ConnMeta, app: &mut ConnApp) {
+        if !app.proxy && app.http.proxy_signal() {
+            app.proxy = true;
+            self.capture.proxy_connections += 1;
+        }
+        if !app.tls
+            && app.http.kind() == ConnKind::Tls
+            && self.proxy_ports.contains(&meta.server_port)
+        {
+            app.tls = true;
+            self.capture.tls_proxy_connections += 1;
+        }
+        let events = std::mem::take(&mut self.events);
+        for ev in events {
+            match ev {
+                HttpEvent::Anomaly { .. } => self.capture.http_anomalies += 1,
+                HttpEvent::Orphan { response, .. } => {
+                    if app.proxy {
+                        self.count_response(&response);
+                    }
+                }
+                HttpEvent::Exchange {
+                    req_ts,
+                    request,
+                    resp_ts,
+                    response,
+                    after_gap,
+                    tunneled,
+                } => {
+                    if !app.proxy {
+                        continue;
+                    }
+                    self.count_request(&request);
+                    self.count_response(&response);
+                    if tunneled {
+                        continue;
+                    }
+                    let ex = exchange(
+                        Self::conn_ref(meta, app),
+                        req_ts,
+                        request,
+                        Some((resp_ts, response)),
+                        None,
+                        after_gap,
+                    );
+                    self.analyzer.on_event(AnalysisEvent::Exchange(Box::new(ex)));
+                }
+                HttpEvent::Unanswered {
+                    req_ts,
+                    request,
+                    why,
+                    after_gap,
+                    tunneled,
+                    ..
+                } => {
+                    if !app.proxy {
+                        continue;
+                    }
+                    self.count_request(&request);
+                    self.http.unanswered_requests += 1;
+                    if tunneled {
+                        continue;
+                    }
+                    let ex = exchange(
+                        Self::conn_ref(meta, app),
+                        req_ts,
+                        request,
+                        None,
+                        Some(why),
+                        after_gap,
+                    );
+                    self.analyzer.on_event(AnalysisEvent::Exchange(Box::new(ex)));
+                }
+            }
+        }
+    }
+
+    fn count_request(&mut self, r: &RequestHead) {
+        self.http.requests += 1;
+        if r.method.eq_ignore_ascii_case("CONNECT") {
+            self.http.connect_requests += 1;
+        }
+        if r.proxy_authorization.is_some() {
+            self.http.credentialed_requests += 1;
+        }
+    }
+
+    fn count_response(&mut self, r: &ResponseHead) {
+        self.http.responses += 1;
+        if r.status == 407 {
+            self.http.responses_407 += 1;
+        }
+    }
+}
+
+/// Builds the analysis record of one request: the only place credentials and challenge
+/// header values are read, and where they are dropped.
+fn exchange(
+    conn: ConnRef,
+    req_ts: Ts,
+    request: RequestHead,
+    response: Option<(Ts, ResponseHead)>,
+    unanswered: Option<Unanswered>,
+    after_gap: bool,
+) -> Exchange {
+    let credentials = request
+        .proxy_authorization
+        .as_ref()
+        .map(|s| auth::parse_credentials(s.expose()));
+    let (resp_ts, status, challenges, www_challenges, response_close) = match &response {
+        Some((ts, r)) => (
+            Some(*ts),
+            Some(r.status),
+            auth::parse_challenges(r.proxy_authenticate.iter().map(|s| s.expose())),
+            if r.status == 401 {
+                auth::parse_challenges(r.www_authenticate.iter().map(|s| s.expose()))
+            } else {
+                Vec::new()
+            },
+            r.connection_close,
+        ),
+        None => (None, None, Vec::new(), Vec::new(), false),
+    };
+    Exchange {
+        conn,
+        req_ts,
+        method: request.method,
+        target: request.target,
+        user_agent: request.user_agent,
+        credentials,
+        resp_ts,
+        status,
+        challenges,
+        www_challenges,
+        response_close,
+        unanswered,
+        after_gap,
+    }
+}
+
+impl FlowHandler<ConnApp> for Downstream {
+    fn stream(
+        &mut self,
+        meta: &ConnMeta,
+        app: &mut ConnApp,
+        side: Side,
+        ts: Ts,
+        ev: StreamEvent<'_>,
+    ) {
+        let closed = match ev {
+            StreamEvent::Fin => Some(false),
+            StreamEvent::Rst => Some(true),
+            _ => None,
+        };
+        let gap = match ev {
+            StreamEvent::Gap(n) => Some(n),
+            _ => None,
+        };
+        app.http.on_stream(side, ts, ev, &mut self.events);
+        self.drain(meta, app);
+        if app.proxy {
+            if let Some(reset) = closed {
+                self.analyzer.on_event(AnalysisEvent::ConnClosed {
+                    conn_id: meta.id,
+                    ts,
+                    by: side,
+                    reset,
+                });
+            }
+            if let Some(bytes) = gap {
+                self.analyzer.on_event(AnalysisEvent::Gap {
+                    conn_id: meta.id,
+                    ts,
+                    side,
+                    bytes,
+                });
+            }
+        }
+    }
+
+    fn closed(&mut self, meta: &ConnMeta, mut app: ConnApp, ts: Ts) {
+        app.http.finish(ts, &mut self.events);
+        self.drain(meta, &mut app);
+    }
+
+    fn attempt_failed(&mut self, a: FailedAttempt) {
+        self.capture.failed_connection_attempts += 1;
+        self.analyzer.on_event(AnalysisEvent::AttemptFailed {
+            ts: a.ts,
+            client_ip: a.client_ip,
+            proxy_ip: a.server_ip,
+            proxy_port: a.server_port,
+            reset: a.reset,
+        });
+    }
+}

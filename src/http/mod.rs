@@ -1,0 +1,95 @@
+//! HTTP/1.x on one connection: incremental head parsing (httparse), body framing
+//! (Content-Length, chunked with trailers, until close; none for HEAD, 1xx, 204, 304),
+//! request/response pairing in order (pipelining included), `CONNECT` tunnels, and
+//! resynchronisation after a gap. Bodies are skipped by counting, never buffered.
+//!
+//! Owns no notion of authentication: credential and challenge header values are handed on
+//! as [`Secret`]s for the auth parsers.
+
+pub mod conn;
+pub mod framing;
+pub mod parser;
+
+pub use conn::HttpConn;
+
+use crate::model::{Side, Ts};
+use crate::secret::Secret;
+
+/// The parts of a request head that the analysis uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: String,
+    pub target: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    pub host: Option<String>,
+    pub user_agent: Option<String>,
+    pub proxy_authorization: Option<Secret>,
+    /// Size of the head in bytes (request line to the empty line).
+    pub head_len: usize,
+}
+
+impl RequestHead {
+    /// `CONNECT` or an absolute-form target (`http://...`): only proxies get these.
+    pub fn is_proxy_form(&self) -> bool {
+        self.method.eq_ignore_ascii_case("CONNECT") || self.target.contains("://")
+    }
+}
+
+/// The parts of a response head that the analysis uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub version: u8,
+    /// Every `Proxy-Authenticate` header value, in order.
+    pub proxy_authenticate: Vec<Secret>,
+    /// Every `WWW-Authenticate` header value, in order.
+    pub www_authenticate: Vec<Secret>,
+    /// `Connection: close` (or `Proxy-Connection: close`, or HTTP/1.0 without keep-alive).
+    pub connection_close: bool,
+    pub head_len: usize,
+}
+
+/// Why a request never got its response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unanswered {
+    /// The connection was closed (FIN) or reset (RST) by `by`.
+    Closed { by: Side, reset: bool },
+    /// A capture gap in the server's direction may have swallowed the response.
+    Gap,
+    /// The connection left the table idle, or the capture ended.
+    End,
+}
+
+/// What an [`HttpConn`] makes of its two byte streams.
+#[derive(Debug)]
+pub enum HttpEvent {
+    /// A request and its response.
+    Exchange {
+        req_ts: Ts,
+        request: RequestHead,
+        resp_ts: Ts,
+        response: ResponseHead,
+        /// The pairing crossed a gap in either direction (it may be off by one).
+        after_gap: bool,
+        /// Inside a CONNECT tunnel that turned out to carry plain HTTP.
+        tunneled: bool,
+    },
+    /// A request that will get no response.
+    Unanswered {
+        req_ts: Ts,
+        request: RequestHead,
+        ts: Ts,
+        why: Unanswered,
+        after_gap: bool,
+        tunneled: bool,
+    },
+    /// A response with no request to pair with (the capture began mid-connection, or a gap).
+    Orphan { ts: Ts, response: ResponseHead },
+    /// Bytes that are not the HTTP expected there; counted and named, never fatal.
+    Anomaly {
+        ts: Ts,
+        side: Side,
+        kind: &'static str,
+    },
+}

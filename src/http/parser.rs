@@ -1,0 +1,1 @@
+//! Pure head parsing with httparse (stub).

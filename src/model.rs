@@ -1,0 +1,338 @@
+//! The records every view shares: [`Transaction`], [`Episode`], their verdicts ([`Outcome`],
+//! [`Cause`], [`Finding`]) and the timestamp type [`Ts`].
+//!
+//! Field and variant names are the stable output names of the product contract (SPEC §6):
+//! the report, the JSON summary, the dashboard and the exported tables all read these
+//! records and nothing else. This module owns no logic beyond naming and formatting.
+
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// A packet timestamp: microseconds since the Unix epoch, UTC. Always packet time, never
+/// the wall clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ts(pub i64);
+
+impl Ts {
+    pub const ZERO: Ts = Ts(0);
+
+    pub fn from_secs_micros(secs: i64, micros: i64) -> Ts {
+        Ts(secs.saturating_mul(1_000_000).saturating_add(micros))
+    }
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+    pub fn secs(self) -> i64 {
+        self.0.div_euclid(1_000_000)
+    }
+    pub fn plus_micros(self, d: i64) -> Ts {
+        Ts(self.0.saturating_add(d))
+    }
+    /// Milliseconds from `earlier` to `self` (negative when `earlier` is later).
+    pub fn ms_since(self, earlier: Ts) -> f64 {
+        (self.0 - earlier.0) as f64 / 1000.0
+    }
+    /// RFC 3339 UTC with microseconds, e.g. `2026-11-28T08:19:36.123456Z`.
+    pub fn rfc3339(self) -> String {
+        let secs = self.secs();
+        let micros = self.0.rem_euclid(1_000_000);
+        match time::OffsetDateTime::from_unix_timestamp(secs) {
+            Ok(t) => format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                micros
+            ),
+            Err(_) => format!("{secs}.{micros:06}"),
+        }
+    }
+    /// Parses RFC 3339 (any offset) into packet time.
+    pub fn parse_rfc3339(s: &str) -> Option<Ts> {
+        let t =
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+        let nanos = t.unix_timestamp_nanos();
+        Some(Ts(i64::try_from(nanos / 1000).ok()?))
+    }
+}
+
+impl fmt::Display for Ts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+impl Serialize for Ts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.rfc3339())
+    }
+}
+
+/// Which end of a TCP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+    pub fn index(self) -> usize {
+        match self {
+            Side::Client => 0,
+            Side::Server => 1,
+        }
+    }
+}
+
+/// The verdict of an episode (SPEC §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Authenticated,
+    Failed,
+    Unresolved,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Authenticated, Outcome::Failed, Outcome::Unresolved];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Authenticated => "authenticated",
+            Outcome::Failed => "failed",
+            Outcome::Unresolved => "unresolved",
+        }
+    }
+}
+
+/// Why an episode failed: exactly one per failed episode, decided in the order of
+/// [`Cause::ALL`] (SPEC §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    HandshakeBroken,
+    SchemeMismatch,
+    BadCredentials,
+    NoCredentials,
+    Denied,
+    ConnectionClosed,
+    NoResponse,
+    ProxyUnreachable,
+}
+
+impl Cause {
+    /// In the order the verdict rules are applied.
+    pub const ALL: [Cause; 8] = [
+        Cause::HandshakeBroken,
+        Cause::SchemeMismatch,
+        Cause::BadCredentials,
+        Cause::NoCredentials,
+        Cause::Denied,
+        Cause::ConnectionClosed,
+        Cause::NoResponse,
+        Cause::ProxyUnreachable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::HandshakeBroken => "handshake_broken",
+            Cause::SchemeMismatch => "scheme_mismatch",
+            Cause::BadCredentials => "bad_credentials",
+            Cause::NoCredentials => "no_credentials",
+            Cause::Denied => "denied",
+            Cause::ConnectionClosed => "connection_closed",
+            Cause::NoResponse => "no_response",
+            Cause::ProxyUnreachable => "proxy_unreachable",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// One line a network engineer reads: what the wire showed.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Cause::HandshakeBroken => {
+                "a connection-bound NTLM/Negotiate handshake was cut before its final message"
+            }
+            Cause::SchemeMismatch => "the client answered with a scheme the proxy did not offer",
+            Cause::BadCredentials => "the proxy rejected the credentials",
+            Cause::NoCredentials => "the client never sent credentials after the challenge",
+            Cause::Denied => "the proxy authenticated the client but refused the request",
+            Cause::ConnectionClosed => {
+                "the connection was closed or reset with a request unanswered"
+            }
+            Cause::NoResponse => "a request got no response within the retry window",
+            Cause::ProxyUnreachable => {
+                "connection attempts to the proxy port got no answer or a reset"
+            }
+        }
+    }
+
+    /// The usual remedy shown beside the cause.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            Cause::HandshakeBroken => {
+                "keep-alive through every hop; sticky load-balancing; check client proxy settings"
+            }
+            Cause::SchemeMismatch => "configure the client for a scheme the proxy offers",
+            Cause::BadCredentials => {
+                "check password, account state, saved credentials; Kerberos: keytab/SPN/clock"
+            }
+            Cause::NoCredentials => {
+                "the application lacks proxy-auth support or has no credentials configured"
+            }
+            Cause::Denied => {
+                "check the proxy access policy, or header size limits for large Kerberos tokens"
+            }
+            Cause::ConnectionClosed => "a proxy or network device is dropping connections",
+            Cause::NoResponse => "the proxy is overloaded or the path is broken",
+            Cause::ProxyUnreachable => {
+                "wrong proxy address/port, proxy down, or a firewall in the way"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Flags beside a verdict (SPEC §5); an episode can carry several.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    LockoutRisk,
+    CleartextBasic,
+    NtlmFallback,
+    Ntlmv1,
+    StaleNonce,
+    OversizedToken,
+    CaptureGap,
+}
+
+impl Finding {
+    pub const ALL: [Finding; 7] = [
+        Finding::LockoutRisk,
+        Finding::CleartextBasic,
+        Finding::NtlmFallback,
+        Finding::Ntlmv1,
+        Finding::StaleNonce,
+        Finding::OversizedToken,
+        Finding::CaptureGap,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finding::LockoutRisk => "lockout_risk",
+            Finding::CleartextBasic => "cleartext_basic",
+            Finding::NtlmFallback => "ntlm_fallback",
+            Finding::Ntlmv1 => "ntlmv1",
+            Finding::StaleNonce => "stale_nonce",
+            Finding::OversizedToken => "oversized_token",
+            Finding::CaptureGap => "capture_gap",
+        }
+    }
+
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Finding::LockoutRisk => "rejected credential attempts reached the lockout threshold",
+            Finding::CleartextBasic => "Basic credentials sent on an unencrypted proxy connection",
+            Finding::NtlmFallback => "Negotiate carried NTLM instead of Kerberos",
+            Finding::Ntlmv1 => "NTLMv1 responses (weak)",
+            Finding::StaleNonce => "Digest stale-nonce leg (benign)",
+            Finding::OversizedToken => "credentials header over 8 KiB",
+            Finding::CaptureGap => "the episode crossed missing capture bytes",
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where an episode's user name came from (SPEC §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserSource {
+    Credentials,
+    Inferred,
+}
+
+impl UserSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserSource::Credentials => "credentials",
+            UserSource::Inferred => "inferred",
+        }
+    }
+}
+
+/// One request and its response (or its lack) on a proxy connection: a row of the
+/// `transactions` table (SPEC §6.2). Never holds a secret: credentials are reduced to
+/// scheme, step and identity before a `Transaction` is built.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Transaction {
+    pub ts: Ts,
+    pub response_ts: Option<Ts>,
+    pub conn_id: u64,
+    pub community_id: String,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub proxy_ip: IpAddr,
+    pub proxy_port: u16,
+    pub method: String,
+    pub target: String,
+    pub status: Option<u16>,
+    pub offered_schemes: Vec<String>,
+    pub auth_scheme: Option<String>,
+    pub auth_step: Option<String>,
+    pub user: Option<String>,
+    pub domain: Option<String>,
+    pub workstation: Option<String>,
+    pub user_agent: Option<String>,
+    pub episode_id: Option<u64>,
+}
+
+/// One client's attempt to get through the proxy that met a challenge (or never reached
+/// it): a row of the `episodes` table (SPEC §6.2), the unit that is counted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Episode {
+    pub episode_id: u64,
+    pub start_ts: Ts,
+    pub end_ts: Ts,
+    pub client_ip: IpAddr,
+    pub proxy_ip: IpAddr,
+    pub proxy_port: u16,
+    pub target: String,
+    pub user: Option<String>,
+    pub domain: Option<String>,
+    pub workstation: Option<String>,
+    pub user_source: Option<UserSource>,
+    pub scheme: Option<String>,
+    pub offered_schemes: Vec<String>,
+    pub challenges: u32,
+    pub credential_attempts: u32,
+    pub connections: u32,
+    pub outcome: Outcome,
+    pub cause: Option<Cause>,
+    pub detail: Option<String>,
+    pub findings: Vec<Finding>,
+    pub final_status: Option<u16>,
+    pub time_to_auth_ms: Option<f64>,
+    pub user_agent: Option<String>,
+}

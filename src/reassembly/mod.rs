@@ -1,0 +1,19 @@
+//! TCP reassembly of one direction: in-order bytes passed on without copying, out-of-order
+//! segments held in a bounded buffer, retransmissions and overlaps used once, wrap-around,
+//! FIN and RST, and holes that turn into counted gaps so the stream never stalls.
+
+pub mod assembler;
+pub mod seq;
+
+pub use assembler::Assembler;
+pub use seq::SeqNumber;
+
+/// What one direction of a connection delivers, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamEvent<'a> {
+    Data(&'a [u8]),
+    /// Bytes that will never be seen (lost, or cut by the snap length).
+    Gap(u64),
+    Fin,
+    Rst,
+}

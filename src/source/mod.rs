@@ -1,0 +1,75 @@
+//! Packet sources: capture files (pcap, pcapng, gzip, standard input, several merged by
+//! time) and, with the `live` feature, a libpcap interface.
+//!
+//! A source hands out [`Frame`]s that borrow its own buffer (no copy on the single-file
+//! path). Damage in a capture (a cut-off file, a corrupt block, a record larger than its
+//! snap length) is reported as a [`Notice`] naming the file and byte offset, and reading goes
+//! on with whatever can still be read. Sources know nothing about IP, TCP or HTTP.
+
+pub mod file;
+#[cfg(feature = "live")]
+pub mod live;
+
+use crate::model::Ts;
+
+/// A link-layer header type, as numbered by tcpdump.org's LINKTYPE_ registry.
+pub type LinkType = u32;
+
+/// One captured packet, borrowed from the source's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub ts: Ts,
+    pub link_type: LinkType,
+    /// The captured bytes (possibly fewer than `orig_len` when the snap length cut them).
+    pub data: &'a [u8],
+    /// The length of the packet on the wire.
+    pub orig_len: u32,
+}
+
+/// Something a source met that the user should hear about; reading continues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The capture file (or interface) it concerns.
+    pub origin: String,
+    /// Byte offset in the file, where one applies.
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.offset {
+            Some(o) => write!(f, "{}: at byte offset {}: {}", self.origin, o, self.message),
+            None => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+/// Counters a source keeps about itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    pub files: u64,
+    pub packets: u64,
+    /// Captured bytes read (sum of captured lengths).
+    pub bytes: u64,
+    /// Packets whose captured length is smaller than their length on the wire.
+    pub truncated_packets: u64,
+    /// Live capture only: the kernel's counters.
+    pub kernel_received: Option<u64>,
+    pub kernel_dropped: Option<u64>,
+    pub if_dropped: Option<u64>,
+}
+
+/// A stream of frames.
+pub trait PacketSource {
+    /// The next frame, or `None` at the end (a live source returns `None` when stopped).
+    /// Damage is pushed to the notices and skipped, never returned as an error here.
+    fn next_frame(&mut self) -> Option<Frame<'_>>;
+    /// Notices gathered since the last call.
+    fn take_notices(&mut self) -> Vec<Notice>;
+    fn stats(&self) -> SourceStats;
+    /// Bytes consumed so far and the total, when known (for a progress bar).
+    fn progress(&self) -> (u64, Option<u64>) {
+        (0, None)
+    }
+}
