@@ -41,13 +41,25 @@ fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
     source::file::open_files(&input.files)
 }
 
-/// Runs the engine over the whole input.
+/// Runs the engine over the whole input, with a progress bar on standard error when it is
+/// a terminal (and `--quiet` is not given).
 pub fn run_engine(input: &InputArgs) -> anyhow::Result<EngineOutput> {
     let cfg = input.engine_config()?;
     let mut src = open(input)?;
     let mut engine = Engine::new(cfg);
+    let bar = progress_bar(input, src.progress().1);
+    let mut frames: u64 = 0;
     while let Some(frame) = src.next_frame() {
         engine.ingest(&frame);
+        frames += 1;
+        if frames % 65_536 == 0 {
+            if let Some(bar) = &bar {
+                bar.set_position(src.progress().0);
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     let notices = src.take_notices();
     for n in &notices {
@@ -55,6 +67,22 @@ pub fn run_engine(input: &InputArgs) -> anyhow::Result<EngineOutput> {
     }
     engine.add_notices(notices);
     Ok(engine.finish(&src.stats()))
+}
+
+/// A byte-based progress bar for inputs of known size, shown only on a terminal.
+fn progress_bar(input: &InputArgs, total: Option<u64>) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let total = total?;
+    if input.quiet || !std::io::stderr().is_terminal() || total < (64 << 20) {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
+    )
+    .ok()?;
+    bar.set_style(style);
+    Some(bar)
 }
 
 fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,113 @@
+//! Differential test against the public captures in `../shared/corpus/`: for every file the
+//! run succeeds, reads every packet and finds the 407 responses tshark finds; for the files of
+//! the `proxy` group the requests, responses and CONNECT requests match tshark's figures too
+//! (from the corpus' MANIFEST.md). The corpus lives beside the repository, not in it: on a
+//! clone without it this test says so and passes over it, except in CI (`CI=true`).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if dir.join("MANIFEST.md").is_file() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("the capture corpus is missing at {} (required in CI)", dir.display());
+    }
+    eprintln!("note: no capture corpus at {}; skipping the differential test", dir.display());
+    None
+}
+
+/// One row of the manifest's table.
+#[derive(Debug)]
+struct Row {
+    file: String,
+    group: String,
+    packets: u64,
+    requests: u64,
+    responses: u64,
+    responses_407: u64,
+    connect: u64,
+}
+
+fn manifest(dir: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(dir.join("MANIFEST.md")).expect("read MANIFEST.md");
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | file | group | repo | path | licence | format | pkts | req/resp | 407 | 401 | PA | PAuthn | CONNECT | ...
+        let num = |i: usize| -> u64 {
+            cells[i].parse().unwrap_or_else(|_| panic!("manifest cell {i} of {line}"))
+        };
+        let (req, resp) = cells[8].split_once('/').expect("req/resp cell");
+        rows.push(Row {
+            file: cells[1].trim_matches('`').to_string(),
+            group: cells[2].to_string(),
+            packets: num(7),
+            requests: req.parse().expect("requests"),
+            responses: resp.parse().expect("responses"),
+            responses_407: num(9),
+            connect: num(13),
+        });
+    }
+    rows
+}
+
+fn analyze(file: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+        .args(["analyze", "--json", "--quiet"])
+        .arg(file)
+        .output()
+        .expect("run proxy407");
+    assert!(
+        out.status.success(),
+        "proxy407 failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("analyze --json prints one JSON object")
+}
+
+#[test]
+fn corpus_matches_tshark() {
+    let Some(dir) = corpus_dir() else { return };
+    let rows = manifest(&dir);
+    assert!(rows.len() >= 25, "manifest rows: {}", rows.len());
+    let mut failures = Vec::new();
+    for row in &rows {
+        let v = analyze(&dir.join(&row.file));
+        let get = |section: &str, key: &str| v[section][key].as_u64().unwrap_or(u64::MAX);
+        let mut check = |what: &str, got: u64, want: u64| {
+            if got != want {
+                failures.push(format!("{}: {what} = {got}, tshark {want}", row.file));
+            }
+        };
+        check("packets", get("capture", "packets"), row.packets);
+        check("responses_407", get("http", "responses_407"), row.responses_407);
+        if row.group == "proxy" {
+            check("requests", get("http", "requests"), row.requests);
+            check("responses", get("http", "responses"), row.responses);
+            check("connect_requests", get("http", "connect_requests"), row.connect);
+            assert!(get("capture", "proxy_connections") >= 1, "{}: no proxy connection found", row.file);
+        }
+    }
+    assert!(failures.is_empty(), "differences from tshark:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn snaplen_cut_capture_reports_truncation() {
+    let Some(dir) = corpus_dir() else { return };
+    let v = analyze(&dir.join("zeek-communityid-tcp-snaplen96.pcap"));
+    assert!(v["capture"]["truncated_packets"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["capture"]["gap_bytes"].as_u64().unwrap_or(0) > 0, "{v}");
+}
+
+#[test]
+fn the_407_without_challenge_is_a_proxy_signal() {
+    let Some(dir) = corpus_dir() else { return };
+    let v = analyze(&dir.join("sv-http-evader-455-407-no-challenge.pcap"));
+    assert_eq!(v["http"]["responses_407"], 1, "{v}");
+    assert_eq!(v["capture"]["proxy_connections"], 1, "{v}");
+}
