@@ -311,7 +311,10 @@ fn a_later_complete_handshake_supersedes_a_cut_one() {
         get(&c1, 100, URL).creds(ntlm1()).c407(vec![type2()]).ev(),
         closed(1, 150, Side::Server, true),
         get(&c2, 300, URL).creds(ntlm1()).c407(vec![type2()]).ev(),
-        get(&c2, 400, URL).creds(ntlm3("alice")).c407(offer_ntlm_basic()).ev(),
+        get(&c2, 400, URL)
+            .creds(ntlm3("alice"))
+            .c407(offer_ntlm_basic())
+            .ev(),
     ]);
     let ep = only(&out);
     assert_failed(ep, Cause::BadCredentials, Some("rounds=1"));
@@ -409,7 +412,10 @@ fn lockout_risk_counts_across_episodes_and_marks_each_contributor() {
     }
     let dave = by_id(3).unwrap_or_else(|| panic!("episode 3"));
     assert!(!dave.findings.contains(&Finding::LockoutRisk));
-    assert_eq!(by_id(2).map(|e| e.detail.clone()), Some(Some("rounds=2".into())));
+    assert_eq!(
+        by_id(2).map(|e| e.detail.clone()),
+        Some(Some("rounds=2".into()))
+    );
 }
 
 #[test]
@@ -505,7 +511,10 @@ fn digest_stale_leg_then_success_is_authenticated_with_stale_nonce() {
     stale.stale = true;
     let out = run(vec![
         get(&c, 0, URL).c407(vec![ch(Scheme::Digest)]).ev(),
-        get(&c, 100, URL).creds(digest("frank")).c407(vec![stale]).ev(),
+        get(&c, 100, URL)
+            .creds(digest("frank"))
+            .c407(vec![stale])
+            .ev(),
         get(&c, 200, URL).creds(digest("frank")).status(200).ev(),
     ]);
     let ep = only(&out);
@@ -524,9 +533,16 @@ fn digest_stale_leg_is_not_a_rejection() {
     stale.stale = true;
     let out = run(vec![
         get(&c, 0, URL).c407(vec![ch(Scheme::Digest)]).ev(),
-        get(&c, 100, URL).creds(digest("frank")).c407(vec![stale]).ev(),
+        get(&c, 100, URL)
+            .creds(digest("frank"))
+            .c407(vec![stale])
+            .ev(),
     ]);
-    assert_failed(only(&out), Cause::NoCredentials, Some("stopped_after_stale"));
+    assert_failed(
+        only(&out),
+        Cause::NoCredentials,
+        Some("stopped_after_stale"),
+    );
 }
 
 #[test]
@@ -534,9 +550,14 @@ fn an_application_without_credentials_stays_visible_beside_a_browser() {
     let app = conn(1);
     let browser = conn(2);
     let out = run(vec![
-        get(&app, 0, "http://updates.example.net/check").c407(offer_ntlm_basic()).ev(),
+        get(&app, 0, "http://updates.example.net/check")
+            .c407(offer_ntlm_basic())
+            .ev(),
         get(&browser, 50, URL).c407(offer_ntlm_basic()).ev(),
-        get(&browser, 100, URL).creds(basic("gina")).status(200).ev(),
+        get(&browser, 100, URL)
+            .creds(basic("gina"))
+            .status(200)
+            .ev(),
     ]);
     assert_eq!(out.episodes.len(), 2);
     let app_ep = &out.episodes[0];
@@ -815,7 +836,10 @@ fn kerberos_rejected_with_krb_error_is_bad_credentials_with_an_inferred_user() {
         get(&c1, 600_000, URL)
             .c407(vec![ch(Scheme::Negotiate), ch(Scheme::Ntlm)])
             .ev(),
-        get(&c1, 600_100, URL).creds(kerberos()).c407(vec![skew]).ev(),
+        get(&c1, 600_100, URL)
+            .creds(kerberos())
+            .c407(vec![skew])
+            .ev(),
     ]);
     assert_eq!(out.episodes.len(), 2);
     let ep = &out.episodes[1];

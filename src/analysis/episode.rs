@@ -476,7 +476,10 @@ mod tests {
             target_key("GET", "http://Example.com:8080/a/b?c=d"),
             "example.com:8080"
         );
-        assert_eq!(target_key("GET", "http://user@example.com?x"), "example.com");
+        assert_eq!(
+            target_key("GET", "http://user@example.com?x"),
+            "example.com"
+        );
         assert_eq!(target_key("GET", "http://example.com"), "example.com");
     }
 

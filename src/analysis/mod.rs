@@ -346,11 +346,7 @@ impl Analyzer {
     fn mark(&mut self, id: u64, f: Finding) {
         if let Some(ep) = self.open.get_mut(&id) {
             add_finding(&mut ep.rec.findings, f);
-        } else if let Some(ep) = self
-            .done_index
-            .get(&id)
-            .and_then(|&i| self.done.get_mut(i))
-        {
+        } else if let Some(ep) = self.done_index.get(&id).and_then(|&i| self.done.get_mut(i)) {
             add_finding(&mut ep.findings, f);
         }
     }

@@ -47,11 +47,7 @@ pub fn judge(f: &Facts, reason: EndReason) -> (Outcome, Option<Cause>, Option<St
         return (Outcome::Authenticated, None, None);
     }
     if reason == EndReason::Finish && f.last_unanswered == Some(Unanswered::End) {
-        return (
-            Outcome::Unresolved,
-            None,
-            Some("capture_ended".to_string()),
-        );
+        return (Outcome::Unresolved, None, Some("capture_ended".to_string()));
     }
     let (cause, detail) = failed_cause(f);
     (Outcome::Failed, Some(cause), detail)
