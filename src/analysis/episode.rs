@@ -1,1 +1,499 @@
-//! (stub)
+//! Chaining (SPEC §4): the key an episode is found under, the state of one open episode
+//! and of each connection bound to it, and how one exchange updates that state. Owns no
+//! verdict: it records the wire facts ([`Facts`]) that `verdict` later judges.
+//!
+//! The episode key is (client IP, proxy IP:port, target), where the target is
+//! [`target_key`]: `host:port` for `CONNECT`, the URL's authority (lower-cased, user info
+//! dropped) for absolute-form requests, so retries of different URLs on the same site chain;
+//! an origin-form target is kept as sent.
+
+use super::{ConnRef, Exchange};
+use crate::auth::{AuthStep, Credentials, NtlmVersion, Scheme};
+use crate::http::Unanswered;
+use crate::model::{Episode, Finding, Outcome, Ts, UserSource};
+use std::net::IpAddr;
+
+/// Credentials header values longer than this raise `oversized_token` (SPEC §5: 8 KiB).
+pub const OVERSIZED_TOKEN_BYTES: usize = 8192;
+
+/// (client IP, proxy IP, proxy port, target): the open episodes a request may join.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EpKey {
+    pub client_ip: IpAddr,
+    pub proxy_ip: IpAddr,
+    pub proxy_port: u16,
+    pub target: String,
+}
+
+impl EpKey {
+    pub fn of(conn: &ConnRef, method: &str, target: &str) -> EpKey {
+        EpKey {
+            client_ip: conn.client_ip,
+            proxy_ip: conn.proxy_ip,
+            proxy_port: conn.proxy_port,
+            target: target_key(method, target),
+        }
+    }
+}
+
+/// The site a request is for: `CONNECT` targets as sent (`host:port`, lower-cased), the
+/// authority of an absolute-form URL (`http://Example.com:8080/x?y` → `example.com:8080`),
+/// anything else as sent.
+pub fn target_key(method: &str, target: &str) -> String {
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return target.to_ascii_lowercase();
+    }
+    match target.find("://") {
+        Some(i) => {
+            let rest = target.get(i + 3..).unwrap_or("");
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let authority = rest.get(..end).unwrap_or(rest);
+            let host = match authority.rfind('@') {
+                Some(at) => authority.get(at + 1..).unwrap_or(authority),
+                None => authority,
+            };
+            host.to_ascii_lowercase()
+        }
+        None => target.to_string(),
+    }
+}
+
+/// What became of the latest final credentials (Basic, Digest, NTLM type 3, Kerberos).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalOutcome {
+    /// Sent, not answered yet (or never).
+    Pending,
+    /// Answered `407` again, or `401` repeating the proxy's challenge.
+    Rejected,
+    /// Answered with a Digest `stale=true` challenge (a benign extra leg).
+    Stale,
+    /// Answered with a refusal (`403`, `400`, `431`).
+    Refused,
+    /// Answered with anything else: the credentials got through.
+    Accepted,
+    /// The request got no response.
+    Unanswered,
+}
+
+/// The wire facts of one episode, judged by `verdict::judge`.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// Schemes of the proxy's challenges, first seen first.
+    pub offered: Vec<Scheme>,
+    /// Schemes of the client's credentials, first seen first.
+    pub used: Vec<Scheme>,
+    pub final_sent: u32,
+    /// Final credentials rejected (each one counts toward lockout risk).
+    pub rejections: u32,
+    pub last_final: Option<FinalOutcome>,
+    /// The latest rejection was a `401` (tinyproxy style).
+    pub last_rejection_401: bool,
+    /// A Negotiate challenge carried a KRB-ERROR: its name.
+    pub krb_error: Option<String>,
+    /// Why a connection-bound handshake was cut (the first reason seen).
+    pub broken: Option<&'static str>,
+    /// The connection the latest NTLM/Negotiate type 2 came on, while no type 3 followed.
+    pub type2_conn: Option<u64>,
+    /// A type 2 was the latest challenge and the client sent no type 3 after it.
+    pub type2_unanswered: bool,
+    /// The client closed a connection that was waiting for its type 3.
+    pub client_stopped_after_type2: bool,
+    /// The latest exchange had no response, and why.
+    pub last_unanswered: Option<Unanswered>,
+    /// The latest thing seen of the episode crossed a capture gap.
+    pub decisive_gap: bool,
+    /// Ended by a refusal with this status; whether that request carried credentials.
+    pub refusal: Option<(u16, bool)>,
+    /// Ended by a success response with this status.
+    pub success: Option<u16>,
+    /// A `proxy_unreachable` episode: counts of reset and unanswered attempts.
+    pub unreachable: Option<(u32, u32)>,
+}
+
+/// Per-connection state, kept only while the connection belongs to an open episode.
+#[derive(Clone, Debug)]
+pub struct ConnState {
+    pub episode: u64,
+    /// The proxy sent a type 2 on this connection and the client has not answered it.
+    pub awaiting_type3: bool,
+    pub client_closed: bool,
+    pub server_closed: bool,
+}
+
+impl ConnState {
+    pub fn new(episode: u64) -> ConnState {
+        ConnState {
+            episode,
+            awaiting_type3: false,
+            client_closed: false,
+            server_closed: false,
+        }
+    }
+}
+
+/// An episode that has no verdict yet.
+#[derive(Clone, Debug)]
+pub struct OpenEpisode {
+    /// The output record; its verdict fields are filled when it is judged.
+    pub rec: Episode,
+    pub key: EpKey,
+    pub conn_ids: Vec<u64>,
+    pub first_407: Option<Ts>,
+    /// The latest `407` (or rejecting `401`): new connections must be sent after it.
+    pub last_challenge_ts: Ts,
+    /// The latest event of the episode: the retry window runs from here.
+    pub last_event_ts: Ts,
+    pub facts: Facts,
+}
+
+/// What applying an exchange did, for the analyzer to act on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Final credentials were rejected (counts toward lockout risk).
+    pub rejected: bool,
+    /// A non-407, non-rejecting response ended the episode.
+    pub ended: bool,
+}
+
+fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+/// Adds a finding, keeping the list sorted and without repeats.
+pub fn add_finding(findings: &mut Vec<Finding>, f: Finding) {
+    if let Err(i) = findings.binary_search(&f) {
+        findings.insert(i, f);
+    }
+}
+
+/// Findings a credentials header shows by itself (SPEC §5).
+pub fn credential_findings(c: &Credentials) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if c.scheme == Scheme::Basic {
+        // Everything this tool reads travels in the clear: TLS to the proxy is not parsed.
+        out.push(Finding::CleartextBasic);
+    }
+    if c.ntlm_in_negotiate {
+        out.push(Finding::NtlmFallback);
+    }
+    if c.ntlm_version == Some(NtlmVersion::V1) {
+        out.push(Finding::Ntlmv1);
+    }
+    if c.header_len > OVERSIZED_TOKEN_BYTES {
+        out.push(Finding::OversizedToken);
+    }
+    out
+}
+
+impl OpenEpisode {
+    /// A new episode opened by the exchange `ex` (its response is a `407`), not yet applied.
+    pub fn open(id: u64, key: EpKey, ex: &Exchange) -> OpenEpisode {
+        OpenEpisode {
+            rec: Episode {
+                episode_id: id,
+                start_ts: ex.req_ts,
+                end_ts: ex.resp_ts.unwrap_or(ex.req_ts),
+                client_ip: key.client_ip,
+                proxy_ip: key.proxy_ip,
+                proxy_port: key.proxy_port,
+                target: key.target.clone(),
+                user: None,
+                domain: None,
+                workstation: None,
+                user_source: None,
+                scheme: None,
+                offered_schemes: Vec::new(),
+                challenges: 0,
+                credential_attempts: 0,
+                connections: 1,
+                outcome: Outcome::Unresolved,
+                cause: None,
+                detail: None,
+                findings: Vec::new(),
+                final_status: None,
+                time_to_auth_ms: None,
+                user_agent: None,
+            },
+            key,
+            conn_ids: vec![ex.conn.conn_id],
+            first_407: None,
+            last_challenge_ts: ex.resp_ts.unwrap_or(ex.req_ts),
+            last_event_ts: ex.req_ts,
+            facts: Facts::default(),
+        }
+    }
+
+    /// A `proxy_unreachable` episode opened by a failed connection attempt.
+    pub fn unreachable(id: u64, ts: Ts, client_ip: IpAddr, proxy_ip: IpAddr, port: u16) -> Self {
+        let key = EpKey {
+            client_ip,
+            proxy_ip,
+            proxy_port: port,
+            target: String::new(),
+        };
+        let mut ep = OpenEpisode {
+            rec: Episode {
+                episode_id: id,
+                start_ts: ts,
+                end_ts: ts,
+                client_ip,
+                proxy_ip,
+                proxy_port: port,
+                target: String::new(),
+                user: None,
+                domain: None,
+                workstation: None,
+                user_source: None,
+                scheme: None,
+                offered_schemes: Vec::new(),
+                challenges: 0,
+                credential_attempts: 0,
+                connections: 0,
+                outcome: Outcome::Failed,
+                cause: None,
+                detail: None,
+                findings: Vec::new(),
+                final_status: None,
+                time_to_auth_ms: None,
+                user_agent: None,
+            },
+            key,
+            conn_ids: Vec::new(),
+            first_407: None,
+            last_challenge_ts: ts,
+            last_event_ts: ts,
+            facts: Facts::default(),
+        };
+        ep.facts.unreachable = Some((0, 0));
+        ep
+    }
+
+    /// One more failed connection attempt of an unreachable episode.
+    pub fn add_attempt(&mut self, ts: Ts, reset: bool) {
+        if let Some((rst, nosyn)) = self.facts.unreachable.as_mut() {
+            if reset {
+                *rst = rst.saturating_add(1);
+            } else {
+                *nosyn = nosyn.saturating_add(1);
+            }
+        }
+        self.rec.connections = self.rec.connections.saturating_add(1);
+        self.touch(ts);
+    }
+
+    pub fn touch(&mut self, ts: Ts) {
+        if ts > self.last_event_ts {
+            self.last_event_ts = ts;
+        }
+        if ts > self.rec.end_ts {
+            self.rec.end_ts = ts;
+        }
+    }
+
+    /// Binds one more connection to the episode (a retry on a new connection).
+    pub fn add_conn(&mut self, conn_id: u64) {
+        if !self.conn_ids.contains(&conn_id) {
+            self.conn_ids.push(conn_id);
+            self.rec.connections = self.rec.connections.saturating_add(1);
+        }
+    }
+
+    /// Applies one exchange of the episode. `conn` is the state of its connection.
+    pub fn apply(&mut self, ex: &Exchange, conn: &mut ConnState) -> Applied {
+        let mut applied = Applied::default();
+        let conn_id = ex.conn.conn_id;
+        self.touch(ex.req_ts);
+        if let Some(t) = ex.resp_ts {
+            self.touch(t);
+        }
+        if self.rec.user_agent.is_none() {
+            self.rec.user_agent.clone_from(&ex.user_agent);
+        }
+        let f = &mut self.facts;
+        let mut final_creds = false;
+        // A type 3 answered on the connection of its type 2: the handshake held there.
+        let mut type3_on_its_conn = false;
+        if let Some(c) = &ex.credentials {
+            self.rec.credential_attempts = self.rec.credential_attempts.saturating_add(1);
+            push_unique(&mut f.used, c.scheme.clone());
+            self.rec.scheme = Some(c.scheme.as_str().to_string());
+            if let Some(u) = &c.user {
+                self.rec.user = Some(u.clone());
+                self.rec.user_source = Some(UserSource::Credentials);
+                if c.domain.is_some() {
+                    self.rec.domain.clone_from(&c.domain);
+                }
+            }
+            if c.workstation.is_some() {
+                self.rec.workstation.clone_from(&c.workstation);
+            }
+            if c.step == AuthStep::Kerberos && self.rec.domain.is_none() {
+                self.rec.domain.clone_from(&c.realm);
+            }
+            for finding in credential_findings(c) {
+                add_finding(&mut self.rec.findings, finding);
+            }
+            conn.awaiting_type3 = false;
+            if c.step.is_final() {
+                final_creds = true;
+                f.final_sent = f.final_sent.saturating_add(1);
+                f.last_final = Some(FinalOutcome::Pending);
+                f.type2_unanswered = false;
+            }
+            if c.step == AuthStep::NtlmType3 {
+                match f.type2_conn {
+                    Some(t2) if t2 != conn_id => {
+                        f.broken.get_or_insert("type3_on_new_connection");
+                    }
+                    Some(_) => type3_on_its_conn = true,
+                    None => {}
+                }
+                f.type2_conn = None;
+            }
+        }
+        let gap = ex.after_gap || ex.unanswered == Some(Unanswered::Gap);
+        if gap {
+            add_finding(&mut self.rec.findings, Finding::CaptureGap);
+        }
+        f.decisive_gap = gap;
+        if ex.status.is_some() {
+            f.last_unanswered = None;
+            self.rec.final_status = ex.status;
+            if type3_on_its_conn {
+                // A complete handshake on one connection supersedes an earlier cut one.
+                f.broken = None;
+            }
+        }
+        let resp_ts = ex.resp_ts.unwrap_or(ex.req_ts);
+        match ex.status {
+            Some(407) => {
+                self.rec.challenges = self.rec.challenges.saturating_add(1);
+                self.first_407.get_or_insert(resp_ts);
+                self.last_challenge_ts = resp_ts;
+                for ch in &ex.challenges {
+                    push_unique(&mut f.offered, ch.scheme.clone());
+                    if let Some(k) = &ch.krb_error {
+                        f.krb_error = Some(k.clone());
+                    }
+                }
+                let digest_creds = ex
+                    .credentials
+                    .as_ref()
+                    .is_some_and(|c| c.scheme == Scheme::Digest);
+                let stale = digest_creds
+                    && ex
+                        .challenges
+                        .iter()
+                        .any(|ch| ch.scheme == Scheme::Digest && ch.stale);
+                if stale {
+                    add_finding(&mut self.rec.findings, Finding::StaleNonce);
+                    if final_creds {
+                        f.last_final = Some(FinalOutcome::Stale);
+                    }
+                } else if final_creds {
+                    f.rejections = f.rejections.saturating_add(1);
+                    f.last_final = Some(FinalOutcome::Rejected);
+                    f.last_rejection_401 = false;
+                    applied.rejected = true;
+                }
+                let continuation = ex.challenges.iter().any(|ch| {
+                    ch.scheme.is_connection_bound()
+                        && ch.krb_error.is_none()
+                        && matches!(
+                            ch.step,
+                            Some(AuthStep::NtlmType2) | Some(AuthStep::NegotiateReply)
+                        )
+                });
+                if continuation {
+                    f.type2_conn = Some(conn_id);
+                    f.type2_unanswered = true;
+                    conn.awaiting_type3 = true;
+                    if ex.response_close {
+                        f.broken.get_or_insert("close_after_type2");
+                    }
+                } else {
+                    f.type2_unanswered = false;
+                }
+            }
+            Some(s) => {
+                let repeats_proxy_challenge = s == 401
+                    && ex
+                        .www_challenges
+                        .iter()
+                        .any(|ch| f.offered.contains(&ch.scheme));
+                if repeats_proxy_challenge && final_creds {
+                    f.rejections = f.rejections.saturating_add(1);
+                    f.last_final = Some(FinalOutcome::Rejected);
+                    f.last_rejection_401 = true;
+                    self.last_challenge_ts = resp_ts;
+                    applied.rejected = true;
+                } else if super::verdict::is_refusal(s) {
+                    f.refusal = Some((s, ex.credentials.is_some()));
+                    if final_creds {
+                        f.last_final = Some(FinalOutcome::Refused);
+                    }
+                    applied.ended = true;
+                } else {
+                    f.success = Some(s);
+                    if let Some(first) = self.first_407 {
+                        self.rec.time_to_auth_ms = Some(resp_ts.ms_since(first));
+                    }
+                    if final_creds {
+                        f.last_final = Some(FinalOutcome::Accepted);
+                    }
+                    applied.ended = true;
+                }
+            }
+            None => {
+                f.last_unanswered = Some(ex.unanswered.unwrap_or(Unanswered::End));
+                if final_creds {
+                    f.last_final = Some(FinalOutcome::Unanswered);
+                }
+            }
+        }
+        self.rec.offered_schemes = f.offered.iter().map(|s| s.as_str().to_string()).collect();
+        applied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_target_is_host_port() {
+        assert_eq!(
+            target_key("CONNECT", "Example.COM:443"),
+            "example.com:443".to_string()
+        );
+    }
+
+    #[test]
+    fn absolute_form_target_is_the_authority() {
+        assert_eq!(
+            target_key("GET", "http://Example.com:8080/a/b?c=d"),
+            "example.com:8080"
+        );
+        assert_eq!(
+            target_key("GET", "http://user@example.com?x"),
+            "example.com"
+        );
+        assert_eq!(target_key("GET", "http://example.com"), "example.com");
+    }
+
+    #[test]
+    fn origin_form_target_is_kept() {
+        assert_eq!(target_key("GET", "/index.html"), "/index.html");
+    }
+
+    #[test]
+    fn findings_are_sorted_and_unique() {
+        let mut v = Vec::new();
+        add_finding(&mut v, Finding::CaptureGap);
+        add_finding(&mut v, Finding::CleartextBasic);
+        add_finding(&mut v, Finding::CaptureGap);
+        assert_eq!(v, vec![Finding::CleartextBasic, Finding::CaptureGap]);
+    }
+}

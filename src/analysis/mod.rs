@@ -3,6 +3,30 @@
 //! the verdict and its one cause, findings, user attribution, lockout risk and time to
 //! authenticate. State lives per connection and per client, is bounded, and expires in
 //! packet time.
+//!
+//! How the rules of SPEC §4–§5 are read here:
+//! - The episode key's target is `host:port` for `CONNECT` and the URL's authority for
+//!   absolute-form requests (see [`episode::target_key`]), so retries of different URLs on one
+//!   site chain. `start_ts` is the request time of the first challenged request; `end_ts`
+//!   the latest event; `final_status` the last response status seen in the episode.
+//! - A request on a new connection joins an open episode of its key only with credentials,
+//!   sent at or after the episode's latest `407` and within the retry window of its latest
+//!   event, naming the same user where both are known; the most recent such episode wins.
+//! - A `401` whose `WWW-Authenticate` repeats a scheme the proxy offered, in answer to final
+//!   credentials, is a rejection like a `407`: the episode stays open for the client's next
+//!   try. Any other non-407 response ends the episode: `400`/`403`/`431` as a refusal, the
+//!   rest as a success.
+//! - Requests are only known once answered or known unanswered, so a request still pending
+//!   when the retry window of its episode passes is not seen in time; `Unanswered::End`
+//!   judged by the window gives `no_response`, at the end of the capture `unresolved`.
+//! - A capture gap is decisive (unresolved) when it touches the latest exchange of the
+//!   episode (`after_gap`, `Unanswered::Gap`) or a `Gap` event arrives on one of its
+//!   connections after it; otherwise it only adds the finding `capture_gap`.
+//! - Findings from credentials (`cleartext_basic`, `ntlm_fallback`, `ntlmv1`,
+//!   `oversized_token`) are only raised on episodes: transactions have no findings column.
+//! - Lockout risk and attribution reach back into episodes already judged; episodes taken
+//!   live with [`Analyzer::take_finished`] are copies and do not see later changes, while
+//!   [`Analyzer::finish`] returns every episode in its final state.
 
 pub mod attribution;
 pub mod episode;
@@ -10,8 +34,12 @@ pub mod verdict;
 
 use crate::auth::{Challenge, Credentials};
 use crate::http::Unanswered;
-use crate::model::{Episode, Side, Transaction, Ts};
+use crate::model::{Episode, Finding, Outcome, Side, Transaction, Ts, UserSource};
+use attribution::{IdentityHistory, LockoutTracker};
+use episode::{add_finding, ConnState, EpKey, OpenEpisode};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use verdict::EndReason;
 
 /// The connection an exchange happened on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,33 +132,368 @@ pub struct AnalysisOutput {
     pub transactions: Vec<Transaction>,
 }
 
-/// The episode engine (stub).
+/// Open episodes, per-connection and per-client state, and the judged episodes.
 pub struct Analyzer {
     cfg: AnalysisConfig,
-    out: AnalysisOutput,
+    next_id: u64,
+    open: BTreeMap<u64, OpenEpisode>,
+    by_key: HashMap<EpKey, Vec<u64>>,
+    conns: HashMap<u64, ConnState>,
+    /// Open `proxy_unreachable` episodes per (client, proxy, port).
+    unreachable: HashMap<(IpAddr, IpAddr, u16), u64>,
+    identities: IdentityHistory,
+    lockout: LockoutTracker,
+    last_lockout_sweep: Ts,
+    done: Vec<Episode>,
+    done_index: HashMap<u64, usize>,
+    /// Indices into `done` judged since the last `take_finished`.
+    fresh: Vec<usize>,
+    transactions: Vec<Transaction>,
 }
 
 impl Analyzer {
     pub fn new(cfg: AnalysisConfig) -> Self {
         Analyzer {
+            lockout: LockoutTracker::new(cfg.lockout_threshold, cfg.lockout_window_us),
             cfg,
-            out: AnalysisOutput::default(),
+            next_id: 1,
+            open: BTreeMap::new(),
+            by_key: HashMap::new(),
+            conns: HashMap::new(),
+            unreachable: HashMap::new(),
+            identities: IdentityHistory::default(),
+            last_lockout_sweep: Ts::ZERO,
+            done: Vec::new(),
+            done_index: HashMap::new(),
+            fresh: Vec::new(),
+            transactions: Vec::new(),
         }
     }
+
     pub fn on_event(&mut self, ev: AnalysisEvent) {
-        let _ = (ev, &self.cfg);
+        match ev {
+            AnalysisEvent::Exchange(ex) => self.on_exchange(&ex),
+            AnalysisEvent::ConnClosed {
+                conn_id,
+                ts,
+                by,
+                reset,
+            } => self.on_closed(conn_id, ts, by, reset),
+            AnalysisEvent::Gap { conn_id, ts, .. } => {
+                if let Some(ep) = self
+                    .conns
+                    .get(&conn_id)
+                    .and_then(|cs| self.open.get_mut(&cs.episode))
+                {
+                    add_finding(&mut ep.rec.findings, Finding::CaptureGap);
+                    ep.facts.decisive_gap = true;
+                    ep.touch(ts);
+                }
+            }
+            AnalysisEvent::AttemptFailed {
+                ts,
+                client_ip,
+                proxy_ip,
+                proxy_port,
+                reset,
+            } => self.on_attempt_failed(ts, client_ip, proxy_ip, proxy_port, reset),
+        }
     }
+
     /// Packet time moved on: episodes whose retry window passed get their verdict.
     pub fn advance(&mut self, now: Ts) {
-        let _ = now;
+        let window = self.cfg.retry_window_us;
+        let due: Vec<u64> = self
+            .open
+            .values()
+            .filter(|ep| now.0.saturating_sub(ep.last_event_ts.0) > window)
+            .map(|ep| ep.rec.episode_id)
+            .collect();
+        for id in due {
+            self.close(id, EndReason::Window);
+        }
+        if now.0.saturating_sub(self.last_lockout_sweep.0) >= 60_000_000 {
+            self.last_lockout_sweep = now;
+            self.lockout.expire(now);
+        }
     }
+
     /// Episodes judged since the last call (for live views).
     pub fn take_finished(&mut self) -> Vec<Episode> {
-        Vec::new()
+        let fresh = std::mem::take(&mut self.fresh);
+        fresh
+            .into_iter()
+            .filter_map(|i| self.done.get(i).cloned())
+            .collect()
     }
+
+    /// Episodes not judged yet.
+    pub fn open_episodes(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Connections bound to an open episode (the per-connection state kept).
+    pub fn tracked_connections(&self) -> usize {
+        self.conns.len()
+    }
+
     /// End of capture: every open episode is judged; attribution and lockout risk are
     /// applied over the whole capture.
-    pub fn finish(self) -> AnalysisOutput {
-        self.out
+    pub fn finish(mut self) -> AnalysisOutput {
+        let ids: Vec<u64> = self.open.keys().copied().collect();
+        for id in ids {
+            self.close(id, EndReason::Finish);
+        }
+        for ep in &mut self.done {
+            attribute(&self.identities, ep);
+        }
+        let mut episodes = self.done;
+        episodes.sort_by_key(|e| (e.start_ts, e.episode_id));
+        AnalysisOutput {
+            episodes,
+            transactions: self.transactions,
+        }
+    }
+
+    fn on_exchange(&mut self, ex: &Exchange) {
+        let conn_id = ex.conn.conn_id;
+        if let Some(c) = &ex.credentials {
+            if let Some(u) = &c.user {
+                self.identities
+                    .record(ex.conn.client_ip, ex.req_ts, u, c.domain.as_deref());
+            }
+        }
+        let mut ep_id = self
+            .conns
+            .get(&conn_id)
+            .map(|cs| cs.episode)
+            .filter(|id| self.open.contains_key(id));
+        if ep_id.is_none() {
+            self.conns.remove(&conn_id);
+            if let Some(c) = &ex.credentials {
+                ep_id = self.find_join(ex, c);
+                if let Some(id) = ep_id {
+                    if let Some(ep) = self.open.get_mut(&id) {
+                        ep.add_conn(conn_id);
+                    }
+                    self.conns.insert(conn_id, ConnState::new(id));
+                }
+            }
+        }
+        if ep_id.is_none() && ex.status == Some(407) {
+            let id = self.next_id;
+            self.next_id = self.next_id.saturating_add(1);
+            let key = EpKey::of(&ex.conn, &ex.method, &ex.target);
+            self.by_key.entry(key.clone()).or_default().push(id);
+            self.open.insert(id, OpenEpisode::open(id, key, ex));
+            self.conns.insert(conn_id, ConnState::new(id));
+            ep_id = Some(id);
+        }
+        if let Some(id) = ep_id {
+            let applied = match (self.open.get_mut(&id), self.conns.get_mut(&conn_id)) {
+                (Some(ep), Some(cs)) => Some(ep.apply(ex, cs)),
+                _ => None,
+            };
+            if let Some(applied) = applied {
+                if applied.rejected {
+                    self.note_rejection(id, ex);
+                }
+                if applied.ended {
+                    self.close(id, EndReason::Response);
+                }
+            }
+        }
+        if self.cfg.keep_transactions {
+            self.transactions.push(transaction(ex, ep_id));
+        }
+    }
+
+    /// The open episode a credentialed request on a new connection joins (SPEC §4.2).
+    fn find_join(&self, ex: &Exchange, c: &Credentials) -> Option<u64> {
+        let key = EpKey::of(&ex.conn, &ex.method, &ex.target);
+        let ids = self.by_key.get(&key)?;
+        ids.iter()
+            .filter_map(|id| self.open.get(id))
+            .filter(|ep| {
+                ep.facts.unreachable.is_none()
+                    && ex.req_ts >= ep.last_challenge_ts
+                    && ex.req_ts.0.saturating_sub(ep.last_event_ts.0) <= self.cfg.retry_window_us
+                    && same_user(ep.rec.user.as_deref(), c.user.as_deref())
+            })
+            .max_by_key(|ep| (ep.last_challenge_ts, ep.rec.episode_id))
+            .map(|ep| ep.rec.episode_id)
+    }
+
+    fn note_rejection(&mut self, id: u64, ex: &Exchange) {
+        let ts = ex.resp_ts.unwrap_or(ex.req_ts);
+        let user = ex
+            .credentials
+            .as_ref()
+            .and_then(|c| c.user.clone())
+            .or_else(|| self.open.get(&id).and_then(|ep| ep.rec.user.clone()))
+            .or_else(|| {
+                self.identities
+                    .infer(ex.conn.client_ip, ts)
+                    .map(|s| s.user.clone())
+            });
+        let Some(user) = user else { return };
+        for ep_id in self.lockout.rejected(&user, ts, id) {
+            self.mark(ep_id, Finding::LockoutRisk);
+        }
+    }
+
+    /// Adds a finding to an episode, open or already judged.
+    fn mark(&mut self, id: u64, f: Finding) {
+        if let Some(ep) = self.open.get_mut(&id) {
+            add_finding(&mut ep.rec.findings, f);
+        } else if let Some(ep) = self.done_index.get(&id).and_then(|&i| self.done.get_mut(i)) {
+            add_finding(&mut ep.findings, f);
+        }
+    }
+
+    fn on_closed(&mut self, conn_id: u64, ts: Ts, by: Side, reset: bool) {
+        let Some(cs) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        if let Some(ep) = self.open.get_mut(&cs.episode) {
+            ep.touch(ts);
+            if cs.awaiting_type3 {
+                match by {
+                    Side::Server => {
+                        ep.facts.broken.get_or_insert(if reset {
+                            "rst_after_type2"
+                        } else {
+                            "closed_after_type2"
+                        });
+                    }
+                    Side::Client => ep.facts.client_stopped_after_type2 = true,
+                }
+            }
+        }
+        cs.awaiting_type3 = false;
+        match by {
+            Side::Client => cs.client_closed = true,
+            Side::Server => cs.server_closed = true,
+        }
+        if reset || (cs.client_closed && cs.server_closed) {
+            self.conns.remove(&conn_id);
+        }
+    }
+
+    fn on_attempt_failed(
+        &mut self,
+        ts: Ts,
+        client_ip: IpAddr,
+        proxy_ip: IpAddr,
+        port: u16,
+        reset: bool,
+    ) {
+        let key = (client_ip, proxy_ip, port);
+        let window = self.cfg.retry_window_us;
+        let joined = self
+            .unreachable
+            .get(&key)
+            .and_then(|id| self.open.get_mut(id))
+            .filter(|ep| ts.0.saturating_sub(ep.last_event_ts.0) <= window);
+        if let Some(ep) = joined {
+            ep.add_attempt(ts, reset);
+            return;
+        }
+        if let Some(old) = self.unreachable.get(&key).copied() {
+            self.close(old, EndReason::Window);
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        let mut ep = OpenEpisode::unreachable(id, ts, client_ip, proxy_ip, port);
+        ep.add_attempt(ts, reset);
+        self.open.insert(id, ep);
+        self.unreachable.insert(key, id);
+    }
+
+    /// Judges an open episode and moves it to the judged ones.
+    fn close(&mut self, id: u64, reason: EndReason) {
+        let Some(mut ep) = self.open.remove(&id) else {
+            return;
+        };
+        if let Some(ids) = self.by_key.get_mut(&ep.key) {
+            ids.retain(|x| *x != id);
+            if ids.is_empty() {
+                self.by_key.remove(&ep.key);
+            }
+        }
+        for c in &ep.conn_ids {
+            if self.conns.get(c).is_some_and(|cs| cs.episode == id) {
+                self.conns.remove(c);
+            }
+        }
+        let ukey = (ep.rec.client_ip, ep.rec.proxy_ip, ep.rec.proxy_port);
+        if self.unreachable.get(&ukey) == Some(&id) {
+            self.unreachable.remove(&ukey);
+        }
+        let (outcome, cause, detail) = verdict::judge(&ep.facts, reason);
+        ep.rec.outcome = outcome;
+        ep.rec.cause = cause;
+        ep.rec.detail = detail;
+        if outcome != Outcome::Authenticated {
+            ep.rec.time_to_auth_ms = None;
+        }
+        attribute(&self.identities, &mut ep.rec);
+        let idx = self.done.len();
+        self.done_index.insert(id, idx);
+        self.done.push(ep.rec);
+        self.fresh.push(idx);
+    }
+}
+
+/// Same user, where both are known (case-insensitive, `DOMAIN\` prefix ignored).
+fn same_user(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => attribution::lockout_key(a) == attribution::lockout_key(b),
+        _ => true,
+    }
+}
+
+/// Gives an episode without an identity of its own the user last seen from its client.
+fn attribute(ids: &IdentityHistory, ep: &mut Episode) {
+    if ep.user_source == Some(UserSource::Credentials) {
+        return;
+    }
+    if let Some(s) = ids.infer(ep.client_ip, ep.end_ts) {
+        ep.user = Some(s.user.clone());
+        ep.domain.clone_from(&s.domain);
+        ep.user_source = Some(UserSource::Inferred);
+    }
+}
+
+/// The transaction record of one exchange.
+fn transaction(ex: &Exchange, episode_id: Option<u64>) -> Transaction {
+    let mut offered: Vec<String> = Vec::new();
+    for ch in &ex.challenges {
+        let name = ch.scheme.as_str();
+        if !offered.iter().any(|o| o == name) {
+            offered.push(name.to_string());
+        }
+    }
+    let c = ex.credentials.as_ref();
+    Transaction {
+        ts: ex.req_ts,
+        response_ts: ex.resp_ts,
+        conn_id: ex.conn.conn_id,
+        community_id: ex.conn.community_id.clone(),
+        client_ip: ex.conn.client_ip,
+        client_port: ex.conn.client_port,
+        proxy_ip: ex.conn.proxy_ip,
+        proxy_port: ex.conn.proxy_port,
+        method: ex.method.clone(),
+        target: ex.target.clone(),
+        status: ex.status,
+        offered_schemes: offered,
+        auth_scheme: c.map(|c| c.scheme.as_str().to_string()),
+        auth_step: c.map(|c| c.step.as_str().to_string()),
+        user: c.and_then(|c| c.user.clone()),
+        domain: c.and_then(|c| c.domain.clone()),
+        workstation: c.and_then(|c| c.workstation.clone()),
+        user_agent: ex.user_agent.clone(),
+        episode_id,
     }
 }
