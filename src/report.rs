@@ -116,6 +116,24 @@ fn num(n: u64) -> String {
     out
 }
 
+/// `10.0.0.4 +2`: the first of a list and how many more.
+fn first_and_more(v: &[String]) -> String {
+    match v {
+        [] => "-".into(),
+        [one] => cut(one, KEY_MAX),
+        [first, rest @ ..] => format!("{} +{}", cut(first, KEY_MAX), rest.len()),
+    }
+}
+
+/// `1 episode`, `2 episodes`.
+fn count(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{} {word}s", num(n))
+    }
+}
+
 fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -212,19 +230,13 @@ fn table(out: &mut String, p: Paint, headers: &[&str], rows: &[Vec<Cell>], left:
                 line.push_str("  ");
             }
             let padded = pad(i, &c.text);
-            let last = i + 1 == cols.min(r.len());
-            let padded = if last {
-                padded.trim_end().to_string()
-            } else {
-                padded
-            };
             line.push_str(&match c.style {
                 Style::Plain => padded,
                 Style::Failed => p.red(&padded),
                 Style::Good => p.green(&padded),
             });
         }
-        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{}", line.trim_end());
     }
 }
 
@@ -242,8 +254,8 @@ fn list_counts(m: &std::collections::BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
-/// The key column's width limit, so a table fits 100 columns even with long URLs.
-const KEY_MAX: usize = 40;
+/// The key column's width limit, so a table stays near 100 columns even with long URLs.
+const KEY_MAX: usize = 32;
 
 fn outcome_cells(r: &KeyRow) -> Vec<Cell> {
     vec![
@@ -308,18 +320,21 @@ fn top_table(out: &mut String, p: Paint, stats: &Stats, summary: &Summary, t: Ta
             Table::Users => {
                 c.push(cell(num(r.max_failures_10min)));
                 c.push(cell(ms(r.time_to_auth_p50_ms)));
-                c.push(cell(cut(&r.client_ips.join(","), 32)));
+                c.push(cell(first_and_more(&r.client_ips)));
             }
             Table::Clients => {
                 c.push(cell(ms(r.time_to_auth_p50_ms)));
-                c.push(cell(num(r.users.len() as u64)));
-                let named: Vec<&str> = r
+                // Named users first, so the cell shows a name where there is one.
+                let mut users: Vec<String> = r
                     .users
                     .iter()
-                    .map(String::as_str)
-                    .filter(|u| *u != UNKNOWN_USER)
+                    .filter(|u| u.as_str() != UNKNOWN_USER)
+                    .cloned()
                     .collect();
-                c.push(cell(cut(&named.join(","), 28)));
+                if users.len() < r.users.len() {
+                    users.push(UNKNOWN_USER.to_string());
+                }
+                c.push(cell(first_and_more(&users)));
             }
             Table::Proxies | Table::Targets => {
                 c.push(cell(ms(r.time_to_auth_p50_ms)));
@@ -331,11 +346,12 @@ fn top_table(out: &mut String, p: Paint, stats: &Stats, summary: &Summary, t: Ta
     }
     match t {
         Table::Users => headers.extend(["max/10min", "auth p50", "clients"]),
-        Table::Clients => headers.extend(["auth p50", "users", "names"]),
+        Table::Clients => headers.extend(["auth p50", "users"]),
         Table::Proxies | Table::Targets => headers.extend(["auth p50", "users", "clients"]),
     }
     let left: &[usize] = match t {
-        Table::Users | Table::Clients => &[5, 8],
+        Table::Users => &[5, 8],
+        Table::Clients => &[5, 7],
         _ => &[5],
     };
     table(out, p, &headers, &body, left);
@@ -349,7 +365,11 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
     let ep = summary.episodes;
     let mut out = String::new();
 
-    let _ = writeln!(out, "{}", p.bold("proxy407: proxy authentication diagnosis"));
+    let _ = writeln!(
+        out,
+        "{}",
+        p.bold("proxy407: proxy authentication diagnosis")
+    );
     let when = match (cap.first_ts, cap.last_ts) {
         (Some(a), Some(b)) => format!(", {} to {} ({})", a, b, span(a, b)),
         _ => String::new(),
@@ -412,7 +432,7 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
         let _ = writeln!(
             out,
             "  {}",
-            p.dim("Unresolved episodes lack their decisive message (a gap, or the capture ended); they are not failures.")
+            p.dim("Unresolved: the decisive message is missing (a gap, or the capture ended); not a failure.")
         );
     }
 
@@ -425,18 +445,24 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
     }
     if cap.truncated_packets > 0 {
         loss.push(format!(
-            "{} packets cut by the snap length",
-            num(cap.truncated_packets)
+            "{} cut by the snap length",
+            count(cap.truncated_packets, "packet")
         ));
     }
     if dropped > 0 {
-        loss.push(format!("{} packets dropped by the kernel", num(dropped)));
+        loss.push(format!(
+            "{} dropped by the kernel",
+            count(dropped, "packet")
+        ));
     }
     if cap.flow_limit_hits > 0 {
-        loss.push(format!("{} flow-table limit hits", num(cap.flow_limit_hits)));
+        loss.push(format!(
+            "{} of the flow table",
+            count(cap.flow_limit_hits, "limit hit")
+        ));
     }
     if gap_episodes > 0 {
-        loss.push(format!("{} episodes crossed a gap", num(gap_episodes)));
+        loss.push(format!("{} crossed a gap", count(gap_episodes, "episode")));
     }
     if !loss.is_empty() {
         let _ = writeln!(out);
@@ -481,7 +507,11 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
     }
 
     // Failures by cause, with what to do.
-    let causes: Vec<_> = stats.causes().into_iter().filter(|c| c.episodes > 0).collect();
+    let causes: Vec<_> = stats
+        .causes()
+        .into_iter()
+        .filter(|c| c.episodes > 0)
+        .collect();
     if !causes.is_empty() {
         heading(&mut out, p, "Failures by cause");
         let mut sorted = causes;
@@ -489,11 +519,11 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
         for c in sorted {
             let _ = writeln!(
                 out,
-                "  {}  {} episodes, {} users, {} clients",
+                "  {}  {}, {}, {}",
                 p.red(c.cause.as_str()),
-                num(c.episodes),
-                num(c.users),
-                num(c.clients)
+                count(c.episodes, "episode"),
+                count(c.users, "user"),
+                count(c.clients, "client")
             );
             let _ = writeln!(out, "      what:   {}", c.cause.meaning());
             let _ = writeln!(out, "      remedy: {}", c.remedy);
@@ -520,13 +550,13 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
                 if users.len() > names.len() {
                     names.push(format!("and {} more", users.len() - names.len()));
                 }
-                format!("{} users: {}", num(n), names.join(", "))
+                format!("{}: {}", count(n, "user"), names.join(", "))
             }
-            Finding::CaptureGap => format!("{} episodes", num(n)),
+            Finding::CaptureGap => count(n, "episode"),
             _ => format!(
-                "{} requests in {} episodes",
-                num(n),
-                num(stats.finding_episodes(f))
+                "{} in {}",
+                count(n, "request"),
+                count(stats.finding_episodes(f), "episode")
             ),
         };
         let name = match f {

@@ -914,8 +914,14 @@ mod tests {
 
     #[test]
     fn proxy_keys() {
-        assert_eq!(proxy_key("10.0.0.1".parse().unwrap(), 3128), "10.0.0.1:3128");
-        assert_eq!(proxy_key("2001:db8::1".parse().unwrap(), 8080), "[2001:db8::1]:8080");
+        assert_eq!(
+            proxy_key("10.0.0.1".parse().unwrap(), 3128),
+            "10.0.0.1:3128"
+        );
+        assert_eq!(
+            proxy_key("2001:db8::1".parse().unwrap(), 8080),
+            "[2001:db8::1]:8080"
+        );
     }
 
     #[test]
