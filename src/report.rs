@@ -675,6 +675,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_color_flag_wins() {
+        assert!(!use_color(true));
+    }
+
+    #[test]
     fn numbers_and_durations() {
         assert_eq!(num(0), "0");
         assert_eq!(num(999), "999");
@@ -689,6 +694,13 @@ mod tests {
         assert_eq!(span(Ts(0), Ts(3_725_000_000)), "1h 02m 05s");
         assert_eq!(cut("abcdef", 4), "abc…");
         assert_eq!(cut("abc", 4), "abc");
+        assert_eq!(count(1, "user"), "1 user");
+        assert_eq!(count(1200, "user"), "1,200 users");
+        assert_eq!(first_and_more(&[]), "-");
+        assert_eq!(
+            first_and_more(&["a".into(), "b".into(), "c".into()]),
+            "a +2"
+        );
     }
 
     #[test]

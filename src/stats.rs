@@ -523,9 +523,7 @@ impl Stats {
                     tl.failed_by_cause[cause_idx(c)] += 1;
                     let acc = &mut self.causes[cause_idx(c)];
                     acc.episodes += 1;
-                    if !acc.users.contains(&user_key(e)) {
-                        acc.users.insert(user_key(e));
-                    }
+                    acc.users.insert(user_key(e));
                     acc.clients.insert(e.client_ip);
                 }
             }
@@ -748,9 +746,9 @@ pub struct Summary {
     pub http: HttpCounters,
     pub episodes: EpisodeTotals,
     /// Every cause, in [`Cause::ALL`] order, 0 when none.
-    pub causes: BTreeMapOrdered,
+    pub causes: NamedCounts,
     /// Every finding, in [`Finding::ALL`] order, 0 when none.
-    pub findings: BTreeMapOrdered,
+    pub findings: NamedCounts,
     pub schemes: Schemes,
     pub time_to_auth_ms: TimeToAuth,
     pub top: Top,
@@ -758,17 +756,17 @@ pub struct Summary {
     pub notices: Vec<String>,
 }
 
-/// Name → count, serialized in insertion order (the order of the SPEC's enums).
+/// Name → count, serialized as a JSON object in the order of the SPEC's enums.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BTreeMapOrdered(pub Vec<(&'static str, u64)>);
+pub struct NamedCounts(pub Vec<(&'static str, u64)>);
 
-impl BTreeMapOrdered {
+impl NamedCounts {
     pub fn get(&self, k: &str) -> Option<u64> {
         self.0.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
     }
 }
 
-impl Serialize for BTreeMapOrdered {
+impl Serialize for NamedCounts {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {
@@ -792,13 +790,13 @@ impl Summary {
             capture: capture.clone(),
             http: http.clone(),
             episodes: stats.totals(),
-            causes: BTreeMapOrdered(
+            causes: NamedCounts(
                 Cause::ALL
                     .into_iter()
                     .map(|c| (c.as_str(), stats.failed_by(c)))
                     .collect(),
             ),
-            findings: BTreeMapOrdered(
+            findings: NamedCounts(
                 Finding::ALL
                     .into_iter()
                     .map(|f| (f.as_str(), stats.finding_count(f)))
