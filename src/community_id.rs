@@ -94,8 +94,16 @@ mod tests {
     fn published_vectors_seed_0_both_directions() {
         for &(proto, sa, sp, da, dp, want, _) in VECTORS {
             let (s, d) = ((ip(sa), sp), (ip(da), dp));
-            assert_eq!(community_id_v1(0, proto, s, d), want, "{sa}:{sp} -> {da}:{dp}");
-            assert_eq!(community_id_v1(0, proto, d, s), want, "{da}:{dp} -> {sa}:{sp}");
+            assert_eq!(
+                community_id_v1(0, proto, s, d),
+                want,
+                "{sa}:{sp} -> {da}:{dp}"
+            );
+            assert_eq!(
+                community_id_v1(0, proto, d, s),
+                want,
+                "{da}:{dp} -> {sa}:{sp}"
+            );
         }
     }
 
@@ -103,8 +111,16 @@ mod tests {
     fn published_vectors_seed_1_both_directions() {
         for &(proto, sa, sp, da, dp, _, want) in VECTORS {
             let (s, d) = ((ip(sa), sp), (ip(da), dp));
-            assert_eq!(community_id_v1(1, proto, s, d), want, "{sa}:{sp} -> {da}:{dp}");
-            assert_eq!(community_id_v1(1, proto, d, s), want, "{da}:{dp} -> {sa}:{sp}");
+            assert_eq!(
+                community_id_v1(1, proto, s, d),
+                want,
+                "{sa}:{sp} -> {da}:{dp}"
+            );
+            assert_eq!(
+                community_id_v1(1, proto, d, s),
+                want,
+                "{da}:{dp} -> {sa}:{sp}"
+            );
         }
     }
 

@@ -37,8 +37,10 @@
 //!   `start_ts` lie within one 10-minute window (last − first < 10 minutes).
 //!
 //! Types: timestamps are `Datetime(Microseconds, UTC)`; counts are unsigned integers (record
-//! counts as in the model, `UInt64` for aggregates); times in milliseconds are `Float64`;
-//! lists (`offered_schemes`, `findings`, `client_ips`, `users`, ...) are `List(String)`.
+//! counts `UInt32` as in the model, ids `UInt64`, aggregates `UInt64`); ports and HTTP
+//! statuses are `UInt32` (polars' `UInt16` needs its extra `dtype-u16` feature); times in
+//! milliseconds are `Float64`; addresses are strings; lists (`offered_schemes`, `findings`,
+//! `client_ips`, `users`, ...) are `List(String)`, empty (not null) when there is nothing.
 //! Parquet keeps these types. The text formats write timestamps as RFC 3339 UTC with
 //! microseconds (`2026-11-28T08:19:36.123456Z`); JSON and NDJSON keep lists as arrays; CSV
 //! (RFC 4180, header row) joins list items with `;`, escaping a `;` or `\` inside an item
@@ -312,7 +314,10 @@ fn transactions_frame(t: &[Transaction]) -> PolarsResult<DataFrame> {
             col_ts("ts", t.iter().map(|x| Some(x.ts))),
             col_ts("response_ts", t.iter().map(|x| x.response_ts)),
             col_u64("conn_id", t.iter().map(|x| x.conn_id)),
-            col_str("community_id", t.iter().map(|x| Some(x.community_id.as_str()))),
+            col_str(
+                "community_id",
+                t.iter().map(|x| Some(x.community_id.as_str())),
+            ),
             col_string("client_ip", t.iter().map(|x| Some(ip_str(x.client_ip)))),
             col_u16("client_port", t.iter().map(|x| Some(x.client_port))),
             col_string("proxy_ip", t.iter().map(|x| Some(ip_str(x.proxy_ip)))),
@@ -541,7 +546,10 @@ fn per_key_frame(df: &DataFrame, episodes: &[Episode], kind: KeyKind) -> PolarsR
     let mut groups: Vec<Row> = group_rows(df, kind.group_by())?
         .into_iter()
         .map(|idx| {
-            let key = idx.first().and_then(|&i| episodes.get(i)).and_then(|e| kind.key(e));
+            let key = idx
+                .first()
+                .and_then(|&i| episodes.get(i))
+                .and_then(|e| kind.key(e));
             let counts = counts(rows(episodes, &idx));
             Row { key, counts, idx }
         })
@@ -566,7 +574,10 @@ fn per_key_frame(df: &DataFrame, episodes: &[Episode], kind: KeyKind) -> PolarsR
     ];
     for o in Outcome::ALL {
         let i = outcome_index(o);
-        cols.push(col_u64(o.as_str(), g.iter().map(|r| r.counts.by_outcome[i])));
+        cols.push(col_u64(
+            o.as_str(),
+            g.iter().map(|r| r.counts.by_outcome[i]),
+        ));
     }
     for (i, c) in Cause::ALL.iter().enumerate() {
         cols.push(col_u64(
@@ -580,10 +591,19 @@ fn per_key_frame(df: &DataFrame, episodes: &[Episode], kind: KeyKind) -> PolarsR
         g.iter().map(|r| r.counts.credential_attempts),
     ));
     for (i, f) in Finding::ALL.iter().enumerate() {
-        cols.push(col_u64(f.as_str(), g.iter().map(|r| r.counts.by_finding[i])));
+        cols.push(col_u64(
+            f.as_str(),
+            g.iter().map(|r| r.counts.by_finding[i]),
+        ));
     }
-    cols.push(col_f64("time_to_auth_p50_ms", g.iter().map(|r| r.counts.p50)));
-    cols.push(col_f64("time_to_auth_p95_ms", g.iter().map(|r| r.counts.p95)));
+    cols.push(col_f64(
+        "time_to_auth_p50_ms",
+        g.iter().map(|r| r.counts.p50),
+    ));
+    cols.push(col_f64(
+        "time_to_auth_p95_ms",
+        g.iter().map(|r| r.counts.p95),
+    ));
     cols.push(col_ts("first_seen", g.iter().map(|r| r.counts.first_seen)));
     cols.push(col_ts("last_seen", g.iter().map(|r| r.counts.last_seen)));
 
@@ -747,10 +767,7 @@ fn text_frame(df: &DataFrame, csv: bool) -> PolarsResult<DataFrame> {
                 let micros = c.cast(&DataType::Int64)?;
                 col_string(
                     name,
-                    micros
-                        .i64()?
-                        .iter()
-                        .map(|v| v.map(|t| Ts(t).rfc3339())),
+                    micros.i64()?.iter().map(|v| v.map(|t| Ts(t).rfc3339())),
                 )
             }
             DataType::List(_) if csv => {

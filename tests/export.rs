@@ -73,6 +73,7 @@ const P2: (&str, u16) = ("fd00::1", 3128);
 /// alice: 2 authenticated (100, 300 ms) + 1 bad_credentials; bob: 5 bad_credentials within
 /// 9 minutes, then 2 more 30 minutes later; carol (same host as bob) authenticated 50 ms,
 /// and one unresolved; no user: no_credentials and proxy_unreachable; an IPv6 client.
+#[rustfmt::skip]
 fn sample_episodes() -> Vec<Episode> {
     use Cause::*;
     use Finding::*;
@@ -214,8 +215,18 @@ fn f64_at(df: &DataFrame, col: &str, row: usize) -> Option<f64> {
 }
 
 fn list_at(df: &DataFrame, col: &str, row: usize) -> Vec<String> {
-    let s = df.column(col).unwrap().list().unwrap().get_as_series(row).unwrap();
-    s.str().unwrap().iter().map(|v| v.unwrap().to_string()).collect()
+    let s = df
+        .column(col)
+        .unwrap()
+        .list()
+        .unwrap()
+        .get_as_series(row)
+        .unwrap();
+    s.str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -224,19 +235,53 @@ fn record_tables_have_the_spec_columns_and_types() {
     assert_eq!(
         names(&t.transactions),
         [
-            "ts", "response_ts", "conn_id", "community_id", "client_ip", "client_port",
-            "proxy_ip", "proxy_port", "method", "target", "status", "offered_schemes",
-            "auth_scheme", "auth_step", "user", "domain", "workstation", "user_agent",
+            "ts",
+            "response_ts",
+            "conn_id",
+            "community_id",
+            "client_ip",
+            "client_port",
+            "proxy_ip",
+            "proxy_port",
+            "method",
+            "target",
+            "status",
+            "offered_schemes",
+            "auth_scheme",
+            "auth_step",
+            "user",
+            "domain",
+            "workstation",
+            "user_agent",
             "episode_id"
         ]
     );
     assert_eq!(
         names(&t.episodes),
         [
-            "episode_id", "start_ts", "end_ts", "client_ip", "proxy_ip", "proxy_port", "target",
-            "user", "domain", "workstation", "user_source", "scheme", "offered_schemes",
-            "challenges", "credential_attempts", "connections", "outcome", "cause", "detail",
-            "findings", "final_status", "time_to_auth_ms", "user_agent"
+            "episode_id",
+            "start_ts",
+            "end_ts",
+            "client_ip",
+            "proxy_ip",
+            "proxy_port",
+            "target",
+            "user",
+            "domain",
+            "workstation",
+            "user_source",
+            "scheme",
+            "offered_schemes",
+            "challenges",
+            "credential_attempts",
+            "connections",
+            "outcome",
+            "cause",
+            "detail",
+            "findings",
+            "final_status",
+            "time_to_auth_ms",
+            "user_agent"
         ]
     );
     assert_eq!(t.transactions.height(), 3);
@@ -258,7 +303,12 @@ fn record_tables_have_the_spec_columns_and_types() {
     // Nulls stay nulls; timestamps keep their microseconds.
     let status = t.transactions.column("status").unwrap().u32().unwrap();
     assert_eq!(status.get(2), None);
-    let ts = t.transactions.column("ts").unwrap().cast(&DataType::Int64).unwrap();
+    let ts = t
+        .transactions
+        .column("ts")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
     assert_eq!(ts.i64().unwrap().get(0), Some(t0().micros()));
     let cause = t.episodes.column("cause").unwrap().str().unwrap().clone();
     assert_eq!(cause.get(0), None);
@@ -270,12 +320,23 @@ fn record_tables_have_the_spec_columns_and_types() {
 fn per_key_tables_have_the_spec_columns_and_types() {
     let t = tables();
     let users_extra = [
-        "domain", "client_ips", "workstations", "schemes", "user_agents", "max_failures_10min",
+        "domain",
+        "client_ips",
+        "workstations",
+        "schemes",
+        "user_agents",
+        "max_failures_10min",
     ];
     assert_eq!(names(&t.users), key_columns("user", &users_extra));
     assert_eq!(names(&t.clients), key_columns("client_ip", &["users"]));
-    assert_eq!(names(&t.proxies), key_columns("proxy", &["users", "clients"]));
-    assert_eq!(names(&t.targets), key_columns("target", &["users", "clients"]));
+    assert_eq!(
+        names(&t.proxies),
+        key_columns("proxy", &["users", "clients"])
+    );
+    assert_eq!(
+        names(&t.targets),
+        key_columns("target", &["users", "clients"])
+    );
     for df in [&t.users, &t.clients, &t.proxies, &t.targets] {
         for c in common_key_columns() {
             let want = match c.as_str() {
@@ -333,8 +394,16 @@ fn users_group_by_counts_causes_findings_and_windows() {
     assert_eq!(list_at(u, "user_agents", alice), [UA_WIN]);
     let domain = u.column("domain").unwrap().str().unwrap().get(alice);
     assert_eq!(domain, Some("CORP"));
-    let first = u.column("first_seen").unwrap().cast(&DataType::Int64).unwrap();
-    let last = u.column("last_seen").unwrap().cast(&DataType::Int64).unwrap();
+    let first = u
+        .column("first_seen")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
+    let last = u
+        .column("last_seen")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
     assert_eq!(first.i64().unwrap().get(alice), Some(at(0).micros()));
     assert_eq!(last.i64().unwrap().get(alice), Some(at(92).micros()));
 
@@ -365,7 +434,10 @@ fn clients_proxies_targets_group_by() {
     let p2 = row_of(p, "proxy", Some("[fd00::1]:3128"));
     assert_eq!(u64_at(p, "episodes", p2), 4);
     assert_eq!(list_at(p, "users", p2), ["alice", "bob"]);
-    assert_eq!(list_at(p, "clients", p2), ["10.0.0.2", "10.0.0.3", "2001:db8::7"]);
+    assert_eq!(
+        list_at(p, "clients", p2),
+        ["10.0.0.2", "10.0.0.3", "2001:db8::7"]
+    );
     let p1 = row_of(p, "proxy", Some("10.1.1.1:8080"));
     assert_eq!(u64_at(p, "episodes", p1), 11);
     // p50/p95 over the three authenticated episodes [50, 100, 300]: ranks 2 and 3.
@@ -382,8 +454,18 @@ fn clients_proxies_targets_group_by() {
 fn causes_table_has_every_cause() {
     let t = tables();
     let c = &t.causes;
-    assert_eq!(names(c), ["cause", "episodes", "users", "clients", "remedy"]);
-    let causes: Vec<&str> = c.column("cause").unwrap().str().unwrap().iter().flatten().collect();
+    assert_eq!(
+        names(c),
+        ["cause", "episodes", "users", "clients", "remedy"]
+    );
+    let causes: Vec<&str> = c
+        .column("cause")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
     let all: Vec<&str> = Cause::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(causes, all);
     let bad = row_of(c, "cause", Some("bad_credentials"));
@@ -391,7 +473,10 @@ fn causes_table_has_every_cause() {
     assert_eq!(u64_at(c, "users", bad), 2);
     assert_eq!(u64_at(c, "clients", bad), 2);
     let nocred = row_of(c, "cause", Some("no_credentials"));
-    assert_eq!((u64_at(c, "episodes", nocred), u64_at(c, "users", nocred)), (1, 0));
+    assert_eq!(
+        (u64_at(c, "episodes", nocred), u64_at(c, "users", nocred)),
+        (1, 0)
+    );
     let denied = row_of(c, "cause", Some("denied"));
     assert_eq!(u64_at(c, "episodes", denied), 0);
     let remedy = c.column("remedy").unwrap().str().unwrap().get(denied);
@@ -469,7 +554,10 @@ fn csv_round_trip_with_joined_lists_and_rfc3339() {
 
     let raw = std::fs::read_to_string(dir.path().join("episodes.csv")).unwrap();
     let header = raw.split("\r\n").next().unwrap();
-    assert!(header.starts_with("episode_id,start_ts,end_ts,client_ip"), "{header}");
+    assert!(
+        header.starts_with("episode_id,start_ts,end_ts,client_ip"),
+        "{header}"
+    );
     assert_eq!(raw.matches("\r\n").count(), 1 + t.episodes.height());
 
     let read = |name: &str| -> DataFrame {
@@ -485,11 +573,22 @@ fn csv_round_trip_with_joined_lists_and_rfc3339() {
     assert_eq!(names(&e), names(&t.episodes));
     assert_eq!(e.height(), t.episodes.height());
     let col = |df: &DataFrame, c: &str, r: usize| -> Option<String> {
-        df.column(c).unwrap().str().unwrap().get(r).map(str::to_string)
+        df.column(c)
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(r)
+            .map(str::to_string)
     };
     assert_eq!(col(&e, "start_ts", 0).as_deref(), Some(T0));
-    assert_eq!(col(&e, "end_ts", 0).as_deref(), Some("2026-11-28T08:19:38.123456Z"));
-    assert_eq!(col(&e, "offered_schemes", 0).as_deref(), Some("Negotiate;NTLM"));
+    assert_eq!(
+        col(&e, "end_ts", 0).as_deref(),
+        Some("2026-11-28T08:19:38.123456Z")
+    );
+    assert_eq!(
+        col(&e, "offered_schemes", 0).as_deref(),
+        Some("Negotiate;NTLM")
+    );
     assert_eq!(col(&e, "findings", 0).as_deref(), Some("cleartext_basic"));
     assert_eq!(col(&e, "user_agent", 0).as_deref(), Some(UA_WIN));
     assert_eq!(col(&e, "time_to_auth_ms", 0).as_deref(), Some("100.0"));
@@ -497,20 +596,32 @@ fn csv_round_trip_with_joined_lists_and_rfc3339() {
     assert_eq!(col(&e, "cause", 2).as_deref(), Some("bad_credentials"));
 
     let tx = read("transactions.csv");
-    assert_eq!(col(&tx, "offered_schemes", 0).as_deref(), Some("Negotiate;NTLM;Basic"));
-    assert_eq!(col(&tx, "response_ts", 0).as_deref(), Some("2026-11-28T08:19:36.124956Z"));
+    assert_eq!(
+        col(&tx, "offered_schemes", 0).as_deref(),
+        Some("Negotiate;NTLM;Basic")
+    );
+    assert_eq!(
+        col(&tx, "response_ts", 0).as_deref(),
+        Some("2026-11-28T08:19:36.124956Z")
+    );
     assert_eq!(col(&tx, "response_ts", 2), None);
     assert_eq!(col(&tx, "client_port", 0).as_deref(), Some("50000"));
 
     let u = read("users.csv");
     let alice = row_of(&u, "user", Some("alice"));
-    assert_eq!(col(&u, "client_ips", alice).as_deref(), Some("10.0.0.1;2001:db8::7"));
+    assert_eq!(
+        col(&u, "client_ips", alice).as_deref(),
+        Some("10.0.0.1;2001:db8::7")
+    );
     // A `;` inside an item is escaped so that the join stays unambiguous.
     assert_eq!(
         col(&u, "user_agents", alice).as_deref(),
         Some(r"Mozilla/5.0 (Windows NT 10.0\; Win64\; x64)")
     );
-    assert_eq!(col(&u, "failed_bad_credentials", alice).as_deref(), Some("1"));
+    assert_eq!(
+        col(&u, "failed_bad_credentials", alice).as_deref(),
+        Some("1")
+    );
     assert_eq!(col(&u, "first_seen", alice).as_deref(), Some(T0));
 
     let c = read("causes.csv");
@@ -527,7 +638,10 @@ fn parquet_round_trip_keeps_types_and_values() {
         let back = ParquetReader::new(file).finish().unwrap();
         let orig = t.get(name);
         assert_eq!(back.schema(), orig.schema(), "{name}");
-        assert!(back.equals_missing(orig), "{name}: values differ after Parquet");
+        assert!(
+            back.equals_missing(orig),
+            "{name}: values differ after Parquet"
+        );
     }
     let file = std::fs::File::open(dir.path().join("episodes.parquet")).unwrap();
     let back = ParquetReader::new(file).finish().unwrap();
@@ -541,7 +655,13 @@ fn ndjson_and_json_rows_parse() {
     let dir = tempfile::tempdir().unwrap();
     let which = [TableName::Episodes, TableName::Users];
     let nd = write_tables(&t, dir.path(), Format::Ndjson, &which, false).unwrap();
-    assert_eq!(nd, [dir.path().join("episodes.ndjson"), dir.path().join("users.ndjson")]);
+    assert_eq!(
+        nd,
+        [
+            dir.path().join("episodes.ndjson"),
+            dir.path().join("users.ndjson")
+        ]
+    );
     assert!(!dir.path().join("transactions.ndjson").exists());
 
     let text = std::fs::read_to_string(&nd[0]).unwrap();
@@ -553,7 +673,10 @@ fn ndjson_and_json_rows_parse() {
     let r0 = &rows[0];
     assert_eq!(r0["start_ts"], T0);
     assert_eq!(r0["episode_id"], 1);
-    assert_eq!(r0["offered_schemes"], serde_json::json!(["Negotiate", "NTLM"]));
+    assert_eq!(
+        r0["offered_schemes"],
+        serde_json::json!(["Negotiate", "NTLM"])
+    );
     assert_eq!(r0["findings"], serde_json::json!(["cleartext_basic"]));
     assert_eq!(r0["cause"], serde_json::Value::Null);
     assert_eq!(r0["time_to_auth_ms"], 100.0);
@@ -591,7 +714,9 @@ fn existing_files_need_force() {
     assert!(!dir.path().join("transactions.csv").exists());
 
     write_tables(&t, dir.path(), Format::Csv, &[], true).unwrap();
-    assert!(std::fs::read_to_string(&episodes).unwrap().starts_with("episode_id,"));
+    assert!(std::fs::read_to_string(&episodes)
+        .unwrap()
+        .starts_with("episode_id,"));
     // Other formats are other files.
     write_tables(&t, dir.path(), Format::Json, &[TableName::Episodes], false).unwrap();
 }
@@ -615,17 +740,27 @@ fn failed_write_names_the_file_and_leaves_no_temporary() {
     let err = write_tables(&t, dir.path(), Format::Parquet, &[], true).unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains(&blocker.display().to_string()), "{msg}");
-    assert!(tmp_files(dir.path()).is_empty(), "{:?}", tmp_files(dir.path()));
+    assert!(
+        tmp_files(dir.path()).is_empty(),
+        "{:?}",
+        tmp_files(dir.path())
+    );
     // The tables before it were written whole.
     let file = std::fs::File::open(dir.path().join("episodes.parquet")).unwrap();
-    assert_eq!(ParquetReader::new(file).finish().unwrap().height(), t.episodes.height());
+    assert_eq!(
+        ParquetReader::new(file).finish().unwrap().height(),
+        t.episodes.height()
+    );
 
     // A parent that is a file: the directory cannot be created.
     let file_parent = dir.path().join("plain");
     std::fs::write(&file_parent, "x").unwrap();
     let out = file_parent.join("out");
     let err = write_tables(&t, &out, Format::Csv, &[], false).unwrap_err();
-    assert!(format!("{err:#}").contains(&out.display().to_string()), "{err:#}");
+    assert!(
+        format!("{err:#}").contains(&out.display().to_string()),
+        "{err:#}"
+    );
 }
 
 #[test]
@@ -645,7 +780,10 @@ fn read_only_directory_names_the_file() {
     }
     let err = write_tables(&t, &ro, Format::Csv, &[TableName::Users], false).unwrap_err();
     let msg = format!("{err:#}");
-    assert!(msg.contains(&ro.join("users.csv").display().to_string()), "{msg}");
+    assert!(
+        msg.contains(&ro.join("users.csv").display().to_string()),
+        "{msg}"
+    );
     assert!(tmp_files(&ro).is_empty());
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
@@ -704,7 +842,12 @@ fn duckdb_reads_parquet_and_ndjson() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<&str> = stdout.lines().collect();
     let has = |l: &str| assert!(lines.contains(&l), "missing `{l}` in:\n{stdout}");
     let n = t.episodes.height();
