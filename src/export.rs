@@ -831,6 +831,10 @@ fn write_one(df: &DataFrame, format: Format, tmp: &Path) -> anyhow::Result<()> {
 
 /// Writes the tables named in `which` (all of them when empty) into `dir` as
 /// `<table>.<ext>`, and returns the paths written, in the order of `which`.
+///
+/// Without `force`, an existing file for any of the tables refuses the whole call before
+/// anything is written. A failure stops at that table: its temporary file is removed, the
+/// tables written before it stay complete, and the error names the file.
 pub fn write_tables(
     tables: &Tables,
     dir: &Path,
