@@ -181,6 +181,16 @@ impl Engine {
         self.down.analyzer.advance(now);
     }
 
+    /// Episodes judged since the last call (live views add them to their `Stats`).
+    pub fn take_finished(&mut self) -> Vec<crate::model::Episode> {
+        self.down.analyzer.take_finished()
+    }
+
+    /// The counters so far (live views); `finish` completes them.
+    pub fn counters(&self) -> (&CaptureCounters, &HttpCounters) {
+        (&self.down.capture, &self.down.http)
+    }
+
     /// Notices from the source are kept with the run's own.
     pub fn add_notices(&mut self, notices: Vec<Notice>) {
         self.notices.extend(notices);

@@ -14,9 +14,15 @@ fn corpus_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("the capture corpus is missing at {} (required in CI)", dir.display());
+        panic!(
+            "the capture corpus is missing at {} (required in CI)",
+            dir.display()
+        );
     }
-    eprintln!("note: no capture corpus at {}; skipping the differential test", dir.display());
+    eprintln!(
+        "note: no capture corpus at {}; skipping the differential test",
+        dir.display()
+    );
     None
 }
 
@@ -39,7 +45,9 @@ fn manifest(dir: &Path) -> Vec<Row> {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         // | file | group | repo | path | licence | format | pkts | req/resp | 407 | 401 | PA | PAuthn | CONNECT | ...
         let num = |i: usize| -> u64 {
-            cells[i].parse().unwrap_or_else(|_| panic!("manifest cell {i} of {line}"))
+            cells[i]
+                .parse()
+                .unwrap_or_else(|_| panic!("manifest cell {i} of {line}"))
         };
         let (req, resp) = cells[8].split_once('/').expect("req/resp cell");
         rows.push(Row {
@@ -85,22 +93,41 @@ fn corpus_matches_tshark() {
             }
         };
         check("packets", get("capture", "packets"), row.packets);
-        check("responses_407", get("http", "responses_407"), row.responses_407);
+        check(
+            "responses_407",
+            get("http", "responses_407"),
+            row.responses_407,
+        );
         if row.group == "proxy" {
             check("requests", get("http", "requests"), row.requests);
             check("responses", get("http", "responses"), row.responses);
-            check("connect_requests", get("http", "connect_requests"), row.connect);
-            assert!(get("capture", "proxy_connections") >= 1, "{}: no proxy connection found", row.file);
+            check(
+                "connect_requests",
+                get("http", "connect_requests"),
+                row.connect,
+            );
+            assert!(
+                get("capture", "proxy_connections") >= 1,
+                "{}: no proxy connection found",
+                row.file
+            );
         }
     }
-    assert!(failures.is_empty(), "differences from tshark:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "differences from tshark:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn snaplen_cut_capture_reports_truncation() {
     let Some(dir) = corpus_dir() else { return };
     let v = analyze(&dir.join("zeek-communityid-tcp-snaplen96.pcap"));
-    assert!(v["capture"]["truncated_packets"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        v["capture"]["truncated_packets"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
     assert!(v["capture"]["gap_bytes"].as_u64().unwrap_or(0) > 0, "{v}");
 }
 
