@@ -183,6 +183,7 @@ httpd_suppress_version_string on
 cache_effective_user proxy
 shutdown_lifetime 0 seconds
 via off
+server_persistent_connections off
 forwarded_for delete
 icp_port 0
 pinger_enable off
@@ -239,6 +240,10 @@ class Lab:
         self.spawn(name, ["squid", "-N", "-n", name.replace("-", ""), "-f", conf])
 
     def start(self):
+        for port in (PORT_BASIC, PORT_DIGEST, PORT_NTLM, PORT_NTLM_CLOSE, PORT_TINY,
+                     PORT_CLOSED, ORIGIN_PORT):
+            if not refused(port):
+                raise RuntimeError(f"port {port} is already in use (a leftover proxy?)")
         os.chmod(self.dir, 0o755)
         self.origin = start_origin()
         # Basic
@@ -432,6 +437,13 @@ class Conn:
             while len(self.buf) < clen:
                 self._fill()
             self.buf = self.buf[clen:]
+        elif self.must_close and status >= 200 and status not in (204, 304):
+            # A body delimited by the close (tinyproxy's HTTP/1.0 error pages): read it all.
+            try:
+                while True:
+                    self._fill()
+            except ConnectionError:
+                self.buf = b""
         return status, headers
 
     def close(self):
@@ -672,6 +684,148 @@ SCENARIOS = [
 ]
 
 
+# --------------------------------------------------------------------------------------------
+# What proxy407 must find in each scenario's capture: the SPEC 6.1 JSON subset. Written to
+# samples/NAME.expected.json by --write-expected; tests/lab.rs compares the keys present.
+
+CAUSES = ["handshake_broken", "scheme_mismatch", "bad_credentials", "no_credentials",
+          "denied", "connection_closed", "no_response", "proxy_unreachable"]
+
+
+def expect(about, requests, r407, cred, causes=(), authenticated=0, connect=0,
+           findings=None, users=None):
+    failed = len(causes)
+    return {
+        "_about": about,
+        "capture": {"files": 1, "truncated_packets": 0, "gap_bytes": 0},
+        "http": {"requests": requests, "responses": requests, "responses_407": r407,
+                 "connect_requests": connect, "credentialed_requests": cred,
+                 "unanswered_requests": 0},
+        "episodes": {"total": authenticated + failed, "authenticated": authenticated,
+                     "failed": failed, "unresolved": 0},
+        "causes": {c: sum(1 for x in causes if x == c) for c in CAUSES},
+        "findings": dict(findings or {}),
+        "top": {"users": list(users or [])},
+    }
+
+
+def u(name, **counts):
+    return dict(user=name, **counts)
+
+
+NO_LOCKOUT = {"lockout_risk": 0, "oversized_token": 0, "capture_gap": 0}
+
+EXPECTED = {
+    "basic-success": expect(
+        "curl, Basic on Squid: 407, then the retry with credentials gets 200",
+        2, 1, 1, authenticated=1, findings={**NO_LOCKOUT, "cleartext_basic": 1},
+        users=[u("alice", authenticated=1, failed=0)]),
+    "basic-wrong-password": expect(
+        "a saved wrong Basic password retried 5 times on one keep-alive connection: "
+        "every try answered 407; one bad_credentials episode, lockout risk for bob",
+        6, 6, 5, ["bad_credentials"],
+        findings={"lockout_risk": 1, "cleartext_basic": 5, "oversized_token": 0},
+        users=[u("bob", failed=1, failed_bad_credentials=1)]),
+    "digest-success": expect(
+        "curl --proxy-digest on Squid: 407 with a nonce, the Digest retry gets 200",
+        2, 1, 1, authenticated=1, findings={**NO_LOCKOUT, "cleartext_basic": 0},
+        users=[u("carol", authenticated=1)]),
+    "digest-wrong-password": expect(
+        "curl --proxy-digest with a wrong password: Squid answers 407 with a new nonce "
+        "(stale=false); curl gives up",
+        2, 2, 1, ["bad_credentials"], findings={**NO_LOCKOUT, "stale_nonce": 0},
+        users=[u("carol", failed=1)]),
+    "ntlm-success": expect(
+        "curl --proxy-anyauth on the NTLM Squid: 407 (NTLM offered), type 1 -> 407 with "
+        "type 2, type 3 -> 200, all on one connection",
+        3, 2, 2, authenticated=1, findings={**NO_LOCKOUT, "ntlmv1": 0},
+        users=[u("dave", authenticated=1)]),
+    "ntlm-rejected-user": expect(
+        "curl NTLM handshake for a user the helper rejects: the type 3 is answered 407",
+        3, 3, 2, ["bad_credentials"], findings=NO_LOCKOUT,
+        users=[u("mallory", failed=1)]),
+    "ntlm-type3-new-connection": expect(
+        "type 1 and type 2 on one connection, the type 3 on a new one (a load balancer "
+        "without stickiness); Squid answers it with a fresh type 2, the client gives up",
+        3, 3, 2, ["handshake_broken"], findings=NO_LOCKOUT),
+    "ntlm-stopped-after-type2": expect(
+        "the client sends type 1, gets type 2 on a kept-open connection and closes "
+        "without a type 3 (stopped_after_type2)",
+        2, 2, 1, ["no_credentials"], findings=NO_LOCKOUT),
+    "ntlm-proxy-closes-after-type2": expect(
+        "through a hop without keep-alive in front of the NTLM Squid: the type 2 comes "
+        "with Connection: close and the proxy side closes; no type 3 can follow",
+        2, 2, 1, ["handshake_broken"], findings=NO_LOCKOUT),
+    "no-credentials": expect(
+        "curl without --proxy-user: one 407, no retry",
+        1, 1, 0, ["no_credentials"], findings={**NO_LOCKOUT, "cleartext_basic": 0}),
+    "scheme-mismatch": expect(
+        "the NTLM-only Squid offers NTLM; the client answers with Basic and gets 407 again",
+        2, 2, 1, ["scheme_mismatch"], findings={**NO_LOCKOUT, "cleartext_basic": 1}),
+    "denied-after-auth": expect(
+        "good Basic credentials for a URL Squid's http_access denies: 407, then 403",
+        2, 1, 1, ["denied"], findings={**NO_LOCKOUT, "cleartext_basic": 1},
+        users=[u("alice", failed=1, failed_denied=1)]),
+    "proxy-unreachable": expect(
+        "three connection attempts to 127.0.0.1:9090 where no proxy listens (RST): "
+        "one proxy_unreachable episode",
+        0, 0, 0, ["proxy_unreachable"], findings=NO_LOCKOUT),
+    "connect-basic": expect(
+        "curl -p (CONNECT) with Basic: 407, then 200 Connection established; the tunnel "
+        "that follows is opaque",
+        2, 1, 1, authenticated=1, connect=2,
+        findings={**NO_LOCKOUT, "cleartext_basic": 1}, users=[u("erin", authenticated=1)]),
+    "oversized-token": expect(
+        "a 9 KB Proxy-Authorization against Squid with request_header_max_size 8 KB: "
+        "431 and close",
+        2, 1, 1, ["denied"], findings={"oversized_token": 1, "lockout_risk": 0}),
+    "tinyproxy-success": expect(
+        "curl Basic on tinyproxy: 407 with Connection: close, a new connection with "
+        "credentials gets 200",
+        2, 1, 1, authenticated=1, findings={**NO_LOCKOUT, "cleartext_basic": 1},
+        users=[u("tuser", authenticated=1)]),
+    "tinyproxy-wrong-password": expect(
+        "tinyproxy answers a wrong Basic password with 401 and WWW-Authenticate repeating "
+        "its proxy challenge (not 407), then closes",
+        2, 1, 1, ["bad_credentials"], findings={**NO_LOCKOUT, "cleartext_basic": 1},
+        users=[u("tuser", failed=1)]),
+    "office-mix": expect(
+        "an office: alice (127.0.0.11) browses twice with Basic and her updater has no "
+        "credentials; bob (.12) tries a wrong password 5 times; carol (.13) Digest; dave "
+        "(.14) NTLM; mallory (.15) NTLM rejected; erin (.16) CONNECT; a kiosk (.17) points "
+        "at the dead port 9090",
+        25, 20, 13,
+        ["bad_credentials"] * 6 + ["no_credentials", "proxy_unreachable"],
+        authenticated=5, connect=2,
+        findings={"lockout_risk": 1, "cleartext_basic": 8, "oversized_token": 0},
+        users=[u("bob", failed=5, failed_bad_credentials=5), u("mallory", failed=1),
+               u("carol", authenticated=1), u("dave", authenticated=1),
+               u("erin", authenticated=1)]),
+}
+
+SECRETS = (
+    [f"{n}:{pw}" for n, pw in USERS_BASIC.items()]
+    + [f"bob:{WRONG_BASIC}"]
+    + [f"{n}:{pw}" for n, pw in USERS_DIGEST.items()]
+    + [f"carol:{WRONG_DIGEST}"]
+    + [f"{NTLM_GOOD[1]}:{NTLM_GOOD[2]}", f"{NTLM_REJECTED[1]}:{NTLM_REJECTED[2]}"]
+    + [f"{TINY_USER[0]}:{TINY_USER[1]}", f"{TINY_USER[0]}:{WRONG_TINY}"]
+)
+
+
+def write_expected(d):
+    import json
+    os.makedirs(d, exist_ok=True)
+    for name, _ in SCENARIOS:
+        with open(os.path.join(d, f"{name}.expected.json"), "w") as f:
+            json.dump(EXPECTED[name], f, indent=2)
+            f.write("\n")
+    with open(os.path.join(d, "SECRETS.txt"), "w") as f:
+        f.write("# The lab's throwaway credentials, one user:password a line. Searched for in\n"
+                "# every output of proxy407 (also as base64 of user:password); never found.\n")
+        f.write("".join(x + "\n" for x in SECRETS))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", help="write one pcap per scenario into this directory")
@@ -679,7 +833,12 @@ def main():
     ap.add_argument("--only", help="comma-separated scenario names")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     ap.add_argument("--keep-workdir", action="store_true")
+    ap.add_argument("--write-expected", metavar="DIR",
+                    help="write NAME.expected.json and SECRETS.txt into DIR and exit")
     args = ap.parse_args()
+    if args.write_expected:
+        write_expected(args.write_expected)
+        return 0
     names = [n for n, _ in SCENARIOS]
     if args.list:
         print("\n".join(names))
