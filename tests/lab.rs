@@ -1,0 +1,292 @@
+//! The real-proxy lab: the bundled captures of `samples/` against their expected summaries,
+//! a live run of `lab/run.sh` (Squid, tinyproxy and tcpdump on loopback) judged scenario by
+//! scenario, and the lab's throwaway passwords searched for in every output.
+
+use base64::Engine as _;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_proxy407");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `samples/NAME.pcap` that has a `samples/NAME.expected.json`, sorted by name.
+fn samples() -> Vec<(String, PathBuf, PathBuf)> {
+    let dir = repo().join("samples");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("samples/ is part of the repository") {
+        let path = entry.expect("readable samples/ entry").path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".expected.json"))
+        else {
+            continue;
+        };
+        let pcap = dir.join(format!("{name}.pcap"));
+        assert!(
+            pcap.exists(),
+            "{} has no capture {}",
+            path.display(),
+            pcap.display()
+        );
+        out.push((name.to_string(), pcap, path));
+    }
+    out.sort();
+    out
+}
+
+fn run(args: &[&str], file: &Path) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("the proxy407 binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn analyze_json(file: &Path) -> Value {
+    let (ok, stdout, stderr) = run(&["analyze", "--json", "-q"], file);
+    assert!(ok, "analyze --json {} failed: {stderr}", file.display());
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("analyze --json {} is not JSON: {e}", file.display()))
+}
+
+fn scalar_eq(expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::Number(e), Value::Number(a)) => e.as_f64() == a.as_f64(),
+        _ => expected == actual,
+    }
+}
+
+/// Compares only what the expected value names: object keys present in `expected` (keys
+/// starting with `_` are notes), each expected array element matched by some actual element
+/// (rows of a top list in any order), scalars equal. Mismatches are pushed as `path: why`.
+fn subset(expected: &Value, actual: &Value, path: &str, errors: &mut Vec<String>) {
+    match expected {
+        Value::Object(map) => {
+            let Some(actual) = actual.as_object() else {
+                errors.push(format!("{path}: expected an object, found {actual}"));
+                return;
+            };
+            for (key, want) in map {
+                if key.starts_with('_') {
+                    continue;
+                }
+                let here = format!("{path}.{key}");
+                match actual.get(key) {
+                    Some(got) => subset(want, got, &here, errors),
+                    None => errors.push(format!("{here}: missing (expected {want})")),
+                }
+            }
+        }
+        Value::Array(rows) => {
+            let Some(actual) = actual.as_array() else {
+                errors.push(format!("{path}: expected an array, found {actual}"));
+                return;
+            };
+            for want in rows {
+                let found = actual.iter().any(|got| {
+                    let mut e = Vec::new();
+                    subset(want, got, path, &mut e);
+                    e.is_empty()
+                });
+                if !found {
+                    errors.push(format!("{path}: no row matches {want} in {actual:?}"));
+                }
+            }
+        }
+        _ => {
+            if !scalar_eq(expected, actual) {
+                errors.push(format!("{path}: expected {expected}, found {actual}"));
+            }
+        }
+    }
+}
+
+fn check_against_expected(name: &str, capture: &Path, expected: &Path) -> Vec<String> {
+    let want: Value = serde_json::from_str(
+        &std::fs::read_to_string(expected).expect("readable expected summary"),
+    )
+    .expect("expected summary is JSON");
+    let got = analyze_json(capture);
+    let mut errors = Vec::new();
+    subset(&want, &got, name, &mut errors);
+    errors
+}
+
+#[test]
+fn subset_comparison_reports_what_differs() {
+    let want: Value = serde_json::json!({
+        "_about": "ignored",
+        "episodes": {"failed": 1},
+        "top": {"users": [{"user": "bob", "failed": 5}]}
+    });
+    let good: Value = serde_json::json!({
+        "episodes": {"failed": 1.0, "total": 3},
+        "top": {"users": [{"user": "al", "failed": 0}, {"user": "bob", "failed": 5, "x": 1}]}
+    });
+    let mut e = Vec::new();
+    subset(&want, &good, "t", &mut e);
+    assert!(e.is_empty(), "{e:?}");
+    let bad: Value = serde_json::json!({
+        "episodes": {"failed": 2},
+        "top": {"users": [{"user": "bob", "failed": 4}]}
+    });
+    let mut e = Vec::new();
+    subset(&want, &bad, "t", &mut e);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("t.episodes.failed"), "{e:?}");
+}
+
+#[test]
+fn samples_match_their_expected_summaries() {
+    let all = samples();
+    assert!(all.len() >= 15, "samples/ holds {} captures", all.len());
+    let mut errors = Vec::new();
+    for (name, pcap, expected) in &all {
+        errors.extend(check_against_expected(name, pcap, expected));
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn samples_total_stays_small() {
+    let total: u64 = std::fs::read_dir(repo().join("samples"))
+        .expect("samples/")
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(total < 1 << 20, "samples/ is {total} bytes");
+}
+
+/// `user:password` pairs of `samples/SECRETS.txt`.
+fn lab_secrets() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo().join("samples/SECRETS.txt")).expect("SECRETS.txt");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (u, p) = l
+                .split_once(':')
+                .expect("SECRETS.txt lines are user:password");
+            (u.to_string(), p.to_string())
+        })
+        .collect()
+}
+
+/// Strings that must never appear: each password, `user:password`, and its base64 forms
+/// (standard and URL-safe, with and without padding).
+fn forbidden() -> Vec<String> {
+    let mut out = Vec::new();
+    for (user, pw) in lab_secrets() {
+        let pair = format!("{user}:{pw}");
+        out.push(base64::engine::general_purpose::STANDARD.encode(&pair));
+        out.push(base64::engine::general_purpose::STANDARD_NO_PAD.encode(&pair));
+        out.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&pair));
+        out.push(pair);
+        out.push(pw);
+    }
+    out
+}
+
+#[test]
+fn lab_secrets_are_in_the_captures_but_in_no_output() {
+    let forbidden = forbidden();
+    assert!(forbidden.len() >= 20, "SECRETS.txt lists too little");
+    // The search is meaningful: Basic credentials of the lab travel in clear in the samples.
+    let mut seen_on_wire = 0;
+    for (name, pcap, _) in samples() {
+        let raw = std::fs::read(&pcap).expect("readable sample");
+        let raw = String::from_utf8_lossy(&raw);
+        seen_on_wire += forbidden
+            .iter()
+            .filter(|s| raw.contains(s.as_str()))
+            .count();
+        for args in [
+            &["analyze", "--json", "-q"][..],
+            &["analyze", "-q"][..],
+            &["transactions", "-q"][..],
+        ] {
+            let (_, stdout, stderr) = run(args, &pcap);
+            for s in &forbidden {
+                assert!(
+                    !stdout.contains(s.as_str()) && !stderr.contains(s.as_str()),
+                    "`proxy407 {}` on {name} printed a lab secret",
+                    args.join(" ")
+                );
+            }
+        }
+    }
+    assert!(
+        seen_on_wire >= 5,
+        "the samples carry only {seen_on_wire} clear secrets"
+    );
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn live_lab_scenarios_get_their_verdicts() {
+    let missing: Vec<&str> = [
+        "squid",
+        "tcpdump",
+        "tinyproxy",
+        "curl",
+        "htpasswd",
+        "python3",
+    ]
+    .into_iter()
+    .filter(|t| !have(t))
+    .collect();
+    if !missing.is_empty() || !is_root() {
+        let why = if missing.is_empty() {
+            "not running as root".to_string()
+        } else {
+            format!("missing {}", missing.join(", "))
+        };
+        assert!(!ci(), "live lab cannot run under CI=true: {why}");
+        eprintln!("skipping the live lab: {why} (see .ci/run for the packages)");
+        return;
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let status = Command::new(repo().join("lab/run.sh"))
+        .arg("--out")
+        .arg(out.path())
+        .status()
+        .expect("lab/run.sh starts");
+    assert!(status.success(), "lab/run.sh failed: {status}");
+    let mut errors = Vec::new();
+    let mut judged = 0;
+    for (name, _, expected) in samples() {
+        let fresh = out.path().join(format!("{name}.pcap"));
+        assert!(fresh.exists(), "the lab wrote no {}", fresh.display());
+        errors.extend(check_against_expected(&name, &fresh, &expected));
+        judged += 1;
+    }
+    assert!(judged >= 15, "only {judged} scenarios judged");
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
