@@ -234,7 +234,8 @@ impl HttpConn {
                     n
                 }
                 ChunkStep::Bad(n) => {
-                    st.state = State::Resync { line_start: false };
+                    let line_start = n > 0 && data.get(n - 1) == Some(&b'\n');
+                    st.state = State::Resync { line_start };
                     out.push(HttpEvent::Anomaly {
                         ts,
                         side,
@@ -413,23 +414,27 @@ impl HttpConn {
                 st.skipped = st.skipped.saturating_add(bytes.len() as u64);
                 bytes.len()
             }
+            Mode::Sniff if name != "not_http" => {
+                // The start looked like HTTP, the head is broken: an HTTP connection with
+                // an anomaly.
+                self.saw_http(side);
+                out.push(HttpEvent::Anomaly { ts, side, kind: name });
+                self.side_mut(side).state = resync_state;
+                resync_len
+            }
             Mode::Sniff => {
+                // Not HTTP at the start of a side: silent, since a capture that begins in
+                // the middle of a connection looks just like this.
                 st.verdict = Some(false);
-                if self.kind != ConnKind::Unknown {
-                    // Already HTTP by the other side's bytes: this side is out of step.
-                    out.push(HttpEvent::Anomaly { ts, side, kind: name });
-                    self.side_mut(side).state = resync_state;
-                    return resync_len;
-                }
                 let other = match side {
                     Side::Client => self.server.verdict,
                     Side::Server => self.client.verdict,
                 };
-                if side == Side::Client && tls {
+                if self.kind == ConnKind::Unknown && side == Side::Client && tls {
                     self.skip_all(ConnKind::Tls);
                     self.client.skipped = self.client.skipped.saturating_add(bytes.len() as u64);
                     bytes.len()
-                } else if other == Some(false) {
+                } else if self.kind == ConnKind::Unknown && other == Some(false) {
                     self.skip_all(ConnKind::Other);
                     let st = self.side_mut(side);
                     st.skipped = st.skipped.saturating_add(bytes.len() as u64);

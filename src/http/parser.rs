@@ -85,7 +85,7 @@ pub fn parse_request(buf: &[u8]) -> Head<ParsedRequest> {
         Err(e) => return Head::Invalid(error_name(e)),
     };
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
-        return Head::Invalid("not_http");
+        return Head::Invalid("bad_head");
     };
     let mut head = RequestHead {
         method: method.to_string(),
@@ -127,7 +127,7 @@ pub fn parse_response(buf: &[u8]) -> Head<ParsedResponse> {
         Err(e) => return Head::Invalid(error_name(e)),
     };
     let (Some(status), Some(version)) = (resp.code, resp.version) else {
-        return Head::Invalid("not_http");
+        return Head::Invalid("bad_head");
     };
     let mut head = ResponseHead {
         status,
@@ -167,7 +167,7 @@ fn error_name(e: httparse::Error) -> &'static str {
     match e {
         httparse::Error::TooManyHeaders => "too_many_headers",
         httparse::Error::HeaderName | httparse::Error::HeaderValue => "bad_header",
-        _ => "not_http",
+        _ => "bad_head",
     }
 }
 
