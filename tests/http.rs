@@ -86,14 +86,22 @@ fn show(ev: &HttpEvent) -> String {
             "X {} {}{} -> {}{}{} @{}/{}{}",
             request.method,
             request.target,
-            if request.proxy_authorization.is_some() { " cred" } else { "" },
+            if request.proxy_authorization.is_some() {
+                " cred"
+            } else {
+                ""
+            },
             response.status,
             if response.proxy_authenticate.is_empty() {
                 String::new()
             } else {
                 format!(" pa{}", response.proxy_authenticate.len())
             },
-            if response.connection_close { " close" } else { "" },
+            if response.connection_close {
+                " close"
+            } else {
+                ""
+            },
             req_ts.0 / 1000,
             resp_ts.0 / 1000,
             flags(*after_gap, *tunneled)
@@ -248,10 +256,16 @@ proptest! {
 fn gap_and_garbage_conversation() -> Vec<(Side, Ev)> {
     vec![
         d(C, GET_A),
-        d(S, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"),
+        d(
+            S,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        ),
         (S, Ev::Gap(60)),
         d(S, &[b'z'; 30]),
-        d(C, b"\x00\x01\xffjunk\r\nGET http://c.example/ HTTP/1.1\r\n\r\n"),
+        d(
+            C,
+            b"\x00\x01\xffjunk\r\nGET http://c.example/ HTTP/1.1\r\n\r\n",
+        ),
         d(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
         d(C, b"GET http://d.example/ HTTP/1.1\r\nX-Long: abc"),
         (C, Ev::Gap(500)),
@@ -314,7 +328,10 @@ fn pipeline_overflow_is_counted() {
     let (evs, conn) = run_chunked(&[(C, Ev::Data(reqs))], &[]);
     let shown = show_all(&evs);
     assert_eq!(
-        shown.iter().filter(|s| *s == "A Client pipeline_overflow").count(),
+        shown
+            .iter()
+            .filter(|s| *s == "A Client pipeline_overflow")
+            .count(),
         1
     );
     assert_eq!(shown.iter().filter(|s| s.starts_with("U GET")).count(), 64);
@@ -324,14 +341,20 @@ fn pipeline_overflow_is_counted() {
 #[test]
 fn head_204_304_and_interim_responses_have_no_body() {
     let conv = vec![
-        d(C, b"HEAD http://a/ HTTP/1.1\r\n\r\nGET http://a/2 HTTP/1.1\r\n\r\n"),
+        d(
+            C,
+            b"HEAD http://a/ HTTP/1.1\r\n\r\nGET http://a/2 HTTP/1.1\r\n\r\n",
+        ),
         d(
             S,
             b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n\
               HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
         ),
         d(C, b"GET http://a/3 HTTP/1.1\r\n\r\n"),
-        d(S, b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        d(
+            S,
+            b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ),
     ];
     assert_eq!(
         run(&conv),
@@ -349,14 +372,20 @@ fn chunked_trailers_split_everywhere() {
     for split in 1..body.len() {
         let (a, b) = body.split_at(split);
         let conv = vec![
-            d(C, b"GET http://a/ HTTP/1.1\r\n\r\nGET http://a/2 HTTP/1.1\r\n\r\n"),
+            d(
+                C,
+                b"GET http://a/ HTTP/1.1\r\n\r\nGET http://a/2 HTTP/1.1\r\n\r\n",
+            ),
             d(S, a),
             d(S, b),
             d(S, OK_5),
         ];
         assert_eq!(
             run(&conv),
-            ["X GET http://a/ -> 200 @0/1", "X GET http://a/2 -> 200 @0/3"],
+            [
+                "X GET http://a/ -> 200 @0/1",
+                "X GET http://a/2 -> 200 @0/3"
+            ],
             "split at {split}"
         );
     }
@@ -366,7 +395,10 @@ fn chunked_trailers_split_everywhere() {
 fn bad_chunk_is_an_anomaly_then_resync() {
     let conv = vec![
         d(C, b"GET http://a/ HTTP/1.1\r\n\r\n"),
-        d(S, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n"),
+        d(
+            S,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n",
+        ),
         d(C, b"GET http://a/2 HTTP/1.1\r\n\r\n"),
         d(S, OK_5),
     ];
@@ -413,7 +445,10 @@ fn connect_tls_sent_before_the_answer() {
     first.extend_from_slice(&[0x16, 0x03, 0x01, 0x00, 0x05, 9, 9, 9, 9, 9]);
     let conv = vec![
         (C, Ev::Data(first)),
-        d(S, b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03"),
+        d(
+            S,
+            b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03",
+        ),
         d(C, &[0x17, 0x03, 0x03, 0, 1, 0]),
     ];
     assert_eq!(run(&conv), ["X CONNECT a.example:443 -> 200 @0/1"]);
@@ -468,7 +503,10 @@ fn connect_407_after_speculative_bytes_resyncs() {
     first.extend_from_slice(&[0x16, 0x03, 0x01, 0x00, 0x01, 0x00]);
     let conv = vec![
         (C, Ev::Data(first)),
-        d(S, b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"),
+        d(
+            S,
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+        ),
         d(C, b"\r\nCONNECT a.example:443 HTTP/1.1\r\n\r\n"),
         d(S, b"HTTP/1.1 200 Connection established\r\n\r\n"),
     ];
@@ -491,9 +529,13 @@ fn bodies_that_look_like_http_are_skipped() {
     )
     .into_bytes();
     req.extend_from_slice(req_body);
-    let resp_body = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n";
-    let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", resp_body.len())
-        .into_bytes();
+    let resp_body =
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n";
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+        resp_body.len()
+    )
+    .into_bytes();
     resp.extend_from_slice(resp_body);
     let conv = vec![(C, Ev::Data(req)), (S, Ev::Data(resp))];
     for chunks in [&[][..], &[1], &[13, 2]] {
@@ -617,7 +659,11 @@ fn closes_and_end() {
         }]
     ));
     // A head cut by the close.
-    let conv = vec![d(C, GET_A), d(S, b"HTTP/1.1 200 OK\r\nContent-"), (S, Ev::Fin)];
+    let conv = vec![
+        d(C, GET_A),
+        d(S, b"HTTP/1.1 200 OK\r\nContent-"),
+        (S, Ev::Fin),
+    ];
     assert_eq!(
         run(&conv),
         [
@@ -630,7 +676,10 @@ fn closes_and_end() {
 #[test]
 fn orphan_response() {
     let conv = vec![
-        d(S, b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"),
+        d(
+            S,
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+        ),
         d(C, GET_A),
         d(S, OK_5),
     ];
@@ -701,8 +750,14 @@ fn first_bytes_decide_the_kind() {
 #[test]
 fn capture_starting_mid_connection_resyncs_silently() {
     let conv = vec![
-        d(C, b"rest of an upload body\r\nmore\r\nGET http://a/ HTTP/1.1\r\n\r\n"),
-        d(S, b"tail of a body\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        d(
+            C,
+            b"rest of an upload body\r\nmore\r\nGET http://a/ HTTP/1.1\r\n\r\n",
+        ),
+        d(
+            S,
+            b"tail of a body\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ),
     ];
     assert_eq!(run(&conv), ["X GET http://a/ -> 200 @0/1"]);
 }
@@ -711,7 +766,10 @@ fn capture_starting_mid_connection_resyncs_silently() {
 fn gap_inside_a_body_is_counted_off() {
     let conv = vec![
         d(C, GET_A),
-        d(S, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"),
+        d(
+            S,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        ),
         (S, Ev::Gap(80)),
         d(S, b"0123456789"),
         d(C, GET_A),
@@ -773,7 +831,11 @@ fn pcap_stream(file: &[u8], server_port: u16) -> Vec<(Side, Ts, Ev)> {
     let u32le = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
     let be16 = |b: &[u8], o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
     let be32 = |b: &[u8], o: usize| u32::from_be_bytes(b[o..o + 4].try_into().unwrap());
-    assert_eq!(u32le(file, 0), 0xa1b2_c3d4, "little-endian microsecond pcap");
+    assert_eq!(
+        u32le(file, 0),
+        0xa1b2_c3d4,
+        "little-endian microsecond pcap"
+    );
     let link = u32le(file, 20);
     let mut next_seq: [Option<u32>; 2] = [None, None];
     let mut evs = Vec::new();

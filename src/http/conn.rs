@@ -27,8 +27,8 @@
 
 use super::framing::{request_framing, response_framing, ChunkStep, Chunked, Framing};
 use super::parser::{
-    leading_newlines, looks_like_request, looks_like_response, parse_request, parse_response,
-    Head, Looks, ParsedRequest, ParsedResponse, MAX_HEAD,
+    leading_newlines, looks_like_request, looks_like_response, parse_request, parse_response, Head,
+    Looks, ParsedRequest, ParsedResponse, MAX_HEAD,
 };
 use super::{HttpEvent, RequestHead, Unanswered};
 use crate::model::{Side, Ts};
@@ -256,7 +256,10 @@ impl HttpConn {
                         st.state = State::Head(Mode::Resync);
                         return i;
                     }
-                    match data.get(i..).and_then(|d| d.iter().position(|&b| b == b'\n')) {
+                    match data
+                        .get(i..)
+                        .and_then(|d| d.iter().position(|&b| b == b'\n'))
+                    {
                         Some(p) => {
                             i += p + 1;
                             at = true;
@@ -349,6 +352,14 @@ impl HttpConn {
             let old = buf.len();
             let take = MAX_HEAD.saturating_sub(old).min(data.len());
             buf.extend_from_slice(data.get(..take).unwrap_or_default());
+            // Re-parsing from the start on every small segment would be quadratic: past the
+            // first bytes (where the sniffing decides), parse again only when the new bytes
+            // may end the head, or the cap is reached. The verdict is the same, only later.
+            let tail = buf.get(old.saturating_sub(3)..).unwrap_or_default();
+            if old >= EAGER_PARSE && buf.len() < MAX_HEAD && !has_head_end(tail) {
+                self.side_mut(side).buf = buf;
+                return take;
+            }
             let attempt = Self::attempt(side, &buf);
             let consumed = match attempt {
                 Attempt::NeedMore => {
@@ -418,7 +429,11 @@ impl HttpConn {
                 // The start looked like HTTP, the head is broken: an HTTP connection with
                 // an anomaly.
                 self.saw_http(side);
-                out.push(HttpEvent::Anomaly { ts, side, kind: name });
+                out.push(HttpEvent::Anomaly {
+                    ts,
+                    side,
+                    kind: name,
+                });
                 self.side_mut(side).state = resync_state;
                 resync_len
             }
@@ -459,7 +474,11 @@ impl HttpConn {
                     st.skipped = st.skipped.saturating_add(bytes.len() as u64);
                     return bytes.len();
                 }
-                out.push(HttpEvent::Anomaly { ts, side, kind: name });
+                out.push(HttpEvent::Anomaly {
+                    ts,
+                    side,
+                    kind: name,
+                });
                 self.side_mut(side).state = resync_state;
                 resync_len
             }
@@ -708,6 +727,14 @@ impl HttpConn {
     }
 }
 
+/// A split head shorter than this is re-parsed on every segment.
+const EAGER_PARSE: usize = 1024;
+
+/// `bytes` hold the end of a head (an empty line).
+fn has_head_end(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
+}
+
 fn unanswered(p: Pending, ts: Ts, why: Unanswered) -> HttpEvent {
     HttpEvent::Unanswered {
         req_ts: p.ts,
@@ -716,5 +743,180 @@ fn unanswered(p: Pending, ts: Ts, why: Unanswered) -> HttpEvent {
         why,
         after_gap: p.after_gap,
         tunneled: p.tunneled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(c: &mut HttpConn, side: Side, bytes: &[u8], out: &mut Vec<HttpEvent>) {
+        c.on_stream(side, Ts(1), StreamEvent::Data(bytes), out);
+    }
+
+    #[test]
+    fn whole_heads_are_not_copied() {
+        let mut c = HttpConn::new();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Side::Client,
+            b"GET http://a/ HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        feed(
+            &mut c,
+            Side::Server,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            &mut out,
+        );
+        assert_eq!(c.client.buf.capacity(), 0);
+        assert_eq!(c.server.buf.capacity(), 0);
+        assert!(matches!(out[..], [HttpEvent::Exchange { .. }]));
+    }
+
+    #[test]
+    fn split_head_is_buffered_then_released() {
+        let mut c = HttpConn::new();
+        let mut out = Vec::new();
+        feed(&mut c, Side::Client, b"GET http://a/ HT", &mut out);
+        assert_eq!(c.client.buf, b"GET http://a/ HT");
+        feed(
+            &mut c,
+            Side::Client,
+            b"TP/1.1\r\nContent-Length: 3\r\n\r\nab",
+            &mut out,
+        );
+        assert!(c.client.buf.is_empty());
+        assert!(matches!(c.client.state, State::Body(1)));
+        assert_eq!(c.pending(), 1);
+    }
+
+    #[test]
+    fn head_buffer_is_capped() {
+        let mut c = HttpConn::new();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Side::Client,
+            b"GET http://a/ HTTP/1.1\r\nX: ",
+            &mut out,
+        );
+        let filler = vec![b'a'; 4096];
+        for _ in 0..40 {
+            feed(&mut c, Side::Client, &filler, &mut out);
+            assert!(c.client.buf.len() <= MAX_HEAD);
+        }
+        assert!(c.client.buf.is_empty());
+        assert!(matches!(c.client.state, State::Resync { .. }));
+        assert!(matches!(
+            out[..],
+            [HttpEvent::Anomaly {
+                kind: "oversized_head",
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn states_follow_framing() {
+        let mut c = HttpConn::new();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Side::Client,
+            b"GET http://a/ HTTP/1.0\r\n\r\n",
+            &mut out,
+        );
+        feed(
+            &mut c,
+            Side::Server,
+            b"HTTP/1.0 200 OK\r\n\r\nbody",
+            &mut out,
+        );
+        assert!(matches!(c.server.state, State::UntilClose));
+        assert_eq!(c.skipped_bytes(Side::Server), 4);
+        c.on_stream(Side::Server, Ts(2), StreamEvent::Fin, &mut out);
+        assert!(matches!(c.server.state, State::Closed));
+        assert_eq!(c.pending(), 0);
+    }
+
+    #[test]
+    fn connect_then_tunnel_states() {
+        let mut c = HttpConn::new();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Side::Client,
+            b"CONNECT h:443 HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        assert!(c.proxy_signal());
+        feed(&mut c, Side::Server, b"HTTP/1.1 200 OK\r\n\r\n", &mut out);
+        assert!(matches!(c.client.state, State::Head(Mode::TunnelStart)));
+        assert!(matches!(c.server.state, State::Head(Mode::TunnelStart)));
+        feed(&mut c, Side::Client, &[0x16, 0x03, 0x01], &mut out);
+        assert!(matches!(c.client.state, State::Tunnel));
+        c.on_stream(Side::Client, Ts(3), StreamEvent::Gap(10), &mut out);
+        assert!(matches!(c.client.state, State::Tunnel));
+        assert_eq!(c.skipped_bytes(Side::Client), 13);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn proxy_signal_from_407_or_challenge() {
+        let mut c = HttpConn::new();
+        let mut out = Vec::new();
+        feed(&mut c, Side::Client, b"GET / HTTP/1.1\r\n\r\n", &mut out);
+        assert!(!c.proxy_signal());
+        feed(
+            &mut c,
+            Side::Server,
+            b"HTTP/1.1 200 OK\r\nProxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n",
+            &mut out,
+        );
+        assert!(c.proxy_signal());
+        let mut c = HttpConn::new();
+        feed(
+            &mut c,
+            Side::Server,
+            b"HTTP/1.1 407 x\r\nContent-Length: 0\r\n\r\n",
+            &mut out,
+        );
+        assert!(c.proxy_signal());
+    }
+
+    #[test]
+    fn trickled_head_is_not_reparsed_per_byte() {
+        let mut c = HttpConn::new();
+        let mut out = Vec::new();
+        let mut head = b"GET http://a/ HTTP/1.1\r\n".to_vec();
+        for i in 0..90 {
+            head.extend_from_slice(format!("X-{i}: {}\r\n", "v".repeat(500)).as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let start = std::time::Instant::now();
+        for b in &head {
+            feed(&mut c, Side::Client, std::slice::from_ref(b), &mut out);
+        }
+        assert_eq!(c.pending(), 1);
+        assert!(out.is_empty());
+        assert!(start.elapsed().as_secs_f64() < 2.0, "{:?}", start.elapsed());
+        assert!(has_head_end(b"x\n\r\n") && has_head_end(b"\n\n") && !has_head_end(b"\r\n\r"));
+    }
+
+    #[test]
+    fn finish_is_idempotent() {
+        let mut c = HttpConn::new();
+        let mut out = Vec::new();
+        feed(
+            &mut c,
+            Side::Client,
+            b"GET http://a/ HTTP/1.1\r\n\r\n",
+            &mut out,
+        );
+        c.finish(Ts(9), &mut out);
+        c.finish(Ts(9), &mut out);
+        assert_eq!(out.len(), 1);
     }
 }

@@ -286,24 +286,36 @@ mod tests {
     #[test]
     fn response_framing_rules() {
         let cl = info(Some(10), None);
-        assert_eq!(response_framing(Some("GET"), 200, &cl).0, Framing::Length(10));
+        assert_eq!(
+            response_framing(Some("GET"), 200, &cl).0,
+            Framing::Length(10)
+        );
         assert_eq!(response_framing(Some("HEAD"), 200, &cl).0, Framing::None);
         assert_eq!(response_framing(Some("GET"), 204, &cl).0, Framing::None);
         assert_eq!(response_framing(Some("GET"), 304, &cl).0, Framing::None);
         assert_eq!(response_framing(Some("GET"), 100, &cl).0, Framing::None);
         assert_eq!(response_framing(Some("GET"), 101, &cl).0, Framing::Tunnel);
-        assert_eq!(response_framing(Some("CONNECT"), 200, &cl).0, Framing::Tunnel);
+        assert_eq!(
+            response_framing(Some("CONNECT"), 200, &cl).0,
+            Framing::Tunnel
+        );
         assert_eq!(
             response_framing(Some("connect"), 407, &cl).0,
             Framing::Length(10)
         );
         assert_eq!(response_framing(None, 200, &cl).0, Framing::Length(10));
         let none = info(None, None);
-        assert_eq!(response_framing(Some("GET"), 200, &none).0, Framing::UntilClose);
+        assert_eq!(
+            response_framing(Some("GET"), 200, &none).0,
+            Framing::UntilClose
+        );
         let ch = info(Some(3), Some(true));
         assert_eq!(response_framing(Some("GET"), 200, &ch).0, Framing::Chunked);
         let gz = info(None, Some(false));
-        assert_eq!(response_framing(Some("GET"), 200, &gz).0, Framing::UntilClose);
+        assert_eq!(
+            response_framing(Some("GET"), 200, &gz).0,
+            Framing::UntilClose
+        );
         let zero = info(Some(0), None);
         assert_eq!(response_framing(Some("GET"), 407, &zero).0, Framing::None);
     }
@@ -312,7 +324,10 @@ mod tests {
     fn request_framing_rules() {
         assert_eq!(request_framing(&info(None, None)).0, Framing::None);
         assert_eq!(request_framing(&info(Some(4), None)).0, Framing::Length(4));
-        assert_eq!(request_framing(&info(Some(4), Some(true))).0, Framing::Chunked);
+        assert_eq!(
+            request_framing(&info(Some(4), Some(true))).0,
+            Framing::Chunked
+        );
         assert_eq!(
             request_framing(&info(None, Some(false))),
             (Framing::None, Some("bad_transfer_encoding"))

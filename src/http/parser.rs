@@ -346,7 +346,8 @@ mod tests {
 
     #[test]
     fn request_fields() {
-        let raw = b"GET http://example.com/x HTTP/1.1\r\nhOsT: example.com\r\nUser-Agent: curl/8\r\n\
+        let raw =
+            b"GET http://example.com/x HTTP/1.1\r\nhOsT: example.com\r\nUser-Agent: curl/8\r\n\
                     Proxy-Authorization: Basic dXNlcjpwdw==\r\nContent-Length: 5\r\n\
                     Proxy-Connection: Keep-Alive\r\n\r\nhello";
         let r = req(raw);
@@ -391,7 +392,12 @@ mod tests {
             Connection: close\r\nContent-Length: 0\r\n\r\n";
         let r = resp(raw);
         assert_eq!(r.head.status, 407);
-        let pa: Vec<&str> = r.head.proxy_authenticate.iter().map(|s| s.expose()).collect();
+        let pa: Vec<&str> = r
+            .head
+            .proxy_authenticate
+            .iter()
+            .map(|s| s.expose())
+            .collect();
         assert_eq!(pa, ["Negotiate", "NTLM", "Basic realm=\"corp\""]);
         assert_eq!(r.head.www_authenticate.len(), 1);
         assert!(r.head.connection_close);
