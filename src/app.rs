@@ -1,8 +1,9 @@
 //! The commands: open the source, run the engine, hand the result to a view. Errors are
 //! mapped to exit codes here (documented in the README).
 
-use crate::cli::{AnalyzeArgs, Cli, Command, InputArgs};
+use crate::cli::{AnalyzeArgs, Cli, Command, ExportArgs, InputArgs};
 use crate::engine::{Engine, EngineOutput};
+use crate::pseudonym::Pseudonymizer;
 use crate::source::{self, PacketSource};
 use anyhow::bail;
 use std::io::Write;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Analyze(a) => analyze(&a),
         Command::Transactions(i) => transactions(&i),
+        Command::Export(e) => export(&e),
         Command::Interfaces => bail!("listing interfaces needs the `live` feature"),
     }
 }
@@ -35,10 +37,11 @@ fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
     if input.interface.is_some() {
         bail!("live capture needs the `live` feature: cargo install --path . --features live");
     }
-    if input.files.is_empty() {
+    let files = input.capture_files()?;
+    if files.is_empty() {
         return Err(InputError("no capture file given (use - for standard input)".into()).into());
     }
-    source::file::open_files(&input.files)
+    source::file::open_files(&files)
 }
 
 /// Runs the engine over the whole input, with a progress bar on standard error when it is
@@ -85,22 +88,42 @@ fn progress_bar(input: &InputArgs, total: Option<u64>) -> Option<indicatif::Prog
     Some(bar)
 }
 
+/// Runs the engine and applies `--pseudonymize`: what every view reads.
+fn analysed(input: &InputArgs) -> anyhow::Result<EngineOutput> {
+    let mut out = run_engine(input)?;
+    if let Some(key) = &input.pseudonymize {
+        out.pseudonymize(&Pseudonymizer::new(key, input.pseudonymize_ips));
+    }
+    Ok(out)
+}
+
 fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let out = run_engine(&a.input)?;
-    let json = serde_json::json!({ "capture": out.capture, "http": out.http });
+    let out = analysed(&a.input)?;
+    let text =
+        crate::report::analyze_report(&out, a.top, a.json, crate::report::use_color(a.no_color));
     let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, &json)?;
-    writeln!(stdout)?;
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn transactions(i: &InputArgs) -> anyhow::Result<ExitCode> {
-    let out = run_engine(i)?;
+    let out = analysed(i)?;
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     for t in &out.analysis.transactions {
         serde_json::to_writer(&mut stdout, t)?;
         writeln!(stdout)?;
     }
     stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(e: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let out = analysed(&e.input)?;
+    let tables = crate::export::build_tables(&out.analysis.episodes, &out.analysis.transactions);
+    let written = crate::export::write_tables(&tables, &e.out, e.format, &e.tables, e.force)?;
+    for path in written {
+        eprintln!("wrote {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

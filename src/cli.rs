@@ -2,6 +2,7 @@
 
 use crate::analysis::AnalysisConfig;
 use crate::engine::EngineConfig;
+use crate::export::{Format, TableName};
 use crate::flow::FlowLimits;
 use crate::model::Ts;
 use anyhow::{bail, Context};
@@ -26,6 +27,8 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Print every transaction on a proxy connection as one JSON object per line.
     Transactions(InputArgs),
+    /// Write the records and per-key tables (SPEC §6.2) as CSV, Parquet, NDJSON or JSON.
+    Export(ExportArgs),
     /// List the capture interfaces (feature `live`).
     Interfaces,
 }
@@ -40,13 +43,33 @@ pub struct AnalyzeArgs {
     /// Rows in each top list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// No colour in the terminal report (also when `NO_COLOR` is set).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Directory to write the tables into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Tables to write (comma-separated); all when not given.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub tables: Vec<TableName>,
+    /// Overwrite existing table files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Where packets come from, and the options every analysing command shares.
 #[derive(Debug, Args, Clone)]
 pub struct InputArgs {
-    /// Capture files (pcap, pcapng, optionally gzip-compressed; `-` for standard input).
-    /// Several are merged by time.
+    /// Capture files (pcap, pcapng, optionally gzip-compressed; `-` for standard input), or
+    /// directories of rotated captures (every regular file in them). All are merged by time.
     pub files: Vec<PathBuf>,
     /// Capture live from this interface (feature `live`).
     #[arg(long, short = 'i')]
@@ -101,6 +124,32 @@ fn micros(d: Duration) -> i64 {
 }
 
 impl InputArgs {
+    /// The files to read: the paths given, with each directory replaced by the regular
+    /// files in it, in name order (hidden files left out).
+    pub fn capture_files(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for path in &self.files {
+            if !path.is_dir() {
+                files.push(path.clone());
+                continue;
+            }
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot list directory {}", path.display()))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .filter(|p| {
+                    !p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with('.'))
+                })
+                .collect();
+            inside.sort();
+            files.extend(inside);
+        }
+        Ok(files)
+    }
+
     /// Validates the options into the engine's settings.
     pub fn engine_config(&self) -> anyhow::Result<EngineConfig> {
         let (count, window) = match self.lockout_threshold.split_once('/') {

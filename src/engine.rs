@@ -71,6 +71,18 @@ pub struct EngineOutput {
     pub notices: Vec<Notice>,
 }
 
+impl EngineOutput {
+    /// Replaces identities (and client addresses when asked) by keyed hashes in every
+    /// record, before any view reads them (`--pseudonymize`).
+    pub fn pseudonymize(&mut self, p: &crate::pseudonym::Pseudonymizer) {
+        crate::stats::pseudonymize(
+            &mut self.analysis.episodes,
+            &mut self.analysis.transactions,
+            p,
+        );
+    }
+}
+
 /// Per-connection state beside the reassemblers.
 #[derive(Default)]
 struct ConnApp {

@@ -8,8 +8,7 @@
 
 use crate::engine::EngineOutput;
 use crate::model::{Cause, Finding, Ts};
-use crate::pseudonym::Pseudonymizer;
-use crate::stats::{pseudonymize, KeyRow, Stats, Summary, Table, UNKNOWN_USER};
+use crate::stats::{KeyRow, Stats, Summary, Table, UNKNOWN_USER};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
@@ -27,25 +26,9 @@ pub fn use_color(no_color_flag: bool) -> bool {
 }
 
 /// The whole `analyze` output for a run: the JSON summary or the terminal report, with
-/// `top` rows per top list, pseudonymized first when asked.
-pub fn analyze_report(
-    out: &EngineOutput,
-    top: usize,
-    json: bool,
-    color: bool,
-    pseudo: Option<&Pseudonymizer>,
-) -> String {
-    let (stats, summary) = match pseudo {
-        Some(p) => {
-            let mut episodes = out.analysis.episodes.clone();
-            let mut transactions = out.analysis.transactions.clone();
-            pseudonymize(&mut episodes, &mut transactions, p);
-            let stats = Stats::from_parts(&episodes, &transactions);
-            let summary = Summary::build(&stats, &out.capture, &out.http, &out.notices, top);
-            (stats, summary)
-        }
-        None => Summary::from_output(out, top),
-    };
+/// `top` rows per top list. Pseudonymization, when asked, happens before (on the output).
+pub fn analyze_report(out: &EngineOutput, top: usize, json: bool, color: bool) -> String {
+    let (stats, summary) = Summary::from_output(out, top);
     if json {
         render_json(&summary)
     } else {

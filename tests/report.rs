@@ -685,28 +685,35 @@ fn clean_capture_and_no_proxy_connections() {
     out.analysis
         .episodes
         .retain(|e| !e.findings.contains(&Finding::CaptureGap));
-    let text = analyze_report(&out, 5, false, false, None);
+    let text = analyze_report(&out, 5, false, false);
     assert!(!text.contains("WARNING"));
     assert!(text.contains("no loss seen"));
 
     let mut empty = EngineOutput::default();
     empty.capture.packets = 12;
     empty.capture.tcp_connections = 3;
-    let text = analyze_report(&empty, 5, false, false, None);
+    let text = analyze_report(&empty, 5, false, false);
     assert!(text.contains("No proxy connection found among 3 TCP connections"));
     assert!(text.contains("--proxy-port"));
     assert!(text.contains("no authenticated episode"));
-    let json: Value = serde_json::from_str(&analyze_report(&empty, 5, true, false, None)).unwrap();
+    let json: Value = serde_json::from_str(&analyze_report(&empty, 5, true, false)).unwrap();
     assert_eq!(json["episodes"]["total"], 0);
     assert_eq!(json["capture"]["packets"], 12);
+}
+
+/// The analyze output as the CLI makes it with `--pseudonymize`.
+fn pseudo_report(out: &EngineOutput, p: &Pseudonymizer, json: bool) -> String {
+    let mut out = out.clone();
+    out.pseudonymize(p);
+    analyze_report(&out, 10, json, false)
 }
 
 #[test]
 fn pseudonymization_hides_names_in_every_view() {
     let out = output();
     let p = Pseudonymizer::new("secret-key", true);
-    let json = analyze_report(&out, 10, true, false, Some(&p));
-    let text = analyze_report(&out, 10, false, false, Some(&p));
+    let json = pseudo_report(&out, &p, true);
+    let text = pseudo_report(&out, &p, false);
     for view in [&json, &text] {
         for real in [
             "alice",
@@ -724,18 +731,12 @@ fn pseudonymization_hides_names_in_every_view() {
         assert!(view.contains(&p.name("user", "alice")));
     }
     // Stable for one key, different for another.
-    assert_eq!(json, analyze_report(&out, 10, true, false, Some(&p)));
-    let other = analyze_report(
-        &out,
-        10,
-        true,
-        false,
-        Some(&Pseudonymizer::new("other", true)),
-    );
+    assert_eq!(json, pseudo_report(&out, &p, true));
+    let other = pseudo_report(&out, &Pseudonymizer::new("other", true), true);
     assert!(!other.contains(&p.name("user", "alice")));
     // Same totals as without pseudonyms; the proxy address is not a client's and stays.
     let v: Value = serde_json::from_str(&json).unwrap();
-    let plain: Value = serde_json::from_str(&analyze_report(&out, 10, true, false, None)).unwrap();
+    let plain: Value = serde_json::from_str(&analyze_report(&out, 10, true, false)).unwrap();
     assert_eq!(v["episodes"], plain["episodes"]);
     assert_eq!(v["causes"], plain["causes"]);
     assert_eq!(v["findings"], plain["findings"]);
@@ -744,7 +745,7 @@ fn pseudonymization_hides_names_in_every_view() {
 
     // Names only: client addresses stay.
     let names_only = Pseudonymizer::new("secret-key", false);
-    let text = analyze_report(&out, 10, false, false, Some(&names_only));
+    let text = pseudo_report(&out, &names_only, false);
     assert!(text.contains("10.0.0.1"));
     assert!(!text.contains("alice"));
 
