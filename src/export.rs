@@ -32,7 +32,7 @@
 //!
 //! - **Percentiles** are nearest-rank over the `time_to_auth_ms` of authenticated episodes:
 //!   with the `n` values sorted ascending, the p-th percentile is the value at 1-based rank
-//!   `ceil(p × n / 100)` (at least 1); null when there is none. See [`nearest_rank`].
+//!   `ceil(p × n / 100)` (at least 1); null when there is none. See [`crate::stats::percentile`].
 //! - **`max_failures_10min`**: the largest number of the user's failed episodes whose
 //!   `start_ts` lie within one 10-minute window (last − first < 10 minutes).
 //!
@@ -189,36 +189,6 @@ impl Tables {
             TableName::Timeline => &self.timeline,
         }
     }
-}
-
-/// The nearest-rank percentile `p` (0–100) of values sorted ascending: the value at 1-based
-/// rank `ceil(p × n / 100)`, at least rank 1; `None` for no values.
-pub fn nearest_rank(sorted: &[f64], p: u32) -> Option<f64> {
-    let n = sorted.len();
-    if n == 0 {
-        return None;
-    }
-    let p = p.min(100) as usize;
-    let rank = (p * n).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied()
-}
-
-/// The most events among `sorted_ts` (ascending) within one window of `window_us`
-/// (last − first < window).
-fn max_in_window(sorted_ts: &[i64], window_us: i64) -> u64 {
-    let mut best = 0usize;
-    let mut lo = 0usize;
-    for (hi, &t) in sorted_ts.iter().enumerate() {
-        while let Some(&first) = sorted_ts.get(lo) {
-            if t.saturating_sub(first) >= window_us {
-                lo += 1;
-            } else {
-                break;
-            }
-        }
-        best = best.max(hi + 1 - lo);
-    }
-    best as u64
 }
 
 /// Builds every table from the analysis records.
@@ -499,8 +469,8 @@ fn counts<'a>(group: impl Iterator<Item = &'a Episode>) -> Counts {
         c.last_seen = Some(c.last_seen.map_or(e.end_ts, |t| t.max(e.end_ts)));
     }
     times.sort_by(f64::total_cmp);
-    c.p50 = nearest_rank(&times, 50);
-    c.p95 = nearest_rank(&times, 95);
+    c.p50 = crate::stats::percentile(&times, 50.0);
+    c.p95 = crate::stats::percentile(&times, 95.0);
     c
 }
 
@@ -635,12 +605,11 @@ fn per_key_frame(df: &DataFrame, episodes: &[Episode], kind: KeyKind) -> PolarsR
             cols.push(col_u64(
                 "max_failures_10min",
                 g.iter().map(|r| {
-                    let mut ts: Vec<i64> = rows(episodes, &r.idx)
+                    let ts: Vec<Ts> = rows(episodes, &r.idx)
                         .filter(|e| e.outcome == Outcome::Failed)
-                        .map(|e| e.start_ts.micros())
+                        .map(|e| e.start_ts)
                         .collect();
-                    ts.sort_unstable();
-                    max_in_window(&ts, TEN_MINUTES_US)
+                    crate::stats::max_in_window(&ts, TEN_MINUTES_US)
                 }),
             ));
         }

@@ -3,7 +3,7 @@
 //! and DuckDB when it is installed).
 
 use polars::prelude::*;
-use proxy407::export::{build_tables, nearest_rank, write_tables, Format, TableName, Tables};
+use proxy407::export::{build_tables, write_tables, Format, TableName, Tables};
 use proxy407::model::{Cause, Episode, Finding, Outcome, Transaction, Ts, UserSource};
 use std::net::IpAddr;
 use std::path::Path;
@@ -525,20 +525,6 @@ fn empty_input_gives_empty_tables_with_all_causes() {
     let json = std::fs::read_to_string(dir.path().join("users.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(0));
-}
-
-#[test]
-fn nearest_rank_definition() {
-    let v: Vec<f64> = (1..=20).map(f64::from).collect();
-    assert_eq!(nearest_rank(&v, 50), Some(10.0));
-    assert_eq!(nearest_rank(&v, 95), Some(19.0));
-    assert_eq!(nearest_rank(&v, 100), Some(20.0));
-    assert_eq!(nearest_rank(&v, 0), Some(1.0));
-    assert_eq!(nearest_rank(&[7.0], 95), Some(7.0));
-    assert_eq!(nearest_rank(&[], 50), None);
-    let v: Vec<f64> = (1..=10).map(f64::from).collect();
-    assert_eq!(nearest_rank(&v, 95), Some(10.0));
-    assert_eq!(nearest_rank(&v, 50), Some(5.0));
 }
 
 #[test]
