@@ -403,8 +403,14 @@ mod tests {
         for fam in [[2, 0, 0, 0], [0, 0, 0, 2]] {
             let mut d = fam.to_vec();
             d.extend_from_slice(&ip);
-            assert!(matches!(decode(&frame(linktype::NULL, &d)), Decoded::Tcp(_)));
-            assert!(matches!(decode(&frame(linktype::LOOP, &d)), Decoded::Tcp(_)));
+            assert!(matches!(
+                decode(&frame(linktype::NULL, &d)),
+                Decoded::Tcp(_)
+            ));
+            assert!(matches!(
+                decode(&frame(linktype::LOOP, &d)),
+                Decoded::Tcp(_)
+            ));
         }
         let mut d = vec![2, 0, 0, 0];
         // A prefix TLV (type 1, 8 bytes), then a payload TLV (type 9), padded.

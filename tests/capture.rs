@@ -179,7 +179,9 @@ fn corpus_counts_link_types_and_http() {
                 orig_len: f.orig_len,
             };
             match decode(&frame) {
-                Decoded::Malformed(layer) => panic!("{} frame {}: malformed {layer}", row.file, i + 1),
+                Decoded::Malformed(layer) => {
+                    panic!("{} frame {}: malformed {layer}", row.file, i + 1)
+                }
                 Decoded::UnknownLink(l) => panic!("{}: unknown link {l}", row.file),
                 _ => {}
             }
@@ -312,7 +314,11 @@ fn pcapng_two_interfaces_with_their_own_resolution() {
 
 /// Record boundaries of a classic pcap: (offset, caplen) of each record.
 fn pcap_records(bytes: &[u8]) -> Vec<(usize, usize)> {
-    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian µs pcap");
+    assert_eq!(
+        &bytes[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian µs pcap"
+    );
     let mut out = Vec::new();
     let mut at = 24;
     while at + 16 <= bytes.len() {
@@ -350,14 +356,16 @@ fn truncated_file_keeps_records_before_the_cut() {
 #[test]
 fn garbage_empty_and_missing_inputs() {
     // Not a capture at all.
-    let e = read_bytes("garbage", b"this is not a capture file, just text\n".repeat(50))
-        .err()
-        .expect("garbage must not open");
+    let e = read_bytes(
+        "garbage",
+        b"this is not a capture file, just text\n".repeat(50),
+    )
+    .expect_err("garbage must not open");
     assert!(e.downcast_ref::<InputError>().is_some());
     assert_eq!(exit_code_for(&e), 3);
     assert!(e.to_string().contains("garbage"));
     // Empty.
-    let e = read_bytes("empty", Vec::new()).err().expect("empty must not open");
+    let e = read_bytes("empty", Vec::new()).expect_err("empty must not open");
     assert!(e.downcast_ref::<InputError>().is_some());
     assert!(e.to_string().contains("empty"));
     // A few bytes.
@@ -484,9 +492,26 @@ fn two_files_merge_in_time_order() {
 }
 
 /// Writes a classic pcap by hand.
-fn write_pcap(magic: u32, big_endian: bool, link: u32, records: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
-    let w32 = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
-    let w16 = |v: u16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+fn write_pcap(
+    magic: u32,
+    big_endian: bool,
+    link: u32,
+    records: &[(u32, u32, &[u8], u32)],
+) -> Vec<u8> {
+    let w32 = |v: u32| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let w16 = |v: u16| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut out = Vec::new();
     out.extend_from_slice(&w32(magic));
     out.extend_from_slice(&w16(2));
@@ -513,8 +538,7 @@ fn nanosecond_and_big_endian_pcap_timestamps() {
         (1_700_000_001, 999_999_999, pkt, 60),
     ];
     for be in [false, true] {
-        let (frames, notices) =
-            read_bytes("ns", write_pcap(0xa1b2_3c4d, be, 101, &recs)).unwrap();
+        let (frames, notices) = read_bytes("ns", write_pcap(0xa1b2_3c4d, be, 101, &recs)).unwrap();
         assert!(notices.is_empty());
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[0].ts, Ts(1_700_000_000_123_456));
@@ -580,3 +604,120 @@ fn decode_counts_on_corpus_summary() {
 
 /// `tshark -n -r bruteshark-http-negotiate-kerberos-b.pcap -Y tcp | wc -l`
 const TSHARK_TCP_KERBEROS_B: usize = 58;
+
+#[cfg(feature = "live")]
+mod live {
+    use super::*;
+    use proxy407::source::live::{list_interfaces, open_live, LiveSource};
+    use proxy407::source::LiveError;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn captures_a_proxy_connection_on_loopback() {
+        let listener = TcpListener::bind("127.0.0.1:3128")
+            .or_else(|_| TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut src = LiveSource::open("lo", None, &[port], Some(Duration::from_secs(20))).unwrap();
+        assert_eq!(src.link_type(), linktype::ETHERNET);
+        let notices = src.take_notices();
+        assert!(notices[0].message.contains(&format!("port {port}")));
+        let stop = src.stop_flag();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap();
+            buf[..n].to_vec()
+        });
+        let client = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(b"GET http://example.test/ HTTP/1.1\r\n\r\n")
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        });
+        let started = Instant::now();
+        let (mut syn, mut get) = (false, false);
+        while let Some(f) = src.next_frame() {
+            if let Decoded::Tcp(s) = decode(&f) {
+                assert!(s.src_port == port || s.dst_port == port, "filter holds");
+                syn |= s.flags.syn && !s.flags.ack && s.dst_port == port;
+                get |= s.dst_port == port && s.payload.starts_with(b"GET http://example.test/");
+            }
+            if syn && get {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        assert!(syn && get, "syn {syn} get {get}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "stopped by the flag"
+        );
+        client.join().unwrap();
+        assert!(server.join().unwrap().starts_with(b"GET "));
+        let stats = src.stats();
+        assert!(stats.packets >= 3);
+        assert!(stats.kernel_received.unwrap() >= stats.packets);
+        assert_eq!(stats.kernel_dropped, Some(0));
+    }
+
+    #[test]
+    fn duration_ends_a_quiet_capture() {
+        let started = Instant::now();
+        // Port 9 (discard) on loopback: nothing to see.
+        let mut src = open_live(
+            "lo",
+            Some("host 127.0.0.9"),
+            &[9],
+            Some(Duration::from_millis(300)),
+        )
+        .unwrap();
+        assert!(src.next_frame().is_none());
+        let e = started.elapsed();
+        assert!(
+            e >= Duration::from_millis(300) && e < Duration::from_secs(5),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_interface_and_bad_filter_are_live_errors() {
+        let e = open_live("nosuchif0", None, &[3128], None).err().unwrap();
+        assert_eq!(exit_code_for(&e), 4);
+        let msg = e.to_string();
+        assert!(matches!(
+            e.downcast_ref::<LiveError>(),
+            Some(LiveError::NoSuchInterface { .. })
+        ));
+        assert!(msg.contains("nosuchif0") && msg.contains("lo"), "{msg}");
+        let e = open_live("lo", Some("this is not bpf"), &[3128], None)
+            .err()
+            .unwrap();
+        assert!(matches!(
+            e.downcast_ref::<LiveError>(),
+            Some(LiveError::Filter { .. })
+        ));
+        assert_eq!(exit_code_for(&e), 4);
+        let lo = list_interfaces()
+            .unwrap()
+            .into_iter()
+            .find(|i| i.name == "lo")
+            .unwrap();
+        assert!(lo.loopback && lo.up);
+        assert!(lo.addresses.contains(&"127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn permission_message_names_the_fix() {
+        let e = LiveError::Permission {
+            iface: "eth0".into(),
+            detail: "socket: Operation not permitted".into(),
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("run as root"));
+        assert!(msg.contains("setcap cap_net_raw,cap_net_admin+eip"));
+    }
+}

@@ -21,7 +21,11 @@ fn framed(link: u32, tail: Vec<u8>, proto_v6: bool) -> Vec<u8> {
     let mut v = match link {
         linktype::ETHERNET => {
             let mut h = vec![0u8; 12];
-            h.extend_from_slice(if proto_v6 { &[0x86, 0xdd] } else { &[0x81, 0x00] });
+            h.extend_from_slice(if proto_v6 {
+                &[0x86, 0xdd]
+            } else {
+                &[0x81, 0x00]
+            });
             if !proto_v6 {
                 h.extend_from_slice(&[0, 5, 0x08, 0x00]);
             }
@@ -57,7 +61,10 @@ fn check(frame: &Frame<'_>) {
         // The payload is a part of the frame.
         let start = s.payload.as_ptr() as usize;
         let base = frame.data.as_ptr() as usize;
-        assert!(s.payload.is_empty() || (start >= base && start + s.payload.len() <= base + frame.data.len()));
+        assert!(
+            s.payload.is_empty()
+                || (start >= base && start + s.payload.len() <= base + frame.data.len())
+        );
         assert_eq!(s.ts, frame.ts);
     }
 }
@@ -90,7 +97,9 @@ proptest! {
 
 fn pcap_header(magic: [u8; 4], link: u8) -> Vec<u8> {
     let mut h = magic.to_vec();
-    h.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, link, 0, 0, 0]);
+    h.extend_from_slice(&[
+        2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, link, 0, 0, 0,
+    ]);
     h
 }
 

@@ -50,10 +50,7 @@ pub fn open_files(paths: &[PathBuf]) -> anyhow::Result<Box<dyn PacketSource>> {
 }
 
 /// Reads a capture (pcap, pcapng, gzip of either) from any reader; `name` is used in notices.
-pub fn open_reader(
-    name: &str,
-    r: Box<dyn Read + Send>,
-) -> anyhow::Result<Box<dyn PacketSource>> {
+pub fn open_reader(name: &str, r: Box<dyn Read + Send>) -> anyhow::Result<Box<dyn PacketSource>> {
     let counter = Arc::new(AtomicU64::new(0));
     let counting = CountingReader {
         inner: r,
@@ -504,9 +501,10 @@ impl FileReader {
                         Block::EnhancedPacket(epb) => {
                             let Some(iface) = ifaces.get(epb.if_id as usize).copied() else {
                                 let id = epb.if_id;
-                                return Step::SkipWithNotice(consume, format!(
-                                    "packet for undeclared interface {id}, skipped"
-                                ));
+                                return Step::SkipWithNotice(
+                                    consume,
+                                    format!("packet for undeclared interface {id}, skipped"),
+                                );
                             };
                             let (sec, frac) = epb.decode_ts(0, iface.resolution);
                             let frac_us = (u128::from(frac) * 1_000_000
@@ -525,7 +523,10 @@ impl FileReader {
                         }
                         Block::SimplePacket(spb) => {
                             let Some(iface) = ifaces.first().copied() else {
-                                return Step::SkipWithNotice(consume, "simple packet block before any interface, skipped".into(),);
+                                return Step::SkipWithNotice(
+                                    consume,
+                                    "simple packet block before any interface, skipped".into(),
+                                );
                             };
                             let data = spb.packet_data();
                             Step::Packet {
@@ -644,7 +645,13 @@ impl FileReader {
                 Step::BadBlock => {
                     // Skip a pcapng block that does not parse by its length, if that is sane.
                     let off = Some(self.offset());
-                    let be = matches!(self.format, Format::Ng { big_endian: true, .. });
+                    let be = matches!(
+                        self.format,
+                        Format::Ng {
+                            big_endian: true,
+                            ..
+                        }
+                    );
                     let data = self.rdr.data();
                     let len = data.get(4..8).map(|b| {
                         let b = [b[0], b[1], b[2], b[3]];
