@@ -721,3 +721,69 @@ mod live {
         assert!(msg.contains("setcap cap_net_raw,cap_net_admin+eip"));
     }
 }
+
+/// A pcapng block: type, body padded to 4, total length before and after.
+fn ng_block(ty: u32, body: &[u8]) -> Vec<u8> {
+    let mut body = body.to_vec();
+    while body.len() % 4 != 0 {
+        body.push(0);
+    }
+    let total = (12 + body.len()) as u32;
+    let mut b = ty.to_le_bytes().to_vec();
+    b.extend_from_slice(&total.to_le_bytes());
+    b.extend_from_slice(&body);
+    b.extend_from_slice(&total.to_le_bytes());
+    b
+}
+
+fn ng_epb(iface: u32, ts: u64, data: &[u8], orig: u32) -> Vec<u8> {
+    let mut b = iface.to_le_bytes().to_vec();
+    b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+    b.extend_from_slice(&(ts as u32).to_le_bytes());
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&orig.to_le_bytes());
+    b.extend_from_slice(data);
+    while b.len() % 4 != 0 {
+        b.push(0);
+    }
+    ng_block(6, &b)
+}
+
+#[test]
+fn handwritten_pcapng_interfaces_unknown_blocks_and_damage() {
+    let mut f = ng_block(
+        0x0a0d_0d0a,
+        &[
+            0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    );
+    // Interface 0: Linux SLL, nanosecond timestamps (if_tsresol = 9).
+    f.extend(ng_block(
+        1,
+        &[113, 0, 0, 0, 0, 0, 0, 0, 9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0],
+    ));
+    // Interface 1: Ethernet, default microseconds.
+    f.extend(ng_block(1, &[1, 0, 0, 0, 0, 0, 0, 0]));
+    // A block type nobody knows.
+    f.extend(ng_block(0x0bad_0bad, b"whatever is in here"));
+    f.extend(ng_epb(1, 1_700_000_000_250_000, &[1; 20], 20));
+    f.extend(ng_epb(0, 1_700_000_001_123_456_789, &[2; 30], 90));
+    let undeclared_at = f.len() as u64;
+    f.extend(ng_epb(7, 1, &[3; 10], 10));
+    f.extend(ng_epb(1, 1_700_000_002_000_001, &[4; 10], 10));
+    let cut_at = f.len() as u64;
+    let last = ng_epb(1, 1_700_000_003_000_000, &[5; 40], 40);
+    f.extend_from_slice(&last[..30]);
+    let (frames, notices) = read_bytes("hand.pcapng", f).unwrap();
+    assert_eq!(frames.len(), 3, "{notices:?}");
+    assert_eq!(frames[0].ts, Ts(1_700_000_000_250_000));
+    assert_eq!(link_type_name(frames[0].link_type), "ethernet");
+    assert_eq!(frames[1].ts, Ts(1_700_000_001_123_456));
+    assert_eq!(link_type_name(frames[1].link_type), "linux_sll");
+    assert_eq!((frames[1].data.len(), frames[1].orig_len), (30, 90));
+    assert_eq!(frames[2].data, vec![4; 10]);
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert_eq!(notices[0].offset, Some(undeclared_at));
+    assert!(notices[0].message.contains("interface 7"));
+    assert_eq!(notices[1].offset, Some(cut_at));
+}
