@@ -19,6 +19,8 @@ pub struct InputError(pub String);
 pub fn exit_code_for(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<InputError>().is_some() {
         3
+    } else if e.downcast_ref::<source::LiveError>().is_some() {
+        4
     } else {
         1
     }
@@ -29,13 +31,60 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(a) => analyze(&a),
         Command::Transactions(i) => transactions(&i),
         Command::Export(e) => export(&e),
-        Command::Interfaces => bail!("listing interfaces needs the `live` feature"),
+        Command::Interfaces => {
+            #[cfg(feature = "live")]
+            {
+                let mut stdout = std::io::stdout().lock();
+                for i in source::live::list_interfaces()? {
+                    writeln!(stdout, "{i}")?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            #[cfg(not(feature = "live"))]
+            bail!("listing interfaces needs the `live` feature: cargo install --path . --features live")
+        }
     }
 }
 
 fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
-    if input.interface.is_some() {
-        bail!("live capture needs the `live` feature: cargo install --path . --features live");
+    if let Some(iface) = &input.interface {
+        if !input.files.is_empty() {
+            bail!("give either capture files or --interface, not both");
+        }
+        #[cfg(feature = "live")]
+        {
+            let src = source::live::LiveSource::open(
+                iface,
+                input.bpf.as_deref(),
+                &input.proxy_ports,
+                input.duration,
+            )?;
+            // Ctrl-C ends the capture (the report is still printed); a second one quits.
+            let stop = src.stop_flag();
+            std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        eprintln!("proxy407: stopping the capture (Ctrl-C again to quit)");
+                        if tokio::signal::ctrl_c().await.is_ok() {
+                            std::process::exit(130);
+                        }
+                    }
+                });
+            });
+            return Ok(Box::new(src));
+        }
+        #[cfg(not(feature = "live"))]
+        {
+            let _ = iface;
+            bail!("live capture needs the `live` feature: cargo install --path . --features live");
+        }
     }
     let files = input.capture_files()?;
     if files.is_empty() {

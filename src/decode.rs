@@ -2,11 +2,12 @@
 //!
 //! Turns a [`Frame`] into a TCP [`Segment`] borrowing the frame's bytes, or says why not.
 //! Link types: Ethernet (802.1Q, QinQ; trailers ignored by trusting IP lengths), Linux SLL
-//! and SLL2, raw IPv4/IPv6, BSD null/loopback (both byte orders), NFLOG. Snap-length cut
-//! packets keep what payload they have and say how many payload bytes are missing.
+//! and SLL2, raw IPv4/IPv6, BSD null/loopback (both byte orders), LOOP, NFLOG. Snap-length
+//! cut packets keep what payload they have and say how many payload bytes are missing.
 
 use crate::model::Ts;
 use crate::source::Frame;
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use std::net::IpAddr;
 
 /// TCP flags of a segment.
@@ -53,13 +54,405 @@ pub enum Decoded<'a> {
     Malformed(&'static str),
 }
 
+/// LINKTYPE_ numbers this module knows.
+pub mod linktype {
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    /// Raw IP as some BSDs number it (DLT_RAW = 12 / 14 on OpenBSD).
+    pub const RAW_BSD: u32 = 12;
+    pub const RAW_OPENBSD: u32 = 14;
+    pub const RAW: u32 = 101;
+    pub const LOOP: u32 = 108;
+    pub const LINUX_SLL: u32 = 113;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const NFLOG: u32 = 239;
+    pub const LINUX_SLL2: u32 = 276;
+    /// Every link type [`super::decode`] understands.
+    pub const ALL: [u32; 11] = [
+        NULL,
+        ETHERNET,
+        RAW_BSD,
+        RAW_OPENBSD,
+        RAW,
+        LOOP,
+        LINUX_SLL,
+        IPV4,
+        IPV6,
+        NFLOG,
+        LINUX_SLL2,
+    ];
+}
+
 /// Decodes one frame. Never panics, whatever the bytes.
 pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
-    let _ = (frame.ts, frame.data);
-    Decoded::NotIp
+    let data = frame.data;
+    let parsed = match frame.link_type {
+        linktype::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
+            Ok(p) => p,
+            Err(_) => return Decoded::Malformed("ethernet"),
+        },
+        linktype::LINUX_SLL => {
+            // 16-byte header; the protocol (an EtherType for IP) is at bytes 14..16.
+            let (Some(proto), Some(rest)) = (be16(data, 14), data.get(16..)) else {
+                return Decoded::Malformed("linux_sll");
+            };
+            LaxSlicedPacket::from_ether_type(EtherType(proto), rest)
+        }
+        linktype::LINUX_SLL2 => {
+            // 20-byte header; the protocol is at bytes 0..2.
+            let (Some(proto), Some(rest)) = (be16(data, 0), data.get(20..)) else {
+                return Decoded::Malformed("linux_sll2");
+            };
+            LaxSlicedPacket::from_ether_type(EtherType(proto), rest)
+        }
+        linktype::RAW | linktype::RAW_BSD | linktype::RAW_OPENBSD => from_ip(data, None),
+        linktype::IPV4 => from_ip(data, Some(4)),
+        linktype::IPV6 => from_ip(data, Some(6)),
+        linktype::NULL | linktype::LOOP => {
+            let Some(fam) = data.get(0..4) else {
+                return Decoded::Malformed("null");
+            };
+            let fam: [u8; 4] = [fam[0], fam[1], fam[2], fam[3]];
+            // DLT_NULL is in the capturing host's byte order, LOOP in network order:
+            // accept both for both.
+            let le = u32::from_le_bytes(fam);
+            let be = u32::from_be_bytes(fam);
+            let is = |f: &dyn Fn(u32) -> bool| f(le) || f(be);
+            let rest = data.get(4..).unwrap_or(&[]);
+            if is(&|f| f == 2) {
+                LaxSlicedPacket::from_ether_type(EtherType::IPV4, rest)
+            } else if is(&|f| matches!(f, 10 | 24 | 28 | 30)) {
+                LaxSlicedPacket::from_ether_type(EtherType::IPV6, rest)
+            } else {
+                return Decoded::NotIp;
+            }
+        }
+        linktype::NFLOG => match nflog_payload(data) {
+            Ok(Some(ip)) => from_ip(ip, None),
+            Ok(None) => return Decoded::NotIp,
+            Err(layer) => return Decoded::Malformed(layer),
+        },
+        other => return Decoded::UnknownLink(other),
+    };
+    from_sliced(frame, parsed)
+}
+
+/// Parses raw IP; a wrong or unknown version byte makes it malformed.
+fn from_ip(data: &[u8], version: Option<u8>) -> LaxSlicedPacket<'_> {
+    let v = data.first().map(|b| b >> 4);
+    let et = match (v, version) {
+        (Some(4), None | Some(4)) => EtherType::IPV4,
+        (Some(6), None | Some(6)) => EtherType::IPV6,
+        // Not the IP version expected: hand it on as IP so it is reported as malformed.
+        (_, Some(6)) => EtherType::IPV6,
+        _ => EtherType::IPV4,
+    };
+    LaxSlicedPacket::from_ether_type(et, data)
+}
+
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    let b = data.get(at..at.checked_add(2)?)?;
+    Some(u16::from_be_bytes([b[0], b[1]]))
+}
+
+fn le16(data: &[u8], at: usize) -> Option<u16> {
+    let b = data.get(at..at.checked_add(2)?)?;
+    Some(u16::from_le_bytes([b[0], b[1]]))
+}
+
+/// The IP packet inside an NFLOG record: a 4-byte header (family, version, resource id),
+/// then TLVs (length u16 little-endian including the 4-byte TLV header, type u16, padded to
+/// 4 bytes); type 9 (NFULA_PAYLOAD) holds the packet.
+fn nflog_payload(data: &[u8]) -> Result<Option<&[u8]>, &'static str> {
+    if data.len() < 4 {
+        return Err("nflog");
+    }
+    let mut at = 4usize;
+    while at < data.len() {
+        let (Some(len), Some(ty)) = (le16(data, at), le16(data, at + 2)) else {
+            return Err("nflog");
+        };
+        let len = usize::from(len);
+        if len < 4 {
+            return Err("nflog");
+        }
+        let end = at.checked_add(len).ok_or("nflog")?;
+        // The type has a "nested" flag in bit 15 and a "byte order" flag in bit 14.
+        if ty & 0x3fff == 9 {
+            // A cut record keeps what it has.
+            let start = at + 4;
+            let stop = end.min(data.len());
+            return Ok(data.get(start..stop));
+        }
+        let padded = end.checked_add(3).ok_or("nflog")? & !3;
+        at = padded;
+    }
+    Ok(None)
+}
+
+/// Byte offset of `inner` inside `outer` (both from the same frame), or `None`.
+fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
+    let o = outer.as_ptr() as usize;
+    let i = inner.as_ptr() as usize;
+    let off = i.checked_sub(o)?;
+    (off.checked_add(inner.len())? <= outer.len()).then_some(off)
+}
+
+fn from_sliced<'a>(frame: &Frame<'a>, p: LaxSlicedPacket<'a>) -> Decoded<'a> {
+    let data = frame.data;
+    let Some(net) = p.net.as_ref() else {
+        // Was it meant to be IP? Then it is malformed; otherwise it is something else.
+        let ip_like = p
+            .ether_payload()
+            .map(|e| e.ether_type == EtherType::IPV4 || e.ether_type == EtherType::IPV6)
+            .unwrap_or(false);
+        return if ip_like {
+            Decoded::Malformed("ip")
+        } else {
+            Decoded::NotIp
+        };
+    };
+    let (src_ip, dst_ip, ip_start, declared_end) = match net {
+        LaxNetSlice::Ipv4(v) => {
+            let h = v.header();
+            let start = offset_in(data, h.slice());
+            let end = start.map(|s| s.saturating_add(usize::from(h.total_len())));
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                start,
+                end,
+            )
+        }
+        LaxNetSlice::Ipv6(v) => {
+            let h = v.header();
+            let start = offset_in(data, h.slice());
+            let pl = h.payload_length();
+            // A zero payload length (jumbogram, or segmentation offload) says nothing.
+            let end = if pl == 0 {
+                None
+            } else {
+                start.map(|s| s.saturating_add(40).saturating_add(usize::from(pl)))
+            };
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                start,
+                end,
+            )
+        }
+        LaxNetSlice::Arp(_) => return Decoded::NotIp,
+    };
+    let Some(ip_payload) = p.ip_payload() else {
+        return Decoded::Malformed("ip");
+    };
+    if ip_payload.fragmented {
+        return Decoded::Fragment;
+    }
+    let tcp = match p.transport.as_ref() {
+        Some(TransportSlice::Tcp(t)) => t,
+        Some(_) => return Decoded::NotTcp,
+        None => {
+            return if ip_payload.ip_number == etherparse::IpNumber::TCP {
+                Decoded::Malformed("tcp")
+            } else {
+                Decoded::NotTcp
+            };
+        }
+    };
+    let payload = tcp.payload();
+    let missing = if ip_payload.incomplete {
+        let captured_end = offset_in(data, payload).map(|o| o.saturating_add(payload.len()));
+        match (captured_end, declared_end, ip_start) {
+            (Some(c), Some(d), Some(_)) => d.saturating_sub(c),
+            // Without a usable IP length, fall back to the frame's lengths.
+            _ => usize::try_from(frame.orig_len)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(data.len()),
+        }
+    } else {
+        0
+    };
+    Decoded::Tcp(Segment {
+        ts: frame.ts,
+        src_ip,
+        src_port: tcp.source_port(),
+        dst_ip,
+        dst_port: tcp.destination_port(),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+            psh: tcp.psh(),
+        },
+        window: tcp.window_size(),
+        payload,
+        missing_payload: u32::try_from(missing).unwrap_or(u32::MAX),
+    })
 }
 
 /// A short name for a link type, for reports (`ethernet`, `linux_sll`, `null`, ...).
 pub fn link_type_name(link_type: u32) -> String {
-    format!("linktype_{link_type}")
+    match link_type {
+        linktype::NULL => "null".into(),
+        linktype::ETHERNET => "ethernet".into(),
+        linktype::RAW | linktype::RAW_BSD | linktype::RAW_OPENBSD => "raw".into(),
+        linktype::LOOP => "loop".into(),
+        linktype::LINUX_SLL => "linux_sll".into(),
+        linktype::IPV4 => "ipv4".into(),
+        linktype::IPV6 => "ipv6".into(),
+        linktype::NFLOG => "nflog".into(),
+        linktype::LINUX_SLL2 => "linux_sll2".into(),
+        n => format!("linktype_{n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(link_type: u32, data: &[u8]) -> Frame<'_> {
+        Frame {
+            ts: Ts(1),
+            link_type,
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+
+    /// IPv4 + TCP (no options) carrying `payload`.
+    fn ipv4_tcp(payload: &[u8]) -> Vec<u8> {
+        let total = 20 + 20 + payload.len();
+        let mut v = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+            10,
+            0,
+            0,
+            2,
+        ];
+        v.extend_from_slice(&[0x30, 0x39, 0x0c, 0x38]); // 12345 -> 3128
+        v.extend_from_slice(&[0, 0, 0, 7, 0, 0, 0, 9, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn raw_ipv4_tcp() {
+        let pkt = ipv4_tcp(b"GET / HTTP/1.1\r\n");
+        match decode(&frame(linktype::RAW, &pkt)) {
+            Decoded::Tcp(s) => {
+                assert_eq!(s.src_port, 12345);
+                assert_eq!(s.dst_port, 3128);
+                assert_eq!(s.seq, 7);
+                assert_eq!(s.ack, 9);
+                assert!(s.flags.psh && s.flags.ack && !s.flags.syn);
+                assert_eq!(s.payload, b"GET / HTTP/1.1\r\n");
+                assert_eq!(s.missing_payload, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ethernet_trailer_and_cut() {
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x08, 0x00]);
+        eth.extend_from_slice(&ipv4_tcp(b"HELLO"));
+        let mut with_trailer = eth.clone();
+        with_trailer.extend_from_slice(&[0xf5; 8]);
+        match decode(&frame(linktype::ETHERNET, &with_trailer)) {
+            Decoded::Tcp(s) => assert_eq!(s.payload, b"HELLO"),
+            other => panic!("{other:?}"),
+        }
+        let cut = &eth[..eth.len() - 3];
+        let f = Frame {
+            orig_len: eth.len() as u32,
+            ..frame(linktype::ETHERNET, cut)
+        };
+        match decode(&f) {
+            Decoded::Tcp(s) => {
+                assert_eq!(s.payload, b"HE");
+                assert_eq!(s.missing_payload, 3);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn null_both_orders_and_nflog() {
+        let ip = ipv4_tcp(b"x");
+        for fam in [[2, 0, 0, 0], [0, 0, 0, 2]] {
+            let mut d = fam.to_vec();
+            d.extend_from_slice(&ip);
+            assert!(matches!(
+                decode(&frame(linktype::NULL, &d)),
+                Decoded::Tcp(_)
+            ));
+            assert!(matches!(
+                decode(&frame(linktype::LOOP, &d)),
+                Decoded::Tcp(_)
+            ));
+        }
+        let mut d = vec![2, 0, 0, 0];
+        // A prefix TLV (type 1, 8 bytes), then a payload TLV (type 9), padded.
+        d.extend_from_slice(&[8, 0, 1, 0, 0, 0, 0, 0]);
+        let len = (4 + ip.len()) as u16;
+        d.extend_from_slice(&len.to_le_bytes());
+        d.extend_from_slice(&[9, 0]);
+        d.extend_from_slice(&ip);
+        match decode(&frame(linktype::NFLOG, &d)) {
+            Decoded::Tcp(s) => assert_eq!(s.payload, b"x"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn not_ip_and_unknown() {
+        let mut arp = vec![0u8; 12];
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.extend_from_slice(&[0; 28]);
+        assert!(matches!(
+            decode(&frame(linktype::ETHERNET, &arp)),
+            Decoded::NotIp
+        ));
+        assert!(matches!(
+            decode(&frame(147, b"abc")),
+            Decoded::UnknownLink(147)
+        ));
+        assert!(matches!(
+            decode(&frame(linktype::RAW, &[])),
+            Decoded::Malformed(_)
+        ));
+        assert_eq!(link_type_name(147), "linktype_147");
+        assert_eq!(link_type_name(276), "linux_sll2");
+    }
+
+    #[test]
+    fn fragment() {
+        let mut pkt = ipv4_tcp(b"abcdefgh");
+        pkt[6] = 0x20; // more fragments
+        assert!(matches!(
+            decode(&frame(linktype::RAW, &pkt)),
+            Decoded::Fragment
+        ));
+    }
 }

@@ -60,6 +60,23 @@ pub struct SourceStats {
     pub if_dropped: Option<u64>,
 }
 
+/// Why a live capture could not start (exit code 4). Defined here, outside the `live`
+/// feature, so that error mapping works in every build.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(
+        "no permission to capture on {iface} ({detail}): run as root, or allow it once with \
+         `sudo setcap cap_net_raw,cap_net_admin+eip $(which proxy407)`"
+    )]
+    Permission { iface: String, detail: String },
+    #[error("no interface named {iface:?}; available: {available} (see `proxy407 interfaces`)")]
+    NoSuchInterface { iface: String, available: String },
+    #[error("the capture filter {filter:?} was refused: {detail}")]
+    Filter { filter: String, detail: String },
+    #[error("live capture on {iface} failed: {detail}")]
+    Other { iface: String, detail: String },
+}
+
 /// A stream of frames.
 pub trait PacketSource {
     /// The next frame, or `None` at the end (a live source returns `None` when stopped).

@@ -1,0 +1,119 @@
+//! One model, several views: on every bundled sample, the exported tables (polars
+//! group-bys) agree with `analyze --json` (the `stats` aggregator) on episodes, failures by
+//! cause, users and clients.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn samples() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("samples/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no samples in {}", dir.display());
+    v
+}
+
+fn run(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+        .args(args)
+        .output()
+        .expect("run proxy407");
+    assert!(
+        out.status.success(),
+        "proxy407 {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn ndjson(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn sum(rows: &[Value], col: &str) -> u64 {
+    rows.iter().map(|r| r[col].as_u64().unwrap_or(0)).sum()
+}
+
+#[test]
+fn exported_tables_agree_with_the_json_summary() {
+    for sample in samples() {
+        let file = sample.to_str().expect("utf-8 path");
+        let summary: Value = serde_json::from_slice(&run(&[
+            "analyze", "--json", "--quiet", "--top", "100000", file,
+        ]))
+        .expect("JSON");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().to_str().expect("utf-8 path");
+        run(&[
+            "export", "--quiet", "--out", out, "--format", "ndjson", file,
+        ]);
+
+        let episodes = ndjson(&dir.path().join("episodes.ndjson"));
+        let users = ndjson(&dir.path().join("users.ndjson"));
+        let clients = ndjson(&dir.path().join("clients.ndjson"));
+        let causes = ndjson(&dir.path().join("causes.ndjson"));
+        let name = sample.display();
+
+        assert_eq!(
+            episodes.len() as u64,
+            summary["episodes"]["total"],
+            "{name}: episodes"
+        );
+        for outcome in ["authenticated", "failed", "unresolved"] {
+            let n = episodes.iter().filter(|e| e["outcome"] == outcome).count() as u64;
+            assert_eq!(n, summary["episodes"][outcome], "{name}: {outcome}");
+            assert_eq!(sum(&users, outcome), n, "{name}: users.{outcome}");
+            assert_eq!(sum(&clients, outcome), n, "{name}: clients.{outcome}");
+        }
+        for c in &causes {
+            let cause = c["cause"].as_str().expect("cause name");
+            assert_eq!(
+                c["episodes"], summary["causes"][cause],
+                "{name}: causes.{cause}"
+            );
+            let col = format!("failed_{cause}");
+            assert_eq!(
+                sum(&users, &col),
+                summary["causes"][cause],
+                "{name}: users.{col}"
+            );
+        }
+        // Per-user and per-client rows: the same keys and the same counts.
+        let top_users = summary["top"]["users"].as_array().expect("top.users");
+        let named = |rows: &[Value], key: &str| -> Vec<(String, u64, u64)> {
+            let mut v: Vec<(String, u64, u64)> = rows
+                .iter()
+                .filter(|r| !r[key].is_null() && r[key] != "(unknown)")
+                .map(|r| {
+                    (
+                        r[key].as_str().unwrap_or("").to_string(),
+                        r["episodes"].as_u64().unwrap_or(0),
+                        r["failed"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            named(&users, "user"),
+            named(top_users, "user"),
+            "{name}: users"
+        );
+        let top_clients = summary["top"]["clients"].as_array().expect("top.clients");
+        assert_eq!(
+            named(&clients, "client_ip"),
+            named(top_clients, "client_ip"),
+            "{name}: clients"
+        );
+    }
+}
