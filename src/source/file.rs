@@ -558,12 +558,14 @@ impl FileReader {
             self.rdr.consume(self.pending_consume);
             self.pending_consume = 0;
         }
-        let mut resync_from: Option<u64> = None;
+        // Where damage began and what it was: one notice once the reader knows how much of
+        // the file the damage took.
+        let mut resync_from: Option<(u64, String)> = None;
         let (consume, addr, caplen, ts, link_type, orig_len) = loop {
             if self.done {
                 return None;
             }
-            if let Some(from) = resync_from {
+            if let Some((from, what)) = resync_from.take() {
                 match self.legacy_resync() {
                     Some(k) => {
                         self.rdr.consume(k);
@@ -571,11 +573,10 @@ impl FileReader {
                         self.notice(
                             Some(from),
                             format!(
-                                "corrupt data: skipped {} bytes, reading again from offset {to}",
+                                "{what}: skipped {} bytes, reading again from offset {to}",
                                 to - from
                             ),
                         );
-                        resync_from = None;
                     }
                     None => {
                         let avail = self.rdr.data().len();
@@ -583,7 +584,7 @@ impl FileReader {
                             self.rdr.consume(avail);
                             self.notice(
                                 Some(from),
-                                "corrupt data up to the end of the file, skipped".into(),
+                                format!("{what}: the rest of the file is corrupt, skipped"),
                             );
                             self.done = true;
                         } else {
@@ -591,6 +592,7 @@ impl FileReader {
                             if self.refill().is_err() {
                                 self.done = true;
                             }
+                            resync_from = Some((from, what));
                         }
                     }
                 }
@@ -696,10 +698,10 @@ impl FileReader {
                 }
                 Step::Damaged(msg) => {
                     let off = self.offset();
-                    self.notice(Some(off), msg);
                     if matches!(self.format, Format::Legacy { .. }) {
-                        resync_from = Some(off);
+                        resync_from = Some((off, msg));
                     } else {
+                        self.notice(Some(off), msg);
                         self.done = true;
                     }
                 }
