@@ -60,6 +60,10 @@ pub struct HttpCounters {
     pub connect_requests: u64,
     pub credentialed_requests: u64,
     pub unanswered_requests: u64,
+    /// Plain HTTP seen inside CONNECT tunnels: not proxy transactions (the tunnel is opaque
+    /// to the proxy), counted apart.
+    pub tunneled_requests: u64,
+    pub tunneled_responses: u64,
 }
 
 /// Everything a run produced.
@@ -284,11 +288,13 @@ impl Downstream {
                     if !app.proxy {
                         continue;
                     }
-                    self.count_request(&request);
-                    self.count_response(&response);
                     if tunneled {
+                        self.http.tunneled_requests += 1;
+                        self.http.tunneled_responses += 1;
                         continue;
                     }
+                    self.count_request(&request);
+                    self.count_response(&response);
                     let ex = exchange(
                         Self::conn_ref(meta, app),
                         req_ts,
@@ -311,11 +317,12 @@ impl Downstream {
                     if !app.proxy {
                         continue;
                     }
-                    self.count_request(&request);
-                    self.http.unanswered_requests += 1;
                     if tunneled {
+                        self.http.tunneled_requests += 1;
                         continue;
                     }
+                    self.count_request(&request);
+                    self.http.unanswered_requests += 1;
                     let ex = exchange(
                         Self::conn_ref(meta, app),
                         req_ts,

@@ -1,7 +1,15 @@
 //! Differential test against the public captures in `../shared/corpus/`: for every file the
 //! run succeeds, reads every packet and finds the 407 responses tshark finds; for the files of
 //! the `proxy` group the requests, responses and CONNECT requests match tshark's figures too
-//! (from the corpus' MANIFEST.md). The corpus lives beside the repository, not in it: on a
+//! (from the corpus' MANIFEST.md).
+//!
+//! tshark decodes plain HTTP carried inside a CONNECT tunnel; proxy407 treats a tunnel as
+//! opaque to the proxy (SPEC §2) and counts such messages apart (`tunneled_requests`,
+//! `tunneled_responses`), so those are added before comparing. One difference is known and
+//! asserted as such: in `sv-http-connect-fragmented-null.pcap` the response inside the tunnel
+//! is a clean `HTTP/1.1 200 OK` ended by the server's FIN, which tshark does not show.
+//!
+//! The corpus lives beside the repository, not in it: on a
 //! clone without it this test says so and passes over it, except in CI (`CI=true`).
 
 use serde_json::Value;
@@ -99,8 +107,11 @@ fn corpus_matches_tshark() {
             row.responses_407,
         );
         if row.group == "proxy" {
-            check("requests", get("http", "requests"), row.requests);
-            check("responses", get("http", "responses"), row.responses);
+            let requests = get("http", "requests") + get("http", "tunneled_requests");
+            let responses = get("http", "responses") + get("http", "tunneled_responses");
+            let tshark_misses = u64::from(row.file == "sv-http-connect-fragmented-null.pcap");
+            check("requests", requests, row.requests);
+            check("responses", responses, row.responses + tshark_misses);
             check(
                 "connect_requests",
                 get("http", "connect_requests"),

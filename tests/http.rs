@@ -463,6 +463,25 @@ fn connect_200_then_plain_http_is_tunneled() {
         d(S, b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n"),
         (S, Ev::Fin),
     ];
+    // The server's tunnel data starts with a stray LF: not a status line, so that side is
+    // opaque; the client's side is plain HTTP.
+    assert_eq!(
+        run(&conv),
+        [
+            "X CONNECT abc:80 -> 200 @0/1",
+            "U GET / Closed { by: Server, reset: false } tun"
+        ]
+    );
+}
+
+#[test]
+fn connect_200_then_plain_http_both_ways_is_tunneled() {
+    let conv = vec![
+        d(C, b"CONNECT abc:80 HTTP/1.1\r\n\r\n"),
+        d(S, b"HTTP/1.1 200 OK\r\n\r\n"),
+        d(C, b"GET / HTTP/1.1\r\n\r\n"),
+        d(S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ];
     assert_eq!(
         run(&conv),
         ["X CONNECT abc:80 -> 200 @0/1", "X GET / -> 200 @2/3 tun"]
@@ -899,7 +918,14 @@ fn run_capture(name: &str, port: u16) -> Option<(Vec<String>, HttpConn)> {
     conn.finish(last, &mut out);
     let shown = out
         .iter()
-        .map(|e| show(e).split(" @").next().unwrap_or_default().to_string())
+        .map(|e| {
+            // Without the timestamps, which differ per capture.
+            show(e)
+                .split(' ')
+                .filter(|w| !w.starts_with('@'))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect();
     Some((shown, conn))
 }
@@ -910,7 +936,15 @@ fn corpus_connect_simple_has_two_requests() {
     let Some((evs, conn)) = run_capture("sv-http-connect-simple-null.pcap", 8002) else {
         return;
     };
-    assert_eq!(evs, ["X CONNECT abc:443 -> 200", "X GET / -> 200 tun"]);
+    // The server's tunnel data starts with a stray LF, so its side stays opaque: the GET is
+    // seen, its response is not (as tshark sees it).
+    assert_eq!(
+        evs,
+        [
+            "X CONNECT abc:443 -> 200",
+            "U GET / Closed { by: Server, reset: false } tun"
+        ]
+    );
     assert!(conn.proxy_signal());
 }
 
@@ -919,6 +953,8 @@ fn corpus_connect_fragmented_request() {
     let Some((evs, _)) = run_capture("sv-http-connect-fragmented-null.pcap", 8001) else {
         return;
     };
+    // Here the tunneled response is clean and delimited by the server's FIN: it is seen
+    // (tshark does not show it).
     assert_eq!(evs, ["X CONNECT abc:443 -> 200", "X GET / -> 200 tun"]);
 }
 

@@ -322,8 +322,10 @@ impl HttpConn {
     ) -> usize {
         let st = self.side_mut(side);
         if st.buf.is_empty() {
+            // Stray empty lines between messages are skipped; inside a tunnel the first byte
+            // must start the head, or the tunnel is opaque (as tshark decides it too).
             let nl = leading_newlines(data);
-            if nl > 0 {
+            if nl > 0 && !matches!(mode, Mode::TunnelStart) {
                 return nl;
             }
             match Self::attempt(side, data) {
