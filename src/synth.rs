@@ -441,7 +441,11 @@ pub fn reorder(pkts: &mut [Packet], window: usize, seed: u64) {
 
 /// Repeats the packets at `indices` right after themselves (retransmissions).
 pub fn duplicate(pkts: &mut Vec<Packet>, indices: &[usize]) {
-    let mut idx: Vec<usize> = indices.iter().copied().filter(|&i| i < pkts.len()).collect();
+    let mut idx: Vec<usize> = indices
+        .iter()
+        .copied()
+        .filter(|&i| i < pkts.len())
+        .collect();
     idx.sort_unstable();
     idx.dedup();
     for &i in idx.iter().rev() {

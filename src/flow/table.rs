@@ -301,7 +301,9 @@ impl<T: Default> FlowTable<T> {
             if core.syn_from == Some(dir) {
                 core.syns = core.syns.saturating_add(1);
             }
-            core.side(dir, None, &self.limits.proxy_ports);
+            if core.side(dir, None, &self.limits.proxy_ports) == Side::Client {
+                core.meta.syn_seen = true;
+            }
         } else if seg.flags.syn && core.synack_from.is_none() {
             core.synack_from = Some(dir);
             core.synack_ack = seg.ack;
@@ -317,8 +319,11 @@ impl<T: Default> FlowTable<T> {
             }
             if core.closed_at.is_none() {
                 core.closed_at = Some(now);
-                self.closing
-                    .push_back((slot, core.meta.id, now.plus_micros(self.limits.close_linger_us)));
+                self.closing.push_back((
+                    slot,
+                    core.meta.id,
+                    now.plus_micros(self.limits.close_linger_us),
+                ));
             }
             return;
         }
@@ -344,6 +349,9 @@ impl<T: Default> FlowTable<T> {
             payload: seg.payload,
             missing: seg.missing_payload,
         };
+        // Time bounds first, so what they release comes before this segment's bytes.
+        peer.tick(now, &mut |ev| emit(core, stats, ports, h, other, now, ev));
+        this.tick(now, &mut |ev| emit(core, stats, ports, h, dir, now, ev));
         this.segment(input, now, room, &mut |ev| {
             emit(core, stats, ports, h, dir, now, ev)
         });
@@ -351,20 +359,18 @@ impl<T: Default> FlowTable<T> {
             peer.ack(seg.ack, now, &mut |ev| {
                 emit(core, stats, ports, h, other, now, ev)
             });
-        } else {
-            peer.tick(now, &mut |ev| emit(core, stats, ports, h, other, now, ev));
         }
         let after = conn.asm[0].buffered() + conn.asm[1].buffered();
         self.total_buffered = self.total_buffered.saturating_sub(before) + after;
-        self.stats.buffer_limit_hits += (conn.asm[0].cap_hits + conn.asm[1].cap_hits)
-            .saturating_sub(hits_before);
+        self.stats.buffer_limit_hits +=
+            (conn.asm[0].cap_hits + conn.asm[1].cap_hits).saturating_sub(hits_before);
         let pending = conn.asm[0].has_pending() || conn.asm[1].has_pending();
         if pending && !conn.core.in_pending {
             conn.core.in_pending = true;
             self.pending.push((slot, conn.core.meta.id));
         }
-        let closed = conn.asm.iter().any(Assembler::is_reset)
-            || conn.asm.iter().all(Assembler::is_closed);
+        let closed =
+            conn.asm.iter().any(Assembler::is_reset) || conn.asm.iter().all(Assembler::is_closed);
         if closed && conn.core.closed_at.is_none() {
             conn.core.closed_at = Some(now);
             self.closing.push_back((
@@ -572,7 +578,11 @@ impl<T: Default> FlowTable<T> {
         let ports = &self.limits.proxy_ports;
         let stats = &mut self.stats;
         // Client side first (when roles are open, direction a→b first).
-        let first_dir = if core.a_is_client == Some(false) { 1 } else { 0 };
+        let first_dir = if core.a_is_client == Some(false) {
+            1
+        } else {
+            0
+        };
         for dir in [first_dir, 1 - first_dir] {
             if let Some(asm) = conn.asm.get_mut(dir) {
                 asm.flush(&mut |ev| emit(core, stats, ports, h, dir, now, ev));

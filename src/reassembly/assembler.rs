@@ -124,7 +124,7 @@ impl Assembler {
 
     /// Holes are waiting (something buffered, or acknowledged bytes never seen).
     pub fn has_pending(&self) -> bool {
-        self.state == State::Open && (!self.buf.is_empty() || self.acked > self.next)
+        self.state == State::Open && (!self.buf.is_empty() || self.acked_data() > self.next)
     }
 
     /// The FIN or RST of this direction was delivered.
@@ -221,11 +221,11 @@ impl Assembler {
         if self.state != State::Open {
             return;
         }
-        if self.acked > self.next {
+        let acked = self.acked_data();
+        if acked > self.next {
             let since = *self.acked_since.get_or_insert(now);
             if now.0.saturating_sub(since.0) >= self.timeouts.acked_hole_timeout_us {
-                let to = self.acked;
-                self.skip_to(to, out);
+                self.skip_to(acked, out);
             }
         }
         if let Some(since) = self.hole_since {
@@ -243,13 +243,19 @@ impl Assembler {
         if self.state != State::Open {
             return;
         }
-        let mut to = self.buffer_end().max(self.acked);
+        let mut to = self.buffer_end().max(self.acked_data());
         if let Some(f) = self.fin_at {
             to = to.max(f);
         }
         self.skip_to(to, out);
         self.after_progress(out);
         self.emit_gap(out);
+    }
+
+    /// The acknowledged data offset: an ACK of the FIN covers one more sequence number
+    /// than there are data bytes.
+    fn acked_data(&self) -> u64 {
+        self.fin_at.map_or(self.acked, |f| self.acked.min(f))
     }
 
     /// Stream offset just past the last buffered chunk (or `next` when empty).
@@ -368,7 +374,7 @@ impl Assembler {
 
     /// Housekeeping after the stream may have moved on: ACK bookkeeping and the FIN.
     fn after_progress(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
-        if self.acked <= self.next {
+        if self.acked_data() <= self.next {
             self.acked_since = None;
         }
         if let Some(f) = self.fin_at {
