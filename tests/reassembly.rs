@@ -587,17 +587,26 @@ fn global_budget_bounds_all_streams() {
     }
 }
 
-/// Builds an exchange whose data phase is shuffled, duplicated and resegmented.
-fn mangled(
-    req: &[u8],
-    resp: &[u8],
+/// How to mangle the data phase of an exchange.
+struct Mangle {
     mss: usize,
     isn: (u32, u32),
     seed: u64,
     window: usize,
     dup: u32,
     overlap: bool,
-) -> (TcpConv, Vec<Packet>) {
+}
+
+/// Builds an exchange whose data phase is shuffled, duplicated and resegmented.
+fn mangled(req: &[u8], resp: &[u8], m: Mangle) -> (TcpConv, Vec<Packet>) {
+    let Mangle {
+        mss,
+        isn,
+        seed,
+        window,
+        dup,
+        overlap,
+    } = m;
     let mut c = conv().mss(mss).isn(isn.0, isn.1);
     c.handshake()
         .client_send(req)
@@ -629,7 +638,7 @@ proptest! {
         dup in 0u32..50,
         overlap in any::<bool>(),
     ) {
-        let (c, p) = mangled(&req, &resp, mss, isn, seed, window, dup, overlap);
+        let (c, p) = mangled(&req, &resp, Mangle { mss, isn, seed, window, dup, overlap });
         let r = run(&p);
         prop_assert_eq!(r.rec.bytes(1, Side::Client), c.client_bytes().to_vec());
         prop_assert_eq!(r.rec.bytes(1, Side::Server), c.server_bytes().to_vec());
@@ -648,7 +657,7 @@ proptest! {
         window in 1usize..10,
         loss_percent in 1usize..40,
     ) {
-        let (c, mut p) = mangled(&req, &resp, mss, isn, seed, window, 10, false);
+        let (c, mut p) = mangled(&req, &resp, Mangle { mss, isn, seed, window, dup: 10, overlap: false });
         let mut rng = synth::Rng::new(seed ^ 3);
         let lose: Vec<usize> = (3..p.len())
             .filter(|&i| !p[i].payload.is_empty() && rng.below(100) < loss_percent)

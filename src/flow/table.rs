@@ -310,7 +310,11 @@ impl<T: Default> FlowTable<T> {
             core.attempt_settled = true;
             core.side(dir, None, &self.limits.proxy_ports);
         }
-        if seg.flags.rst && core.syn_from == Some(other) && core.synack_from.is_none() {
+        let refused = seg.flags.rst
+            && core.syn_from == Some(other)
+            && core.synack_from.is_none()
+            && conn.asm[dir].base().is_none();
+        if refused {
             // The SYN was refused: nothing was ever established.
             if !core.attempt_settled {
                 core.attempt_settled = true;
@@ -658,5 +662,77 @@ fn failed_attempt<T>(c: &Core<T>, ts: Ts, reset: bool) -> FailedAttempt {
         server_port: server.1,
         reset,
         syns: c.syns.max(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+
+    #[derive(Default)]
+    struct Count {
+        data: usize,
+        closed: Vec<u64>,
+    }
+
+    impl FlowHandler<()> for Count {
+        fn stream(&mut self, _: &ConnMeta, _: &mut (), _: Side, _: Ts, ev: StreamEvent<'_>) {
+            if let StreamEvent::Data(d) = ev {
+                self.data += d.len();
+            }
+        }
+        fn closed(&mut self, meta: &ConnMeta, _: (), _: Ts) {
+            self.closed.push(meta.id);
+        }
+        fn attempt_failed(&mut self, _: FailedAttempt) {}
+    }
+
+    fn seg(port: u16, ts: i64, payload: &[u8]) -> Segment<'_> {
+        Segment {
+            ts: Ts(ts),
+            src_ip: IpAddr::from([10, 0, 0, 1]),
+            src_port: port,
+            dst_ip: IpAddr::from([10, 0, 0, 2]),
+            dst_port: 80,
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags::default(),
+            window: 0,
+            payload,
+            missing_payload: 0,
+        }
+    }
+
+    #[test]
+    fn slots_are_reused_and_recency_list_stays_whole() {
+        let limits = FlowLimits {
+            max_connections: 3,
+            ..FlowLimits::default()
+        };
+        let mut t: FlowTable<()> = FlowTable::new(limits);
+        let mut h = Count::default();
+        for i in 0..50u16 {
+            // Connection 1000 stays active; the others come and go.
+            t.segment(&seg(1000, i64::from(i) * 2, b"x"), &mut h);
+            t.segment(&seg(2000 + i, i64::from(i) * 2 + 1, b"y"), &mut h);
+            assert!(t.len() <= 3);
+            // Walk the recency list both ways: it holds exactly the live connections.
+            let mut n = 0;
+            let mut at = t.head;
+            while at != NIL {
+                n += 1;
+                at = t.slots[at].as_ref().unwrap().next;
+            }
+            assert_eq!(n, t.len());
+            assert!(t.slots.len() <= 4);
+        }
+        assert_eq!(t.stats().evicted_full, 48);
+        assert!(!h.closed.contains(&1));
+        t.finish(Ts(1000), &mut h);
+        assert!(t.is_empty());
+        assert_eq!(h.closed.len(), 51);
+        // Connection 1000 resent the same byte each time: delivered once.
+        assert_eq!(h.data, 51);
     }
 }
