@@ -330,7 +330,7 @@ impl Assembler {
         self.buffered = self.buffered.saturating_sub(chunk.cost());
         let end = k.saturating_add(chunk.len());
         if end > self.next {
-            let skip = (self.next - k) as usize;
+            let skip = self.next.saturating_sub(k) as usize;
             match &chunk {
                 Chunk::Data(d) => {
                     if let Some(bytes) = d.get(skip..) {
