@@ -3,9 +3,16 @@
 //! connection. Emits in-order stream events per side to a [`FlowHandler`]; knows nothing
 //! about HTTP.
 //!
-//! Roles: the SYN sender is the client; without a SYN, the side talking to a proxy port;
-//! else the side whose first payload looks like an HTTP request (or whose peer's first payload
-//! starts with `HTTP/`).
+//! Roles are decided once, when the first stream event must be delivered (or at a SYN or
+//! SYN-ACK), and never flipped: the sender of a SYN without ACK is the client; else the
+//! sender of a SYN-ACK is the server; else an endpoint on a proxy port (when only one is) is
+//! the server; else the side whose first payload begins with an HTTP method token is the
+//! client, or the side whose first payload begins with `HTTP/1.` is the server; else the
+//! lower port is the server's.
+//!
+//! Limits (all in packet time, all counted in `FlowStats`): a maximum of connections (the
+//! least recently active is evicted), idle expiry, a linger after both FINs or a RST,
+//! per-stream and total out-of-order buffer caps, and time bounds on holes.
 
 pub mod key;
 pub mod table;

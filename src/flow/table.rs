@@ -1,8 +1,13 @@
-//! The bounded flow table (stub; see module docs of `flow`).
+//! The bounded flow table: connections by canonical key, their two reassemblers, roles,
+//! closing, idle expiry and eviction in packet time, and failed connection attempts to proxy
+//! ports. Knows nothing of HTTP; see the module docs of `flow` for the role rules.
 
+use super::FlowKey;
 use crate::decode::Segment;
 use crate::model::{Side, Ts};
-use crate::reassembly::StreamEvent;
+use crate::reassembly::{Assembler, HoleTimeouts, SegmentIn, SeqNumber, StreamEvent};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 /// What the rest of the pipeline knows of a connection.
@@ -44,6 +49,13 @@ pub struct FlowLimits {
     pub syn_timeout_us: i64,
     /// Ports where servers are taken to be proxies (roles, failed attempts).
     pub proxy_ports: Vec<u16>,
+    /// How long a closed connection (both FINs, or a RST) stays before it is removed.
+    pub close_linger_us: i64,
+    /// A hole older than this becomes a gap.
+    pub hole_timeout_us: i64,
+    /// A hole the peer acknowledged beyond becomes a gap after this long (the grace left
+    /// for captures that hold packets slightly out of order).
+    pub acked_hole_timeout_us: i64,
 }
 
 impl Default for FlowLimits {
@@ -55,6 +67,9 @@ impl Default for FlowLimits {
             idle_timeout_us: 300_000_000,
             syn_timeout_us: 10_000_000,
             proxy_ports: vec![3128, 3129, 8080, 8000, 8888, 9090],
+            close_linger_us: 2_000_000,
+            hole_timeout_us: 5_000_000,
+            acked_hole_timeout_us: 200_000,
         }
     }
 }
@@ -77,39 +92,647 @@ pub trait FlowHandler<T> {
     fn attempt_failed(&mut self, attempt: FailedAttempt);
 }
 
+/// No slot (end of the recency list).
+const NIL: usize = usize::MAX;
+
+/// HTTP method tokens that mark a client's first payload.
+const METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"CONNECT ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"TRACE ",
+];
+
+/// Everything of a connection except its two assemblers (so both can be borrowed apart).
+struct Core<T> {
+    key: FlowKey,
+    meta: ConnMeta,
+    /// `Some(true)`: endpoint `a` of the key is the client. Decided once, never flipped.
+    a_is_client: Option<bool>,
+    /// Direction (0: a→b, 1: b→a) of the first SYN without ACK, its ISN and how many.
+    syn_from: Option<usize>,
+    syn_isn: Option<u32>,
+    syns: u32,
+    syn_ts: Ts,
+    /// Direction of the first SYN-ACK and its ACK number.
+    synack_from: Option<usize>,
+    synack_ack: u32,
+    /// The connection attempt was answered, reported as failed, or is not to a proxy port.
+    attempt_settled: bool,
+    closed_at: Option<Ts>,
+    last_ts: Ts,
+    in_pending: bool,
+    app: T,
+}
+
+struct Conn<T> {
+    /// Index 0: the a→b direction, 1: b→a.
+    asm: [Assembler; 2],
+    core: Core<T>,
+    prev: usize,
+    next: usize,
+}
+
+impl<T> Core<T> {
+    /// The side of direction `dir`, deciding the roles first if they are still open.
+    fn side(&mut self, dir: usize, first_payload: Option<&[u8]>, proxy_ports: &[u16]) -> Side {
+        let a_client = match self.a_is_client {
+            Some(c) => c,
+            None => {
+                let c = self.decide(dir, first_payload, proxy_ports);
+                self.a_is_client = Some(c);
+                let (client, server) = if c {
+                    (self.key.a, self.key.b)
+                } else {
+                    (self.key.b, self.key.a)
+                };
+                self.meta.client_ip = client.0;
+                self.meta.client_port = client.1;
+                self.meta.server_ip = server.0;
+                self.meta.server_port = server.1;
+                self.meta.syn_seen = self.syn_from == Some(if c { 0 } else { 1 });
+                c
+            }
+        };
+        if (dir == 0) == a_client {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
+    /// Whether endpoint `a` is the client (see the module docs of `flow` for the order).
+    fn decide(&self, dir: usize, first_payload: Option<&[u8]>, proxy_ports: &[u16]) -> bool {
+        if let Some(d) = self.syn_from {
+            return d == 0;
+        }
+        if let Some(d) = self.synack_from {
+            return d == 1;
+        }
+        let a_proxy = proxy_ports.contains(&self.key.a.1);
+        let b_proxy = proxy_ports.contains(&self.key.b.1);
+        if a_proxy != b_proxy {
+            return b_proxy;
+        }
+        if let Some(p) = first_payload {
+            if METHODS.iter().any(|m| p.starts_with(m)) {
+                return dir == 0;
+            }
+            if p.starts_with(b"HTTP/1.") {
+                return dir == 1;
+            }
+        }
+        // The lower port is the server's.
+        self.key.a.1 >= self.key.b.1
+    }
+}
+
+/// Hands one assembler event to the handler, deciding roles on the first one.
+fn emit<T>(
+    core: &mut Core<T>,
+    stats: &mut FlowStats,
+    proxy_ports: &[u16],
+    h: &mut impl FlowHandler<T>,
+    dir: usize,
+    ts: Ts,
+    ev: StreamEvent<'_>,
+) {
+    let first = match ev {
+        StreamEvent::Data(d) => Some(d),
+        _ => None,
+    };
+    let side = core.side(dir, first, proxy_ports);
+    if let StreamEvent::Gap(n) = ev {
+        stats.gap_bytes += n;
+    }
+    h.stream(&core.meta, &mut core.app, side, ts, ev);
+}
+
 /// Connections by key, each with its per-side reassemblers and an application state `T`.
+///
+/// Connections live in a slab threaded by a recency list (most recent at the head), so a
+/// packet's bookkeeping, idle expiry and eviction of the least recently active connection
+/// are O(1) per connection touched.
 pub struct FlowTable<T> {
     limits: FlowLimits,
+    timeouts: HoleTimeouts,
     stats: FlowStats,
-    _app: std::marker::PhantomData<T>,
+    map: FxHashMap<FlowKey, usize>,
+    slots: Vec<Option<Conn<T>>>,
+    free: Vec<usize>,
+    head: usize,
+    tail: usize,
+    next_id: u64,
+    total_buffered: usize,
+    /// Closed connections waiting out the linger: (slot, id, deadline).
+    closing: VecDeque<(usize, u64, Ts)>,
+    /// SYNs to proxy ports waiting for their SYN-ACK: (slot, id, deadline).
+    syn_wait: VecDeque<(usize, u64, Ts)>,
+    /// Connections with holes waiting: (slot, id).
+    pending: Vec<(usize, u64)>,
 }
 
 impl<T: Default> FlowTable<T> {
     pub fn new(limits: FlowLimits) -> Self {
+        let timeouts = HoleTimeouts {
+            acked_hole_timeout_us: limits.acked_hole_timeout_us,
+            hole_timeout_us: limits.hole_timeout_us,
+        };
         FlowTable {
             limits,
+            timeouts,
             stats: FlowStats::default(),
-            _app: std::marker::PhantomData,
+            map: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            next_id: 0,
+            total_buffered: 0,
+            closing: VecDeque::new(),
+            syn_wait: VecDeque::new(),
+            pending: Vec::new(),
         }
     }
+
     pub fn segment(&mut self, seg: &Segment<'_>, h: &mut impl FlowHandler<T>) {
-        let _ = (seg, h, &self.limits);
+        let (key, fwd) = FlowKey::new((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port));
+        let dir = if fwd { 0 } else { 1 };
+        let now = seg.ts;
+        let syn_only = seg.flags.syn && !seg.flags.ack;
+        let slot = match self.map.get(&key).copied() {
+            Some(slot) if syn_only && self.starts_new(slot, dir, seg.seq) => {
+                self.remove(slot, now, h);
+                self.create(key, now, h)
+            }
+            Some(slot) => slot,
+            None => self.create(key, now, h),
+        };
+        self.touch(slot);
+        let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let core = &mut conn.core;
+        if seg.ts > core.last_ts {
+            core.last_ts = seg.ts;
+        }
+        let other = 1 - dir;
+        if syn_only {
+            if core.syn_from.is_none() {
+                core.syn_from = Some(dir);
+                core.syn_isn = Some(seg.seq);
+                core.syn_ts = now;
+                let to_proxy = self.limits.proxy_ports.contains(&seg.dst_port);
+                if to_proxy && core.synack_from.is_none() && !core.attempt_settled {
+                    self.syn_wait.push_back((
+                        slot,
+                        core.meta.id,
+                        now.plus_micros(self.limits.syn_timeout_us),
+                    ));
+                } else {
+                    core.attempt_settled = true;
+                }
+            }
+            if core.syn_from == Some(dir) {
+                core.syns = core.syns.saturating_add(1);
+            }
+            if core.side(dir, None, &self.limits.proxy_ports) == Side::Client {
+                core.meta.syn_seen = true;
+            }
+        } else if seg.flags.syn && core.synack_from.is_none() {
+            core.synack_from = Some(dir);
+            core.synack_ack = seg.ack;
+            core.attempt_settled = true;
+            core.side(dir, None, &self.limits.proxy_ports);
+        }
+        let refused = seg.flags.rst
+            && core.syn_from == Some(other)
+            && core.synack_from.is_none()
+            && conn.asm[dir].base().is_none();
+        if refused {
+            // The SYN was refused: nothing was ever established.
+            if !core.attempt_settled {
+                core.attempt_settled = true;
+                let c = &*core;
+                h.attempt_failed(failed_attempt(c, seg.ts, true));
+            }
+            if core.closed_at.is_none() {
+                core.closed_at = Some(now);
+                self.closing.push_back((
+                    slot,
+                    core.meta.id,
+                    now.plus_micros(self.limits.close_linger_us),
+                ));
+            }
+            return;
+        }
+        let before = conn.asm[0].buffered() + conn.asm[1].buffered();
+        let hits_before = conn.asm[0].cap_hits + conn.asm[1].cap_hits;
+        let room = self
+            .limits
+            .max_buffered_total
+            .saturating_sub(self.total_buffered);
+        let ports = &self.limits.proxy_ports;
+        let stats = &mut self.stats;
+        let [asm_a, asm_b] = &mut conn.asm;
+        let (this, peer) = if dir == 0 {
+            (asm_a, asm_b)
+        } else {
+            (asm_b, asm_a)
+        };
+        let input = SegmentIn {
+            seq: seg.seq,
+            syn: seg.flags.syn,
+            fin: seg.flags.fin,
+            rst: seg.flags.rst,
+            payload: seg.payload,
+            missing: seg.missing_payload,
+        };
+        // Time bounds first, so what they release comes before this segment's bytes.
+        peer.tick(now, &mut |ev| emit(core, stats, ports, h, other, now, ev));
+        this.tick(now, &mut |ev| emit(core, stats, ports, h, dir, now, ev));
+        this.segment(input, now, room, &mut |ev| {
+            emit(core, stats, ports, h, dir, now, ev)
+        });
+        if seg.flags.ack && !seg.flags.rst {
+            peer.ack(seg.ack, now, &mut |ev| {
+                emit(core, stats, ports, h, other, now, ev)
+            });
+        }
+        let after = conn.asm[0].buffered() + conn.asm[1].buffered();
+        self.total_buffered = self.total_buffered.saturating_sub(before) + after;
+        self.stats.buffer_limit_hits +=
+            (conn.asm[0].cap_hits + conn.asm[1].cap_hits).saturating_sub(hits_before);
+        let pending = conn.asm[0].has_pending() || conn.asm[1].has_pending();
+        if pending && !conn.core.in_pending {
+            conn.core.in_pending = true;
+            self.pending.push((slot, conn.core.meta.id));
+        }
+        let closed =
+            conn.asm.iter().any(Assembler::is_reset) || conn.asm.iter().all(Assembler::is_closed);
+        if closed && conn.core.closed_at.is_none() {
+            conn.core.closed_at = Some(now);
+            self.closing.push_back((
+                slot,
+                conn.core.meta.id,
+                now.plus_micros(self.limits.close_linger_us),
+            ));
+        }
     }
-    /// Expires idle connections and overdue connection attempts as of `now`.
+
+    /// Expires idle connections, closed ones past their linger, overdue connection
+    /// attempts and overdue holes as of `now`.
     pub fn advance(&mut self, now: Ts, h: &mut impl FlowHandler<T>) {
-        let _ = (now, h);
+        while let Some(&(slot, id, deadline)) = self.closing.front() {
+            if deadline > now {
+                break;
+            }
+            self.closing.pop_front();
+            if self.live_id(slot) == Some(id) {
+                self.remove(slot, now, h);
+            }
+        }
+        while let Some(&(slot, id, deadline)) = self.syn_wait.front() {
+            if deadline > now {
+                break;
+            }
+            self.syn_wait.pop_front();
+            if self.live_id(slot) != Some(id) {
+                continue;
+            }
+            if let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                let core = &mut conn.core;
+                if !core.attempt_settled && core.synack_from.is_none() {
+                    core.attempt_settled = true;
+                    h.attempt_failed(failed_attempt(core, core.syn_ts, false));
+                }
+            }
+        }
+        while self.tail != NIL {
+            let idle = match self.slots.get(self.tail).and_then(Option::as_ref) {
+                Some(c) => c.core.last_ts.plus_micros(self.limits.idle_timeout_us) <= now,
+                None => false,
+            };
+            if !idle {
+                break;
+            }
+            self.stats.expired_idle += 1;
+            self.remove(self.tail, now, h);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for (slot, id) in pending {
+            if self.live_id(slot) != Some(id) {
+                continue;
+            }
+            let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let before = conn.asm[0].buffered() + conn.asm[1].buffered();
+            let core = &mut conn.core;
+            let ports = &self.limits.proxy_ports;
+            let stats = &mut self.stats;
+            for (dir, asm) in conn.asm.iter_mut().enumerate() {
+                asm.tick(now, &mut |ev| emit(core, stats, ports, h, dir, now, ev));
+            }
+            let after = conn.asm[0].buffered() + conn.asm[1].buffered();
+            self.total_buffered = self.total_buffered.saturating_sub(before) + after;
+            if conn.asm[0].has_pending() || conn.asm[1].has_pending() {
+                self.pending.push((slot, id));
+            } else {
+                conn.core.in_pending = false;
+            }
+        }
     }
-    /// Flushes every connection (end of capture).
+
+    /// Flushes and removes every connection (end of capture), in order of their ids.
     pub fn finish(&mut self, now: Ts, h: &mut impl FlowHandler<T>) {
-        let _ = (now, h);
+        let mut live: Vec<(u64, usize)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (c.core.meta.id, i)))
+            .collect();
+        live.sort_unstable();
+        for (_, slot) in live {
+            self.remove(slot, now, h);
+        }
+        self.closing.clear();
+        self.syn_wait.clear();
+        self.pending.clear();
     }
+
     pub fn stats(&self) -> &FlowStats {
         &self.stats
     }
     pub fn len(&self) -> usize {
-        0
+        self.map.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// Out-of-order bytes held by all connections (charged against `max_buffered_total`).
+    pub fn buffered_total(&self) -> usize {
+        self.total_buffered
+    }
+
+    fn live_id(&self, slot: usize) -> Option<u64> {
+        self.slots
+            .get(slot)
+            .and_then(Option::as_ref)
+            .map(|c| c.core.meta.id)
+    }
+
+    /// Whether a SYN from `dir` with sequence `isn` starts a new connection on `slot`'s key.
+    fn starts_new(&self, slot: usize, dir: usize, isn: u32) -> bool {
+        let Some(conn) = self.slots.get(slot).and_then(Option::as_ref) else {
+            return true;
+        };
+        let c = &conn.core;
+        if c.closed_at.is_some() {
+            return true;
+        }
+        if let Some(old) = c.syn_isn {
+            return old != isn && c.syn_from == Some(dir);
+        }
+        let data_start = SeqNumber(isn) + 1;
+        if c.synack_from.is_some() {
+            return c.synack_ack != data_start.0;
+        }
+        match conn.asm.get(dir).and_then(Assembler::base) {
+            None => false,
+            // A late SYN for data already seen lies just before it.
+            Some(base) => !(0..1 << 24).contains(&(base - data_start)),
+        }
+    }
+
+    fn create(&mut self, key: FlowKey, now: Ts, h: &mut impl FlowHandler<T>) -> usize {
+        if self.map.len() >= self.limits.max_connections.max(1) && self.tail != NIL {
+            self.stats.evicted_full += 1;
+            self.remove(self.tail, now, h);
+        }
+        self.next_id += 1;
+        self.stats.tcp_connections += 1;
+        let per_stream = self.limits.max_buffered_per_stream;
+        let conn = Conn {
+            asm: [
+                Assembler::new(per_stream, self.timeouts),
+                Assembler::new(per_stream, self.timeouts),
+            ],
+            core: Core {
+                key,
+                meta: ConnMeta {
+                    id: self.next_id,
+                    client_ip: key.a.0,
+                    client_port: key.a.1,
+                    server_ip: key.b.0,
+                    server_port: key.b.1,
+                    first_ts: now,
+                    syn_seen: false,
+                },
+                a_is_client: None,
+                syn_from: None,
+                syn_isn: None,
+                syns: 0,
+                syn_ts: now,
+                synack_from: None,
+                synack_ack: 0,
+                attempt_settled: false,
+                closed_at: None,
+                last_ts: now,
+                in_pending: false,
+                app: T::default(),
+            },
+            prev: NIL,
+            next: NIL,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                if let Some(place) = self.slots.get_mut(s) {
+                    *place = Some(conn);
+                }
+                s
+            }
+            None => {
+                self.slots.push(Some(conn));
+                self.slots.len() - 1
+            }
+        };
+        self.map.insert(key, slot);
+        self.link_front(slot);
+        slot
+    }
+
+    /// Flushes a connection's streams, reports an unanswered attempt, and hands its state
+    /// to [`FlowHandler::closed`].
+    fn remove(&mut self, slot: usize, now: Ts, h: &mut impl FlowHandler<T>) {
+        self.unlink(slot);
+        let Some(mut conn) = self.slots.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(slot);
+        self.map.remove(&conn.core.key);
+        let held = conn.asm[0].buffered() + conn.asm[1].buffered();
+        self.total_buffered = self.total_buffered.saturating_sub(held);
+        let core = &mut conn.core;
+        let ports = &self.limits.proxy_ports;
+        let stats = &mut self.stats;
+        // Client side first (when roles are open, direction a→b first).
+        let first_dir = if core.a_is_client == Some(false) {
+            1
+        } else {
+            0
+        };
+        for dir in [first_dir, 1 - first_dir] {
+            if let Some(asm) = conn.asm.get_mut(dir) {
+                asm.flush(&mut |ev| emit(core, stats, ports, h, dir, now, ev));
+            }
+        }
+        if !core.attempt_settled && core.syn_from.is_some() && core.synack_from.is_none() {
+            core.attempt_settled = true;
+            h.attempt_failed(failed_attempt(core, core.syn_ts, false));
+        }
+        core.side(0, None, ports);
+        let Conn { core, .. } = conn;
+        h.closed(&core.meta, core.app, now);
+    }
+
+    fn link_front(&mut self, slot: usize) {
+        let old_head = self.head;
+        if let Some(c) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+            c.prev = NIL;
+            c.next = old_head;
+        }
+        if let Some(h) = self.slots.get_mut(old_head).and_then(Option::as_mut) {
+            h.prev = slot;
+        }
+        self.head = slot;
+        if self.tail == NIL {
+            self.tail = slot;
+        }
+    }
+
+    fn unlink(&mut self, slot: usize) {
+        let Some((prev, next)) = self
+            .slots
+            .get(slot)
+            .and_then(Option::as_ref)
+            .map(|c| (c.prev, c.next))
+        else {
+            return;
+        };
+        match self.slots.get_mut(prev).and_then(Option::as_mut) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.slots.get_mut(next).and_then(Option::as_mut) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+        if let Some(c) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+            c.prev = NIL;
+            c.next = NIL;
+        }
+    }
+
+    /// Moves a connection to the most recent end of the recency list.
+    fn touch(&mut self, slot: usize) {
+        if self.head != slot {
+            self.unlink(slot);
+            self.link_front(slot);
+        }
+    }
+}
+
+/// The failed attempt of a connection whose SYN went unanswered or was refused.
+fn failed_attempt<T>(c: &Core<T>, ts: Ts, reset: bool) -> FailedAttempt {
+    let (client, server) = match c.syn_from {
+        Some(1) => (c.key.b, c.key.a),
+        _ => (c.key.a, c.key.b),
+    };
+    FailedAttempt {
+        ts,
+        client_ip: client.0,
+        client_port: client.1,
+        server_ip: server.0,
+        server_port: server.1,
+        reset,
+        syns: c.syns.max(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpFlags;
+
+    #[derive(Default)]
+    struct Count {
+        data: usize,
+        closed: Vec<u64>,
+    }
+
+    impl FlowHandler<()> for Count {
+        fn stream(&mut self, _: &ConnMeta, _: &mut (), _: Side, _: Ts, ev: StreamEvent<'_>) {
+            if let StreamEvent::Data(d) = ev {
+                self.data += d.len();
+            }
+        }
+        fn closed(&mut self, meta: &ConnMeta, _: (), _: Ts) {
+            self.closed.push(meta.id);
+        }
+        fn attempt_failed(&mut self, _: FailedAttempt) {}
+    }
+
+    fn seg(port: u16, ts: i64, payload: &[u8]) -> Segment<'_> {
+        Segment {
+            ts: Ts(ts),
+            src_ip: IpAddr::from([10, 0, 0, 1]),
+            src_port: port,
+            dst_ip: IpAddr::from([10, 0, 0, 2]),
+            dst_port: 80,
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags::default(),
+            window: 0,
+            payload,
+            missing_payload: 0,
+        }
+    }
+
+    #[test]
+    fn slots_are_reused_and_recency_list_stays_whole() {
+        let limits = FlowLimits {
+            max_connections: 3,
+            ..FlowLimits::default()
+        };
+        let mut t: FlowTable<()> = FlowTable::new(limits);
+        let mut h = Count::default();
+        for i in 0..50u16 {
+            // Connection 1000 stays active; the others come and go.
+            t.segment(&seg(1000, i64::from(i) * 2, b"x"), &mut h);
+            t.segment(&seg(2000 + i, i64::from(i) * 2 + 1, b"y"), &mut h);
+            assert!(t.len() <= 3);
+            // Walk the recency list both ways: it holds exactly the live connections.
+            let mut n = 0;
+            let mut at = t.head;
+            while at != NIL {
+                n += 1;
+                at = t.slots[at].as_ref().unwrap().next;
+            }
+            assert_eq!(n, t.len());
+            assert!(t.slots.len() <= 4);
+        }
+        assert_eq!(t.stats().evicted_full, 48);
+        assert!(!h.closed.contains(&1));
+        t.finish(Ts(1000), &mut h);
+        assert!(t.is_empty());
+        assert_eq!(h.closed.len(), 51);
+        // Connection 1000 resent the same byte each time: delivered once.
+        assert_eq!(h.data, 51);
     }
 }

@@ -5,7 +5,7 @@
 pub mod assembler;
 pub mod seq;
 
-pub use assembler::Assembler;
+pub use assembler::{Assembler, HoleTimeouts, SegmentIn};
 pub use seq::SeqNumber;
 
 /// What one direction of a connection delivers, in order.
