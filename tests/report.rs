@@ -257,6 +257,7 @@ fn output() -> EngineOutput {
             connect_requests: 50,
             credentialed_requests: 30,
             unanswered_requests: 2,
+            ..Default::default()
         },
         analysis: AnalysisOutput {
             episodes,
@@ -545,6 +546,7 @@ fn json_has_exactly_the_spec_names() {
     ];
     assert!(keys(&v["capture"]).is_superset(&set(&spec_capture)));
     assert_eq!(v["capture"]["first_ts"], "2026-11-18T11:06:00.000000Z");
+    // The SPEC's keys, then the tunnel counts.
     assert_eq!(
         keys(&v["http"]),
         set(&[
@@ -553,7 +555,9 @@ fn json_has_exactly_the_spec_names() {
             "responses_407",
             "connect_requests",
             "credentialed_requests",
-            "unanswered_requests"
+            "unanswered_requests",
+            "tunneled_requests",
+            "tunneled_responses"
         ])
     );
     assert_eq!(

@@ -79,14 +79,106 @@ pub fn parse_request(buf: &[u8]) -> Head<ParsedRequest> {
     let buf = cap(buf);
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut slots);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return partial(buf),
-        Err(e) => return Head::Invalid(error_name(e)),
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version)
+            else {
+                return Head::Invalid("bad_head");
+            };
+            Head::Complete(request_head(method, target, version, len, req.headers))
+        }
+        Ok(httparse::Status::Partial) => partial(buf),
+        Err(httparse::Error::TooManyHeaders) => Head::Invalid("too_many_headers"),
+        Err(_) => lenient_request(buf),
+    }
+}
+
+/// What httparse refuses but clients send and proxies accept: a request line with extra
+/// words between target and version (`CONNECT host:25 / HTTP/1.0`: the first word is the
+/// method, the second the target, the last the version), and header lines that are not
+/// fields (passed over).
+fn lenient_request(buf: &[u8]) -> Head<ParsedRequest> {
+    let Some(eol) = buf.iter().position(|&b| b == b'\n') else {
+        return partial(buf);
     };
-    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+    let line = buf.get(..eol).unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let words: Vec<&[u8]> = line
+        .split(|&b| b == b' ')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let (Some(method), Some(target), Some(version)) = (words.first(), words.get(1), words.last())
+    else {
         return Head::Invalid("bad_head");
     };
+    let version = match *version {
+        b"HTTP/1.0" => 0,
+        b"HTTP/1.1" => 1,
+        _ => return Head::Invalid("bad_head"),
+    };
+    if words.len() < 3
+        || !method
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || *b == b'-' || *b == b'_')
+        || !target.iter().all(u8::is_ascii_graphic)
+    {
+        return Head::Invalid("bad_head");
+    }
+    let (Ok(method), Ok(target)) = (std::str::from_utf8(method), std::str::from_utf8(target))
+    else {
+        return Head::Invalid("bad_head");
+    };
+    let rest = buf.get(eol + 1..).unwrap_or_default();
+    match lenient_headers(rest) {
+        Some((n, headers)) => {
+            Head::Complete(request_head(method, target, version, eol + 1 + n, &headers))
+        }
+        None => partial(buf),
+    }
+}
+
+/// Header fields line by line up to the empty line, passing over lines that are not
+/// `name: value` (some clients send a bare User-Agent string as a line of its own). `None`
+/// until the empty line has arrived; at most [`MAX_HEADERS`] fields are kept.
+fn lenient_headers(buf: &[u8]) -> Option<(usize, Vec<httparse::Header<'_>>)> {
+    let mut headers = Vec::new();
+    let mut at = 0;
+    loop {
+        let rest = buf.get(at..)?;
+        let eol = rest.iter().position(|&b| b == b'\n')?;
+        let line = rest.get(..eol)?;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        at += eol + 1;
+        if line.is_empty() {
+            return Some((at, headers));
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (Some(name), Some(value)) = (line.get(..colon), line.get(colon + 1..)) else {
+            continue;
+        };
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        if name.is_empty() || name.contains(' ') || headers.len() >= MAX_HEADERS {
+            continue;
+        }
+        headers.push(httparse::Header {
+            name,
+            value: value.trim_ascii(),
+        });
+    }
+}
+
+/// The request head the analysis uses, from a parsed request line and header fields.
+fn request_head(
+    method: &str,
+    target: &str,
+    version: u8,
+    len: usize,
+    headers: &[httparse::Header<'_>],
+) -> ParsedRequest {
     let mut head = RequestHead {
         method: method.to_string(),
         target: target.to_string(),
@@ -95,7 +187,7 @@ pub fn parse_request(buf: &[u8]) -> Head<ParsedRequest> {
         ..RequestHead::default()
     };
     let mut body = BodyInfo::default();
-    for h in req.headers.iter() {
+    for h in headers {
         let name = h.name;
         if common_header(name, h.value, &mut body) {
             continue;
@@ -109,7 +201,7 @@ pub fn parse_request(buf: &[u8]) -> Head<ParsedRequest> {
                 .get_or_insert_with(|| Secret::new(text(h.value)));
         }
     }
-    Head::Complete(ParsedRequest { head, body })
+    ParsedRequest { head, body }
 }
 
 /// Parses a response head from the start of `buf` (at most [`MAX_HEAD`] bytes are looked
@@ -283,7 +375,32 @@ pub fn looks_like_request(buf: &[u8]) -> Looks {
         i += 1;
     }
     i += 1;
-    version_then_eol(buf.get(i..).unwrap_or_default())
+    match version_then_eol(buf.get(i..).unwrap_or_default()) {
+        Looks::No => extra_words_then_version(buf.get(i..).unwrap_or_default()),
+        looks => looks,
+    }
+}
+
+/// The rest of a request line with extra words before the version (`/ HTTP/1.0`): visible
+/// words, the last of them `HTTP/1.x`, then the line end.
+fn extra_words_then_version(rest: &[u8]) -> Looks {
+    let Some(eol) = rest.iter().take(MAX_TARGET).position(|&b| b == b'\n') else {
+        let visible = rest.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+        return if visible && rest.len() < MAX_TARGET {
+            Looks::NeedMore
+        } else {
+            Looks::No
+        };
+    };
+    let line = rest.get(..eol).unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if !line.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        return Looks::No;
+    }
+    match line.rsplit(|&b| b == b' ').next() {
+        Some([b'H', b'T', b'T', b'P', b'/', b'1', b'.', d]) if d.is_ascii_digit() => Looks::Http,
+        _ => Looks::No,
+    }
 }
 
 /// `HTTP/1.x` followed by CR or LF.
@@ -364,6 +481,35 @@ mod tests {
         assert!(r.head.is_proxy_form());
         assert_eq!(r.body.content_length, Some(5));
         assert!(r.body.keep_alive && !r.body.close);
+    }
+
+    #[test]
+    fn request_line_with_extra_words() {
+        let raw = b"CONNECT mail.example:25 / HTTP/1.0\r\nUser-Agent: x\r\n\r\n";
+        assert_eq!(looks_like_request(raw), Looks::Http);
+        for n in 0..raw.len() {
+            assert_eq!(parse_request(&raw[..n]), Head::Partial, "prefix {n}");
+        }
+        let Head::Complete(r) = parse_request(raw) else {
+            panic!("not parsed")
+        };
+        assert_eq!(r.head.method, "CONNECT");
+        assert_eq!(r.head.target, "mail.example:25");
+        assert_eq!(r.head.version, 0);
+        assert_eq!(r.head.head_len, raw.len());
+        assert_eq!(r.head.user_agent.as_deref(), Some("x"));
+        let raw =
+            b"CONNECT mail.example:25 / HTTP/1.0\r\nMozilla 4.0 (compatible)\r\nHost: h\r\n\r\n";
+        let Head::Complete(r) = parse_request(raw) else {
+            panic!("not parsed")
+        };
+        assert_eq!(r.head.host.as_deref(), Some("h"));
+        assert_eq!(r.head.head_len, raw.len());
+        assert_eq!(looks_like_request(b"GET / x y\r\n"), Looks::No);
+        assert!(matches!(
+            parse_request(b"GET / x y\r\n\r\n"),
+            Head::Invalid(_)
+        ));
     }
 
     #[test]
@@ -485,7 +631,7 @@ mod tests {
         assert_eq!(looks_like_request(b"\x16"), Looks::NeedMore);
         assert_eq!(looks_like_request(b"get / HTTP/1.1\r\n"), Looks::No);
         assert_eq!(looks_like_request(b"GET / HTTP/2.0\r\n"), Looks::No);
-        assert_eq!(looks_like_request(b"GET / HTTP/1.1 x"), Looks::No);
+        assert_eq!(looks_like_request(b"GET / HTTP/1.1 x\r\n"), Looks::No);
         assert_eq!(looks_like_request(b"EHLO there\r\n"), Looks::No);
         let status = b"HTTP/1.1 407";
         for n in 0..status.len() {
