@@ -275,7 +275,8 @@ impl Downstream {
                         None,
                         after_gap,
                     );
-                    self.analyzer.on_event(AnalysisEvent::Exchange(Box::new(ex)));
+                    self.analyzer
+                        .on_event(AnalysisEvent::Exchange(Box::new(ex)));
                 }
                 HttpEvent::Unanswered {
                     req_ts,
@@ -301,7 +302,8 @@ impl Downstream {
                         Some(why),
                         after_gap,
                     );
-                    self.analyzer.on_event(AnalysisEvent::Exchange(Box::new(ex)));
+                    self.analyzer
+                        .on_event(AnalysisEvent::Exchange(Box::new(ex)));
                 }
             }
         }

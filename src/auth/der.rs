@@ -225,8 +225,14 @@ mod tests {
     #[test]
     fn rejects_bad_lengths() {
         assert_eq!(read(&[0x30, 0x80, 0, 0], 0), Err(DerError::BadLength));
-        assert_eq!(read(&[0x30, 0x85, 1, 1, 1, 1, 1], 0), Err(DerError::BadLength));
-        assert_eq!(read(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], 0), Err(DerError::Truncated));
+        assert_eq!(
+            read(&[0x30, 0x85, 1, 1, 1, 1, 1], 0),
+            Err(DerError::BadLength)
+        );
+        assert_eq!(
+            read(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], 0),
+            Err(DerError::Truncated)
+        );
         assert_eq!(read(&[0x30, 0x05, 1], 0), Err(DerError::Truncated));
         assert_eq!(read(&[0x30], 0), Err(DerError::Truncated));
         assert_eq!(read(&[], 0), Err(DerError::Truncated));

@@ -311,12 +311,18 @@ mod tests {
     use super::*;
 
     fn schemes(v: &str) -> Vec<String> {
-        parse(v).items.iter().map(|i| i.scheme.to_string()).collect()
+        parse(v)
+            .items
+            .iter()
+            .map(|i| i.scheme.to_string())
+            .collect()
     }
 
     #[test]
     fn several_challenges() {
-        let p = parse(r#"Negotiate, NTLM, Basic realm="Squid proxy", Digest realm="x", nonce="n", qop="auth", stale=TRUE"#);
+        let p = parse(
+            r#"Negotiate, NTLM, Basic realm="Squid proxy", Digest realm="x", nonce="n", qop="auth", stale=TRUE"#,
+        );
         assert_eq!(
             p.items.iter().map(|i| i.scheme).collect::<Vec<_>>(),
             ["Negotiate", "NTLM", "Basic", "Digest"]

@@ -239,6 +239,9 @@ mod tests {
         assert_eq!(decode_string(b"\xe9t\xe9", false).as_deref(), Some("été"));
         assert_eq!(decode_string(b"", true), None);
         // Lone surrogate becomes a replacement character, no panic.
-        assert_eq!(decode_string(b"\x00\xd8", true).as_deref(), Some("\u{fffd}"));
+        assert_eq!(
+            decode_string(b"\x00\xd8", true).as_deref(),
+            Some("\u{fffd}")
+        );
     }
 }
