@@ -710,6 +710,11 @@ fn credentials_edge_cases() {
     assert_eq!(c.anomaly, Some("bad_base64"));
     let c = parse_credentials("Basic dXNlcg"); // "user", unpadded, no colon
     assert_eq!((c.user, c.anomaly), (None, Some("basic_no_colon")));
+    // Junk before the scheme, and a Basic token that is not token68 by the grammar.
+    let c = parse_credentials(", Basic dGVzdDoxOjM0 ");
+    assert_eq!((c.step, c.user.as_deref()), (AuthStep::Basic, Some("test")));
+    let c = parse_credentials("NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAFASgKAAAADw== junk");
+    assert_eq!(c.anomaly, Some("bad_base64"));
     let c = parse_credentials("Bearer abc.def");
     assert_eq!(c.scheme, Scheme::Other("Bearer".into()));
     assert_eq!(c.step, AuthStep::Unknown);

@@ -194,8 +194,12 @@ fn raw_token<'a>(value: &'a str, item: &header::AuthItem<'a>) -> &'a str {
     if let Some(t) = item.token68 {
         return t;
     }
-    let v = value.trim_start();
-    v.get(item.scheme.len()..).unwrap_or("").trim()
+    // The scheme borrows `value`: the token is what follows it.
+    let start = (item.scheme.as_ptr() as usize)
+        .checked_sub(value.as_ptr() as usize)
+        .and_then(|o| o.checked_add(item.scheme.len()))
+        .unwrap_or(value.len());
+    value.get(start..).unwrap_or("").trim()
 }
 
 /// Parses a credentials header value (`Proxy-Authorization`). Never fails: what cannot be

@@ -68,7 +68,7 @@ fn secbuf(b: &[u8], at: usize) -> Option<SecBuf> {
 
 /// The bytes a buffer points to, or `None` when it points outside the message. A zero
 /// length is an empty slice wherever its offset points.
-fn slice<'a>(b: &'a [u8], sb: SecBuf) -> Option<&'a [u8]> {
+fn slice(b: &[u8], sb: SecBuf) -> Option<&[u8]> {
     if sb.len == 0 {
         return Some(&[]);
     }
