@@ -136,27 +136,230 @@ pub struct Challenge {
     pub anomaly: Option<&'static str>,
 }
 
+impl Credentials {
+    fn empty(scheme: Scheme, header_len: usize) -> Credentials {
+        Credentials {
+            scheme,
+            step: AuthStep::Unknown,
+            user: None,
+            domain: None,
+            workstation: None,
+            realm: None,
+            service_principal: None,
+            ntlm_version: None,
+            ntlm_in_negotiate: false,
+            header_len,
+            anomaly: None,
+        }
+    }
+
+    /// Takes the names of an NTLMSSP NEGOTIATE or AUTHENTICATE message.
+    fn set_ntlm(&mut self, m: ntlm::NtlmMessage) {
+        match m.msg_type {
+            1 => self.step = AuthStep::NtlmType1,
+            3 => self.step = AuthStep::NtlmType3,
+            _ => {
+                self.anomaly.get_or_insert("ntlm_unexpected_type");
+            }
+        }
+        if m.msg_type == 1 || m.msg_type == 3 {
+            self.user = m.user;
+            self.domain = m.domain;
+            self.workstation = m.workstation;
+            self.ntlm_version = m.version;
+        }
+        if let Some(a) = m.anomaly {
+            self.anomaly.get_or_insert(a);
+        }
+    }
+}
+
+impl Challenge {
+    fn new(scheme: Scheme) -> Challenge {
+        Challenge {
+            scheme,
+            step: None,
+            realm: None,
+            stale: false,
+            target_name: None,
+            krb_error: None,
+            anomaly: None,
+        }
+    }
+}
+
+/// The token of a token68 scheme (NTLM, Negotiate, Basic) in a credentials value: what
+/// follows the scheme, read leniently (the grammar's token68, or else the raw rest).
+fn raw_token<'a>(value: &'a str, item: &header::AuthItem<'a>) -> &'a str {
+    if let Some(t) = item.token68 {
+        return t;
+    }
+    // The scheme borrows `value`: the token is what follows it.
+    let start = (item.scheme.as_ptr() as usize)
+        .checked_sub(value.as_ptr() as usize)
+        .and_then(|o| o.checked_add(item.scheme.len()))
+        .unwrap_or(value.len());
+    value.get(start..).unwrap_or("").trim()
+}
+
 /// Parses a credentials header value (`Proxy-Authorization`). Never fails: what cannot be
 /// read is named in [`Credentials::anomaly`].
 pub fn parse_credentials(value: &str) -> Credentials {
-    Credentials {
-        scheme: Scheme::parse(value.split(' ').next().unwrap_or("")),
-        step: AuthStep::Unknown,
-        user: None,
-        domain: None,
-        workstation: None,
-        realm: None,
-        service_principal: None,
-        ntlm_version: None,
-        ntlm_in_negotiate: false,
-        header_len: value.len(),
-        anomaly: None,
+    let parsed = header::parse(value);
+    let Some(item) = parsed.items.first() else {
+        let mut c = Credentials::empty(Scheme::Other(String::new()), value.len());
+        c.anomaly = Some(parsed.anomaly.unwrap_or("empty_credentials"));
+        return c;
+    };
+    let scheme = Scheme::parse(item.scheme);
+    let mut c = Credentials::empty(scheme.clone(), value.len());
+    match scheme {
+        Scheme::Basic => match basic::parse(raw_token(value, item)) {
+            Ok(user) => {
+                c.step = AuthStep::Basic;
+                c.user = Some(user).filter(|u| !u.is_empty());
+            }
+            Err(a) => c.anomaly = Some(a),
+        },
+        Scheme::Digest => {
+            let d = digest::credentials(item);
+            c.step = AuthStep::Digest;
+            c.user = d.user;
+            c.realm = d.realm;
+            c.anomaly = d.anomaly;
+        }
+        Scheme::Ntlm => match token_bytes(raw_token(value, item)) {
+            Ok(mut bytes) => {
+                match ntlm::parse(&bytes) {
+                    Ok(m) => c.set_ntlm(m),
+                    Err(a) => c.anomaly = Some(a),
+                }
+                basic::wipe(&mut bytes);
+            }
+            Err(a) => c.anomaly = Some(a),
+        },
+        Scheme::Negotiate => match token_bytes(raw_token(value, item)) {
+            Ok(mut bytes) => {
+                let t = negotiate::parse(&bytes);
+                basic::wipe(&mut bytes);
+                if let Some(m) = t.ntlm {
+                    c.ntlm_in_negotiate = true;
+                    c.set_ntlm(m);
+                } else if let Some(k) = t.ap_req {
+                    c.step = AuthStep::Kerberos;
+                    c.realm = k.realm;
+                    c.service_principal = k.service_principal;
+                } else if t.anomaly.is_none() {
+                    c.anomaly = Some("negotiate_no_credentials");
+                }
+                if let Some(a) = t.anomaly {
+                    c.anomaly.get_or_insert(a);
+                }
+            }
+            Err(a) => c.anomaly = Some(a),
+        },
+        Scheme::Other(_) => {}
     }
+    if c.anomaly.is_none() {
+        c.anomaly = item.anomaly.or(parsed.anomaly);
+    }
+    c
+}
+
+/// Decodes a base64 token; `missing_token` when empty, `bad_base64` when not base64.
+fn token_bytes(token: &str) -> Result<Vec<u8>, &'static str> {
+    if token.is_empty() {
+        return Err("missing_token");
+    }
+    basic::decode_base64(token).ok_or("bad_base64")
 }
 
 /// Parses every challenge of every header value given (several per header and across
 /// headers). Malformed parts become challenges with an anomaly, or are skipped.
 pub fn parse_challenges<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Challenge> {
-    let _ = values.into_iter();
-    Vec::new()
+    let mut out = Vec::new();
+    for value in values {
+        let parsed = header::parse(value);
+        for item in &parsed.items {
+            out.push(challenge(item));
+        }
+    }
+    out
+}
+
+fn challenge(item: &header::AuthItem<'_>) -> Challenge {
+    let scheme = Scheme::parse(item.scheme);
+    let mut ch = Challenge::new(scheme.clone());
+    match scheme {
+        Scheme::Digest => {
+            let d = digest::challenge(item);
+            ch.realm = d.realm;
+            ch.stale = d.stale;
+        }
+        Scheme::Ntlm | Scheme::Negotiate => {
+            if let Some(tok) = item.token68 {
+                match token_bytes(tok) {
+                    Ok(mut bytes) => {
+                        token_challenge(&bytes, &mut ch);
+                        basic::wipe(&mut bytes);
+                    }
+                    Err(a) => {
+                        ch.step = Some(AuthStep::Unknown);
+                        ch.anomaly = Some(a);
+                    }
+                }
+            } else if !item.params.is_empty() {
+                ch.anomaly = Some("unexpected_auth_params");
+            }
+        }
+        Scheme::Basic | Scheme::Other(_) => {
+            ch.realm = item
+                .param("realm")
+                .filter(|r| !r.is_empty())
+                .map(str::to_string);
+        }
+    }
+    if ch.anomaly.is_none() {
+        ch.anomaly = item.anomaly;
+    }
+    ch
+}
+
+/// Reads the token of an NTLM or Negotiate challenge: an NTLMSSP type 2, or a Negotiate
+/// reply (SPNEGO NegTokenResp, AP-REP, KRB-ERROR).
+fn token_challenge(bytes: &[u8], ch: &mut Challenge) {
+    let t = if ch.scheme == Scheme::Negotiate {
+        negotiate::parse(bytes)
+    } else {
+        match ntlm::parse(bytes) {
+            Ok(m) => negotiate::NegotiateToken {
+                ntlm: Some(m),
+                ..Default::default()
+            },
+            Err(a) => negotiate::NegotiateToken {
+                anomaly: Some(a),
+                ..Default::default()
+            },
+        }
+    };
+    if let Some(m) = t.ntlm {
+        if m.msg_type == 2 {
+            ch.step = Some(AuthStep::NtlmType2);
+            ch.target_name = m.target_name;
+        } else {
+            ch.step = Some(AuthStep::Unknown);
+            ch.anomaly = Some("ntlm_unexpected_type");
+        }
+        if let Some(a) = m.anomaly {
+            ch.anomaly.get_or_insert(a);
+        }
+    } else if ch.scheme == Scheme::Negotiate {
+        ch.step = Some(AuthStep::NegotiateReply);
+    } else {
+        ch.step = Some(AuthStep::Unknown);
+    }
+    ch.krb_error = t.krb_error_code.map(negotiate::krb_error_name);
+    if let Some(a) = t.anomaly {
+        ch.anomaly.get_or_insert(a);
+    }
 }
