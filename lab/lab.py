@@ -363,7 +363,25 @@ class Capture:
         time.sleep(0.2)
 
     def stop(self):
-        time.sleep(0.3)
+        # tcpdump may still hold the last packets: send a marker through loopback on a
+        # connection of our own (not HTTP, not a proxy port, so the analysis passes over it)
+        # and stop only once the marker is in the file, so no scenario loses its tail.
+        marker = f"lab-capture-marker-{os.getpid()}-{time.time_ns()}".encode()
+        with socket.socket() as listener:
+            listener.bind((LO, 0))
+            listener.listen(1)
+            with socket.create_connection(listener.getsockname(), timeout=2) as c:
+                peer, _ = listener.accept()
+                c.sendall(marker)
+                peer.recv(len(marker))
+                peer.close()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with open(self.path, "rb") as f:
+                if marker in f.read():
+                    break
+            time.sleep(0.05)
+        time.sleep(0.1)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
