@@ -28,6 +28,10 @@ pub enum Command {
     Transactions(InputArgs),
     /// List the capture interfaces (feature `live`).
     Interfaces,
+    /// Replay capture files in packet time on the live dashboard (or headless, exporting).
+    Dashboard(DashboardArgs),
+    /// Watch a live interface on the dashboard (feature `live`).
+    Live(LiveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +44,56 @@ pub struct AnalyzeArgs {
     /// Rows in each top list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+}
+
+/// `proxy407 dashboard FILE...`: a replay in packet time.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Replay speed: packet seconds per second (`+` and `-` change it while running).
+    #[arg(long, default_value_t = 1.0, conflicts_with = "max_speed")]
+    pub speed: f64,
+    /// Replay as fast as the files can be read.
+    #[arg(long)]
+    pub max_speed: bool,
+}
+
+/// `proxy407 live --interface IFACE`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// How the dashboard shows (or, headless, exports) what it sees.
+#[derive(Debug, Args, Clone)]
+pub struct ViewArgs {
+    /// No screen: a status line on standard error and periodic exports (sensors).
+    #[arg(long)]
+    pub headless: bool,
+    /// Export the tables this often (wall time), into a new subdirectory of --out each time.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub export_every: Option<Duration>,
+    /// Directory of the exports (`e` in the dashboard; periodic and final exports).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Format of the exported tables.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: crate::export::Format,
+    /// Exports kept in --out; older ones are removed.
+    #[arg(long, default_value_t = 12)]
+    pub keep: usize,
+    /// Headless: how often the status line is printed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub status_every: Duration,
+    /// Screen redraws per second.
+    #[arg(long, default_value_t = 8)]
+    pub fps: u32,
 }
 
 /// Where packets come from, and the options every analysing command shares.
