@@ -131,7 +131,15 @@ fn view_options(
         keep: view.keep,
         status_every: view.status_every,
         fps: view.fps,
+        pseudonymizer: None,
     })
+}
+
+fn pseudonymizer_of(input: &InputArgs) -> Option<crate::pseudonym::Pseudonymizer> {
+    input
+        .pseudonymize
+        .as_deref()
+        .map(|k| crate::pseudonym::Pseudonymizer::new(k, input.pseudonymize_ips))
 }
 
 /// Engine settings of the dashboard: transactions are not kept (episodes only).
@@ -163,7 +171,8 @@ fn dashboard(d: &DashboardArgs) -> anyhow::Result<ExitCode> {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let opts = view_options(&d.view, label, crate::tui::app::SourceKind::Replay, speed)?;
+    let mut opts = view_options(&d.view, label, crate::tui::app::SourceKind::Replay, speed)?;
+    opts.pseudonymizer = pseudonymizer_of(&d.input);
     let cfg = dashboard_engine_config(&d.input)?;
     let files = d.input.files.clone();
     crate::tui::run(
@@ -184,12 +193,13 @@ fn live(l: &LiveArgs) -> anyhow::Result<ExitCode> {
     if !l.input.files.is_empty() {
         bail!("live reads an interface, not files; use `proxy407 dashboard FILE...` for files");
     }
-    let opts = view_options(
+    let mut opts = view_options(
         &l.view,
         format!("interface {iface}"),
         crate::tui::app::SourceKind::Live,
         None,
     )?;
+    opts.pseudonymizer = pseudonymizer_of(&l.input);
     let cfg = dashboard_engine_config(&l.input)?;
     live_run(iface, &l.input, cfg, opts)
 }

@@ -12,7 +12,8 @@
 use super::event::{EngineMsg, Progress};
 use crate::model::{Cause, Episode, Outcome, Ts};
 use crate::source::Notice;
-use crate::stats::{key_of, KeyRow, Stats, Table};
+use crate::pseudonym::Pseudonymizer;
+use crate::stats::{key_of, pseudonymize, KeyRow, Stats, Table};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{HashMap, VecDeque};
 
@@ -253,6 +254,8 @@ pub struct App {
     pub status: Option<String>,
     /// Rows of the visible tables seen at the last draw (page up/down).
     pub page: usize,
+    /// Applied to every episode before it is counted or shown.
+    pub pseudonymizer: Option<Pseudonymizer>,
 }
 
 impl App {
@@ -284,6 +287,7 @@ impl App {
             dirty: true,
             status: None,
             page: 10,
+            pseudonymizer: None,
         }
     }
 
@@ -322,15 +326,24 @@ impl App {
     /// A message from the engine thread.
     pub fn on_engine(&mut self, msg: EngineMsg) {
         match msg {
-            EngineMsg::Update { episodes, progress } => {
+            EngineMsg::Update {
+                mut episodes,
+                progress,
+            } => {
+                if let Some(p) = &self.pseudonymizer {
+                    pseudonymize(&mut episodes, &mut [], p);
+                }
                 self.add_episodes(episodes);
                 self.set_progress(progress);
             }
             EngineMsg::Done {
-                episodes,
+                mut episodes,
                 progress,
                 notices,
             } => {
+                if let Some(p) = &self.pseudonymizer {
+                    pseudonymize(&mut episodes, &mut [], p);
+                }
                 self.replace_all(episodes);
                 self.set_progress(progress);
                 self.notices = notices;

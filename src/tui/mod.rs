@@ -87,6 +87,8 @@ pub struct Options {
     pub status_every: Duration,
     /// Screen redraws per second.
     pub fps: u32,
+    /// `--pseudonymize`: names (and maybe addresses) replaced before anything is shown.
+    pub pseudonymizer: Option<crate::pseudonym::Pseudonymizer>,
 }
 
 /// The tables an export of the dashboard writes.
@@ -193,6 +195,7 @@ async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Re
     let replay = opts.kind == SourceKind::Replay;
     let _engine = spawn_engine(open, cfg, replay, ctrl.clone(), tx)?;
     let mut app = App::new(opts.source_label.clone(), opts.kind.clone(), opts.speed);
+    app.pseudonymizer = opts.pseudonymizer.clone();
     if opts.headless {
         headless(&mut app, rx, &ctrl, &opts).await
     } else {

@@ -151,25 +151,36 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let mut l1 = vec![
         Span::styled("proxy407 ", BOLD),
         Span::styled(format!("{mode} "), BOLD),
-        Span::raw(app.source_label.clone()),
-        Span::raw(format!(
-            "  elapsed {}  {} pkt/s  {}b/s  packets {}",
-            hms(app.elapsed_us()),
-            human(pps),
-            human(bps),
-            c.packets
-        )),
     ];
     if app.paused {
-        l1.push(Span::styled("  [PAUSED]", BOLD.fg(Color::Yellow)));
+        l1.push(Span::styled("[PAUSED] ", BOLD.fg(Color::Yellow)));
     }
     if app.finished {
         let word = match app.kind {
-            SourceKind::Replay => "  [END OF CAPTURE]",
-            SourceKind::Live => "  [STOPPED]",
+            SourceKind::Replay => "[END OF CAPTURE] ",
+            SourceKind::Live => "[STOPPED] ",
         };
         l1.push(Span::styled(word, BOLD));
     }
+    let stats = format!(
+        "  elapsed {}  {} pkt/s  {}b/s",
+        hms(app.elapsed_us()),
+        human(pps),
+        human(bps)
+    );
+    let used: usize = l1.iter().map(|s| s.content.chars().count()).sum();
+    let room = (area.width as usize)
+        .saturating_sub(used + stats.chars().count())
+        .max(12);
+    let label: String = if app.source_label.chars().count() > room {
+        let mut l: String = app.source_label.chars().take(room - 1).collect();
+        l.push('~');
+        l
+    } else {
+        app.source_label.clone()
+    };
+    l1.push(Span::raw(label));
+    l1.push(Span::raw(stats));
     let drops = match (app.progress.source.kernel_dropped, c.kernel_dropped) {
         (Some(d), _) | (None, Some(d)) => d.to_string(),
         (None, None) => "n/a".into(),
@@ -186,8 +197,8 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             },
         ),
         Span::raw(format!(
-            "  kernel drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}",
-            drops, c.gap_bytes, c.truncated_packets, c.decode_errors, c.tls_proxy_connections
+            "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}",
+            c.packets, drops, c.gap_bytes, c.truncated_packets, c.decode_errors, c.tls_proxy_connections
         )),
     ]);
     f.render_widget(Paragraph::new(vec![Line::from(l1), l2]), area);
@@ -478,18 +489,34 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
         Table::Users => "client",
         _ => "user",
     };
-    let wide = area.width >= 100;
-    let mut head = vec![
-        "start", "id", "verdict", "cause", "detail", "scheme", "auth ms", "conns", other,
-    ];
-    if wide {
-        head.push("target");
+    // Narrow screens drop the id and the client/user column; wide ones add the target.
+    let narrow = area.width < 100;
+    let wide = area.width >= 120;
+    let mut cols: Vec<(&str, Constraint)> = vec![("start", Constraint::Length(8))];
+    if !narrow {
+        cols.push(("id", Constraint::Length(6)));
     }
-    let header = Row::new(head.clone()).style(BOLD.add_modifier(Modifier::UNDERLINED));
+    cols.extend([
+        ("verdict", Constraint::Length(13)),
+        ("cause", Constraint::Length(17)),
+        ("detail", Constraint::Min(10)),
+        ("scheme", Constraint::Length(9)),
+        ("auth ms", Constraint::Length(7)),
+        ("conns", Constraint::Length(5)),
+    ]);
+    if !narrow {
+        cols.push((other, Constraint::Length(15)));
+    }
+    if wide {
+        cols.push(("target", Constraint::Min(10)));
+    }
+    let header = Row::new(cols.iter().map(|c| c.0)).style(BOLD.add_modifier(Modifier::UNDERLINED));
     let rows = eps.iter().map(|e| {
-        let mut cells = vec![
-            clock(e.start_ts),
-            e.episode_id.to_string(),
+        let mut cells = vec![clock(e.start_ts)];
+        if !narrow {
+            cells.push(e.episode_id.to_string());
+        }
+        cells.extend([
             e.outcome.as_str().to_string(),
             e.cause.map_or("-", |c| c.as_str()).to_string(),
             e.detail.clone().unwrap_or_else(|| "-".into()),
@@ -497,30 +524,19 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
             e.time_to_auth_ms
                 .map_or_else(|| "-".into(), |v| format!("{v:.0}")),
             e.connections.to_string(),
-            match d.table {
+        ]);
+        if !narrow {
+            cells.push(match d.table {
                 Table::Users => e.client_ip.to_string(),
                 _ => who(e),
-            },
-        ];
+            });
+        }
         if wide {
             cells.push(e.target.clone());
         }
         Row::new(cells)
     });
-    let mut widths = vec![
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(13),
-        Constraint::Length(17),
-        Constraint::Length(14),
-        Constraint::Length(9),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Min(8),
-    ];
-    if wide {
-        widths.push(Constraint::Min(10));
-    }
+    let widths: Vec<Constraint> = cols.iter().map(|c| c.1).collect();
     let table = TableWidget::new(rows, widths)
         .header(header)
         .block(block)
@@ -542,7 +558,7 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     } else if app.paused && app.held() > 0 {
         format!("paused: {} new episodes held (p: resume)", app.held())
     } else {
-        "tab panel  <-> table  up/down move  enter drill  / filter  s sort  p pause  e export  ? help  q quit".into()
+        "tab:panel  <>:table  enter:drill  /:filter  s:sort  p:pause  e:export  ?:help  q:quit".into()
     };
     f.render_widget(Paragraph::new(Span::styled(text, Style::new().add_modifier(Modifier::REVERSED))), area);
 }
@@ -564,7 +580,7 @@ pub const HELP: &[(&str, &str)] = &[
 ];
 
 fn draw_help(f: &mut Frame, area: Rect) {
-    let w = area.width.min(76);
+    let w = area.width.min(80);
     let h = (HELP.len() as u16 + 4).min(area.height);
     let r = Rect {
         x: area.x + (area.width - w) / 2,
