@@ -166,8 +166,10 @@ fn dashboard(d: &DashboardArgs) -> anyhow::Result<ExitCode> {
         .files
         .iter()
         .map(|p| {
-            p.file_name()
-                .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+            p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
         })
         .collect::<Vec<_>>()
         .join(", ");

@@ -53,7 +53,11 @@ fn ep(
         } else {
             vec![]
         },
-        final_status: Some(if outcome == Outcome::Authenticated { 200 } else { 407 }),
+        final_status: Some(if outcome == Outcome::Authenticated {
+            200
+        } else {
+            407
+        }),
         time_to_auth_ms: tta,
         user_agent: Some("curl/8.5".into()),
     }
@@ -66,13 +70,76 @@ fn sample() -> Vec<Episode> {
     let b = "10.0.0.6";
     let p = "10.9.9.9";
     vec![
-        ep(1, Some("alice"), a, p, Outcome::Failed, Some(Cause::BadCredentials), 0, None),
-        ep(2, Some("bob"), b, p, Outcome::Authenticated, None, 5, Some(120.0)),
-        ep(3, Some("alice"), a, p, Outcome::Failed, Some(Cause::BadCredentials), 30, None),
-        ep(4, Some("carol"), "10.0.0.7", p, Outcome::Unresolved, None, 65, None),
-        ep(5, Some("bob"), b, p, Outcome::Authenticated, None, 70, Some(300.0)),
-        ep(6, Some("alice"), a, p, Outcome::Failed, Some(Cause::BadCredentials), 90, None),
-        ep(7, None, "10.0.0.8", "10.9.9.8", Outcome::Failed, Some(Cause::ProxyUnreachable), 95, None),
+        ep(
+            1,
+            Some("alice"),
+            a,
+            p,
+            Outcome::Failed,
+            Some(Cause::BadCredentials),
+            0,
+            None,
+        ),
+        ep(
+            2,
+            Some("bob"),
+            b,
+            p,
+            Outcome::Authenticated,
+            None,
+            5,
+            Some(120.0),
+        ),
+        ep(
+            3,
+            Some("alice"),
+            a,
+            p,
+            Outcome::Failed,
+            Some(Cause::BadCredentials),
+            30,
+            None,
+        ),
+        ep(
+            4,
+            Some("carol"),
+            "10.0.0.7",
+            p,
+            Outcome::Unresolved,
+            None,
+            65,
+            None,
+        ),
+        ep(
+            5,
+            Some("bob"),
+            b,
+            p,
+            Outcome::Authenticated,
+            None,
+            70,
+            Some(300.0),
+        ),
+        ep(
+            6,
+            Some("alice"),
+            a,
+            p,
+            Outcome::Failed,
+            Some(Cause::BadCredentials),
+            90,
+            None,
+        ),
+        ep(
+            7,
+            None,
+            "10.0.0.8",
+            "10.9.9.8",
+            Outcome::Failed,
+            Some(Cause::ProxyUnreachable),
+            95,
+            None,
+        ),
     ]
 }
 
@@ -82,10 +149,7 @@ fn app_with(episodes: Vec<Episode>) -> App {
     progress.capture.packets = 1234;
     progress.capture.first_ts = Some(Ts(T0));
     progress.capture.last_ts = Some(Ts(T0 + 100_000_000));
-    app.on_engine(EngineMsg::Update {
-        episodes,
-        progress,
-    });
+    app.on_engine(EngineMsg::Update { episodes, progress });
     app.refresh_view();
     app
 }
@@ -174,7 +238,10 @@ fn main_view_fits_80x24_with_every_panel() {
     assert!(s.contains("Timeline"));
     assert!(line_with(&s, "407s").contains('█'));
     assert!(s.contains("Recent failures"));
-    assert!(line_with(&s, "08:21:06").contains("alice bad_credentials"), "{s}");
+    assert!(
+        line_with(&s, "08:21:06").contains("alice bad_credentials"),
+        "{s}"
+    );
     // The users table: alice (most failures) first, selected.
     assert!(s.contains("[Users]"));
     let header = line_with(&s, "episodes");
@@ -239,9 +306,19 @@ fn enter_drills_into_a_user_and_esc_comes_back() {
         "newest first"
     );
     let s = screen(&app, 100, 30);
-    assert!(s.contains("Episodes of user alice: 3 episodes, 3 failed"), "{s}");
+    assert!(
+        s.contains("Episodes of user alice: 3 episodes, 3 failed"),
+        "{s}"
+    );
     let row = line_with(&s, "08:21:06");
-    for want in ["6", "failed", "bad_credentials", "rounds=3", "NTLM", "10.0.0.5"] {
+    for want in [
+        "6",
+        "failed",
+        "bad_credentials",
+        "rounds=3",
+        "NTLM",
+        "10.0.0.5",
+    ] {
         assert!(row.contains(want), "{want} not in {row}");
     }
     assert!(line_with(&s, "verdict").contains("conns"));
@@ -266,7 +343,10 @@ fn drill_into_a_client_and_a_proxy() {
     assert_eq!(app.table, Table::Proxies);
     press(&mut app, KeyCode::Enter);
     let s = screen(&app, 80, 24);
-    assert!(s.contains("Episodes of proxy 10.9.9.9:3128: 6 episodes, 3 failed"), "{s}");
+    assert!(
+        s.contains("Episodes of proxy 10.9.9.9:3128: 6 episodes, 3 failed"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -313,7 +393,10 @@ fn filter_narrows_the_table() {
     assert!(app.filter_editing);
     type_str(&mut app, "BO");
     let s = screen(&app, 80, 24);
-    assert!(s.lines().last().unwrap().contains("filter users: BO_"), "{s}");
+    assert!(
+        s.lines().last().unwrap().contains("filter users: BO_"),
+        "{s}"
+    );
     press(&mut app, KeyCode::Enter);
     assert!(!app.filter_editing);
     assert_eq!(app.rows().len(), 1);
@@ -338,7 +421,16 @@ fn pause_holds_new_episodes_until_resumed() {
     assert_eq!(press(&mut app, KeyCode::Char('p')), Action::Pause(true));
     assert!(screen(&app, 80, 24).contains("[PAUSED]"));
     app.on_engine(EngineMsg::Update {
-        episodes: vec![ep(8, Some("dave"), "10.0.0.9", "10.9.9.9", Outcome::Failed, Some(Cause::NoCredentials), 99, None)],
+        episodes: vec![ep(
+            8,
+            Some("dave"),
+            "10.0.0.9",
+            "10.9.9.9",
+            Outcome::Failed,
+            Some(Cause::NoCredentials),
+            99,
+            None,
+        )],
         progress: Progress::default(),
     });
     assert_eq!(app.stats.totals().total, 7);
@@ -363,7 +455,10 @@ fn help_quit_export_and_speed_keys() {
     press(&mut app, KeyCode::Char('x'));
     assert!(!screen(&app, 80, 24).contains("Help: keys"));
     assert_eq!(press(&mut app, KeyCode::Char('e')), Action::Export);
-    assert_eq!(press(&mut app, KeyCode::Char('+')), Action::Speed(Some(2.0)));
+    assert_eq!(
+        press(&mut app, KeyCode::Char('+')),
+        Action::Speed(Some(2.0))
+    );
     assert!(screen(&app, 80, 24).contains("REPLAY x2"));
     assert_eq!(press(&mut app, KeyCode::Char('q')), Action::Quit);
     assert_eq!(
@@ -427,7 +522,11 @@ fn many_episodes_and_users_stay_fast() {
             Some(u.as_str()),
             &format!("10.1.{}.{}", (i % 10_000) / 250, (i % 250) + 1),
             "10.9.9.9",
-            if failed { Outcome::Failed } else { Outcome::Authenticated },
+            if failed {
+                Outcome::Failed
+            } else {
+                Outcome::Authenticated
+            },
             failed.then_some(Cause::BadCredentials),
             (i / 100) as i64,
             (!failed).then_some((i % 500) as f64),
@@ -484,7 +583,10 @@ fn exports_rotate_and_keep_the_last() {
     assert!(left.contains(&written[2]) && left.contains(&written[3]));
     let users = std::fs::read_to_string(written[3].join("users.csv")).unwrap();
     assert_eq!(users.lines().count(), 5, "{users}");
-    assert!(users.lines().nth(1).unwrap().starts_with("alice,3,0,3,0"), "{users}");
+    assert!(
+        users.lines().nth(1).unwrap().starts_with("alice,3,0,3,0"),
+        "{users}"
+    );
     let eps = std::fs::read_to_string(written[3].join("episodes.csv")).unwrap();
     assert_eq!(eps.lines().count(), 8, "{eps}");
 }
@@ -505,7 +607,9 @@ const CAPTURE: &str = "sv-http-evader-455-407-no-challenge.pcap";
 
 #[test]
 fn headless_replay_writes_the_tables() {
-    let Some(pcap) = corpus_file(CAPTURE) else { return };
+    let Some(pcap) = corpus_file(CAPTURE) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exports");
     let o = Command::new(env!("CARGO_BIN_EXE_proxy407"))
@@ -517,16 +621,24 @@ fn headless_replay_writes_the_tables() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    assert!(stderr.contains("proxy407: ") && stderr.contains("episodes "), "{stderr}");
+    assert!(
+        stderr.contains("proxy407: ") && stderr.contains("episodes "),
+        "{stderr}"
+    );
     let dirs: Vec<PathBuf> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
-    for t in ["episodes", "users", "clients", "proxies", "targets", "causes", "timeline"] {
+    for t in [
+        "episodes", "users", "clients", "proxies", "targets", "causes", "timeline",
+    ] {
         let f = dirs[0].join(format!("{t}.csv"));
         let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        assert!(text.lines().next().is_some_and(|h| !h.is_empty()), "{t} has no header");
+        assert!(
+            text.lines().next().is_some_and(|h| !h.is_empty()),
+            "{t} has no header"
+        );
     }
     let causes = std::fs::read_to_string(dirs[0].join("causes.csv")).unwrap();
     assert_eq!(causes.lines().count(), 1 + Cause::ALL.len(), "{causes}");
@@ -586,9 +698,15 @@ impl Drop for Tmux {
 
 #[test]
 fn dashboard_runs_in_a_terminal_and_restores_it() {
-    let Some(pcap) = corpus_file(CAPTURE) else { return };
+    let Some(pcap) = corpus_file(CAPTURE) else {
+        return;
+    };
     if Command::new("tmux").arg("-V").output().is_err() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "tmux is missing");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "tmux is missing"
+        );
         eprintln!("note: tmux is missing; test skipped");
         return;
     }
@@ -597,7 +715,15 @@ fn dashboard_runs_in_a_terminal_and_restores_it() {
         socket: format!("p407-e2e-{}", std::process::id()),
     };
     t.cmd(&[
-        "new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", "-c",
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-c",
         dir.path().to_str().unwrap(),
         "env PS1='READY$ ' TERM=xterm-256color sh",
     ]);
@@ -625,7 +751,10 @@ fn dashboard_runs_in_a_terminal_and_restores_it() {
     ] {
         assert!(s.contains(want), "{want:?} not on screen:\n{s}");
     }
-    assert!(!s.contains("READY$"), "the alternate screen hides the shell:\n{s}");
+    assert!(
+        !s.contains("READY$"),
+        "the alternate screen hides the shell:\n{s}"
+    );
     // Sort, tables, help.
     t.keys("s");
     t.wait_for("sort: unres desc");
@@ -647,7 +776,10 @@ fn dashboard_runs_in_a_terminal_and_restores_it() {
     let s = t.wait_for("EXIT=");
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(s.contains("READY$"), "{s}");
-    assert!(!s.contains("Failures by cause"), "dashboard left on screen:\n{s}");
+    assert!(
+        !s.contains("Failures by cause"),
+        "dashboard left on screen:\n{s}"
+    );
     // The terminal is back in cooked mode: a typed line runs.
     t.cmd(&["send-keys", "-t", "e2e", "-l", "echo restored-$((40+2))"]);
     t.keys("Enter");
@@ -656,7 +788,9 @@ fn dashboard_runs_in_a_terminal_and_restores_it() {
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    let Some(pcap) = corpus_file(CAPTURE) else { return };
+    let Some(pcap) = corpus_file(CAPTURE) else {
+        return;
+    };
     if Command::new("tmux").arg("-V").output().is_err() {
         return;
     }
@@ -665,7 +799,15 @@ fn sigterm_restores_the_terminal() {
         socket: format!("p407-term-{}", std::process::id()),
     };
     t.cmd(&[
-        "new-session", "-d", "-s", "e2e", "-x", "80", "-y", "24", "-c",
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-c",
         dir.path().to_str().unwrap(),
         "env PS1='READY$ ' TERM=xterm-256color sh",
     ]);

@@ -11,8 +11,8 @@
 
 use super::event::{EngineMsg, Progress};
 use crate::model::{Cause, Episode, Outcome, Ts};
-use crate::source::Notice;
 use crate::pseudonym::Pseudonymizer;
+use crate::source::Notice;
 use crate::stats::{key_of, pseudonymize, KeyRow, Stats, Table};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{HashMap, VecDeque};
@@ -464,7 +464,11 @@ impl App {
     fn switch_table(&mut self, forward: bool) {
         let i = self.table as usize;
         let n = Table::ALL.len();
-        self.table = Table::ALL[if forward { (i + 1) % n } else { (i + n - 1) % n }];
+        self.table = Table::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }];
         self.dirty = true;
     }
 

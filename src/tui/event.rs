@@ -212,8 +212,7 @@ fn run_engine(
         let ts = frame.ts;
         if replay {
             let mut last_advance = Instant::now();
-            loop {
-                let Some(speed) = ctrl.speed() else { break };
+            while let Some(speed) = ctrl.speed() {
                 if ctrl.stopped() {
                     break;
                 }
@@ -243,10 +242,13 @@ fn run_engine(
                     break;
                 }
                 let wait_us = ((ts.0 - virt.0) as f64 / s0).clamp(0.0, 50_000.0);
-                std::thread::sleep(Duration::from_micros(wait_us as u64).max(Duration::from_millis(1)));
+                std::thread::sleep(
+                    Duration::from_micros(wait_us as u64).max(Duration::from_millis(1)),
+                );
                 if last_advance.elapsed() >= ADVANCE_WHILE_WAITING {
                     last_advance = Instant::now();
-                    let v = t0.plus_micros(micros_of(Instant::now().saturating_duration_since(w0), s0));
+                    let v =
+                        t0.plus_micros(micros_of(Instant::now().saturating_duration_since(w0), s0));
                     if last_ts.is_some_and(|l| v > l) && v < ts {
                         engine.advance(v);
                     }

@@ -48,7 +48,10 @@ pub fn draw(f: &mut Frame, app: &App) {
             draw_causes(f, app, mid[0]);
             let right = Layout::default()
                 .direction(Direction::Vertical)
-                .constraints([Constraint::Length(4 + (middle - 10) / 2), Constraint::Min(3)])
+                .constraints([
+                    Constraint::Length(4 + (middle - 10) / 2),
+                    Constraint::Min(3),
+                ])
                 .split(mid[1]);
             draw_timeline(f, app, right[0]);
             draw_recent(f, app, right[1]);
@@ -198,7 +201,12 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         ),
         Span::raw(format!(
             "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}",
-            c.packets, drops, c.gap_bytes, c.truncated_packets, c.decode_errors, c.tls_proxy_connections
+            c.packets,
+            drops,
+            c.gap_bytes,
+            c.truncated_packets,
+            c.decode_errors,
+            c.tls_proxy_connections
         )),
     ]);
     f.render_widget(Paragraph::new(vec![Line::from(l1), l2]), area);
@@ -216,7 +224,11 @@ fn draw_tiles(f: &mut Frame, app: &App, area: Rect) {
         users.push('+');
     }
     let tiles: [(&str, String, Color); 6] = [
-        ("Challenges", app.stats.challenges().to_string(), Color::Cyan),
+        (
+            "Challenges",
+            app.stats.challenges().to_string(),
+            Color::Cyan,
+        ),
         ("Authenticated", t.authenticated.to_string(), Color::Green),
         ("Failed", t.failed.to_string(), Color::Red),
         ("Unresolved", t.unresolved.to_string(), Color::Yellow),
@@ -229,7 +241,10 @@ fn draw_tiles(f: &mut Frame, app: &App, area: Rect) {
         .split(area);
     for ((label, value, color), r) in tiles.into_iter().zip(cols.iter()) {
         let p = Paragraph::new(vec![
-            Line::from(Span::styled(label, Style::new().add_modifier(Modifier::DIM))),
+            Line::from(Span::styled(
+                label,
+                Style::new().add_modifier(Modifier::DIM),
+            )),
             Line::from(Span::styled(value, BOLD.fg(color))),
         ])
         .alignment(ratatui::layout::Alignment::Center);
@@ -549,7 +564,11 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     let text = if app.filter_editing {
-        format!("/ filter {}: {}_   (Enter: keep, Esc: clear)", app.table.as_str(), app.filter)
+        format!(
+            "/ filter {}: {}_   (Enter: keep, Esc: clear)",
+            app.table.as_str(),
+            app.filter
+        )
     } else if let Some(s) = &app.status {
         s.clone()
     } else if app.focus == Focus::Causes && app.view == View::Main {
@@ -558,18 +577,37 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     } else if app.paused && app.held() > 0 {
         format!("paused: {} new episodes held (p: resume)", app.held())
     } else {
-        "tab:panel  <>:table  enter:drill  /:filter  s:sort  p:pause  e:export  ?:help  q:quit".into()
+        "tab:panel  <>:table  enter:drill  /:filter  s:sort  p:pause  e:export  ?:help  q:quit"
+            .into()
     };
-    f.render_widget(Paragraph::new(Span::styled(text, Style::new().add_modifier(Modifier::REVERSED))), area);
+    f.render_widget(
+        Paragraph::new(Span::styled(
+            text,
+            Style::new().add_modifier(Modifier::REVERSED),
+        )),
+        area,
+    );
 }
 
 /// The help screen's lines.
 pub const HELP: &[(&str, &str)] = &[
-    ("tab / shift-tab", "move between panels: table, causes, recent failures"),
-    ("left / right, 1-4", "users, clients, proxies, targets table"),
+    (
+        "tab / shift-tab",
+        "move between panels: table, causes, recent failures",
+    ),
+    (
+        "left / right, 1-4",
+        "users, clients, proxies, targets table",
+    ),
     ("up / down, pgup / pgdn", "move the selection"),
-    ("enter", "drill into the selected user, client, proxy or target"),
-    ("esc / backspace", "back from a drill-down; clear the filter"),
+    (
+        "enter",
+        "drill into the selected user, client, proxy or target",
+    ),
+    (
+        "esc / backspace",
+        "back from a drill-down; clear the filter",
+    ),
     ("/", "filter the table by key (enter keeps, esc clears)"),
     ("s / S", "sort by the next column / reverse the order"),
     ("p", "pause (the replay waits; live episodes are held)"),
@@ -591,12 +629,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
     f.render_widget(Clear, r);
     let mut lines: Vec<Line> = HELP
         .iter()
-        .map(|(k, v)| {
-            Line::from(vec![
-                Span::styled(format!("{k:<24}"), BOLD),
-                Span::raw(*v),
-            ])
-        })
+        .map(|(k, v)| Line::from(vec![Span::styled(format!("{k:<24}"), BOLD), Span::raw(*v)]))
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from("any key closes this help"));
