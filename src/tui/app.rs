@@ -354,7 +354,12 @@ impl App {
 
     /// (packets/s, bits/s) over the last seconds of packet time.
     pub fn rates(&self) -> Option<(f64, f64)> {
-        self.rates.get()
+        self.rates.get().or_else(|| {
+            // Too short for a window: the average over the whole capture.
+            let c = &self.progress.capture;
+            let dt = (c.last_ts?.0 - c.first_ts?.0) as f64 / 1e6;
+            (dt > 0.0).then(|| (c.packets as f64 / dt, c.bytes as f64 * 8.0 / dt))
+        })
     }
 
     /// Packet time from the first packet to now.
@@ -391,7 +396,9 @@ impl App {
         rows.sort_by(|a, b| {
             let o = compare(a, b, sort.col);
             let o = if sort.desc { o.reverse() } else { o };
-            o.then(b.failed.cmp(&a.failed)).then(a.key.cmp(&b.key))
+            o.then(b.failed.cmp(&a.failed))
+                .then(b.episodes.cmp(&a.episodes))
+                .then(a.key.cmp(&b.key))
         });
         self.rows = rows;
         self.rows_of = Some(t);

@@ -93,8 +93,19 @@ pub fn ms(v: f64) -> String {
         format!("{:.0} s", v / 1000.0)
     } else if v >= 1000.0 {
         format!("{:.1} s", v / 1000.0)
-    } else {
+    } else if v >= 10.0 {
         format!("{v:.0} ms")
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+/// Milliseconds without the unit: `1.2`, `13`, `850`.
+fn ms_number(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
     }
 }
 
@@ -392,9 +403,7 @@ fn cell_value(r: &KeyRow, c: SortCol) -> String {
         SortCol::Failed => r.failed.to_string(),
         SortCol::Unresolved => r.unresolved.to_string(),
         SortCol::TopCause => r.top_cause().map_or("-", |c| c.as_str()).to_string(),
-        SortCol::P50 => r
-            .time_to_auth_p50_ms
-            .map_or_else(|| "-".into(), |v| format!("{v:.0}")),
+        SortCol::P50 => r.time_to_auth_p50_ms.map_or_else(|| "-".into(), ms_number),
         SortCol::LastSeen => r.last_seen.map_or_else(|| "-".into(), clock),
     }
 }
@@ -536,8 +545,7 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
             e.cause.map_or("-", |c| c.as_str()).to_string(),
             e.detail.clone().unwrap_or_else(|| "-".into()),
             e.scheme.clone().unwrap_or_else(|| "-".into()),
-            e.time_to_auth_ms
-                .map_or_else(|| "-".into(), |v| format!("{v:.0}")),
+            e.time_to_auth_ms.map_or_else(|| "-".into(), ms_number),
             e.connections.to_string(),
         ]);
         if !narrow {
