@@ -1,9 +1,10 @@
 //! The commands: open the source, run the engine, hand the result to a view. Errors are
 //! mapped to exit codes here (documented in the README).
 
-use crate::cli::{AnalyzeArgs, Cli, Command, ExportArgs, InputArgs};
+use crate::cli::{
+    AnalyzeArgs, Cli, Command, DashboardArgs, ExportArgs, InputArgs, LiveArgs, ViewArgs,
+};
 use crate::engine::{Engine, EngineOutput};
-use crate::pseudonym::Pseudonymizer;
 use crate::source::{self, PacketSource};
 use anyhow::bail;
 use std::io::Write;
@@ -43,6 +44,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             #[cfg(not(feature = "live"))]
             bail!("listing interfaces needs the `live` feature: cargo install --path . --features live")
         }
+        Command::Dashboard(d) => dashboard(&d),
+        Command::Live(l) => live(&l),
     }
 }
 
@@ -140,8 +143,8 @@ fn progress_bar(input: &InputArgs, total: Option<u64>) -> Option<indicatif::Prog
 /// Runs the engine and applies `--pseudonymize`: what every view reads.
 fn analysed(input: &InputArgs) -> anyhow::Result<EngineOutput> {
     let mut out = run_engine(input)?;
-    if let Some(key) = &input.pseudonymize {
-        out.pseudonymize(&Pseudonymizer::new(key, input.pseudonymize_ips));
+    if let Some(p) = input.pseudonymizer() {
+        out.pseudonymize(&p);
     }
     Ok(out)
 }
@@ -175,4 +178,125 @@ fn export(e: &ExportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dashboard's options from the command line.
+fn view_options(
+    view: &ViewArgs,
+    source_label: String,
+    kind: crate::tui::app::SourceKind,
+    speed: Option<f64>,
+) -> anyhow::Result<crate::tui::Options> {
+    if view.export_every.is_some() && view.out.is_none() {
+        bail!("--export-every needs --out DIR");
+    }
+    if view.export_every.is_some_and(|d| d.is_zero()) {
+        bail!("--export-every must be longer than zero");
+    }
+    Ok(crate::tui::Options {
+        source_label,
+        kind,
+        speed,
+        headless: view.headless,
+        export_every: view.export_every,
+        out: view.out.clone(),
+        format: view.format,
+        keep: view.keep,
+        status_every: view.status_every,
+        fps: view.fps,
+        pseudonymizer: None,
+    })
+}
+
+/// Engine settings of the dashboard: transactions are not kept (episodes only).
+fn dashboard_engine_config(input: &InputArgs) -> anyhow::Result<crate::engine::EngineConfig> {
+    let mut cfg = input.engine_config()?;
+    cfg.analysis.keep_transactions = false;
+    Ok(cfg)
+}
+
+/// `proxy407 dashboard FILE...`: capture files replayed in packet time.
+fn dashboard(d: &DashboardArgs) -> anyhow::Result<ExitCode> {
+    if d.input.interface.is_some() {
+        bail!("dashboard replays files; use `proxy407 live --interface IFACE` for an interface");
+    }
+    let files = d.input.capture_files()?;
+    if files.is_empty() {
+        return Err(InputError("no capture file given (use - for standard input)".into()).into());
+    }
+    if !(d.speed.is_finite() && d.speed > 0.0) {
+        bail!("--speed must be a positive number");
+    }
+    let speed = (!d.max_speed).then_some(d.speed);
+    let label = files
+        .iter()
+        .map(|p| {
+            p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut opts = view_options(&d.view, label, crate::tui::app::SourceKind::Replay, speed)?;
+    opts.pseudonymizer = d.input.pseudonymizer();
+    let cfg = dashboard_engine_config(&d.input)?;
+    crate::tui::run(
+        Box::new(move || {
+            source::file::open_files(&files).map_err(|e| InputError(format!("{e:#}")).into())
+        }),
+        cfg,
+        opts,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `proxy407 live --interface IFACE`.
+fn live(l: &LiveArgs) -> anyhow::Result<ExitCode> {
+    let Some(iface) = l.input.interface.clone() else {
+        bail!("live needs --interface IFACE");
+    };
+    if !l.input.files.is_empty() {
+        bail!("live reads an interface, not files; use `proxy407 dashboard FILE...` for files");
+    }
+    let mut opts = view_options(
+        &l.view,
+        format!("interface {iface}"),
+        crate::tui::app::SourceKind::Live,
+        None,
+    )?;
+    opts.pseudonymizer = l.input.pseudonymizer();
+    let cfg = dashboard_engine_config(&l.input)?;
+    live_run(iface, &l.input, cfg, opts)
+}
+
+#[cfg(feature = "live")]
+fn live_run(
+    iface: String,
+    input: &InputArgs,
+    cfg: crate::engine::EngineConfig,
+    opts: crate::tui::Options,
+) -> anyhow::Result<ExitCode> {
+    let bpf = input.bpf.clone();
+    let ports = input.proxy_ports.clone();
+    let duration = input.duration;
+    crate::tui::run(
+        Box::new(move || {
+            let src = source::live::open_live(&iface, bpf.as_deref(), &ports, duration)?;
+            Ok(src as Box<dyn PacketSource>)
+        }),
+        cfg,
+        opts,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "live"))]
+fn live_run(
+    _iface: String,
+    _input: &InputArgs,
+    _cfg: crate::engine::EngineConfig,
+    _opts: crate::tui::Options,
+) -> anyhow::Result<ExitCode> {
+    bail!("live capture needs the `live` feature: cargo install --path . --features live")
 }

@@ -31,6 +31,10 @@ pub enum Command {
     Export(ExportArgs),
     /// List the capture interfaces (feature `live`).
     Interfaces,
+    /// Replay capture files in packet time on the live dashboard (or headless, exporting).
+    Dashboard(DashboardArgs),
+    /// Watch a live interface on the dashboard (feature `live`).
+    Live(LiveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +67,56 @@ pub struct ExportArgs {
     /// Overwrite existing table files.
     #[arg(long)]
     pub force: bool,
+}
+
+/// `proxy407 dashboard FILE...`: a replay in packet time.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Replay speed: packet seconds per second (`+` and `-` change it while running).
+    #[arg(long, default_value_t = 1.0, conflicts_with = "max_speed")]
+    pub speed: f64,
+    /// Replay as fast as the files can be read.
+    #[arg(long)]
+    pub max_speed: bool,
+}
+
+/// `proxy407 live --interface IFACE`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// How the dashboard shows (or, headless, exports) what it sees.
+#[derive(Debug, Args, Clone)]
+pub struct ViewArgs {
+    /// No screen: a status line on standard error and periodic exports (sensors).
+    #[arg(long)]
+    pub headless: bool,
+    /// Export the tables this often (wall time), into a new subdirectory of --out each time.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub export_every: Option<Duration>,
+    /// Directory of the exports (`e` in the dashboard; periodic and final exports).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Format of the exported tables.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: crate::export::Format,
+    /// Exports kept in --out; older ones are removed.
+    #[arg(long, default_value_t = 12)]
+    pub keep: usize,
+    /// Headless: how often the status line is printed.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub status_every: Duration,
+    /// Screen redraws per second.
+    #[arg(long, default_value_t = 8)]
+    pub fps: u32,
 }
 
 /// Where packets come from, and the options every analysing command shares.
@@ -124,6 +178,15 @@ fn micros(d: Duration) -> i64 {
 }
 
 impl InputArgs {
+    /// The `--pseudonymize` settings, when given.
+    pub fn pseudonymizer(&self) -> Option<crate::pseudonym::Pseudonymizer> {
+        let key = self.pseudonymize.as_deref()?;
+        Some(crate::pseudonym::Pseudonymizer::new(
+            key,
+            self.pseudonymize_ips,
+        ))
+    }
+
     /// The files to read: the paths given, with each directory replaced by the regular
     /// files in it, in name order (hidden files left out).
     pub fn capture_files(&self) -> anyhow::Result<Vec<PathBuf>> {

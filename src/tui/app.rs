@@ -1,0 +1,681 @@
+//! The dashboard's state and its key handling, free of any terminal: what is shown
+//! ([`View`], [`Focus`], the selected table, sort, filter, pause), the aggregated numbers
+//! (one [`Stats`] fed with the episodes as they are judged) and the episodes themselves,
+//! kept once and indexed per user, client, proxy and target for the drill-down.
+//!
+//! Nothing here is cloned per frame: the engine sends deltas that [`App::on_engine`] adds;
+//! only the visible table is built and sorted, by [`App::refresh_view`], when its data,
+//! sort or filter changed. Side effects (export, pausing the engine, quitting) are returned
+//! as an [`Action`] for the runner to carry out, so every key can be tested without a
+//! terminal.
+
+use super::event::{EngineMsg, Progress};
+use crate::model::{Cause, Episode, Outcome, Ts};
+use crate::pseudonym::Pseudonymizer;
+use crate::source::Notice;
+use crate::stats::{key_of, pseudonymize, KeyRow, Stats, Table};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::{HashMap, VecDeque};
+
+/// Failed episodes kept for the "recent failures" panel.
+pub const RECENT_MAX: usize = 500;
+
+/// Where the input comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Capture files replayed in packet time.
+    Replay,
+    /// A live interface.
+    Live,
+}
+
+/// The columns of the per-key tables; each can be the sort column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortCol {
+    Key,
+    Episodes,
+    Authenticated,
+    Failed,
+    Unresolved,
+    TopCause,
+    P50,
+    LastSeen,
+}
+
+impl SortCol {
+    pub const ALL: [SortCol; 8] = [
+        SortCol::Key,
+        SortCol::Episodes,
+        SortCol::Authenticated,
+        SortCol::Failed,
+        SortCol::Unresolved,
+        SortCol::TopCause,
+        SortCol::P50,
+        SortCol::LastSeen,
+    ];
+
+    /// The column heading (the key column is named after the table).
+    pub fn title(self, table: Table) -> &'static str {
+        match self {
+            SortCol::Key => table.key_column(),
+            SortCol::Episodes => "episodes",
+            SortCol::Authenticated => "auth",
+            SortCol::Failed => "failed",
+            SortCol::Unresolved => "unres",
+            SortCol::TopCause => "top cause",
+            SortCol::P50 => "p50 ms",
+            SortCol::LastSeen => "last seen",
+        }
+    }
+
+    fn next(self) -> SortCol {
+        let i = SortCol::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        SortCol::ALL[(i + 1) % SortCol::ALL.len()]
+    }
+
+    /// The natural direction: names ascending, numbers descending.
+    fn default_desc(self) -> bool {
+        !matches!(self, SortCol::Key | SortCol::TopCause)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sort {
+    pub col: SortCol,
+    pub desc: bool,
+}
+
+impl Default for Sort {
+    fn default() -> Self {
+        Sort {
+            col: SortCol::Failed,
+            desc: true,
+        }
+    }
+}
+
+/// Which panel the arrows move in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    Table,
+    Causes,
+    Recent,
+}
+
+/// The episodes of one user, client, proxy or target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drill {
+    pub table: Table,
+    pub key: String,
+    pub selected: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum View {
+    Main,
+    Drill(Drill),
+}
+
+/// What the runner must do after a key.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Action {
+    None,
+    Quit,
+    Export,
+    /// Pause (true) or resume the replay.
+    Pause(bool),
+    /// New replay speed (`None`: as fast as possible).
+    Speed(Option<f64>),
+}
+
+/// Every episode of the run, once, with indices per key for the drill-down.
+#[derive(Debug, Default)]
+pub struct Store {
+    episodes: Vec<Episode>,
+    by_key: [HashMap<String, Vec<usize>>; 4],
+    recent_failed: VecDeque<usize>,
+}
+
+impl Store {
+    fn push(&mut self, e: Episode) {
+        let i = self.episodes.len();
+        for t in Table::ALL {
+            self.by_key[t as usize]
+                .entry(key_of(t, &e))
+                .or_default()
+                .push(i);
+        }
+        if e.outcome == Outcome::Failed {
+            if self.recent_failed.len() >= RECENT_MAX {
+                self.recent_failed.pop_front();
+            }
+            self.recent_failed.push_back(i);
+        }
+        self.episodes.push(e);
+    }
+
+    pub fn episodes(&self) -> &[Episode] {
+        &self.episodes
+    }
+
+    /// The episodes of one key, newest first.
+    pub fn of_key(&self, table: Table, key: &str) -> Vec<&Episode> {
+        self.by_key[table as usize]
+            .get(key)
+            .map(|ix| {
+                ix.iter()
+                    .rev()
+                    .filter_map(|&i| self.episodes.get(i))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Recently judged failed episodes, newest first.
+    pub fn recent_failed(&self) -> impl Iterator<Item = &Episode> {
+        self.recent_failed
+            .iter()
+            .rev()
+            .filter_map(|&i| self.episodes.get(i))
+    }
+}
+
+/// Packets and bytes per second over the last few seconds of packet time.
+#[derive(Debug, Default)]
+struct Rates {
+    samples: VecDeque<(Ts, u64, u64)>,
+}
+
+const RATE_WINDOW_US: i64 = 5_000_000;
+
+impl Rates {
+    fn add(&mut self, ts: Ts, packets: u64, bytes: u64) {
+        if self.samples.back().is_some_and(|s| s.0 >= ts) {
+            return;
+        }
+        self.samples.push_back((ts, packets, bytes));
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|s| ts.0.saturating_sub(s.0 .0) >= RATE_WINDOW_US)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// (packets/s, bits/s).
+    fn get(&self) -> Option<(f64, f64)> {
+        let (a, b) = (self.samples.front()?, self.samples.back()?);
+        let dt = (b.0 .0 - a.0 .0) as f64 / 1e6;
+        if dt <= 0.0 {
+            return None;
+        }
+        Some((
+            b.1.saturating_sub(a.1) as f64 / dt,
+            b.2.saturating_sub(a.2) as f64 * 8.0 / dt,
+        ))
+    }
+}
+
+/// The dashboard's whole state.
+#[derive(Debug)]
+pub struct App {
+    pub source_label: String,
+    pub kind: SourceKind,
+    pub stats: Stats,
+    pub store: Store,
+    pub progress: Progress,
+    rates: Rates,
+    pub notices: Vec<Notice>,
+    /// The engine has sent its final message.
+    pub finished: bool,
+    pub paused: bool,
+    /// Replay speed (`None`: as fast as possible).
+    pub speed: Option<f64>,
+    /// Deltas received while paused, added on resume.
+    held: Vec<Episode>,
+    pub view: View,
+    pub focus: Focus,
+    pub show_help: bool,
+    pub table: Table,
+    pub sort: [Sort; 4],
+    pub filter: String,
+    pub filter_editing: bool,
+    /// The selected key per table (kept by key so a live re-sort does not move it).
+    selected_key: [Option<String>; 4],
+    pub selected_cause: usize,
+    pub selected_recent: usize,
+    /// The visible table, filtered and sorted.
+    rows: Vec<KeyRow>,
+    rows_of: Option<Table>,
+    dirty: bool,
+    /// A one-line message for the footer (export done, errors).
+    pub status: Option<String>,
+    /// Rows of the visible tables seen at the last draw (page up/down).
+    pub page: usize,
+    /// Applied to every episode before it is counted or shown.
+    pub pseudonymizer: Option<Pseudonymizer>,
+}
+
+impl App {
+    pub fn new(source_label: impl Into<String>, kind: SourceKind, speed: Option<f64>) -> App {
+        App {
+            source_label: source_label.into(),
+            kind,
+            stats: Stats::new(),
+            store: Store::default(),
+            progress: Progress::default(),
+            rates: Rates::default(),
+            notices: Vec::new(),
+            finished: false,
+            paused: false,
+            speed,
+            held: Vec::new(),
+            view: View::Main,
+            focus: Focus::Table,
+            show_help: false,
+            table: Table::Users,
+            sort: [Sort::default(); 4],
+            filter: String::new(),
+            filter_editing: false,
+            selected_key: [None, None, None, None],
+            selected_cause: 0,
+            selected_recent: 0,
+            rows: Vec::new(),
+            rows_of: None,
+            dirty: true,
+            status: None,
+            page: 10,
+            pseudonymizer: None,
+        }
+    }
+
+    /// Adds judged episodes (held back while paused).
+    pub fn add_episodes(&mut self, episodes: Vec<Episode>) {
+        if self.paused {
+            self.held.extend(episodes);
+            return;
+        }
+        for e in episodes {
+            self.stats.add_episode(&e);
+            self.store.push(e);
+            self.dirty = true;
+        }
+    }
+
+    /// Replaces everything by the run's final episodes.
+    pub fn replace_all(&mut self, episodes: Vec<Episode>) {
+        self.held.clear();
+        self.stats = Stats::new();
+        self.store = Store::default();
+        for e in episodes {
+            self.stats.add_episode(&e);
+            self.store.push(e);
+        }
+        self.dirty = true;
+    }
+
+    fn set_progress(&mut self, p: Progress) {
+        if let Some(now) = p.now.or(p.capture.last_ts) {
+            self.rates.add(now, p.capture.packets, p.capture.bytes);
+        }
+        self.progress = p;
+    }
+
+    /// A message from the engine thread.
+    pub fn on_engine(&mut self, msg: EngineMsg) {
+        match msg {
+            EngineMsg::Update {
+                mut episodes,
+                progress,
+            } => {
+                if let Some(p) = &self.pseudonymizer {
+                    pseudonymize(&mut episodes, &mut [], p);
+                }
+                self.add_episodes(episodes);
+                self.set_progress(progress);
+            }
+            EngineMsg::Done {
+                mut episodes,
+                progress,
+                notices,
+            } => {
+                if let Some(p) = &self.pseudonymizer {
+                    pseudonymize(&mut episodes, &mut [], p);
+                }
+                self.replace_all(episodes);
+                self.set_progress(progress);
+                self.notices = notices;
+                self.finished = true;
+            }
+        }
+    }
+
+    /// (packets/s, bits/s) over the last seconds of packet time.
+    pub fn rates(&self) -> Option<(f64, f64)> {
+        self.rates.get().or_else(|| {
+            // Too short for a window: the average over the whole capture.
+            let c = &self.progress.capture;
+            let dt = (c.last_ts?.0 - c.first_ts?.0) as f64 / 1e6;
+            (dt > 0.0).then(|| (c.packets as f64 / dt, c.bytes as f64 * 8.0 / dt))
+        })
+    }
+
+    /// Packet time from the first packet to now.
+    pub fn elapsed_us(&self) -> i64 {
+        let c = &self.progress.capture;
+        match (c.first_ts, self.progress.now.or(c.last_ts)) {
+            (Some(a), Some(b)) => b.0.saturating_sub(a.0).max(0),
+            _ => 0,
+        }
+    }
+
+    /// The visible table's rows, filtered and sorted (as of the last [`App::refresh_view`]).
+    pub fn rows(&self) -> &[KeyRow] {
+        &self.rows
+    }
+
+    /// Whether the visible table must be rebuilt.
+    pub fn needs_refresh(&self) -> bool {
+        self.dirty || self.rows_of != Some(self.table)
+    }
+
+    /// Rebuilds the visible table from the [`Stats`] when its data, sort or filter changed.
+    pub fn refresh_view(&mut self) {
+        if !self.needs_refresh() {
+            return;
+        }
+        let t = self.table;
+        let mut rows = self.stats.rows(t);
+        if !self.filter.is_empty() {
+            let f = self.filter.to_lowercase();
+            rows.retain(|r| r.key.to_lowercase().contains(&f));
+        }
+        let sort = self.sort[t as usize];
+        rows.sort_by(|a, b| {
+            let o = compare(a, b, sort.col);
+            let o = if sort.desc { o.reverse() } else { o };
+            o.then(b.failed.cmp(&a.failed))
+                .then(b.episodes.cmp(&a.episodes))
+                .then(a.key.cmp(&b.key))
+        });
+        self.rows = rows;
+        self.rows_of = Some(t);
+        self.dirty = false;
+    }
+
+    /// Index of the selected row in [`App::rows`].
+    pub fn selected_row(&self) -> Option<usize> {
+        if self.rows.is_empty() {
+            return None;
+        }
+        let i = self.selected_key[self.table as usize]
+            .as_ref()
+            .and_then(|k| self.rows.iter().position(|r| &r.key == k))
+            .unwrap_or(0);
+        Some(i)
+    }
+
+    fn select_row(&mut self, i: usize) {
+        let k = self.rows.get(i).map(|r| r.key.clone());
+        self.selected_key[self.table as usize] = k;
+    }
+
+    pub fn selected_cause(&self) -> Cause {
+        Cause::ALL
+            .get(self.selected_cause)
+            .copied()
+            .unwrap_or(Cause::HandshakeBroken)
+    }
+
+    /// The episodes of the drilled-into key, newest first.
+    pub fn drill_episodes(&self) -> Vec<&Episode> {
+        match &self.view {
+            View::Drill(d) => self.store.of_key(d.table, &d.key),
+            View::Main => Vec::new(),
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let step = |cur: usize, len: usize| -> usize {
+            if len == 0 {
+                return 0;
+            }
+            let v = cur as isize + delta;
+            v.clamp(0, len as isize - 1) as usize
+        };
+        if let View::Drill(d) = &self.view {
+            let len = self.store.of_key(d.table, &d.key).len();
+            let sel = step(d.selected, len);
+            if let View::Drill(d) = &mut self.view {
+                d.selected = sel;
+            }
+            return;
+        }
+        match self.focus {
+            Focus::Table => {
+                self.refresh_view();
+                let cur = self.selected_row().unwrap_or(0);
+                let i = step(cur, self.rows.len());
+                self.select_row(i);
+            }
+            Focus::Causes => self.selected_cause = step(self.selected_cause, Cause::ALL.len()),
+            Focus::Recent => {
+                let len = self.store.recent_failed.len();
+                self.selected_recent = step(self.selected_recent, len);
+            }
+        }
+    }
+
+    fn switch_table(&mut self, forward: bool) {
+        let i = self.table as usize;
+        let n = Table::ALL.len();
+        self.table = Table::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }];
+        self.dirty = true;
+    }
+
+    /// Drills into the selected row of the visible table (or the user of the selected
+    /// recent failure).
+    fn drill(&mut self) {
+        let (table, key) = match self.focus {
+            Focus::Recent => match self.store.recent_failed().nth(self.selected_recent) {
+                Some(e) => (Table::Users, key_of(Table::Users, e)),
+                None => return,
+            },
+            _ => {
+                self.refresh_view();
+                match self.selected_row().and_then(|i| self.rows.get(i)) {
+                    Some(r) => (self.table, r.key.clone()),
+                    None => return,
+                }
+            }
+        };
+        self.view = View::Drill(Drill {
+            table,
+            key,
+            selected: 0,
+        });
+    }
+
+    /// Handles one key press.
+    pub fn on_key(&mut self, key: KeyEvent) -> Action {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('d')) {
+            return Action::Quit;
+        }
+        if self.filter_editing {
+            match key.code {
+                KeyCode::Enter => self.filter_editing = false,
+                KeyCode::Esc => {
+                    self.filter_editing = false;
+                    self.filter.clear();
+                }
+                KeyCode::Backspace => {
+                    self.filter.pop();
+                }
+                KeyCode::Char(c) if !ctrl => self.filter.push(c),
+                _ => return Action::None,
+            }
+            self.dirty = true;
+            self.refresh_view();
+            return Action::None;
+        }
+        if self.show_help {
+            // Any key closes the help; q still quits.
+            self.show_help = false;
+            return if key.code == KeyCode::Char('q') {
+                Action::Quit
+            } else {
+                Action::None
+            };
+        }
+        self.status = None;
+        let action = match key.code {
+            KeyCode::Char('q') => return Action::Quit,
+            KeyCode::Char('?') => {
+                self.show_help = true;
+                Action::None
+            }
+            KeyCode::Esc | KeyCode::Backspace => {
+                if matches!(self.view, View::Drill(_)) {
+                    self.view = View::Main;
+                } else if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.dirty = true;
+                }
+                Action::None
+            }
+            KeyCode::Tab => {
+                self.focus = match self.focus {
+                    Focus::Table => Focus::Causes,
+                    Focus::Causes => Focus::Recent,
+                    Focus::Recent => Focus::Table,
+                };
+                Action::None
+            }
+            KeyCode::BackTab => {
+                self.focus = match self.focus {
+                    Focus::Table => Focus::Recent,
+                    Focus::Causes => Focus::Table,
+                    Focus::Recent => Focus::Causes,
+                };
+                Action::None
+            }
+            KeyCode::Left | KeyCode::Right if self.view == View::Main => {
+                self.focus = Focus::Table;
+                self.switch_table(key.code == KeyCode::Right);
+                Action::None
+            }
+            KeyCode::Char(c @ '1'..='4') if self.view == View::Main => {
+                let i = (c as usize).saturating_sub('1' as usize);
+                if let Some(t) = Table::ALL.get(i) {
+                    self.table = *t;
+                    self.focus = Focus::Table;
+                    self.dirty = true;
+                }
+                Action::None
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.move_by(-1);
+                Action::None
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.move_by(1);
+                Action::None
+            }
+            KeyCode::PageUp => {
+                self.move_by(-(self.page.max(1) as isize));
+                Action::None
+            }
+            KeyCode::PageDown => {
+                self.move_by(self.page.max(1) as isize);
+                Action::None
+            }
+            KeyCode::Home => {
+                self.move_by(isize::MIN / 2);
+                Action::None
+            }
+            KeyCode::End => {
+                self.move_by(isize::MAX / 2);
+                Action::None
+            }
+            KeyCode::Enter => {
+                if self.view == View::Main {
+                    self.drill();
+                }
+                Action::None
+            }
+            KeyCode::Char('/') => {
+                self.view = View::Main;
+                self.focus = Focus::Table;
+                self.filter_editing = true;
+                Action::None
+            }
+            KeyCode::Char('s') => {
+                let s = &mut self.sort[self.table as usize];
+                s.col = s.col.next();
+                s.desc = s.col.default_desc();
+                self.dirty = true;
+                Action::None
+            }
+            KeyCode::Char('S') | KeyCode::Char('r') => {
+                let s = &mut self.sort[self.table as usize];
+                s.desc = !s.desc;
+                self.dirty = true;
+                Action::None
+            }
+            KeyCode::Char('p') | KeyCode::Char(' ') => {
+                self.set_paused(!self.paused);
+                Action::Pause(self.paused)
+            }
+            KeyCode::Char('e') => Action::Export,
+            KeyCode::Char('+') | KeyCode::Char('=') if self.kind == SourceKind::Replay => {
+                self.speed = self.speed.map(|s| (s * 2.0).min(1_000_000.0));
+                Action::Speed(self.speed)
+            }
+            KeyCode::Char('-') if self.kind == SourceKind::Replay => {
+                self.speed = Some(self.speed.map_or(1024.0, |s| (s / 2.0).max(1.0 / 64.0)));
+                Action::Speed(self.speed)
+            }
+            _ => Action::None,
+        };
+        self.refresh_view();
+        action
+    }
+
+    /// Pauses (deltas are held) or resumes (held deltas are added).
+    pub fn set_paused(&mut self, p: bool) {
+        self.paused = p;
+        if !p {
+            let held = std::mem::take(&mut self.held);
+            self.add_episodes(held);
+        }
+    }
+
+    /// Episodes received while paused and not shown yet.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+fn compare(a: &KeyRow, b: &KeyRow, col: SortCol) -> std::cmp::Ordering {
+    let f = |x: Option<f64>| x.unwrap_or(-1.0);
+    match col {
+        SortCol::Key => a.key.cmp(&b.key),
+        SortCol::Episodes => a.episodes.cmp(&b.episodes),
+        SortCol::Authenticated => a.authenticated.cmp(&b.authenticated),
+        SortCol::Failed => a.failed.cmp(&b.failed),
+        SortCol::Unresolved => a.unresolved.cmp(&b.unresolved),
+        SortCol::TopCause => {
+            let n = |r: &KeyRow| r.top_cause().map_or("~", |c| c.as_str());
+            n(a).cmp(n(b))
+        }
+        SortCol::P50 => f(a.time_to_auth_p50_ms).total_cmp(&f(b.time_to_auth_p50_ms)),
+        SortCol::LastSeen => a.last_seen.cmp(&b.last_seen),
+    }
+}

@@ -1,0 +1,833 @@
+//! The dashboard: render tests of every view on ratatui's `TestBackend` (80×24 and larger),
+//! key handling (drill-down, sort, filter, pause), rotated exports, the headless sensor mode
+//! and an end-to-end run of the real binary in tmux.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use proxy407::model::{Cause, Episode, Finding, Outcome, Ts, UserSource};
+use proxy407::stats::Table;
+use proxy407::tui::app::{Action, App, Focus, SortCol, SourceKind, View};
+use proxy407::tui::event::{EngineMsg, Progress};
+use proxy407::tui::{export_rotated, ui};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const T0: i64 = 1_764_317_976_000_000; // 2025-11-28T08:19:36Z
+
+#[allow(clippy::too_many_arguments)]
+fn ep(
+    id: u64,
+    user: Option<&str>,
+    client: &str,
+    proxy: &str,
+    outcome: Outcome,
+    cause: Option<Cause>,
+    at_s: i64,
+    tta: Option<f64>,
+) -> Episode {
+    Episode {
+        episode_id: id,
+        start_ts: Ts(T0 + at_s * 1_000_000),
+        end_ts: Ts(T0 + at_s * 1_000_000 + 500_000),
+        client_ip: client.parse::<IpAddr>().unwrap(),
+        proxy_ip: proxy.parse::<IpAddr>().unwrap(),
+        proxy_port: 3128,
+        target: "www.example.com:443".into(),
+        user: user.map(String::from),
+        domain: Some("CORP".into()),
+        workstation: None,
+        user_source: user.map(|_| UserSource::Credentials),
+        scheme: Some("NTLM".into()),
+        offered_schemes: vec!["NTLM".into(), "Negotiate".into()],
+        challenges: 2,
+        credential_attempts: 2,
+        connections: 1,
+        outcome,
+        cause,
+        detail: cause.map(|_| "rounds=3".to_string()),
+        findings: if cause == Some(Cause::BadCredentials) {
+            vec![Finding::LockoutRisk]
+        } else {
+            vec![]
+        },
+        final_status: Some(if outcome == Outcome::Authenticated {
+            200
+        } else {
+            407
+        }),
+        time_to_auth_ms: tta,
+        user_agent: Some("curl/8.5".into()),
+    }
+}
+
+/// alice: 3 failed (bad_credentials); bob: 2 authenticated (120 ms, 300 ms);
+/// carol: 1 unresolved; an unnamed client: 1 failed (proxy_unreachable).
+fn sample() -> Vec<Episode> {
+    let a = "10.0.0.5";
+    let b = "10.0.0.6";
+    let p = "10.9.9.9";
+    vec![
+        ep(
+            1,
+            Some("alice"),
+            a,
+            p,
+            Outcome::Failed,
+            Some(Cause::BadCredentials),
+            0,
+            None,
+        ),
+        ep(
+            2,
+            Some("bob"),
+            b,
+            p,
+            Outcome::Authenticated,
+            None,
+            5,
+            Some(120.0),
+        ),
+        ep(
+            3,
+            Some("alice"),
+            a,
+            p,
+            Outcome::Failed,
+            Some(Cause::BadCredentials),
+            30,
+            None,
+        ),
+        ep(
+            4,
+            Some("carol"),
+            "10.0.0.7",
+            p,
+            Outcome::Unresolved,
+            None,
+            65,
+            None,
+        ),
+        ep(
+            5,
+            Some("bob"),
+            b,
+            p,
+            Outcome::Authenticated,
+            None,
+            70,
+            Some(300.0),
+        ),
+        ep(
+            6,
+            Some("alice"),
+            a,
+            p,
+            Outcome::Failed,
+            Some(Cause::BadCredentials),
+            90,
+            None,
+        ),
+        ep(
+            7,
+            None,
+            "10.0.0.8",
+            "10.9.9.8",
+            Outcome::Failed,
+            Some(Cause::ProxyUnreachable),
+            95,
+            None,
+        ),
+    ]
+}
+
+fn app_with(episodes: Vec<Episode>) -> App {
+    let mut app = App::new("office.pcap", SourceKind::Replay, Some(1.0));
+    let mut progress = Progress::default();
+    progress.capture.packets = 1234;
+    progress.capture.first_ts = Some(Ts(T0));
+    progress.capture.last_ts = Some(Ts(T0 + 100_000_000));
+    app.on_engine(EngineMsg::Update { episodes, progress });
+    app.refresh_view();
+    app
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| ui::draw(f, app)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn line_with<'a>(s: &'a str, needle: &str) -> &'a str {
+    s.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in\n{s}"))
+}
+
+/// The count at the end of a cause's bar in the causes panel.
+fn cause_count(s: &str, cause: &str) -> u64 {
+    let l = s
+        .lines()
+        .find(|l| l.split('│').nth(1).is_some_and(|p| p.contains(cause)))
+        .unwrap_or_else(|| panic!("no bar for {cause} in\n{s}"));
+    let panel = l.split('│').nth(1).unwrap();
+    panel
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {panel:?}"))
+}
+
+fn key(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn press(app: &mut App, c: KeyCode) -> Action {
+    app.on_key(key(c))
+}
+
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+/// The numbers under the tile labels, in order.
+fn tile_values(s: &str) -> Vec<String> {
+    let lines: Vec<&str> = s.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| l.contains("Challenges") && l.contains("Median auth"))
+        .expect("tile labels");
+    lines[i + 1].split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn main_view_fits_80x24_with_every_panel() {
+    let app = app_with(sample());
+    let s = screen(&app, 80, 24);
+    // Header: source, counters, capture health.
+    assert!(s.contains("office.pcap"), "{s}");
+    assert!(line_with(&s, "capture").contains("ok"));
+    assert!(line_with(&s, "capture").contains("packets 1234"));
+    // Tiles: challenges 14 (7 episodes × 2), authenticated 2, failed 4, unresolved 1,
+    // users failing 1 named + unknown, median 120 ms.
+    assert_eq!(
+        tile_values(&s),
+        vec!["14", "2", "4", "1", "1+", "120", "ms"],
+        "{s}"
+    );
+    // Causes: every cause named, with its count.
+    for c in Cause::ALL {
+        assert!(s.contains(c.as_str()), "{} missing\n{s}", c.as_str());
+    }
+    assert_eq!(cause_count(&s, "bad_credentials"), 3);
+    assert_eq!(cause_count(&s, "proxy_unreachable"), 1);
+    assert_eq!(cause_count(&s, "no_credentials"), 0);
+    // Timeline and recent failures.
+    assert!(s.contains("Timeline"));
+    assert!(line_with(&s, "407s").contains('█'));
+    assert!(s.contains("Recent failures"));
+    assert!(
+        line_with(&s, "08:21:06").contains("alice bad_credentials"),
+        "{s}"
+    );
+    // The users table: alice (most failures) first, selected.
+    assert!(s.contains("[Users]"));
+    let header = line_with(&s, "episodes");
+    assert!(header.contains("failed v"), "{header}");
+    let rows: Vec<&str> = s
+        .lines()
+        .skip_while(|l| !l.contains("failed v"))
+        .skip(1)
+        .take(4)
+        .collect();
+    assert!(rows[0].contains(">alice"), "{s}");
+    let cells: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(&cells[1..6], ["3", "0", "3", "0", "bad_credentials"], "{s}");
+    assert!(rows.iter().any(|r| r.contains("bob") && r.contains("120")));
+    assert_eq!(s.lines().count(), 24);
+    assert!(s.lines().last().unwrap().contains("?:help"));
+}
+
+#[test]
+fn bigger_screens_show_more() {
+    let app = app_with(sample());
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("remedy: keep-alive"), "{s}");
+    assert!(line_with(&s, "episodes").contains("last seen"));
+    // Tiny terminals get a message instead of a garbled screen.
+    let s = screen(&app, 40, 10);
+    assert!(s.contains("too small"));
+}
+
+#[test]
+fn cause_selection_shows_its_remedy() {
+    let mut app = app_with(sample());
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Causes);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    assert_eq!(app.selected_cause(), Cause::BadCredentials);
+    let s = screen(&app, 80, 24);
+    assert!(line_with(&s, "> bad_credentials").contains("bad_credentials"));
+    let footer = s.lines().last().unwrap();
+    assert!(
+        footer.contains("bad_credentials: check password"),
+        "{footer}"
+    );
+}
+
+#[test]
+fn enter_drills_into_a_user_and_esc_comes_back() {
+    let mut app = app_with(sample());
+    assert_eq!(press(&mut app, KeyCode::Enter), Action::None);
+    match &app.view {
+        View::Drill(d) => {
+            assert_eq!(d.table, Table::Users);
+            assert_eq!(d.key, "alice");
+        }
+        v => panic!("expected a drill-down, got {v:?}"),
+    }
+    let eps = app.drill_episodes();
+    assert_eq!(
+        eps.iter().map(|e| e.episode_id).collect::<Vec<_>>(),
+        vec![6, 3, 1],
+        "newest first"
+    );
+    let s = screen(&app, 100, 30);
+    assert!(
+        s.contains("Episodes of user alice: 3 episodes, 3 failed"),
+        "{s}"
+    );
+    let row = line_with(&s, "08:21:06");
+    for want in [
+        "6",
+        "failed",
+        "bad_credentials",
+        "rounds=3",
+        "NTLM",
+        "10.0.0.5",
+    ] {
+        assert!(row.contains(want), "{want} not in {row}");
+    }
+    assert!(line_with(&s, "verdict").contains("conns"));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.view, View::Main);
+}
+
+#[test]
+fn drill_into_a_client_and_a_proxy() {
+    let mut app = app_with(sample());
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.table, Table::Clients);
+    assert_eq!(app.rows()[0].key, "10.0.0.5");
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app, 80, 24);
+    // Second client by failures: 10.0.0.8 (1 failed, proxy_unreachable).
+    assert!(s.contains("Episodes of client 10.0.0.8"), "{s}");
+    assert!(s.contains("proxy_unreachable"));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.table, Table::Proxies);
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("Episodes of proxy 10.9.9.9:3128: 6 episodes, 3 failed"),
+        "{s}"
+    );
+}
+
+#[test]
+fn sort_cycles_columns_and_reverses() {
+    let mut app = app_with(sample());
+    let keys = |app: &App| app.rows().iter().map(|r| r.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&app)[0], "alice");
+    // failed → unresolved: carol first.
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.sort[0].col, SortCol::Unresolved);
+    assert_eq!(keys(&app)[0], "carol");
+    // Cycle to the key column: names ascending.
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Char('s'));
+    }
+    assert_eq!(app.sort[0].col, SortCol::Key);
+    assert_eq!(keys(&app), ["(unknown)", "alice", "bob", "carol"]);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("sort: user asc"), "{s}");
+    assert!(line_with(&s, "episodes").contains("user ^"));
+    press(&mut app, KeyCode::Char('S'));
+    assert_eq!(keys(&app), ["carol", "bob", "alice", "(unknown)"]);
+    // The selection follows its key across re-sorts.
+    press(&mut app, KeyCode::Down);
+    let sel = app.rows()[app.selected_row().unwrap()].key.clone();
+    assert_eq!(sel, "bob");
+    press(&mut app, KeyCode::Char('S'));
+    assert_eq!(app.rows()[app.selected_row().unwrap()].key, "bob");
+    // p50 column: bob's 120 ms is the only one.
+    press(&mut app, KeyCode::Char('s'));
+    press(&mut app, KeyCode::Char('s'));
+    press(&mut app, KeyCode::Char('s'));
+    press(&mut app, KeyCode::Char('s'));
+    press(&mut app, KeyCode::Char('s'));
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.sort[0].col, SortCol::P50);
+    assert_eq!(keys(&app)[0], "bob");
+}
+
+#[test]
+fn filter_narrows_the_table() {
+    let mut app = app_with(sample());
+    press(&mut app, KeyCode::Char('/'));
+    assert!(app.filter_editing);
+    type_str(&mut app, "BO");
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.lines().last().unwrap().contains("filter users: BO_"),
+        "{s}"
+    );
+    press(&mut app, KeyCode::Enter);
+    assert!(!app.filter_editing);
+    assert_eq!(app.rows().len(), 1);
+    assert_eq!(app.rows()[0].key, "bob");
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("filter: BO"));
+    assert!(s.contains("(1/4)"));
+    // Keys typed into the filter are not commands: 'q' did not quit above, 's' no sort.
+    press(&mut app, KeyCode::Char('/'));
+    type_str(&mut app, "qs");
+    assert_eq!(app.sort[0].col, SortCol::Failed);
+    assert_eq!(app.rows().len(), 0);
+    assert!(screen(&app, 80, 24).contains("no row matches the filter"));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.filter, "");
+    assert_eq!(app.rows().len(), 4);
+}
+
+#[test]
+fn pause_holds_new_episodes_until_resumed() {
+    let mut app = app_with(sample());
+    assert_eq!(press(&mut app, KeyCode::Char('p')), Action::Pause(true));
+    assert!(screen(&app, 80, 24).contains("[PAUSED]"));
+    app.on_engine(EngineMsg::Update {
+        episodes: vec![ep(
+            8,
+            Some("dave"),
+            "10.0.0.9",
+            "10.9.9.9",
+            Outcome::Failed,
+            Some(Cause::NoCredentials),
+            99,
+            None,
+        )],
+        progress: Progress::default(),
+    });
+    assert_eq!(app.stats.totals().total, 7);
+    assert_eq!(app.held(), 1);
+    assert_eq!(press(&mut app, KeyCode::Char('p')), Action::Pause(false));
+    assert_eq!(app.stats.totals().total, 8);
+    assert_eq!(app.stats.failed_by(Cause::NoCredentials), 1);
+    let s = screen(&app, 80, 24);
+    assert!(!s.contains("[PAUSED]"));
+    assert_eq!(cause_count(&s, "no_credentials"), 1);
+}
+
+#[test]
+fn help_quit_export_and_speed_keys() {
+    let mut app = app_with(sample());
+    press(&mut app, KeyCode::Char('?'));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Help: keys"), "{s}");
+    assert!(s.contains("drill into the selected user"));
+    assert!(s.contains("export the current tables"));
+    // Any key closes the help.
+    press(&mut app, KeyCode::Char('x'));
+    assert!(!screen(&app, 80, 24).contains("Help: keys"));
+    assert_eq!(press(&mut app, KeyCode::Char('e')), Action::Export);
+    assert_eq!(
+        press(&mut app, KeyCode::Char('+')),
+        Action::Speed(Some(2.0))
+    );
+    assert!(screen(&app, 80, 24).contains("REPLAY x2"));
+    assert_eq!(press(&mut app, KeyCode::Char('q')), Action::Quit);
+    assert_eq!(
+        app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Action::Quit
+    );
+}
+
+#[test]
+fn recent_failures_drill_into_their_user() {
+    let mut app = app_with(sample());
+    press(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus, Focus::Recent);
+    // Newest failure first: the unnamed client (episode 7), then alice.
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.view, View::Drill(d) if d.key == "alice"));
+}
+
+#[test]
+fn final_message_replaces_and_marks_the_end() {
+    let mut app = app_with(sample());
+    let mut last = sample();
+    last.truncate(2);
+    app.on_engine(EngineMsg::Done {
+        episodes: last,
+        progress: Progress::default(),
+        notices: vec![],
+    });
+    app.refresh_view();
+    assert!(app.finished);
+    assert_eq!(app.stats.totals().total, 2);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("[END OF CAPTURE]"), "{s}");
+    assert_eq!(tile_values(&s)[..4], ["4", "1", "1", "0"]);
+}
+
+#[test]
+fn pseudonymized_dashboard_never_shows_real_names() {
+    let mut app = App::new("x.pcap", SourceKind::Replay, None);
+    app.pseudonymizer = Some(proxy407::pseudonym::Pseudonymizer::new("k", false));
+    app.on_engine(EngineMsg::Update {
+        episodes: sample(),
+        progress: Progress::default(),
+    });
+    app.refresh_view();
+    let s = screen(&app, 120, 40);
+    assert!(!s.contains("alice") && !s.contains("bob"), "{s}");
+    assert_eq!(app.rows().len(), 4);
+}
+
+#[test]
+fn many_episodes_and_users_stay_fast() {
+    // 100,000 episodes of 10,000 users: adding, sorting the visible table and drawing.
+    let mut eps = Vec::with_capacity(100_000);
+    for i in 0..100_000u64 {
+        let u = format!("user{:05}", i % 10_000);
+        let failed = i % 3 == 0;
+        eps.push(ep(
+            i + 1,
+            Some(u.as_str()),
+            &format!("10.1.{}.{}", (i % 10_000) / 250, (i % 250) + 1),
+            "10.9.9.9",
+            if failed {
+                Outcome::Failed
+            } else {
+                Outcome::Authenticated
+            },
+            failed.then_some(Cause::BadCredentials),
+            (i / 100) as i64,
+            (!failed).then_some((i % 500) as f64),
+        ));
+    }
+    let t = Instant::now();
+    let mut app = App::new("big.pcap", SourceKind::Replay, None);
+    for chunk in eps.chunks(1000) {
+        app.on_engine(EngineMsg::Update {
+            episodes: chunk.to_vec(),
+            progress: Progress::default(),
+        });
+    }
+    let added = t.elapsed();
+    let t = Instant::now();
+    app.refresh_view();
+    let sorted = t.elapsed();
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let t = Instant::now();
+    for _ in 0..10 {
+        term.draw(|f| ui::draw(f, &app)).unwrap();
+    }
+    let drawn = t.elapsed() / 10;
+    assert_eq!(app.stats.totals().total, 100_000);
+    assert_eq!(app.rows().len(), 10_000);
+    assert_eq!(app.drill_episodes().len(), 0);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.drill_episodes().len(), 10);
+    eprintln!("add {added:?}, sort {sorted:?}, draw {drawn:?}");
+    // Generous bounds for an unoptimized build on a small machine: a frame must stay far
+    // below a second, whatever the number of episodes.
+    assert!(drawn < Duration::from_millis(500), "draw took {drawn:?}");
+    assert!(sorted < Duration::from_secs(10), "sort took {sorted:?}");
+}
+
+#[test]
+fn exports_rotate_and_keep_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("keep-me");
+    std::fs::create_dir(&other).unwrap();
+    let mut written = Vec::new();
+    for seq in 1..=4 {
+        written.push(
+            export_rotated(&sample(), dir.path(), proxy407::export::Format::Csv, 2, seq).unwrap(),
+        );
+    }
+    let mut left: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.contains(&other));
+    assert!(left.contains(&written[2]) && left.contains(&written[3]));
+    let users = std::fs::read_to_string(written[3].join("users.csv")).unwrap();
+    assert_eq!(users.lines().count(), 5, "{users}");
+    assert!(
+        users.lines().nth(1).unwrap().starts_with("alice,3,0,3,0"),
+        "{users}"
+    );
+    let eps = std::fs::read_to_string(written[3].join("episodes.csv")).unwrap();
+    assert_eq!(eps.lines().count(), 8, "{eps}");
+}
+
+fn corpus_file(name: &str) -> Option<PathBuf> {
+    let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus")).join(name);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("corpus file {} is missing", p.display());
+    }
+    eprintln!("note: {} is missing; test skipped", p.display());
+    None
+}
+
+const CAPTURE: &str = "sv-http-evader-455-407-no-challenge.pcap";
+
+#[test]
+fn headless_replay_writes_the_tables() {
+    let Some(pcap) = corpus_file(CAPTURE) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exports");
+    let o = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+        .arg("dashboard")
+        .arg(&pcap)
+        .args(["--headless", "--max-speed", "--export-every", "1s", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("proxy407: ") && stderr.contains("episodes "),
+        "{stderr}"
+    );
+    let dirs: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    for t in [
+        "episodes", "users", "clients", "proxies", "targets", "causes", "timeline",
+    ] {
+        let f = dirs[0].join(format!("{t}.csv"));
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(
+            text.lines().next().is_some_and(|h| !h.is_empty()),
+            "{t} has no header"
+        );
+    }
+    let causes = std::fs::read_to_string(dirs[0].join("causes.csv")).unwrap();
+    assert_eq!(causes.lines().count(), 1 + Cause::ALL.len(), "{causes}");
+    // Export options are checked.
+    let o = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+        .arg("dashboard")
+        .arg(&pcap)
+        .args(["--headless", "--export-every", "1s"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--export-every needs --out"));
+}
+
+/// A tmux server of its own (its own socket), killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "e2e"])
+    }
+    fn keys(&self, k: &str) {
+        self.cmd(&["send-keys", "-t", "e2e", k]);
+    }
+    /// Waits until the screen shows `what` (or fails with the screen).
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what:?} never shown:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+#[test]
+fn dashboard_runs_in_a_terminal_and_restores_it() {
+    let Some(pcap) = corpus_file(CAPTURE) else {
+        return;
+    };
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "tmux is missing"
+        );
+        eprintln!("note: tmux is missing; test skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux {
+        socket: format!("p407-e2e-{}", std::process::id()),
+    };
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-c",
+        dir.path().to_str().unwrap(),
+        "env PS1='READY$ ' TERM=xterm-256color sh",
+    ]);
+    t.wait_for("READY$");
+    let line = format!(
+        "{} dashboard {} --speed 100; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_proxy407"),
+        pcap.display()
+    );
+    t.cmd(&["send-keys", "-t", "e2e", "-l", &line]);
+    t.keys("Enter");
+    let s = t.wait_for("[END OF CAPTURE]");
+    for want in [
+        "proxy407 REPLAY x100",
+        // The header shortens a long file name to fit with the rates beside it.
+        &CAPTURE[..14],
+        "Challenges",
+        "Authenticated",
+        "Users failing",
+        "Failures by cause",
+        "bad_credentials",
+        "Timeline",
+        "Recent failures",
+        "[Users]",
+        "sort: failed desc",
+    ] {
+        assert!(s.contains(want), "{want:?} not on screen:\n{s}");
+    }
+    assert!(
+        !s.contains("READY$"),
+        "the alternate screen hides the shell:\n{s}"
+    );
+    // Sort, tables, help.
+    t.keys("s");
+    t.wait_for("sort: unres desc");
+    t.keys("Right");
+    t.wait_for("[Clients]");
+    t.keys("?");
+    t.wait_for("Help: keys");
+    t.keys("Escape");
+    let s = t.wait_for("[Clients]");
+    // Drill into the first client when the capture produced an episode.
+    let has_rows = !s.contains("no episodes yet");
+    t.keys("Enter");
+    if has_rows {
+        t.wait_for("Episodes of client");
+        t.keys("Escape");
+    }
+    t.wait_for("[Clients]");
+    t.keys("q");
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(s.contains("READY$"), "{s}");
+    assert!(
+        !s.contains("Failures by cause"),
+        "dashboard left on screen:\n{s}"
+    );
+    // The terminal is back in cooked mode: a typed line runs.
+    t.cmd(&["send-keys", "-t", "e2e", "-l", "echo restored-$((40+2))"]);
+    t.keys("Enter");
+    t.wait_for("restored-42");
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let Some(pcap) = corpus_file(CAPTURE) else {
+        return;
+    };
+    if Command::new("tmux").arg("-V").output().is_err() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux {
+        socket: format!("p407-term-{}", std::process::id()),
+    };
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-c",
+        dir.path().to_str().unwrap(),
+        "env PS1='READY$ ' TERM=xterm-256color sh",
+    ]);
+    t.wait_for("READY$");
+    let line = format!(
+        "sh -c 'echo $$ > pid; exec {} dashboard {}'; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_proxy407"),
+        pcap.display()
+    );
+    t.cmd(&["send-keys", "-t", "e2e", "-l", &line]);
+    t.keys("Enter");
+    t.wait_for("Failures by cause");
+    let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+    let st = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(!s.contains("Failures by cause"), "{s}");
+}
