@@ -27,7 +27,7 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Print every transaction on a proxy connection as one JSON object per line.
     Transactions(InputArgs),
-    /// Write the records and per-key tables (SPEC §6.2) as CSV, Parquet, NDJSON or JSON.
+    /// Write the records and the per-user, -client, -proxy, -target, -cause and per-minute tables.
     Export(ExportArgs),
     /// List the capture interfaces (feature `live`).
     Interfaces,
