@@ -62,7 +62,8 @@ fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
                 &input.proxy_ports,
                 input.duration,
             )?;
-            // Ctrl-C ends the capture (the report is still printed); a second one quits.
+            // Ctrl-C or SIGTERM ends the capture (the report is still printed); a second
+            // Ctrl-C quits.
             let stop = src.stop_flag();
             std::thread::spawn(move || {
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -72,12 +73,18 @@ fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
                     return;
                 };
                 rt.block_on(async {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    let Ok(mut term) = signal(SignalKind::terminate()) else {
+                        return;
+                    };
+                    tokio::select! {
+                        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                        _ = term.recv() => {}
+                    }
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    eprintln!("proxy407: stopping the capture (Ctrl-C again to quit)");
                     if tokio::signal::ctrl_c().await.is_ok() {
-                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                        eprintln!("proxy407: stopping the capture (Ctrl-C again to quit)");
-                        if tokio::signal::ctrl_c().await.is_ok() {
-                            std::process::exit(130);
-                        }
+                        std::process::exit(130);
                     }
                 });
             });
