@@ -113,7 +113,9 @@ pub struct Engine {
     down: Downstream,
     notices: Vec<Notice>,
     last_advance: Ts,
-    unknown_links: BTreeMap<u32, u64>,
+    /// Packets per link type number, in order of first appearance (a handful at most); named
+    /// only when counters are read, so the per-packet path does not allocate.
+    link_counts: Vec<(u32, u64)>,
 }
 
 /// How often (packet time) idle connections and episodes are swept.
@@ -134,7 +136,7 @@ impl Engine {
             down,
             notices: Vec::new(),
             last_advance: Ts::ZERO,
-            unknown_links: BTreeMap::new(),
+            link_counts: Vec::new(),
         }
     }
 
@@ -157,14 +159,14 @@ impl Engine {
         if c.last_ts.is_none_or(|t| frame.ts > t) {
             c.last_ts = Some(frame.ts);
         }
+        let first_of_link = self.count_link(frame.link_type);
         match decode::decode(frame) {
             Decoded::Tcp(seg) => self.table.segment(&seg, &mut self.down),
             Decoded::Fragment => self.down.capture.ip_fragments += 1,
             Decoded::NotTcp | Decoded::NotIp => {}
             Decoded::UnknownLink(lt) => {
                 self.down.capture.decode_errors += 1;
-                let n = self.unknown_links.entry(lt).or_insert(0);
-                if *n == 0 {
+                if first_of_link {
                     self.notices.push(Notice {
                         origin: "decode".into(),
                         offset: None,
@@ -175,16 +177,9 @@ impl Engine {
                         ),
                     });
                 }
-                *n += 1;
             }
             Decoded::Malformed(_) => self.down.capture.decode_errors += 1,
         }
-        *self
-            .down
-            .capture
-            .link_types
-            .entry(decode::link_type_name(frame.link_type))
-            .or_insert(0) += 1;
         if frame.ts.0 - self.last_advance.0 >= ADVANCE_EVERY_US {
             self.advance(frame.ts);
         }
@@ -202,9 +197,32 @@ impl Engine {
         self.down.analyzer.take_finished()
     }
 
+    /// Counts a frame's link type; true the first time it is seen.
+    fn count_link(&mut self, link_type: u32) -> bool {
+        if let Some(entry) = self.link_counts.iter_mut().find(|e| e.0 == link_type) {
+            entry.1 += 1;
+            return false;
+        }
+        self.link_counts.push((link_type, 1));
+        true
+    }
+
+    /// The capture counters so far: link types named, the flow table's counts added.
+    fn capture_counters(&self) -> CaptureCounters {
+        let mut c = self.down.capture.clone();
+        for &(lt, n) in &self.link_counts {
+            *c.link_types.entry(decode::link_type_name(lt)).or_insert(0) += n;
+        }
+        let fs = self.table.stats();
+        c.tcp_connections = fs.tcp_connections;
+        c.gap_bytes = fs.gap_bytes;
+        c.flow_limit_hits = fs.evicted_full + fs.buffer_limit_hits;
+        c
+    }
+
     /// The counters so far (live views); `finish` completes them.
-    pub fn counters(&self) -> (&CaptureCounters, &HttpCounters) {
-        (&self.down.capture, &self.down.http)
+    pub fn counters(&self) -> (CaptureCounters, HttpCounters) {
+        (self.capture_counters(), self.down.http.clone())
     }
 
     /// Notices from the source are kept with the run's own.
@@ -216,12 +234,8 @@ impl Engine {
     pub fn finish(mut self, source: &SourceStats) -> EngineOutput {
         let end = self.down.capture.last_ts.unwrap_or(Ts::ZERO);
         self.table.finish(end, &mut self.down);
-        let fs = self.table.stats().clone();
-        let mut capture = self.down.capture;
+        let mut capture = self.capture_counters();
         capture.files = source.files;
-        capture.tcp_connections = fs.tcp_connections;
-        capture.gap_bytes = fs.gap_bytes;
-        capture.flow_limit_hits = fs.evicted_full + fs.buffer_limit_hits;
         capture.kernel_dropped = source.kernel_dropped;
         EngineOutput {
             capture,

@@ -155,8 +155,8 @@ impl Sender<'_> {
         let msg = EngineMsg::Update {
             episodes: std::mem::take(&mut self.pending),
             progress: Progress {
-                capture: capture.clone(),
-                http: http.clone(),
+                capture,
+                http,
                 source: self.source.clone(),
                 now,
             },
