@@ -121,7 +121,11 @@ fn kerberos_success_takes_the_user_of_an_earlier_login() {
         .collect();
     assert_eq!(krb_tx.len(), 1, "{tx:#?}");
     assert_eq!(s(krb_tx[0], "auth_scheme"), "Negotiate");
-    assert_eq!(s(krb_tx[0], "user"), "", "the client principal is encrypted");
+    assert_eq!(
+        s(krb_tx[0], "user"),
+        "",
+        "the client principal is encrypted"
+    );
     assert_eq!(s(krb_tx[0], "domain"), "DENYDC.COM", "the ticket's realm");
     let summary = analyze(&[&f], &[]);
     assert_eq!(summary["episodes"]["authenticated"], 2);
@@ -137,7 +141,10 @@ fn kerberos_rejected_with_clock_skew() {
         .server_send(&resp407(&["Negotiate", "Basic realm=\"corp\""]))
         .client_ack()
         .client_send(&req_with("GET", URL, &[auth(&kerberos_authorization())]))
-        .server_send(&resp407(&[&format!("Negotiate {}", b64(&krb_error_gss(37)))]))
+        .server_send(&resp407(&[&format!(
+            "Negotiate {}",
+            b64(&krb_error_gss(37))
+        )]))
         .client_ack()
         .client_fin()
         .server_fin()
@@ -170,7 +177,10 @@ fn negotiate_carrying_ntlm_is_ntlm_fallback() {
         .client_send(&req_with(
             "GET",
             URL,
-            &[auth(&format!("Negotiate {}", b64(&spnego_ntlm(&ntlm_type1()))))],
+            &[auth(&format!(
+                "Negotiate {}",
+                b64(&spnego_ntlm(&ntlm_type1()))
+            ))],
         ))
         .server_send(&resp407(&[&format!(
             "Negotiate {}",
@@ -182,7 +192,13 @@ fn negotiate_carrying_ntlm_is_ntlm_fallback() {
             URL,
             &[auth(&format!(
                 "Negotiate {}",
-                b64(&ntlm_type3("CORP", "dave", "PC-9", &[0; 24], &ntv2_response(7)))
+                b64(&ntlm_type3(
+                    "CORP",
+                    "dave",
+                    "PC-9",
+                    &[0; 24],
+                    &ntv2_response(7)
+                ))
             ))],
         ))
         .server_send(&resp200())
@@ -243,7 +259,8 @@ fn ntlmv1_type3_is_flagged() {
     assert_finding_count(&f, &ep, "ntlmv1");
 }
 
-const DIGEST_CHALLENGE: &str = "Digest realm=\"proxy\", nonce=\"MTczNTY4OTYwMDpmaXJzdA==\", qop=\"auth\", algorithm=MD5";
+const DIGEST_CHALLENGE: &str =
+    "Digest realm=\"proxy\", nonce=\"MTczNTY4OTYwMDpmaXJzdA==\", qop=\"auth\", algorithm=MD5";
 const DIGEST_STALE: &str = "Digest realm=\"proxy\", nonce=\"MTczNTY4OTYwNTpzZWNvbmQ=\", qop=\"auth\", algorithm=MD5, stale=true";
 
 fn digest_response(nonce: &str, response: &str) -> String {
@@ -388,6 +405,15 @@ fn a_request_never_answered_within_the_window_is_no_response() {
     assert_failed(&ep, "no_response");
     assert_eq!(s(&ep, "user"), "gina");
     assert_eq!(ep["credential_attempts"], 1);
+    // The late record of the unanswered request still names its episode.
+    let tx = transactions(&[&f], &["--retry-window", "2s"]);
+    let pending: Vec<&Value> = tx.iter().filter(|t| s(t, "auth_step") == "basic").collect();
+    assert_eq!(pending.len(), 1, "{tx:#?}");
+    assert_eq!(pending[0]["status"], Value::Null);
+    assert_eq!(pending[0]["episode_id"], ep["episode_id"]);
+    // Without the short window the capture ends first: unresolved, not a failure.
+    let ep = only_episode(&[&f], &[]);
+    assert_eq!(s(&ep, "outcome"), "unresolved", "{ep:#}");
     let summary = analyze(&[&f], &["--retry-window", "2s"]);
     assert_eq!(summary["causes"]["no_response"], 1);
     assert_eq!(summary["http"]["unanswered_requests"], 1);
@@ -440,7 +466,13 @@ fn a_segment_lost_inside_the_type2_head_is_unresolved_with_capture_gap() {
             URL,
             &[auth(&format!(
                 "NTLM {}",
-                b64(&ntlm_type3("CORP", "hank", "PC-3", &[0; 24], &ntv2_response(3)))
+                b64(&ntlm_type3(
+                    "CORP",
+                    "hank",
+                    "PC-3",
+                    &[0; 24],
+                    &ntv2_response(3)
+                ))
             ))],
         ))
         .server_send(&resp200())
@@ -456,7 +488,9 @@ fn a_segment_lost_inside_the_type2_head_is_unresolved_with_capture_gap() {
     assert!(has(&ep, "capture_gap"), "{ep:#}");
     let summary = analyze(&[&f], &[]);
     assert!(
-        summary["capture"]["gap_bytes"].as_u64().is_some_and(|g| g > 0),
+        summary["capture"]["gap_bytes"]
+            .as_u64()
+            .is_some_and(|g| g > 0),
         "{}",
         summary["capture"]
     );
@@ -514,9 +548,8 @@ fn link_layers_and_file_formats_give_the_same_episodes() {
     files.push(("ns".into(), f));
     // pcapng: client packets on an Ethernet interface, server packets on a Linux SLL one.
     let f = dir.path().join("two.pcapng");
-    let mut w =
-        synth::CaptureWriter::pcapng(Vec::new(), &[LinkKind::Ethernet, LinkKind::LinuxSll])
-            .expect("pcapng header");
+    let mut w = synth::CaptureWriter::pcapng(Vec::new(), &[LinkKind::Ethernet, LinkKind::LinuxSll])
+        .expect("pcapng header");
     let client = addr("10.1.0.20:50013");
     for p in &v4 {
         w.write_on(usize::from(p.src != client), p).expect("record");
@@ -730,7 +763,10 @@ fn no_secret_reaches_any_output() {
         ("password", password.as_bytes().to_vec()),
         ("basic base64", basic_value.as_bytes().to_vec()),
         ("ntlm type3 base64", type3_b64.as_bytes().to_vec()),
-        ("ntlm type3 base64 prefix", type3_b64.as_bytes()[..40].to_vec()),
+        (
+            "ntlm type3 base64 prefix",
+            type3_b64.as_bytes()[..40].to_vec(),
+        ),
         ("nt response hex", hex(&nt).into_bytes()),
         ("nt proof hex", hex(nt_proof).into_bytes()),
         ("nt proof HEX", hex(nt_proof).to_uppercase().into_bytes()),
@@ -809,4 +845,3 @@ fn no_secret_reaches_any_output() {
     }
     assert!(dashboard_files > 0, "the dashboard wrote no export");
 }
-

@@ -141,10 +141,7 @@ pub fn krb_error_gss(error_code: u8) -> Vec<u8> {
             .concat(),
         ),
     );
-    tlv(
-        0x60,
-        &[tlv(0x06, OID_KERBEROS), vec![3, 0], err].concat(),
-    )
+    tlv(0x60, &[tlv(0x06, OID_KERBEROS), vec![3, 0], err].concat())
 }
 
 /// SPNEGO NegTokenInit offering NTLMSSP and carrying `token`.
@@ -194,7 +191,8 @@ pub fn req(method: &str, target: &str, headers: &[(&str, &str)]) -> Vec<u8> {
             .unwrap_or("example.com")
             .to_string()
     };
-    let mut s = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: scenario/1.0\r\n");
+    let mut s =
+        format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: scenario/1.0\r\n");
     for (k, v) in headers {
         s.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -238,7 +236,10 @@ pub fn ntlm_conversation(client: &str, proxy: &str, start_ms: i64, user: &str) -
         .client_send(&req(
             "GET",
             url,
-            &[("Proxy-Authorization", &format!("NTLM {}", b64(&ntlm_type1())))],
+            &[(
+                "Proxy-Authorization",
+                &format!("NTLM {}", b64(&ntlm_type1())),
+            )],
         ))
         .server_send(&resp407(&[&format!(
             "NTLM {}",
@@ -252,7 +253,13 @@ pub fn ntlm_conversation(client: &str, proxy: &str, start_ms: i64, user: &str) -
                 "Proxy-Authorization",
                 &format!(
                     "NTLM {}",
-                    b64(&ntlm_type3("CORP", user, "PC-7", &[0; 24], &ntv2_response(0x42)))
+                    b64(&ntlm_type3(
+                        "CORP",
+                        user,
+                        "PC-7",
+                        &[0; 24],
+                        &ntv2_response(0x42)
+                    ))
                 ),
             )],
         ))
@@ -330,14 +337,7 @@ pub fn episodes(files: &[&Path], extra: &[&str]) -> Vec<Value> {
     let out = dir.path().join("out");
     let out_s = out.to_str().expect("utf-8 path");
     let mut args = vec![
-        "export",
-        "--quiet",
-        "--format",
-        "ndjson",
-        "--tables",
-        "episodes",
-        "--out",
-        out_s,
+        "export", "--quiet", "--format", "ndjson", "--tables", "episodes", "--out", out_s,
     ];
     args.extend_from_slice(extra);
     let r = run(&args, files);
