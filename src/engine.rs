@@ -352,6 +352,36 @@ impl Downstream {
         }
     }
 
+    /// Tells the analysis about requests the client sent that wait for their response, so
+    /// that an episode whose retry window passes with a request pending is judged with it
+    /// (`no_response`) rather than as if the client had stopped.
+    fn sent(&mut self, meta: &ConnMeta, app: &mut ConnApp, pending_before: usize) {
+        let new = app.http.pending().saturating_sub(pending_before);
+        if new == 0 {
+            return;
+        }
+        let wanted: Vec<(Ts, RequestHead, bool)> = app
+            .http
+            .newest_pending(new)
+            .filter(|(_, head, _)| {
+                self.analyzer
+                    .wants_sent(meta.id, head.proxy_authorization.is_some())
+            })
+            .map(|(ts, head, after_gap)| (ts, head.clone(), after_gap))
+            .collect();
+        for (req_ts, head, after_gap) in wanted {
+            let ex = exchange(
+                Self::conn_ref(meta, app),
+                req_ts,
+                head,
+                None,
+                None,
+                after_gap,
+            );
+            self.analyzer.on_event(AnalysisEvent::Sent(Box::new(ex)));
+        }
+    }
+
     fn count_request(&mut self, r: &RequestHead) {
         self.http.requests += 1;
         if r.method.eq_ignore_ascii_case("CONNECT") {
@@ -433,8 +463,12 @@ impl FlowHandler<ConnApp> for Downstream {
             StreamEvent::Gap(n) => Some(n),
             _ => None,
         };
+        let pending_before = app.http.pending();
         app.http.on_stream(side, ts, ev, &mut self.events);
         self.drain(meta, app);
+        if side == Side::Client && app.proxy {
+            self.sent(meta, app, pending_before);
+        }
         if app.proxy {
             if let Some(reset) = closed {
                 self.analyzer.on_event(AnalysisEvent::ConnClosed {

@@ -16,9 +16,12 @@
 //!   credentials, is a rejection like a `407`: the episode stays open for the client's next
 //!   try. Any other non-407 response ends the episode: `400`/`403`/`431` as a refusal, the
 //!   rest as a success.
-//! - Requests are only known once answered or known unanswered, so a request still pending
-//!   when the retry window of its episode passes is not seen in time; `Unanswered::End`
-//!   judged by the window gives `no_response`, at the end of the capture `unresolved`.
+//! - A request is known when it is sent ([`AnalysisEvent::Sent`]: on a connection of an open
+//!   episode, or with credentials that join one) and again when it is answered or known
+//!   unanswered. Its sending is an event of the episode (the retry window runs from it); when
+//!   the window passes with it still pending, it is applied as unanswered and the episode is
+//!   judged `no_response` (its late exchange is then only recorded as a transaction of that
+//!   episode). At the end of the capture a request still unanswered makes it `unresolved`.
 //! - A capture gap is decisive (unresolved) when it touches the latest exchange of the
 //!   episode (`after_gap`, `Unanswered::Gap`) or a `Gap` event arrives on one of its
 //!   connections after it; otherwise it only adds the finding `capture_gap`.
@@ -80,6 +83,9 @@ pub struct Exchange {
 #[derive(Clone, Debug, PartialEq)]
 pub enum AnalysisEvent {
     Exchange(Box<Exchange>),
+    /// A request was sent and waits for its response (no response fields set). The same
+    /// request comes again as an `Exchange` once answered or known unanswered.
+    Sent(Box<Exchange>),
     /// A proxy connection was closed (FIN) or reset by one side.
     ConnClosed {
         conn_id: u64,
@@ -149,7 +155,17 @@ pub struct Analyzer {
     /// Indices into `done` judged since the last `take_finished`.
     fresh: Vec<usize>,
     transactions: Vec<Transaction>,
+    /// Requests applied as unanswered when their episode's window passed, by (connection,
+    /// request time): their exchange, when it comes, is only recorded under that episode.
+    late: HashMap<(u64, Ts), u64>,
+    /// The ticket realm of judged episodes whose only identity was a Kerberos ticket: kept
+    /// as their domain when the attributed user names none.
+    realms: HashMap<u64, String>,
 }
+
+/// Most requests remembered as sent per connection, and as applied late in all.
+const MAX_SENT_PER_CONN: usize = 64;
+const MAX_LATE: usize = 65_536;
 
 impl Analyzer {
     pub fn new(cfg: AnalysisConfig) -> Self {
@@ -167,12 +183,15 @@ impl Analyzer {
             done_index: HashMap::new(),
             fresh: Vec::new(),
             transactions: Vec::new(),
+            late: HashMap::new(),
+            realms: HashMap::new(),
         }
     }
 
     pub fn on_event(&mut self, ev: AnalysisEvent) {
         match ev {
             AnalysisEvent::Exchange(ex) => self.on_exchange(&ex),
+            AnalysisEvent::Sent(ex) => self.on_sent(*ex),
             AnalysisEvent::ConnClosed {
                 conn_id,
                 ts,
@@ -210,6 +229,7 @@ impl Analyzer {
             .map(|ep| ep.rec.episode_id)
             .collect();
         for id in due {
+            self.apply_pending(id);
             self.close(id, EndReason::Window);
         }
         if now.0.saturating_sub(self.last_lockout_sweep.0) >= 60_000_000 {
@@ -245,13 +265,78 @@ impl Analyzer {
             self.close(id, EndReason::Finish);
         }
         for ep in &mut self.done {
-            attribute(&self.identities, ep);
+            let realm = self.realms.get(&ep.episode_id).map(String::as_str);
+            attribute(&self.identities, ep, realm);
         }
         let mut episodes = self.done;
         episodes.sort_by_key(|e| (e.start_ts, e.episode_id));
         AnalysisOutput {
             episodes,
             transactions: self.transactions,
+        }
+    }
+
+    /// Whether a request just sent on `conn_id` matters to an open episode: its connection
+    /// belongs to one, or it carries credentials (which may join one).
+    pub fn wants_sent(&self, conn_id: u64, credentialed: bool) -> bool {
+        credentialed
+            || self
+                .conns
+                .get(&conn_id)
+                .is_some_and(|cs| self.open.contains_key(&cs.episode))
+    }
+
+    fn on_sent(&mut self, ex: Exchange) {
+        let conn_id = ex.conn.conn_id;
+        let mut ep_id = self
+            .conns
+            .get(&conn_id)
+            .map(|cs| cs.episode)
+            .filter(|id| self.open.contains_key(id));
+        if ep_id.is_none() {
+            if let Some(c) = &ex.credentials {
+                ep_id = self.find_join(&ex, c);
+                if let Some(id) = ep_id {
+                    if let Some(ep) = self.open.get_mut(&id) {
+                        ep.add_conn(conn_id);
+                    }
+                    self.conns.insert(conn_id, ConnState::new(id));
+                }
+            }
+        }
+        let Some(id) = ep_id else { return };
+        if let Some(ep) = self.open.get_mut(&id) {
+            ep.touch(ex.req_ts);
+        }
+        if let Some(cs) = self.conns.get_mut(&conn_id) {
+            if cs.sent.len() < MAX_SENT_PER_CONN {
+                cs.sent.push(ex);
+            }
+        }
+    }
+
+    /// The retry window of episode `id` passed: requests still pending on its connections
+    /// are applied as unanswered, so the verdict sees them.
+    fn apply_pending(&mut self, id: u64) {
+        let Some(conn_ids) = self.open.get(&id).map(|ep| ep.conn_ids.clone()) else {
+            return;
+        };
+        for conn_id in conn_ids {
+            let sent = match self.conns.get_mut(&conn_id) {
+                Some(cs) if cs.episode == id => std::mem::take(&mut cs.sent),
+                _ => continue,
+            };
+            for mut ex in sent {
+                ex.unanswered = Some(Unanswered::End);
+                let applied = match (self.open.get_mut(&id), self.conns.get_mut(&conn_id)) {
+                    (Some(ep), Some(cs)) => ep.apply(&ex, cs),
+                    _ => continue,
+                };
+                debug_assert!(!applied.ended && !applied.rejected);
+                if self.late.len() < MAX_LATE {
+                    self.late.insert((conn_id, ex.req_ts), id);
+                }
+            }
         }
     }
 
@@ -262,6 +347,16 @@ impl Analyzer {
                 self.identities
                     .record(ex.conn.client_ip, ex.req_ts, u, c.domain.as_deref());
             }
+        }
+        if let Some(id) = self.late.remove(&(conn_id, ex.req_ts)) {
+            // Already applied to its episode when the window passed.
+            if self.cfg.keep_transactions {
+                self.transactions.push(transaction(ex, Some(id)));
+            }
+            return;
+        }
+        if let Some(cs) = self.conns.get_mut(&conn_id) {
+            cs.sent.retain(|s| s.req_ts > ex.req_ts);
         }
         let mut ep_id = self
             .conns
@@ -437,7 +532,14 @@ impl Analyzer {
         if outcome != Outcome::Authenticated {
             ep.rec.time_to_auth_ms = None;
         }
-        attribute(&self.identities, &mut ep.rec);
+        if ep.rec.user_source.is_none() {
+            // Only a Kerberos ticket sets a domain without a user: its realm.
+            if let Some(realm) = &ep.rec.domain {
+                self.realms.insert(id, realm.clone());
+            }
+        }
+        let realm = self.realms.get(&id).map(String::as_str);
+        attribute(&self.identities, &mut ep.rec, realm);
         let idx = self.done.len();
         self.done_index.insert(id, idx);
         self.done.push(ep.rec);
@@ -453,14 +555,15 @@ fn same_user(a: Option<&str>, b: Option<&str>) -> bool {
     }
 }
 
-/// Gives an episode without an identity of its own the user last seen from its client.
-fn attribute(ids: &IdentityHistory, ep: &mut Episode) {
+/// Gives an episode without an identity of its own the user last seen from its client; its
+/// domain is that user's, or else the realm of the episode's Kerberos ticket.
+fn attribute(ids: &IdentityHistory, ep: &mut Episode, realm: Option<&str>) {
     if ep.user_source == Some(UserSource::Credentials) {
         return;
     }
     if let Some(s) = ids.infer(ep.client_ip, ep.end_ts) {
         ep.user = Some(s.user.clone());
-        ep.domain.clone_from(&s.domain);
+        ep.domain = s.domain.clone().or_else(|| realm.map(str::to_string));
         ep.user_source = Some(UserSource::Inferred);
     }
 }
@@ -491,7 +594,14 @@ fn transaction(ex: &Exchange, episode_id: Option<u64>) -> Transaction {
         auth_scheme: c.map(|c| c.scheme.as_str().to_string()),
         auth_step: c.map(|c| c.step.as_str().to_string()),
         user: c.and_then(|c| c.user.clone()),
-        domain: c.and_then(|c| c.domain.clone()),
+        // A Kerberos ticket names no user; its realm stands as the domain.
+        domain: c.and_then(|c| {
+            c.domain.clone().or_else(|| {
+                (c.step == crate::auth::AuthStep::Kerberos)
+                    .then(|| c.realm.clone())
+                    .flatten()
+            })
+        }),
         workstation: c.and_then(|c| c.workstation.clone()),
         user_agent: ex.user_agent.clone(),
         episode_id,

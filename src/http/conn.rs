@@ -183,6 +183,16 @@ impl HttpConn {
         self.pending.len()
     }
 
+    /// The newest `n` requests still waiting for a response, oldest first, outside CONNECT
+    /// tunnels: (time, head, the request came after a gap).
+    pub fn newest_pending(&self, n: usize) -> impl Iterator<Item = (Ts, &RequestHead, bool)> {
+        self.pending
+            .iter()
+            .skip(self.pending.len().saturating_sub(n))
+            .filter(|p| !p.tunneled)
+            .map(|p| (p.ts, &p.head, p.after_gap))
+    }
+
     /// Bytes of one side counted off without being parsed (bodies, tunnels, gaps, skipped
     /// streams).
     pub fn skipped_bytes(&self, side: Side) -> u64 {
@@ -723,6 +733,13 @@ impl HttpConn {
     }
 
     fn flush_pending(&mut self, ts: Ts, why: Unanswered, out: &mut Vec<HttpEvent>) {
+        // The server side lost its place in a gap and found no response head since: the
+        // responses of the pending requests may be in the bytes that were lost or skipped.
+        let why = if self.server_gap_pending.is_some() {
+            Unanswered::Gap
+        } else {
+            why
+        };
         while let Some(p) = self.pending.pop_front() {
             out.push(unanswered(p, ts, why));
         }
