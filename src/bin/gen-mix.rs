@@ -2536,3 +2536,291 @@ fn print_summary(t: &Truth, path: &std::path::Path) {
         println!("    {v:<26} {n:>8}");
     }
 }
+
+/// Single messages exactly as the generator writes them, for the stage benches
+/// (`benches/pipeline.rs` includes this file as a module). Not used by the binary itself.
+#[allow(dead_code)]
+pub mod samples {
+    use super::*;
+
+    fn with_ctx<T>(seed: u64, connect: bool, f: impl FnOnce(&mut Rng, &Ctx<'_>) -> T) -> T {
+        let mut rng = Rng(seed);
+        let world = World::new(&mut rng);
+        let c = &world.clients[7];
+        let x = Ctx {
+            c,
+            p: &world.proxies[0],
+            host: &world.hosts[3],
+            connect,
+            ua: c.ua,
+            secs: START_SECS,
+        };
+        f(&mut rng, &x)
+    }
+
+    /// The value of a `Proxy-Authorization` header carrying an NTLMv2 type 3 message.
+    pub fn ntlm_type3_header(seed: u64) -> String {
+        with_ctx(seed, true, |rng, x| {
+            format!(
+                "NTLM {}",
+                B64.encode(ntlm_type3(rng, x.c, x.p, x.secs, false))
+            )
+        })
+    }
+
+    /// The value of a `Proxy-Authorization` header carrying SPNEGO with a Kerberos AP-REQ.
+    pub fn kerberos_header(seed: u64) -> String {
+        with_ctx(seed, true, |rng, x| {
+            format!("Negotiate {}", B64.encode(kerberos_token(rng, x.c, x.p)))
+        })
+    }
+
+    /// A request head (absolute-form GET when `connect` is false) with `creds`.
+    pub fn request_head(seed: u64, connect: bool, creds: Option<&str>) -> Vec<u8> {
+        with_ctx(seed, connect, |rng, x| {
+            let mut s = Script::default();
+            request(&mut s, rng, x, creds);
+            s.lit
+        })
+    }
+
+    /// A Squid `407` offering Negotiate, NTLM and Basic: its head and its error page.
+    pub fn response_407(seed: u64) -> Vec<u8> {
+        with_ctx(seed, true, |rng, x| {
+            let mut s = Script::default();
+            let ch = offers(x, rng, None);
+            proxy_error(&mut s, rng, x, 407, &ch, false);
+            let pools = Pools::new(rng);
+            let mut out = Vec::new();
+            let mut cur = Cursor::default();
+            let len = s.msgs.first().map_or(0, |m| m.len);
+            take(&s, &mut cur, len, Some(&mut out), &pools, rng);
+            out
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gen(size: u64, seed: u64) -> (Vec<u8>, Truth) {
+        let mut v = Vec::new();
+        let opts = Options {
+            size,
+            seed,
+            concurrency: 48,
+        };
+        let t = generate(&mut v, &opts).expect("writing to memory");
+        (v, t)
+    }
+
+    /// (frame) of every pcap record.
+    fn records(p: &[u8]) -> Vec<&[u8]> {
+        assert_eq!(&p[..4], &0xa1b2_c3d4u32.to_le_bytes());
+        assert_eq!(u32::from_le_bytes([p[20], p[21], p[22], p[23]]), 1);
+        let mut out = Vec::new();
+        let mut at = 24;
+        let mut last_ts = 0u64;
+        while at < p.len() {
+            let h = &p[at..at + 16];
+            let w = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+            let ts = u64::from(w(0)) * 1_000_000 + u64::from(w(4));
+            assert!(w(4) < 1_000_000);
+            assert!(ts >= last_ts, "timestamps go back at offset {at}");
+            last_ts = ts;
+            assert_eq!(w(8), w(12), "captured length = wire length");
+            let len = w(8) as usize;
+            out.push(&p[at + 16..at + 16 + len]);
+            at += 16 + len;
+        }
+        assert_eq!(at, p.len());
+        out
+    }
+
+    /// (vlan, v6, TCP payload) after checking lengths and checksums.
+    fn tcp_payload(f: &[u8]) -> (bool, bool, &[u8]) {
+        let mut l2 = 12;
+        let vlan = f[12..14] == [0x81, 0x00];
+        if vlan {
+            l2 += 4;
+        }
+        let et = u16::from_be_bytes([f[l2], f[l2 + 1]]);
+        let ip = l2 + 2;
+        let (v6, tcp, pseudo) = match et {
+            0x0800 => {
+                let h = &f[ip..ip + 20];
+                assert_eq!(h[0], 0x45);
+                assert_eq!(fold(csum(h)), 0xffff, "IPv4 header checksum");
+                let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+                assert_eq!(total, f.len() - ip, "IPv4 total length");
+                assert_eq!(h[9], 6);
+                let tcp_len = (total - 20) as u64;
+                (false, ip + 20, csum(&h[12..20]) + 6 + tcp_len)
+            }
+            0x86dd => {
+                let h = &f[ip..ip + 40];
+                assert_eq!(h[0] >> 4, 6);
+                let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
+                assert_eq!(plen, f.len() - ip - 40, "IPv6 payload length");
+                assert_eq!(h[6], 6);
+                (true, ip + 40, csum(&h[8..40]) + 6 + plen as u64)
+            }
+            other => panic!("ethertype {other:#x}"),
+        };
+        assert_eq!(fold(pseudo + csum(&f[tcp..])), 0xffff, "TCP checksum");
+        let off = usize::from(f[tcp + 12] >> 4) * 4;
+        (vlan, v6, &f[tcp + off..])
+    }
+
+    #[test]
+    fn frames_are_well_formed_and_the_truth_matches_the_heads_written() {
+        let (pcap, t) = gen(3_000_000, 1);
+        let frames = records(&pcap);
+        assert_eq!(frames.len() as u64, t.packets);
+        assert_eq!(pcap.len() as u64, t.file_bytes);
+        let (mut vlan, mut v6, mut r407, mut requests, mut connects, mut syns) = (0, 0, 0, 0, 0, 0);
+        for f in &frames {
+            let (vl, six, pay) = tcp_payload(f);
+            vlan += u32::from(vl);
+            v6 += u32::from(six);
+            assert!(pay.len() <= 1460);
+            if pay.starts_with(b"HTTP/1.1 407 ") {
+                r407 += 1;
+            }
+            if pay.starts_with(b"GET http://") || pay.starts_with(b"CONNECT ") {
+                requests += 1;
+            }
+            if pay.starts_with(b"CONNECT ") {
+                connects += 1;
+            }
+            if pay.is_empty() && f.len() > 60 && f[f.len() - 12] == 2 {
+                syns += 1; // MSS option first: a SYN or SYN-ACK
+            }
+        }
+        assert_eq!(r407, t.responses_407);
+        assert_eq!(requests, t.requests);
+        assert_eq!(connects, t.connect_requests);
+        assert!(t.responses_407 > 20 && t.connect_requests > 20);
+        assert!(vlan > 0 && v6 > 0 && syns > 0);
+        assert!(vlan < frames.len() as u32 && v6 < frames.len() as u32);
+        let episodes: u64 = t.expected_verdicts.values().sum();
+        assert_eq!(episodes, t.episodes_total);
+    }
+
+    #[test]
+    fn same_seed_same_file_and_other_seed_other_file() {
+        let (a, _) = gen(1_000_000, 5);
+        let (b, _) = gen(1_000_000, 5);
+        let (c, _) = gen(1_000_000, 6);
+        assert!(a == b);
+        assert!(a != c);
+    }
+
+    #[test]
+    fn size_is_about_what_was_asked() {
+        for size in [2_000_000u64, 12_000_000] {
+            let (p, t) = gen(size, 3);
+            assert!(p.len() as u64 >= size, "{} < {size}", p.len());
+            assert!(
+                (p.len() as u64) < size + size / 5 + 1_000_000,
+                "{} for {size}",
+                p.len()
+            );
+            let per_gb = t.packets as f64 / (p.len() as f64 / 1e9);
+            assert!((0.8e6..1.6e6).contains(&per_gb), "{per_gb} packets per GB");
+        }
+    }
+
+    #[test]
+    fn ntlm_type3_security_buffers_point_inside_and_name_the_user() {
+        let mut rng = Rng(9);
+        let w = World::new(&mut rng);
+        let c = &w.clients[42];
+        for v1 in [false, true] {
+            let m = ntlm_type3(&mut rng, c, &w.proxies[0], START_SECS, v1);
+            assert_eq!(&m[..12], b"NTLMSSP\0\x03\0\0\0");
+            let buf = |i: usize| {
+                let o = 12 + i * 8;
+                let len = u16::from_le_bytes([m[o], m[o + 1]]) as usize;
+                let off = u32::from_le_bytes([m[o + 4], m[o + 5], m[o + 6], m[o + 7]]) as usize;
+                assert!(off >= 88 && off + len <= m.len());
+                &m[off..off + len]
+            };
+            let (lm, nt, dom, user, ws) = (buf(0), buf(1), buf(2), buf(3), buf(4));
+            assert_eq!(lm.len(), 24);
+            assert_eq!(nt.len() == 24, v1);
+            assert_eq!(dom, utf16(domain(c)).as_slice());
+            assert_eq!(user, utf16(&c.user).as_slice());
+            assert_eq!(ws, utf16(&c.ws).as_slice());
+        }
+        let t2 = ntlm_type2(&mut rng, "CORP", &w.proxies[0], START_SECS);
+        let off = u32::from_le_bytes([t2[44], t2[45], t2[46], t2[47]]) as usize;
+        let len = u16::from_le_bytes([t2[40], t2[41]]) as usize;
+        assert_eq!(off + len, t2.len());
+        assert_eq!(&t2[len + off - 4..], &[0, 0, 0, 0]); // MsvAvEOL
+    }
+
+    /// Walks a DER TLV at `b`, returning (tag, content, rest).
+    fn tlv(b: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (len, hdr) = match b[1] {
+            n if n < 0x80 => (n as usize, 2),
+            0x81 => (b[2] as usize, 3),
+            0x82 => ((b[2] as usize) << 8 | b[3] as usize, 4),
+            _ => (
+                (b[2] as usize) << 16 | (b[3] as usize) << 8 | b[4] as usize,
+                5,
+            ),
+        };
+        (b[0], &b[hdr..hdr + len], &b[hdr + len..])
+    }
+
+    #[test]
+    fn kerberos_token_is_spnego_around_an_ap_req_for_the_proxy() {
+        let mut rng = Rng(10);
+        let w = World::new(&mut rng);
+        let tok = kerberos_token(&mut rng, &w.clients[1], &w.proxies[2]);
+        let (tag, body, rest) = tlv(&tok);
+        assert_eq!((tag, rest.len()), (0x60, 0));
+        assert!(body.starts_with(OID_SPNEGO));
+        let (tag, init, _) = tlv(&body[OID_SPNEGO.len()..]);
+        assert_eq!(tag, 0xa0);
+        let (_, seq, _) = tlv(init);
+        let (tag, _, rest) = tlv(seq); // [0] mechTypes
+        assert_eq!(tag, 0xa0);
+        let (tag, mech, _) = tlv(rest); // [2] mechToken
+        assert_eq!(tag, 0xa2);
+        let (_, gss, _) = tlv(mech);
+        let (tag, inner, _) = tlv(gss);
+        assert_eq!(tag, 0x60);
+        assert!(inner.starts_with(OID_KRB5));
+        assert_eq!(inner[OID_KRB5.len()..][..3], [0x01, 0x00, 0x6e]);
+        let s = String::from_utf8_lossy(&tok);
+        assert!(s.contains("CORP.EXAMPLE.COM") || s.contains(".CORP.EXAMPLE.COM"));
+        assert!(s.contains("proxy-03.corp.example.com"));
+    }
+
+    #[test]
+    fn basic_credentials_carry_generated_passwords_only() {
+        let mut rng = Rng(11);
+        let w = World::new(&mut rng);
+        for c in &w.clients[..50] {
+            assert!(c.password.starts_with("Gen-") && c.password.len() == 16);
+        }
+        let v = basic("anna.smith", "Gen-abc");
+        assert_eq!(v, "Basic YW5uYS5zbWl0aDpHZW4tYWJj");
+    }
+
+    #[test]
+    fn http_dates_and_sizes_parse() {
+        assert_eq!(http_date(START_SECS), "Tue, 04 Mar 2025 09:00:00 GMT");
+        assert_eq!(generalized_time(START_SECS), "20250304090000Z");
+        assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(parse_size("1GB"), Ok(1_000_000_000));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("500 MB"), Ok(500_000_000));
+        assert_eq!(parse_size("1234"), Ok(1234));
+        assert!(parse_size("1XB").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+}
