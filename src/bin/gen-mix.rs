@@ -135,6 +135,9 @@ impl Rng {
     fn pick<'a, T>(&mut self, s: &'a [T]) -> &'a T {
         &s[self.below(s.len() as u64) as usize]
     }
+    fn pick_str(&mut self, s: &[&'static str]) -> &'static str {
+        s[self.below(s.len() as u64) as usize]
+    }
     fn bytes<const N: usize>(&mut self) -> [u8; N] {
         let mut b = [0u8; N];
         for c in b.chunks_mut(8) {
@@ -175,7 +178,7 @@ impl Pools {
             let tag = *rng.pick(&["p", "li", "div class=\"item\"", "span", "h2", "td"]);
             let _ = write!(text, "<{tag}>");
             for _ in 0..rng.range(4, 18) {
-                text.push_str(*rng.pick(WORDS));
+                text.push_str(rng.pick_str(WORDS));
                 text.push(' ');
             }
             let close = tag.split(' ').next().unwrap_or("p");
@@ -421,7 +424,7 @@ impl World {
                 site,
                 user,
                 ws,
-                ua: *rng.pick(BROWSER_UA),
+                ua: rng.pick_str(BROWSER_UA),
                 password: format!("Gen-{}", rng.alnum(12)),
             });
         }
@@ -1042,14 +1045,13 @@ fn template(
     let v6 = src.len() == 16;
     h.extend_from_slice(if v6 { &[0x86, 0xdd] } else { &[0x08, 0x00] });
     let ip = h.len();
-    let ip_sum;
-    if v6 {
+    let ip_sum = if v6 {
         h.extend_from_slice(&[0x60, 0, 0, 0, 0, 0, 6, ttl]);
-        ip_sum = 0;
+        0
     } else {
         h.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, ttl, 6, 0, 0]);
-        ip_sum = 0x4500 + 0x4000 + (u32::from(ttl) << 8 | 6) + words_sum(src) + words_sum(dst);
-    }
+        0x4500 + 0x4000 + (u32::from(ttl) << 8 | 6) + words_sum(src) + words_sum(dst)
+    };
     h.extend_from_slice(src);
     h.extend_from_slice(dst);
     let tcp = h.len();
@@ -1578,10 +1580,10 @@ fn server_hello(rng: &mut Rng) -> Vec<u8> {
 
 /// Download size of one object in a tunnel or body: mostly small, a long tail.
 fn object_size(rng: &mut Rng) -> usize {
-    if rng.p(0.012) {
+    if rng.p(0.010) {
         rng.log_uniform(150_000, 3_000_000) as usize
     } else {
-        rng.log_uniform(200, 40_000) as usize
+        rng.log_uniform(200, 30_000) as usize
     }
 }
 
