@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Whole-process benchmark of proxy407 against cat and tshark on one capture.
 #
-#   scripts/bench.sh [--skip-tshark] [--tshark-limit MB] [--runs N] [--no-double] [FILE]
+#   scripts/bench.sh [--skip-tshark] [--tshark-limit MB] [--runs N] [--no-double]
+#                    [--no-build] [FILE]
 #
 # Without FILE, generates /var/tmp/proxy407-mix-1g.pcap (1 GB) with gen-mix (once; an
 # existing file is reused). Builds the release binaries, then measures on the same file:
@@ -15,15 +16,17 @@
 # Then analyze once more on the file concatenated with itself (mergecap -a), to show that
 # peak RSS does not grow with the input. Prints a markdown table.
 #
-# Environment: CARGO_TARGET_DIR (default ./target), BENCH_TMP (default /var/tmp).
+# Environment: CARGO_TARGET_DIR (default ./target), BENCH_TMP (default /var/tmp);
+# PROXY407_BIN and GEN_MIX_BIN use given binaries (with --no-build: no cargo at all).
 set -euo pipefail
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 SKIP_TSHARK=0
 TSHARK_LIMIT_MB=0
 RUNS=3
 DOUBLE=1
+BUILD=1
 FILE=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -32,6 +35,7 @@ while [[ $# -gt 0 ]]; do
         --tshark-limit=*) TSHARK_LIMIT_MB="${1#*=}" ;;
         --runs) RUNS="${2:?--runs needs a number}"; shift ;;
         --no-double) DOUBLE=0 ;;
+        --no-build) BUILD=0 ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
         *) FILE="$1" ;;
@@ -51,10 +55,13 @@ need capinfos "apt-get install tshark"
 HAVE_HYPERFINE=0
 command -v hyperfine >/dev/null 2>&1 && HAVE_HYPERFINE=1
 
-echo "== building release binaries" >&2
-(cd "$ROOT" && cargo build --release --quiet --bin proxy407 --bin gen-mix)
-P407="$TARGET/release/proxy407"
-GEN="$TARGET/release/gen-mix"
+if [[ $BUILD == 1 ]]; then
+    echo "== building release binaries" >&2
+    (cd "$ROOT" && cargo build --release --quiet --bin proxy407 --bin gen-mix)
+fi
+P407="${PROXY407_BIN:-$TARGET/release/proxy407}"
+GEN="${GEN_MIX_BIN:-$TARGET/release/gen-mix}"
+[[ -x "$P407" ]] || { echo "bench.sh: no proxy407 binary at $P407" >&2; exit 3; }
 
 if [[ -z "$FILE" ]]; then
     FILE="$TMPBASE/proxy407-mix-1g.pcap"
