@@ -105,8 +105,12 @@ fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
 
 /// Runs the engine over the whole input, with a progress bar on standard error when it is
 /// a terminal (and `--quiet` is not given).
-pub fn run_engine(input: &InputArgs) -> anyhow::Result<EngineOutput> {
-    let cfg = input.engine_config()?;
+///
+/// `keep_transactions`: whether every transaction is kept for the output (`transactions`,
+/// `export`); the report needs only the episodes, so its memory does not grow with requests.
+pub fn run_engine(input: &InputArgs, keep_transactions: bool) -> anyhow::Result<EngineOutput> {
+    let mut cfg = input.engine_config()?;
+    cfg.analysis.keep_transactions = keep_transactions;
     let mut src = open(input)?;
     let mut engine = Engine::new(cfg);
     let bar = progress_bar(input, src.progress().1);
@@ -148,8 +152,8 @@ fn progress_bar(input: &InputArgs, total: Option<u64>) -> Option<indicatif::Prog
 }
 
 /// Runs the engine and applies `--pseudonymize`: what every view reads.
-fn analysed(input: &InputArgs) -> anyhow::Result<EngineOutput> {
-    let mut out = run_engine(input)?;
+fn analysed(input: &InputArgs, keep_transactions: bool) -> anyhow::Result<EngineOutput> {
+    let mut out = run_engine(input, keep_transactions)?;
     if let Some(p) = input.pseudonymizer() {
         out.pseudonymize(&p);
     }
@@ -157,7 +161,7 @@ fn analysed(input: &InputArgs) -> anyhow::Result<EngineOutput> {
 }
 
 fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let out = analysed(&a.input)?;
+    let out = analysed(&a.input, false)?;
     let text =
         crate::report::analyze_report(&out, a.top, a.json, crate::report::use_color(a.no_color));
     let mut stdout = std::io::stdout().lock();
@@ -167,7 +171,7 @@ fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn transactions(i: &InputArgs) -> anyhow::Result<ExitCode> {
-    let out = analysed(i)?;
+    let out = analysed(i, true)?;
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     for t in &out.analysis.transactions {
         serde_json::to_writer(&mut stdout, t)?;
@@ -178,7 +182,7 @@ fn transactions(i: &InputArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn export(e: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let out = analysed(&e.input)?;
+    let out = analysed(&e.input, true)?;
     let tables = crate::export::build_tables(&out.analysis.episodes, &out.analysis.transactions);
     let written = crate::export::write_tables(&tables, &e.out, e.format, &e.tables, e.force)?;
     for path in written {
