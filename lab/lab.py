@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """proxy407 real-proxy lab.
 
-Starts real forward proxies on loopback (Squid with Basic, Digest and NTLM, tinyproxy with
-Basic), a tiny origin server, and drives clients (curl and exact-wire Python socket clients)
-through every authentication failure cause of SPEC section 5 while tcpdump records the
-traffic. Everything started here is stopped at the end.
+Starts real forward proxies on loopback (Squid with Basic, Digest, NTLM and Negotiate/Kerberos
+against an MIT KDC of its own, tinyproxy with Basic), a tiny origin server, and drives clients
+(curl and exact-wire Python socket clients) through every authentication failure cause of
+SPEC section 5 while tcpdump records the traffic. Everything started here is stopped at the end.
 
 Only the Python standard library is used. Run it through `lab/run.sh`.
 """
@@ -13,6 +13,7 @@ import argparse
 import base64
 import http.server
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,13 +33,22 @@ PORT_TINY = 8000  # tinyproxy, BasicAuth
 PORT_NTLM_CLOSE = 8888  # a closing hop (like an LB without keep-alive) in front of 8080
 RELAY_SRC = "127.0.0.200"  # the hop's own upstream address, left out of every capture
 PORT_CLOSED = 9090  # nothing listens: connection refused (RST)
+PORT_KRB = 3130  # Squid, Negotiate (negotiate_kerberos_auth); found by its 407, not by port
+KDC_PORT = 88  # the lab's MIT KDC (krb5kdc), 127.0.0.1 only
+REALM = "LAB.TEST"
+KRB_PROXY_HOST = "localhost"  # the name clients use for PORT_KRB: the SPN is HTTP/localhost
+SPN = f"HTTP/{KRB_PROXY_HOST}@{REALM}"
 
 LO = "127.0.0.1"
 ORIGIN = f"http://{LO}:{ORIGIN_PORT}"
 
 # The lab's throwaway credentials. samples/SECRETS.txt lists every password below; no output
 # of proxy407 may ever contain one of them.
-USERS_BASIC = {"alice": "Lab-Secret-7f3a", "bob": "Lab-Bob-Pw-4e8d", "erin": "Lab-Erin-Pw-0b57"}
+USERS_BASIC = {"alice": "Lab-Secret-7f3a", "bob": "Lab-Bob-Pw-4e8d", "erin": "Lab-Erin-Pw-0b57",
+               "frank": "Lab-Frank-Pw-8d2e"}
+# frank also has a Kerberos principal with the same password (as with a directory account).
+KRB_USER = ("frank", USERS_BASIC["frank"])
+KDC_MASTER = "Lab-Kdc-Master-1f9b"  # the KDC database's master password (never on the wire)
 WRONG_BASIC = "Wrong-Pass-91c2"
 USERS_DIGEST = {"carol": "Lab-Digest-Pw-5d1e"}
 WRONG_DIGEST = "Wrong-Digest-8a4f"
@@ -167,6 +177,52 @@ for line in sys.stdin:
 '''
 
 
+KRB5_CONF = """[libdefaults]
+    default_realm = {realm}
+    dns_lookup_realm = false
+    dns_lookup_kdc = false
+    rdns = false
+    dns_canonicalize_hostname = false
+    ignore_acceptor_hostname = false
+[realms]
+    {realm} = {{
+        kdc = 127.0.0.1:{kdc_port}
+    }}
+[domain_realm]
+    {host} = {realm}
+"""
+
+KDC_CONF = """[kdcdefaults]
+    kdc_listen = 127.0.0.1:{kdc_port}
+    kdc_tcp_listen = 127.0.0.1:{kdc_port}
+[realms]
+    {realm} = {{
+        database_name = {d}/principal
+        key_stash_file = {d}/stash
+        acl_file = {d}/kadm5.acl
+        max_life = 10h
+        supported_enctypes = aes256-cts-hmac-sha1-96:normal
+    }}
+[logging]
+    kdc = FILE:{d}/kdc.log
+    admin_server = FILE:{d}/kadmin.log
+    default = FILE:{d}/krb5.log
+"""
+
+# Squid runs its helper without our environment: the wrapper gives it the lab's krb5.conf,
+# the keytab, and no replay cache file outside the work dir.
+NEGOTIATE_WRAPPER = """#!/bin/sh
+export KRB5_CONFIG={conf}
+export KRB5_KTNAME=FILE:{keytab}
+export KRB5RCACHETYPE=none
+exec /usr/lib/squid/negotiate_kerberos_auth -s {spn} -k {keytab} -t none
+"""
+
+
+# The prepared Kerberos clients (name -> environment with KRB5_CONFIG and KRB5CCNAME).
+KRB_CLIENTS = {}
+
+
 def squid_conf(d, port, auth, extra=""):
     return f"""
 http_port {LO}:{port}
@@ -205,6 +261,8 @@ class Lab:
         self.procs = []  # (name, Popen)
         self.origin = None
         self.relay = None
+        self.krb_env = None  # the environment of Kerberos tools: the lab's KRB5_CONFIG
+        self.krb_admin_env = None  # and the KDC's profile
 
     def path(self, *p):
         return os.path.join(self.dir, *p)
@@ -239,9 +297,71 @@ class Lab:
         subprocess.run(["chown", "-R", "proxy:proxy", d], check=True)
         self.spawn(name, ["squid", "-N", "-n", name.replace("-", ""), "-f", conf])
 
+    def krb_run(self, argv, stdin=None):
+        r = subprocess.run(argv, input=stdin, capture_output=True, text=True,
+                           env=self.krb_admin_env)
+        if r.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({r.returncode}): "
+                               f"{(r.stdout + r.stderr).strip()[-500:]}")
+        return r.stdout
+
+    def kadmin(self, query):
+        return self.krb_run(["kadmin.local", "-q", query])
+
+    def client_ticket(self, name):
+        """A client credential cache: frank's TGT and his ticket for the proxy's SPN, fetched
+        now so that no KDC exchange falls inside a scenario's capture."""
+        cc = f"FILE:{self.path('krb', 'ccache', name)}"
+        env = dict(self.krb_env, KRB5CCNAME=cc)
+        for argv, stdin in ((["kinit", KRB_USER[0]], KRB_USER[1] + "\n"), (["kvno", SPN], None)):
+            r = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                raise RuntimeError(f"{argv[0]} failed ({r.returncode}): "
+                                   f"{(r.stdout + r.stderr).strip()[-500:]}")
+        KRB_CLIENTS[name] = env
+
+    def start_kerberos(self):
+        """An MIT KDC for LAB.TEST on 127.0.0.1:88, a Squid with Negotiate on PORT_KRB, and
+        two prepared clients: `current` holds a ticket for the proxy's key, `stale` one for
+        the key the proxy had before it was changed (kvno 1; the proxy's keytab has kvno 2)."""
+        kd = self.path("krb")
+        kdc_dir = os.path.join(kd, "kdc")
+        os.makedirs(kdc_dir, mode=0o700, exist_ok=True)
+        os.makedirs(os.path.join(kd, "ccache"), mode=0o700, exist_ok=True)
+        conf = self.write("krb/krb5.conf", KRB5_CONF.format(
+            realm=REALM, kdc_port=KDC_PORT, host=KRB_PROXY_HOST))
+        kdc_conf = self.write("krb/kdc/kdc.conf", KDC_CONF.format(
+            realm=REALM, kdc_port=KDC_PORT, d=kdc_dir), 0o600)
+        self.write("krb/kdc/kadm5.acl", "", 0o600)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("KRB5")}
+        self.krb_env = dict(base, KRB5_CONFIG=conf)
+        self.krb_admin_env = dict(self.krb_env, KRB5_KDC_PROFILE=kdc_conf)
+        self.krb_run(["kdb5_util", "create", "-s", "-r", REALM, "-P", KDC_MASTER])
+        self.kadmin(f"addprinc -pw {KRB_USER[1]} {KRB_USER[0]}")
+        self.kadmin(f"addprinc -randkey HTTP/{KRB_PROXY_HOST}")
+        self.spawn("krb5kdc", ["krb5kdc", "-n"], env=self.krb_admin_env)
+        wait_port(KDC_PORT, 30, self)
+        self.client_ticket("stale")  # kvno 1
+        # The proxy's key changes (a new keytab, kvno 2); `stale` keeps its old ticket.
+        helper_dir = self.path("krb-helper")
+        os.makedirs(helper_dir, exist_ok=True)
+        keytab = os.path.join(helper_dir, "http.keytab")
+        self.kadmin(f"ktadd -k {keytab} HTTP/{KRB_PROXY_HOST}")
+        self.client_ticket("current")  # kvno 2
+        wrapper = self.write("krb-helper/negotiate.sh", NEGOTIATE_WRAPPER.format(
+            conf=conf, keytab=keytab, spn=SPN), 0o755)
+        os.chmod(conf, 0o644)
+        os.chmod(kd, 0o755)
+        os.chmod(keytab, 0o600)
+        subprocess.run(["chown", "-R", "proxy:proxy", helper_dir], check=True)
+        self.start_squid(
+            "krb", PORT_KRB,
+            f"auth_param negotiate program {wrapper}\n"
+            "auth_param negotiate children 2\nauth_param negotiate keep_alive on\n")
+
     def start(self):
         for port in (PORT_BASIC, PORT_DIGEST, PORT_NTLM, PORT_NTLM_CLOSE, PORT_TINY,
-                     PORT_CLOSED, ORIGIN_PORT):
+                     PORT_CLOSED, PORT_KRB, KDC_PORT, ORIGIN_PORT):
             if not refused(port):
                 raise RuntimeError(f"port {port} is already in use (a leftover proxy?)")
         os.chmod(self.dir, 0o755)
@@ -292,7 +412,10 @@ DisableViaHeader Yes
 """)
         subprocess.run(["chown", "-R", "nobody:nogroup", td], check=True)
         self.spawn("tinyproxy", ["tinyproxy", "-d", "-c", conf])
-        for port in (PORT_BASIC, PORT_DIGEST, PORT_NTLM, PORT_NTLM_CLOSE, PORT_TINY, ORIGIN_PORT):
+        # Kerberos: the KDC, the Negotiate Squid, the clients' tickets
+        self.start_kerberos()
+        for port in (PORT_BASIC, PORT_DIGEST, PORT_NTLM, PORT_NTLM_CLOSE, PORT_TINY, PORT_KRB,
+                     ORIGIN_PORT):
             wait_port(port, 30, self)
         # Squid answers on its port before its helpers are up: a warm-up request that is
         # not captured.
@@ -351,8 +474,10 @@ def wait_port(port, timeout, lab=None):
 class Capture:
     def __init__(self, path):
         self.path = path
+        # -B: a 32 MiB capture buffer. With the default one, tcpdump on this kernel drops
+        # packets under load (tinyproxy's many small segments), leaving holes in the streams.
         self.proc = subprocess.Popen(
-            ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-w", path,
+            ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "32768", "-w", path,
              f"tcp and not host {RELAY_SRC}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         # tcpdump says "listening on lo" once the capture is open.
@@ -363,6 +488,8 @@ class Capture:
         time.sleep(0.2)
 
     def stop(self):
+        """Stops tcpdump; returns how many packets it says the kernel dropped (None if it
+        did not say)."""
         # tcpdump may still hold the last packets: send a marker through loopback on a
         # connection of our own (not HTTP, not a proxy port, so the analysis passes over it)
         # and stop only once the marker is in the file, so no scenario loses its tail.
@@ -389,20 +516,23 @@ class Capture:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        stats = self.proc.stderr.read().decode(errors="replace")
         self.proc.stderr.close()
+        m = re.search(r"(\d+) packets? dropped by kernel", stats)
+        return int(m.group(1)) if m else None
 
 
 # --------------------------------------------------------------------------------------------
 # Clients
 
 
-def curl(*args, src=None):
-    argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\n", "--max-time", "10",
-            "--noproxy", ""]
+def curl(*args, src=None, env=None, wrap=()):
+    argv = list(wrap) + ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\n",
+                         "--max-time", "10", "--noproxy", ""]
     if src:
         argv += ["--interface", src]
     argv += list(args)
-    r = subprocess.run(argv, capture_output=True, text=True)
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
     return r.stdout.strip()
 
 
@@ -665,6 +795,33 @@ def sc_tinyproxy_wrong_password(src=None):
     return st
 
 
+def krb_curl(client, src, wrap=()):
+    # curl's SPNEGO: the first request goes without credentials (--proxy-anyauth), the 407
+    # offers Negotiate, the retry carries the AP-REQ for HTTP/localhost. -4: the proxy name
+    # must not resolve to ::1, where nothing listens.
+    return curl("-4", "--proxy-anyauth", "-U", ":", "-x", f"http://{KRB_PROXY_HOST}:{PORT_KRB}",
+                ORIGIN + "/ok", src=src, env=KRB_CLIENTS[client], wrap=wrap)
+
+
+def sc_kerberos_success(src="127.0.0.21"):
+    # frank logs in with Basic first, then with Kerberos from the same address: the
+    # Kerberos episode's user can only be inferred from that earlier login.
+    return {"frank basic": sc_basic_success(src, "frank"),
+            "frank kerberos": krb_curl("current", src)}
+
+
+def sc_kerberos_rejected(src="127.0.0.22"):
+    # The client's service ticket is for the proxy's previous key (kvno 1); the proxy's
+    # keytab has kvno 2 only: the helper fails (BH) and Squid answers 407 again.
+    return krb_curl("stale", src)
+
+
+def sc_kerberos_clock_skew(src="127.0.0.23"):
+    # A client clock 10 minutes ahead (libfaketime): the authenticator is outside the
+    # acceptor's 5 minute window (Clock skew too great) and Squid answers 407 again.
+    return krb_curl("current", src, wrap=("faketime", "-f", "+600s"))
+
+
 def sc_office_mix(src=None):
     notes = {}
     notes["alice basic"] = [sc_basic_success("127.0.0.11", "alice") for _ in range(2)]
@@ -698,6 +855,9 @@ SCENARIOS = [
     ("oversized-token", sc_oversized_token),
     ("tinyproxy-success", sc_tinyproxy_success),
     ("tinyproxy-wrong-password", sc_tinyproxy_wrong_password),
+    ("kerberos-success", sc_kerberos_success),
+    ("kerberos-rejected", sc_kerberos_rejected),
+    ("kerberos-clock-skew", sc_kerberos_clock_skew),
     ("office-mix", sc_office_mix),
 ]
 
@@ -711,9 +871,11 @@ CAUSES = ["handshake_broken", "scheme_mismatch", "bad_credentials", "no_credenti
 
 
 def expect(about, requests, r407, cred, causes=(), authenticated=0, connect=0,
-           findings=None, users=None):
+           findings=None, users=None, schemes_used=None):
     failed = len(causes)
+    extra = {"schemes": {"used": dict(schemes_used)}} if schemes_used else {}
     return {
+        **extra,
         "_about": about,
         "capture": {"files": 1, "truncated_packets": 0, "gap_bytes": 0},
         "http": {"requests": requests, "responses": requests, "responses_407": r407,
@@ -807,6 +969,28 @@ EXPECTED = {
         "its proxy challenge (not 407), then closes",
         2, 1, 1, ["bad_credentials"], findings={**NO_LOCKOUT, "cleartext_basic": 1},
         users=[u("tuser", failed=1)]),
+    "kerberos-success": expect(
+        "frank (127.0.0.21) logs in with Basic on 3128 (407, 200), then curl --proxy-anyauth "
+        "with a Kerberos ticket on the Negotiate Squid (3130): 407 offering Negotiate, the "
+        "AP-REQ gets 200 with no Proxy-Authenticate (no mutual-auth token on the wire); the "
+        "Kerberos episode's user is inferred from the Basic login of the same address",
+        4, 2, 2, authenticated=2, findings={**NO_LOCKOUT, "cleartext_basic": 1},
+        users=[u("frank", authenticated=2, failed=0)],
+        schemes_used={"Basic": 1, "Negotiate": 1}),
+    "kerberos-rejected": expect(
+        "a service ticket for the proxy's previous key (kvno 1; the proxy's keytab has kvno "
+        "2): the helper fails and Squid answers 407 with a bare Negotiate again (no KRB-ERROR "
+        "token); curl gives up. The realm comes from the ticket, the user is unknown",
+        2, 2, 1, ["bad_credentials"], findings={**NO_LOCKOUT, "ntlm_fallback": 0},
+        users=[u("(unknown)", failed=1, failed_bad_credentials=1, domain=REALM)],
+        schemes_used={"Negotiate": 1}),
+    "kerberos-clock-skew": expect(
+        "a client clock 10 minutes ahead (libfaketime): the proxy's acceptor finds the "
+        "authenticator outside its 5 minute window and Squid answers 407 with a bare "
+        "Negotiate, exactly as for a wrong key: the skew is not visible on the wire",
+        2, 2, 1, ["bad_credentials"], findings={**NO_LOCKOUT, "ntlm_fallback": 0},
+        users=[u("(unknown)", failed=1, failed_bad_credentials=1, domain=REALM)],
+        schemes_used={"Negotiate": 1}),
     "office-mix": expect(
         "an office: alice (127.0.0.11) browses twice with Basic and her updater has no "
         "credentials; bob (.12) tries a wrong password 5 times; carol (.13) Digest; dave "
@@ -828,6 +1012,7 @@ SECRETS = (
     + [f"carol:{WRONG_DIGEST}"]
     + [f"{NTLM_GOOD[1]}:{NTLM_GOOD[2]}", f"{NTLM_REJECTED[1]}:{NTLM_REJECTED[2]}"]
     + [f"{TINY_USER[0]}:{TINY_USER[1]}", f"{TINY_USER[0]}:{WRONG_TINY}"]
+    + [f"K/M:{KDC_MASTER}"]
 )
 
 
@@ -868,7 +1053,8 @@ def main():
         if bad:
             ap.error(f"unknown scenario(s): {', '.join(bad)}")
         chosen = [s for s in SCENARIOS if s[0] in want]
-    for tool in ("squid", "tcpdump", "tinyproxy", "curl", "htpasswd"):
+    for tool in ("squid", "tcpdump", "tinyproxy", "curl", "htpasswd", "krb5kdc", "kdb5_util",
+                 "kadmin.local", "kinit", "kvno", "faketime"):
         if shutil.which(tool) is None:
             log(f"{tool} is not installed")
             return 3
@@ -888,12 +1074,21 @@ def main():
         if args.combined:
             combined = Capture(os.path.abspath(args.combined))
         for name, fn in chosen:
-            cap = Capture(os.path.join(args.out, f"{name}.pcap")) if args.out else None
-            try:
-                note = fn()
-            finally:
-                if cap:
-                    cap.stop()
+            # A capture that lost packets is taken again (the scenarios can be repeated).
+            for attempt in range(1, 4):
+                cap = Capture(os.path.join(args.out, f"{name}.pcap")) if args.out else None
+                dropped = None
+                try:
+                    note = fn()
+                finally:
+                    if cap:
+                        dropped = cap.stop()
+                if not dropped:
+                    break
+                log(f"{name}: tcpdump dropped {dropped} packets (attempt {attempt})")
+                time.sleep(0.5)
+            else:
+                raise RuntimeError(f"{name}: every capture lost packets")
             print(f"{name}: {note}", flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:
@@ -903,8 +1098,9 @@ def main():
         log(f"error: {e}")
         rc = 1
     finally:
-        if combined:
-            combined.stop()
+        if combined and combined.stop():
+            log("the combined capture lost packets")
+            rc = rc or 1
         lab.stop()
         if args.keep_workdir:
             log(f"work dir kept: {work}")

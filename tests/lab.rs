@@ -231,6 +231,60 @@ fn lab_secrets_are_in_the_captures_but_in_no_output() {
     );
 }
 
+/// The episodes of a capture, from `proxy407 export --format ndjson`.
+fn episodes(file: &Path) -> Vec<Value> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(BIN)
+        .args([
+            "export", "-q", "--format", "ndjson", "--tables", "episodes", "--out",
+        ])
+        .arg(dir.path())
+        .arg(file)
+        .output()
+        .expect("the proxy407 binary runs");
+    assert!(
+        out.status.success(),
+        "export {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(dir.path().join("episodes.ndjson"))
+        .expect("episodes.ndjson written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an episode is JSON"))
+        .collect()
+}
+
+#[test]
+fn kerberos_samples_attribute_and_classify_negotiate_episodes() {
+    // A Kerberos ticket names no user: the Negotiate episode takes frank from his Basic
+    // login of the same address, marked inferred.
+    let eps = episodes(&repo().join("samples/kerberos-success.pcap"));
+    assert_eq!(eps.len(), 2, "{eps:?}");
+    let basic = &eps[0];
+    assert_eq!(basic["scheme"], "Basic");
+    assert_eq!(basic["user_source"], "credentials");
+    let krb = &eps[1];
+    assert_eq!(krb["scheme"], "Negotiate");
+    assert_eq!(krb["proxy_port"], 3130);
+    assert_eq!(krb["outcome"], "authenticated");
+    assert_eq!(krb["user"], "frank");
+    assert_eq!(krb["user_source"], "inferred");
+    // A rejected AP-REQ (wrong key, clock skew): Squid repeats its bare Negotiate challenge,
+    // so the realm of the ticket is all the identity there is.
+    for name in ["kerberos-rejected", "kerberos-clock-skew"] {
+        let eps = episodes(&repo().join(format!("samples/{name}.pcap")));
+        assert_eq!(eps.len(), 1, "{name}: {eps:?}");
+        let e = &eps[0];
+        assert_eq!(e["scheme"], "Negotiate", "{name}");
+        assert_eq!(e["cause"], "bad_credentials", "{name}");
+        assert_eq!(e["final_status"], 407, "{name}");
+        assert_eq!(e["domain"], "LAB.TEST", "{name}");
+        assert!(e["user"].is_null(), "{name}: {e}");
+        assert!(e["user_source"].is_null(), "{name}: {e}");
+    }
+}
+
 fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
@@ -258,6 +312,12 @@ fn live_lab_scenarios_get_their_verdicts() {
         "curl",
         "htpasswd",
         "python3",
+        "krb5kdc",
+        "kdb5_util",
+        "kadmin.local",
+        "kinit",
+        "kvno",
+        "faketime",
     ]
     .into_iter()
     .filter(|t| !have(t))
