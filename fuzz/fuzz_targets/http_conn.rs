@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = data;
     let mut ts = Ts(1_700_000_000_000_000);
     while let [ctl, len, tail @ ..] = rest {
-        let side = if ctl & 1 == 0 { Side::Client } else { Side::Server };
+        let side = if ctl & 1 == 0 {
+            Side::Client
+        } else {
+            Side::Server
+        };
         let n = usize::from(*len).min(tail.len());
         let (chunk, after) = tail.split_at(n);
         let ev = match (ctl >> 1) & 7 {
