@@ -108,6 +108,9 @@ const METHODS: [&[u8]; 9] = [
     b"TRACE ",
 ];
 
+/// What a held-back segment costs against the per-stream cap beyond its bytes.
+const PARKED_COST: usize = 64;
+
 /// Everything of a connection except its two assemblers (so both can be borrowed apart).
 struct Core<T> {
     key: FlowKey,
@@ -130,15 +133,37 @@ struct Core<T> {
     app: T,
 }
 
+/// A segment held back because it answers bytes of the other direction that the capture
+/// has not shown yet (the two directions of a mirror port or tap arrive out of order).
+struct Parked {
+    ts: Ts,
+    seq: u32,
+    ack: u32,
+    fin: bool,
+    payload: Vec<u8>,
+    missing: u32,
+}
+
 struct Conn<T> {
     /// Index 0: the a→b direction, 1: b→a.
     asm: [Assembler; 2],
+    /// Per direction, segments held back until the other direction catches up (FIFO).
+    parked: [VecDeque<Parked>; 2],
+    parked_bytes: usize,
     core: Core<T>,
     prev: usize,
     next: usize,
 }
 
 impl<T> Core<T> {
+    /// Whether direction `dir`'s stream start is known: its SYN (or SYN-ACK) was seen, or
+    /// its reassembler has started.
+    fn syn_known(&self, dir: usize, asm: &[Assembler; 2]) -> bool {
+        self.syn_from == Some(dir)
+            || self.synack_from == Some(dir)
+            || asm.get(dir).is_some_and(|a| a.base().is_some())
+    }
+
     /// The side of direction `dir`, deciding the roles first if they are still open.
     fn side(&mut self, dir: usize, first_payload: Option<&[u8]>, proxy_ports: &[u16]) -> Side {
         let a_client = match self.a_is_client {
@@ -331,6 +356,73 @@ impl<T: Default> FlowTable<T> {
             }
             return;
         }
+        if seg.flags.rst {
+            // Nothing waits past a reset.
+            self.release(slot, now, true, h);
+        }
+        let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        // Data only: a bare FIN is put in its place by the reassembler.
+        let has_data = !seg.payload.is_empty() || seg.missing_payload > 0;
+        let answers_unseen = seg.flags.ack && conn.asm[other].acks_undelivered(seg.ack);
+        let queued = !conn.parked[dir].is_empty();
+        // A young connection's first data before its SYN: the handshake may be late.
+        let before_syn = !conn.core.syn_known(dir, &conn.asm)
+            && now.0.saturating_sub(conn.core.meta.first_ts.0) < self.limits.acked_hole_timeout_us;
+        if has_data && !seg.flags.rst && !seg.flags.syn && (answers_unseen || queued || before_syn)
+        {
+            let size = seg.payload.len() + PARKED_COST;
+            if conn.parked_bytes + size <= self.limits.max_buffered_per_stream {
+                conn.parked_bytes += size;
+                conn.parked[dir].push_back(Parked {
+                    ts: now,
+                    seq: seg.seq,
+                    ack: seg.ack,
+                    fin: seg.flags.fin,
+                    payload: seg.payload.to_vec(),
+                    missing: seg.missing_payload,
+                });
+                if !conn.core.in_pending {
+                    conn.core.in_pending = true;
+                    self.pending.push((slot, conn.core.meta.id));
+                }
+                return;
+            }
+            // No room to wait: what waits goes first, then this segment as it is.
+            self.stats.buffer_limit_hits += 1;
+            self.release(slot, now, true, h);
+        }
+        let input = SegmentIn {
+            seq: seg.seq,
+            syn: seg.flags.syn,
+            fin: seg.flags.fin,
+            rst: seg.flags.rst,
+            payload: seg.payload,
+            missing: seg.missing_payload,
+        };
+        let ack = (seg.flags.ack && !seg.flags.rst).then_some(seg.ack);
+        self.feed(slot, dir, input, ack, now, h);
+        // A SYN may be what this direction's held data waited for, and this direction's
+        // bytes what the other one's held segments answered.
+        self.release(slot, now, false, h);
+    }
+
+    /// Feeds a segment of direction `dir` (with its ACK number, if any) to the reassemblers.
+    fn feed(
+        &mut self,
+        slot: usize,
+        dir: usize,
+        input: SegmentIn<'_>,
+        ack: Option<u32>,
+        now: Ts,
+        h: &mut impl FlowHandler<T>,
+    ) {
+        let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let other = 1 - dir;
+        let core = &mut conn.core;
         let before = conn.asm[0].buffered() + conn.asm[1].buffered();
         let hits_before = conn.asm[0].cap_hits + conn.asm[1].cap_hits;
         let room = self
@@ -345,22 +437,14 @@ impl<T: Default> FlowTable<T> {
         } else {
             (asm_b, asm_a)
         };
-        let input = SegmentIn {
-            seq: seg.seq,
-            syn: seg.flags.syn,
-            fin: seg.flags.fin,
-            rst: seg.flags.rst,
-            payload: seg.payload,
-            missing: seg.missing_payload,
-        };
         // Time bounds first, so what they release comes before this segment's bytes.
         peer.tick(now, &mut |ev| emit(core, stats, ports, h, other, now, ev));
         this.tick(now, &mut |ev| emit(core, stats, ports, h, dir, now, ev));
         this.segment(input, now, room, &mut |ev| {
             emit(core, stats, ports, h, dir, now, ev)
         });
-        if seg.flags.ack && !seg.flags.rst {
-            peer.ack(seg.ack, now, &mut |ev| {
+        if let Some(ack) = ack {
+            peer.ack(ack, now, &mut |ev| {
                 emit(core, stats, ports, h, other, now, ev)
             });
         }
@@ -368,7 +452,8 @@ impl<T: Default> FlowTable<T> {
         self.total_buffered = self.total_buffered.saturating_sub(before) + after;
         self.stats.buffer_limit_hits +=
             (conn.asm[0].cap_hits + conn.asm[1].cap_hits).saturating_sub(hits_before);
-        let pending = conn.asm[0].has_pending() || conn.asm[1].has_pending();
+        let pending =
+            conn.asm[0].has_pending() || conn.asm[1].has_pending() || conn.parked_bytes > 0;
         if pending && !conn.core.in_pending {
             conn.core.in_pending = true;
             self.pending.push((slot, conn.core.meta.id));
@@ -382,6 +467,48 @@ impl<T: Default> FlowTable<T> {
                 conn.core.meta.id,
                 now.plus_micros(self.limits.close_linger_us),
             ));
+        }
+    }
+
+    /// Feeds held segments whose awaited bytes have been delivered (or given up as a gap),
+    /// or that waited longer than the acknowledged-hole bound, or all of them when `force`;
+    /// each direction in its order, the two directions in order of capture.
+    fn release(&mut self, slot: usize, now: Ts, force: bool, h: &mut impl FlowHandler<T>) {
+        let wait = self.limits.acked_hole_timeout_us;
+        loop {
+            let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            let ready = |dir: usize| {
+                conn.parked[dir].front().filter(|p| {
+                    force
+                        || now.0.saturating_sub(p.ts.0) >= wait
+                        || (!conn.asm[1 - dir].acks_undelivered(p.ack)
+                            && conn.core.syn_known(dir, &conn.asm))
+                })
+            };
+            let dir = match (ready(0), ready(1)) {
+                (Some(a), Some(b)) => usize::from(b.ts < a.ts),
+                (Some(_), None) => 0,
+                (None, Some(_)) => 1,
+                (None, None) => return,
+            };
+            let Some(p) = conn.parked[dir].pop_front() else {
+                return;
+            };
+            conn.parked_bytes = conn
+                .parked_bytes
+                .saturating_sub(p.payload.len() + PARKED_COST);
+            let input = SegmentIn {
+                seq: p.seq,
+                syn: false,
+                fin: p.fin,
+                rst: false,
+                payload: &p.payload,
+                missing: p.missing,
+            };
+            // Delivered in packet order, with the time it was captured.
+            self.feed(slot, dir, input, Some(p.ack), p.ts, h);
         }
     }
 
@@ -441,7 +568,11 @@ impl<T: Default> FlowTable<T> {
             }
             let after = conn.asm[0].buffered() + conn.asm[1].buffered();
             self.total_buffered = self.total_buffered.saturating_sub(before) + after;
-            if conn.asm[0].has_pending() || conn.asm[1].has_pending() {
+            self.release(slot, now, false, h);
+            let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if conn.asm[0].has_pending() || conn.asm[1].has_pending() || conn.parked_bytes > 0 {
                 self.pending.push((slot, id));
             } else {
                 conn.core.in_pending = false;
@@ -547,6 +678,8 @@ impl<T: Default> FlowTable<T> {
                 in_pending: false,
                 app: T::default(),
             },
+            parked: [VecDeque::new(), VecDeque::new()],
+            parked_bytes: 0,
             prev: NIL,
             next: NIL,
         };
@@ -570,6 +703,7 @@ impl<T: Default> FlowTable<T> {
     /// Flushes a connection's streams, reports an unanswered attempt, and hands its state
     /// to [`FlowHandler::closed`].
     fn remove(&mut self, slot: usize, now: Ts, h: &mut impl FlowHandler<T>) {
+        self.release(slot, now, true, h);
         self.unlink(slot);
         let Some(mut conn) = self.slots.get_mut(slot).and_then(Option::take) else {
             return;

@@ -145,6 +145,17 @@ impl Assembler {
         base.plus(self.next)
     }
 
+    /// Whether an ACK number of the other direction acknowledges bytes of this direction
+    /// that have not been delivered yet (they are late in the capture, or lost).
+    pub fn acks_undelivered(&self, ack: u32) -> bool {
+        let Some(base) = self.base else { return false };
+        if self.state != State::Open {
+            return false;
+        }
+        let rel = SeqNumber(ack) - self.next_seq(base);
+        rel > 0 && rel <= MAX_AHEAD
+    }
+
     /// Feeds one segment of this direction. `global_room` is what the table's global
     /// budget still allows to be buffered.
     pub fn segment(
