@@ -555,7 +555,7 @@ impl FileReader {
 
     fn next_inner(&mut self) -> Option<Frame<'_>> {
         if self.pending_consume > 0 {
-            self.rdr.consume(self.pending_consume);
+            self.rdr.consume_noshift(self.pending_consume);
             self.pending_consume = 0;
         }
         // Where damage began and what it was: one notice once the reader knows how much of
@@ -568,7 +568,7 @@ impl FileReader {
             if let Some((from, what)) = resync_from.take() {
                 match self.legacy_resync() {
                     Some(k) => {
-                        self.rdr.consume(k);
+                        self.rdr.consume_noshift(k);
                         let to = self.offset();
                         self.notice(
                             Some(from),
@@ -581,14 +581,14 @@ impl FileReader {
                     None => {
                         let avail = self.rdr.data().len();
                         if self.rdr.reader_exhausted() {
-                            self.rdr.consume(avail);
+                            self.rdr.consume_noshift(avail);
                             self.notice(
                                 Some(from),
                                 format!("{what}: the rest of the file is corrupt, skipped"),
                             );
                             self.done = true;
                         } else {
-                            self.rdr.consume(avail.saturating_sub(64));
+                            self.rdr.consume_noshift(avail.saturating_sub(64));
                             if self.refill().is_err() {
                                 self.done = true;
                             }
@@ -601,7 +601,7 @@ impl FileReader {
             match self.step() {
                 Step::Skip(n) => {
                     self.stalls = 0;
-                    self.rdr.consume(n)
+                    self.rdr.consume_noshift(n)
                 }
                 Step::Packet {
                     consume,
@@ -642,7 +642,7 @@ impl FileReader {
                 Step::SkipWithNotice(n, msg) => {
                     let off = Some(self.offset());
                     self.notice(off, msg);
-                    self.rdr.consume(n);
+                    self.rdr.consume_noshift(n);
                 }
                 Step::BadBlock => {
                     // Skip a pcapng block that does not parse by its length, if that is sane.
@@ -666,7 +666,7 @@ impl FileReader {
                     match len.map(|l| l as usize) {
                         Some(l) if l >= 12 && l % 4 == 0 && l <= data.len() => {
                             self.notice(off, "block that does not parse, skipped".into());
-                            self.rdr.consume(l);
+                            self.rdr.consume_noshift(l);
                         }
                         _ => {
                             self.notice(
