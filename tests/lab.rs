@@ -350,3 +350,75 @@ fn live_lab_scenarios_get_their_verdicts() {
     assert!(judged >= 15, "only {judged} scenarios judged");
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
+
+/// The dashboard on a live interface: `proxy407 live --headless` on `lo` while the lab runs
+/// a real Squid scenario (a wrong Basic password retried); the export written when SIGTERM
+/// stops it names the failing user and the cause.
+#[cfg(feature = "live")]
+#[test]
+fn live_headless_dashboard_sees_a_failing_user_through_squid() {
+    let missing: Vec<&str> = ["squid", "tcpdump", "curl", "htpasswd", "python3", "kill"]
+        .into_iter()
+        .filter(|t| !have(t))
+        .collect();
+    if !missing.is_empty() || !is_root() {
+        assert!(!ci(), "the live dashboard test cannot run under CI=true");
+        eprintln!("skipping the live dashboard test: needs root and {missing:?}");
+        return;
+    }
+    let work = tempfile::tempdir().expect("temp dir");
+    let exports = work.path().join("exports");
+    let mut live = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+        .args([
+            "live",
+            "--interface",
+            "lo",
+            "--headless",
+            "--proxy-port",
+            "3128",
+        ])
+        .args(["--export-every", "1s", "--status-every", "1s", "--out"])
+        .arg(&exports)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("proxy407 live starts");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let status = Command::new(repo().join("lab/run.sh"))
+        .arg("--out")
+        .arg(work.path().join("lab"))
+        .args(["--only", "basic-wrong-password"])
+        .status()
+        .expect("lab/run.sh starts");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let term = Command::new("kill")
+        .args(["-TERM", &live.id().to_string()])
+        .status()
+        .expect("kill");
+    let out = live.wait_with_output().expect("proxy407 live ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(status.success(), "lab/run.sh failed: {status}");
+    assert!(term.success());
+    assert!(
+        out.status.success(),
+        "proxy407 live: {}\n{stderr}",
+        out.status
+    );
+    // The last export (written after SIGTERM judged what was open).
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(&exports)
+        .expect("exports written")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    dirs.sort();
+    let last = dirs.last().expect("at least one export");
+    let episodes = std::fs::read_to_string(last.join("episodes.csv")).expect("episodes.csv");
+    assert!(
+        episodes
+            .lines()
+            .any(|l| l.contains(",bob,") && l.contains(",failed,bad_credentials,")),
+        "no failed episode of bob in {}:\n{episodes}\n{stderr}",
+        last.display()
+    );
+    let users = std::fs::read_to_string(last.join("users.csv")).expect("users.csv");
+    assert!(users.lines().any(|l| l.starts_with("bob,")), "{users}");
+}

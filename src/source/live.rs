@@ -254,6 +254,10 @@ impl LiveSource {
 }
 
 impl PacketSource for LiveSource {
+    fn stop_flag(&self) -> Option<Arc<AtomicBool>> {
+        Some(LiveSource::stop_flag(self))
+    }
+
     fn next_frame(&mut self) -> Option<Frame<'_>> {
         if self.finished {
             return None;

@@ -89,4 +89,9 @@ pub trait PacketSource {
     fn progress(&self) -> (u64, Option<u64>) {
         (0, None)
     }
+    /// For a source whose `next_frame` may wait on the network: a flag that makes it
+    /// return `None` soon once set from another thread.
+    fn stop_flag(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        None
+    }
 }

@@ -58,6 +58,8 @@ pub enum EngineMsg {
 #[derive(Debug)]
 pub struct Control {
     stop: AtomicBool,
+    /// The source's own stop switch, when it can wait on the network (live capture).
+    source_stop: std::sync::Mutex<Option<Arc<AtomicBool>>>,
     paused: AtomicBool,
     /// `f64` bits of the replay speed; 0 means as fast as possible.
     speed: AtomicU64,
@@ -68,6 +70,7 @@ impl Control {
     pub fn new(speed: Option<f64>) -> Arc<Control> {
         let c = Control {
             stop: AtomicBool::new(false),
+            source_stop: std::sync::Mutex::new(None),
             paused: AtomicBool::new(false),
             speed: AtomicU64::new(0),
         };
@@ -76,6 +79,18 @@ impl Control {
     }
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Ok(Some(f)) = self.source_stop.lock().as_deref() {
+            f.store(true, Ordering::Relaxed);
+        }
+    }
+    /// Stopping also stops the source (so a quiet live interface does not hold it up).
+    fn link_source(&self, flag: Arc<AtomicBool>) {
+        if self.stopped() {
+            flag.store(true, Ordering::Relaxed);
+        }
+        if let Ok(mut slot) = self.source_stop.lock() {
+            *slot = Some(flag);
+        }
     }
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
@@ -185,6 +200,9 @@ fn run_engine(
     ctrl: &Control,
     tx: &mpsc::Sender<EngineMsg>,
 ) {
+    if let Some(flag) = src.stop_flag() {
+        ctrl.link_source(flag);
+    }
     let mut engine = Engine::new(cfg);
     let mut out = Sender {
         tx,
@@ -266,7 +284,8 @@ fn run_engine(
             last_ts = Some(ts);
         }
         frames += 1;
-        if frames % 64 == 0 && out.last.elapsed() >= FLUSH_EVERY {
+        // A live source can be quiet for long: look at the clock on every frame there.
+        if (frames % 64 == 0 || !replay) && out.last.elapsed() >= FLUSH_EVERY {
             out.source = src.stats();
             out.flush(&mut engine, last_ts);
         }
