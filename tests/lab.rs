@@ -368,7 +368,7 @@ fn live_headless_dashboard_sees_a_failing_user_through_squid() {
     }
     let work = tempfile::tempdir().expect("temp dir");
     let exports = work.path().join("exports");
-    let mut live = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+    let live = Command::new(env!("CARGO_BIN_EXE_proxy407"))
         .args([
             "live",
             "--interface",
