@@ -35,6 +35,9 @@ fuzz_target!(|data: &[u8]| {
         idle_timeout_us: 5_000_000,
         syn_timeout_us: 1_000_000,
         proxy_ports: vec![3128],
+        close_linger_us: 500_000,
+        hole_timeout_us: 1_000_000,
+        acked_hole_timeout_us: 100_000,
     };
     let mut table: FlowTable<App> = FlowTable::new(limits);
     let mut h = Sink;
