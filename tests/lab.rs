@@ -289,6 +289,13 @@ fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
+/// The lab binds fixed loopback ports: tests that run it take turns.
+static LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lab_turn() -> std::sync::MutexGuard<'static, ()> {
+    LAB.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -333,6 +340,7 @@ fn live_lab_scenarios_get_their_verdicts() {
         return;
     }
     let out = tempfile::tempdir().expect("temp dir");
+    let _turn = lab_turn();
     let status = Command::new(repo().join("lab/run.sh"))
         .arg("--out")
         .arg(out.path())
@@ -368,6 +376,7 @@ fn live_headless_dashboard_sees_a_failing_user_through_squid() {
     }
     let work = tempfile::tempdir().expect("temp dir");
     let exports = work.path().join("exports");
+    let _turn = lab_turn();
     let live = Command::new(env!("CARGO_BIN_EXE_proxy407"))
         .args([
             "live",
