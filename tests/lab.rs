@@ -431,3 +431,74 @@ fn live_headless_dashboard_sees_a_failing_user_through_squid() {
     let users = std::fs::read_to_string(last.join("users.csv")).expect("users.csv");
     assert!(users.lines().any(|l| l.starts_with("bob,")), "{users}");
 }
+
+/// The same on the screen: `proxy407 live` in a real terminal (tmux) on `lo` while the lab
+/// runs a wrong Basic password through Squid; the failing user and the cause show up.
+#[cfg(feature = "live")]
+#[test]
+fn live_dashboard_screen_shows_the_failing_user() {
+    let missing: Vec<&str> = ["squid", "tcpdump", "curl", "htpasswd", "python3", "tmux"]
+        .into_iter()
+        .filter(|t| !have(t))
+        .collect();
+    if !missing.is_empty() || !is_root() {
+        assert!(!ci(), "the live screen test cannot run under CI=true");
+        eprintln!("skipping the live screen test: needs root and {missing:?}");
+        return;
+    }
+    let work = tempfile::tempdir().expect("temp dir");
+    let socket = format!("p407-live-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &socket])
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    let screen = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "live"]).stdout).into_owned()
+    };
+    let _turn = lab_turn();
+    let cmd = format!(
+        "{} live --interface lo --proxy-port 3128 --retry-window 1s",
+        env!("CARGO_BIN_EXE_proxy407")
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "live",
+        "-x",
+        "120",
+        "-y",
+        "36",
+        &cmd,
+    ]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let status = Command::new(repo().join("lab/run.sh"))
+        .arg("--out")
+        .arg(work.path())
+        .args(["--only", "basic-wrong-password"])
+        .status()
+        .expect("lab/run.sh starts");
+    // Later packets on the proxy port move packet time past the retry window (nothing
+    // listens there any more: a refused connection is enough).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = std::net::TcpStream::connect(("127.0.0.1", 3128));
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = screen();
+        if shown.contains("bob") && shown.contains("bad_credentials") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tmux(&["send-keys", "-t", "live", "q"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    tmux(&["kill-server"]);
+    assert!(status.success(), "lab/run.sh failed: {status}");
+    assert!(
+        shown.contains("bob") && shown.contains("bad_credentials"),
+        "bob's failure not on the live screen:\n{shown}"
+    );
+}
