@@ -183,7 +183,7 @@ fn transactions(i: &InputArgs) -> anyhow::Result<ExitCode> {
 
 fn export(e: &ExportArgs) -> anyhow::Result<ExitCode> {
     let out = analysed(&e.input, true)?;
-    let tables = crate::export::build_tables(&out.analysis.episodes, &out.analysis.transactions);
+    let tables = crate::export::build_tables(&out.analysis.episodes, &out.analysis.transactions)?;
     let written = crate::export::write_tables(&tables, &e.out, e.format, &e.tables, e.force)?;
     for path in written {
         eprintln!("wrote {}", path.display());

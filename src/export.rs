@@ -191,14 +191,14 @@ impl Tables {
     }
 }
 
-/// Builds every table from the analysis records.
-pub fn build_tables(episodes: &[Episode], transactions: &[Transaction]) -> Tables {
-    match try_build_tables(episodes, transactions) {
-        Ok(t) => t,
-        // The frames are built from columns of equal length with fixed types; polars only
-        // fails here on a bug in this module.
-        Err(e) => panic!("building the export tables failed: {e}"),
-    }
+/// Builds every table from the analysis records. (The frames are built from columns of equal
+/// length with fixed types: polars fails here only on a bug in this module, which is then
+/// reported as an error, not a crash.)
+pub fn build_tables(episodes: &[Episode], transactions: &[Transaction]) -> anyhow::Result<Tables> {
+    anyhow::Context::context(
+        try_build_tables(episodes, transactions),
+        "building the export tables",
+    )
 }
 
 fn try_build_tables(episodes: &[Episode], transactions: &[Transaction]) -> PolarsResult<Tables> {

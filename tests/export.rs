@@ -149,7 +149,7 @@ fn sample_transactions() -> Vec<Transaction> {
 }
 
 fn tables() -> Tables {
-    build_tables(&sample_episodes(), &sample_transactions())
+    build_tables(&sample_episodes(), &sample_transactions()).expect("tables")
 }
 
 fn names(df: &DataFrame) -> Vec<String> {
@@ -511,7 +511,7 @@ fn timeline_is_dense_per_minute() {
 
 #[test]
 fn empty_input_gives_empty_tables_with_all_causes() {
-    let t = build_tables(&[], &[]);
+    let t = build_tables(&[], &[]).expect("tables");
     assert_eq!(t.episodes.height(), 0);
     assert_eq!(t.users.height(), 0);
     assert_eq!(t.timeline.height(), 0);

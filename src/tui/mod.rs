@@ -125,7 +125,7 @@ pub fn export_rotated(
         now.second()
     );
     let dir = out.join(format!("{EXPORT_PREFIX}{stamp}-{seq:04}"));
-    let tables = build_tables(episodes, &[]);
+    let tables = build_tables(episodes, &[])?;
     write_tables(&tables, &dir, format, &EXPORT_TABLES, false)?;
     prune(out, keep.max(1))?;
     Ok(dir)
