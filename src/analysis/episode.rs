@@ -191,13 +191,13 @@ pub fn credential_findings(c: &Credentials) -> Vec<Finding> {
 }
 
 impl OpenEpisode {
-    /// A new episode opened by the exchange `ex` (its response is a `407`), not yet applied.
-    pub fn open(id: u64, key: EpKey, ex: &Exchange) -> OpenEpisode {
+    /// An episode of `key` with nothing counted yet, starting and ending at `start`..`end`.
+    fn blank(id: u64, key: EpKey, start: Ts, end: Ts, outcome: Outcome) -> OpenEpisode {
         OpenEpisode {
             rec: Episode {
                 episode_id: id,
-                start_ts: ex.req_ts,
-                end_ts: ex.resp_ts.unwrap_or(ex.req_ts),
+                start_ts: start,
+                end_ts: end,
                 client_ip: key.client_ip,
                 proxy_ip: key.proxy_ip,
                 proxy_port: key.proxy_port,
@@ -210,51 +210,8 @@ impl OpenEpisode {
                 offered_schemes: Vec::new(),
                 challenges: 0,
                 credential_attempts: 0,
-                connections: 1,
-                outcome: Outcome::Unresolved,
-                cause: None,
-                detail: None,
-                findings: Vec::new(),
-                final_status: None,
-                time_to_auth_ms: None,
-                user_agent: None,
-            },
-            key,
-            conn_ids: vec![ex.conn.conn_id],
-            first_407: None,
-            last_challenge_ts: ex.resp_ts.unwrap_or(ex.req_ts),
-            last_event_ts: ex.req_ts,
-            facts: Facts::default(),
-        }
-    }
-
-    /// A `proxy_unreachable` episode opened by a failed connection attempt.
-    pub fn unreachable(id: u64, ts: Ts, client_ip: IpAddr, proxy_ip: IpAddr, port: u16) -> Self {
-        let key = EpKey {
-            client_ip,
-            proxy_ip,
-            proxy_port: port,
-            target: String::new(),
-        };
-        let mut ep = OpenEpisode {
-            rec: Episode {
-                episode_id: id,
-                start_ts: ts,
-                end_ts: ts,
-                client_ip,
-                proxy_ip,
-                proxy_port: port,
-                target: String::new(),
-                user: None,
-                domain: None,
-                workstation: None,
-                user_source: None,
-                scheme: None,
-                offered_schemes: Vec::new(),
-                challenges: 0,
-                credential_attempts: 0,
                 connections: 0,
-                outcome: Outcome::Failed,
+                outcome,
                 cause: None,
                 detail: None,
                 findings: Vec::new(),
@@ -265,10 +222,30 @@ impl OpenEpisode {
             key,
             conn_ids: Vec::new(),
             first_407: None,
-            last_challenge_ts: ts,
-            last_event_ts: ts,
+            last_challenge_ts: end,
+            last_event_ts: start,
             facts: Facts::default(),
+        }
+    }
+
+    /// A new episode opened by the exchange `ex` (its response is a `407`), not yet applied.
+    pub fn open(id: u64, key: EpKey, ex: &Exchange) -> OpenEpisode {
+        let end = ex.resp_ts.unwrap_or(ex.req_ts);
+        let mut ep = OpenEpisode::blank(id, key, ex.req_ts, end, Outcome::Unresolved);
+        ep.rec.connections = 1;
+        ep.conn_ids.push(ex.conn.conn_id);
+        ep
+    }
+
+    /// A `proxy_unreachable` episode opened by a failed connection attempt.
+    pub fn unreachable(id: u64, ts: Ts, client_ip: IpAddr, proxy_ip: IpAddr, port: u16) -> Self {
+        let key = EpKey {
+            client_ip,
+            proxy_ip,
+            proxy_port: port,
+            target: String::new(),
         };
+        let mut ep = OpenEpisode::blank(id, key, ts, ts, Outcome::Failed);
         ep.facts.unreachable = Some((0, 0));
         ep
     }

@@ -279,20 +279,20 @@ impl Analyzer {
     /// Whether a request just sent on `conn_id` matters to an open episode: its connection
     /// belongs to one, or it carries credentials (which may join one).
     pub fn wants_sent(&self, conn_id: u64, credentialed: bool) -> bool {
-        credentialed
-            || self
-                .conns
-                .get(&conn_id)
-                .is_some_and(|cs| self.open.contains_key(&cs.episode))
+        credentialed || self.open_episode_of(conn_id).is_some()
+    }
+
+    /// The open episode a connection is bound to, if any.
+    fn open_episode_of(&self, conn_id: u64) -> Option<u64> {
+        self.conns
+            .get(&conn_id)
+            .map(|cs| cs.episode)
+            .filter(|id| self.open.contains_key(id))
     }
 
     fn on_sent(&mut self, ex: Exchange) {
         let conn_id = ex.conn.conn_id;
-        let mut ep_id = self
-            .conns
-            .get(&conn_id)
-            .map(|cs| cs.episode)
-            .filter(|id| self.open.contains_key(id));
+        let mut ep_id = self.open_episode_of(conn_id);
         if ep_id.is_none() {
             if let Some(c) = &ex.credentials {
                 ep_id = self.find_join(&ex, c);
@@ -358,11 +358,7 @@ impl Analyzer {
         if let Some(cs) = self.conns.get_mut(&conn_id) {
             cs.sent.retain(|s| s.req_ts > ex.req_ts);
         }
-        let mut ep_id = self
-            .conns
-            .get(&conn_id)
-            .map(|cs| cs.episode)
-            .filter(|id| self.open.contains_key(id));
+        let mut ep_id = self.open_episode_of(conn_id);
         if ep_id.is_none() {
             self.conns.remove(&conn_id);
             if let Some(c) = &ex.credentials {
