@@ -298,28 +298,15 @@ impl Downstream {
                     response,
                     after_gap,
                     tunneled,
-                } => {
-                    if !app.proxy {
-                        continue;
-                    }
-                    if tunneled {
-                        self.http.tunneled_requests += 1;
-                        self.http.tunneled_responses += 1;
-                        continue;
-                    }
-                    self.count_request(&request);
-                    self.count_response(&response);
-                    let ex = exchange(
-                        Self::conn_ref(meta, app),
-                        req_ts,
-                        request,
-                        Some((resp_ts, response)),
-                        None,
-                        after_gap,
-                    );
-                    self.analyzer
-                        .on_event(AnalysisEvent::Exchange(Box::new(ex)));
-                }
+                } => self.request_done(
+                    meta,
+                    app,
+                    req_ts,
+                    request,
+                    Ok((resp_ts, response)),
+                    after_gap,
+                    tunneled,
+                ),
                 HttpEvent::Unanswered {
                     req_ts,
                     request,
@@ -327,27 +314,7 @@ impl Downstream {
                     after_gap,
                     tunneled,
                     ..
-                } => {
-                    if !app.proxy {
-                        continue;
-                    }
-                    if tunneled {
-                        self.http.tunneled_requests += 1;
-                        continue;
-                    }
-                    self.count_request(&request);
-                    self.http.unanswered_requests += 1;
-                    let ex = exchange(
-                        Self::conn_ref(meta, app),
-                        req_ts,
-                        request,
-                        None,
-                        Some(why),
-                        after_gap,
-                    );
-                    self.analyzer
-                        .on_event(AnalysisEvent::Exchange(Box::new(ex)));
-                }
+                } => self.request_done(meta, app, req_ts, request, Err(why), after_gap, tunneled),
             }
         }
     }
@@ -380,6 +347,49 @@ impl Downstream {
             );
             self.analyzer.on_event(AnalysisEvent::Sent(Box::new(ex)));
         }
+    }
+
+    /// A request of a connection is done: answered (`Ok`) or known to get no answer (`Err`).
+    /// On a proxy connection it is counted and handed to the analysis; inside a tunnel it is
+    /// only counted apart.
+    #[allow(clippy::too_many_arguments)]
+    fn request_done(
+        &mut self,
+        meta: &ConnMeta,
+        app: &mut ConnApp,
+        req_ts: Ts,
+        request: RequestHead,
+        outcome: Result<(Ts, ResponseHead), Unanswered>,
+        after_gap: bool,
+        tunneled: bool,
+    ) {
+        if !app.proxy {
+            return;
+        }
+        if tunneled {
+            self.http.tunneled_requests += 1;
+            self.http.tunneled_responses += u64::from(outcome.is_ok());
+            return;
+        }
+        self.count_request(&request);
+        match &outcome {
+            Ok((_, response)) => self.count_response(response),
+            Err(_) => self.http.unanswered_requests += 1,
+        }
+        let (response, unanswered) = match outcome {
+            Ok(r) => (Some(r), None),
+            Err(why) => (None, Some(why)),
+        };
+        let ex = exchange(
+            Self::conn_ref(meta, app),
+            req_ts,
+            request,
+            response,
+            unanswered,
+            after_gap,
+        );
+        self.analyzer
+            .on_event(AnalysisEvent::Exchange(Box::new(ex)));
     }
 
     fn count_request(&mut self, r: &RequestHead) {
