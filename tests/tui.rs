@@ -684,6 +684,10 @@ impl Drop for Tmux {
     }
 }
 
+/// Prints `EXIT=<status>` after the command. The quotes keep the typed line itself, which stays
+/// on the screen, from containing `EXIT=`: waiting for `EXIT=` waits for the command's end.
+const ECHO_EXIT: &str = r#"echo EXIT"="$?"#;
+
 #[test]
 fn dashboard_runs_in_a_terminal_and_restores_it() {
     let Some(pcap) = corpus_file(CAPTURE) else {
@@ -717,7 +721,7 @@ fn dashboard_runs_in_a_terminal_and_restores_it() {
     ]);
     t.wait_for("READY$");
     let line = format!(
-        "{} dashboard {} --speed 100; echo EXIT=$?",
+        "{} dashboard {} --speed 100; {ECHO_EXIT}",
         env!("CARGO_BIN_EXE_proxy407"),
         pcap.display()
     );
@@ -802,7 +806,7 @@ fn sigterm_restores_the_terminal() {
     ]);
     t.wait_for("READY$");
     let line = format!(
-        "sh -c 'echo $$ > pid; exec {} dashboard {}'; echo EXIT=$?",
+        "sh -c 'echo $$ > pid; exec {} dashboard {}'; {ECHO_EXIT}",
         env!("CARGO_BIN_EXE_proxy407"),
         pcap.display()
     );
