@@ -5,17 +5,17 @@
 //! Keeps the capture and HTTP counters of SPEC §6.1 (`capture`, `http`).
 
 use crate::analysis::{AnalysisConfig, AnalysisEvent, AnalysisOutput, Analyzer, ConnRef, Exchange};
-use crate::auth;
+use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
 use crate::decode::{self, Decoded};
 use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowTable};
-use crate::http::conn::ConnKind;
+use crate::http::conn::{ConnKind, MAX_PENDING};
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
 use crate::model::{Side, Ts};
 use crate::reassembly::StreamEvent;
 use crate::source::{Frame, Notice, SourceStats};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
@@ -96,6 +96,9 @@ struct ConnApp {
     /// Counted as TLS straight to a proxy port already.
     tls: bool,
     community_id: Option<String>,
+    /// Credentials of requests already handed to the analysis as sent, by request number,
+    /// oldest first: read once, when the request is sent, and reused when it is done.
+    sent_credentials: VecDeque<(u64, Credentials)>,
 }
 
 /// The FlowHandler: everything downstream of the flow table.
@@ -292,6 +295,7 @@ impl Downstream {
                     }
                 }
                 HttpEvent::Exchange {
+                    seq,
                     req_ts,
                     request,
                     resp_ts,
@@ -301,6 +305,7 @@ impl Downstream {
                 } => self.request_done(
                     meta,
                     app,
+                    seq,
                     req_ts,
                     request,
                     Ok((resp_ts, response)),
@@ -308,13 +313,23 @@ impl Downstream {
                     tunneled,
                 ),
                 HttpEvent::Unanswered {
+                    seq,
                     req_ts,
                     request,
                     why,
                     after_gap,
                     tunneled,
                     ..
-                } => self.request_done(meta, app, req_ts, request, Err(why), after_gap, tunneled),
+                } => self.request_done(
+                    meta,
+                    app,
+                    seq,
+                    req_ts,
+                    request,
+                    Err(why),
+                    after_gap,
+                    tunneled,
+                ),
             }
         }
     }
@@ -327,20 +342,31 @@ impl Downstream {
         if new == 0 {
             return;
         }
-        let wanted: Vec<(Ts, RequestHead, bool)> = app
+        let wanted: Vec<(u64, Ts, RequestHead, bool)> = app
             .http
             .newest_pending(new)
-            .filter(|(_, head, _)| {
+            .filter(|(_, _, head, _)| {
                 self.analyzer
                     .wants_sent(meta.id, head.proxy_authorization.is_some())
             })
-            .map(|(ts, head, after_gap)| (ts, head.clone(), after_gap))
+            .map(|(seq, ts, head, after_gap)| (seq, ts, head.clone(), after_gap))
             .collect();
-        for (req_ts, head, after_gap) in wanted {
+        for (seq, req_ts, head, after_gap) in wanted {
+            let credentials = head
+                .proxy_authorization
+                .as_ref()
+                .map(|s| auth::parse_credentials(s.expose()));
+            if let Some(c) = &credentials {
+                if app.sent_credentials.len() >= MAX_PENDING {
+                    app.sent_credentials.pop_front();
+                }
+                app.sent_credentials.push_back((seq, c.clone()));
+            }
             let ex = exchange(
                 Self::conn_ref(meta, app),
                 req_ts,
                 head,
+                credentials,
                 None,
                 None,
                 after_gap,
@@ -357,6 +383,7 @@ impl Downstream {
         &mut self,
         meta: &ConnMeta,
         app: &mut ConnApp,
+        seq: u64,
         req_ts: Ts,
         request: RequestHead,
         outcome: Result<(Ts, ResponseHead), Unanswered>,
@@ -380,10 +407,22 @@ impl Downstream {
             Ok(r) => (Some(r), None),
             Err(why) => (None, Some(why)),
         };
+        // Requests are done in the order sent: older entries were dropped unanswered.
+        while app.sent_credentials.front().is_some_and(|(s, _)| *s < seq) {
+            app.sent_credentials.pop_front();
+        }
+        let credentials = match app.sent_credentials.front() {
+            Some((s, _)) if *s == seq => app.sent_credentials.pop_front().map(|(_, c)| c),
+            _ => request
+                .proxy_authorization
+                .as_ref()
+                .map(|s| auth::parse_credentials(s.expose())),
+        };
         let ex = exchange(
             Self::conn_ref(meta, app),
             req_ts,
             request,
+            credentials,
             response,
             unanswered,
             after_gap,
@@ -410,20 +449,18 @@ impl Downstream {
     }
 }
 
-/// Builds the analysis record of one request: the only place credentials and challenge
-/// header values are read, and where they are dropped.
+/// Builds the analysis record of one request from its credentials, read by the caller, and
+/// its response, whose challenges are read here: the head's header values (`Secret`s) are
+/// dropped with it.
 fn exchange(
     conn: ConnRef,
     req_ts: Ts,
     request: RequestHead,
+    credentials: Option<Credentials>,
     response: Option<(Ts, ResponseHead)>,
     unanswered: Option<Unanswered>,
     after_gap: bool,
 ) -> Exchange {
-    let credentials = request
-        .proxy_authorization
-        .as_ref()
-        .map(|s| auth::parse_credentials(s.expose()));
     let (resp_ts, status, challenges, www_challenges, response_close) = match &response {
         Some((ts, r)) => (
             Some(*ts),

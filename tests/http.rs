@@ -82,6 +82,7 @@ fn show(ev: &HttpEvent) -> String {
             response,
             after_gap,
             tunneled,
+            ..
         } => format!(
             "X {} {}{} -> {}{}{} @{}/{}{}",
             request.method,
@@ -317,6 +318,49 @@ fn pipelining_three_then_three() {
     ];
     assert_eq!(run(&conv), want);
     assert_eq!(show_all(&run_chunked(&conv, &[5]).0), want);
+}
+
+/// The number of a request: what `newest_pending` says of it while it waits is what its
+/// event carries when it is done, and the numbers of done requests follow the order sent,
+/// through gaps and closes.
+#[test]
+fn requests_are_numbered_in_the_order_sent() {
+    let seqs = |evs: &[HttpEvent]| -> Vec<u64> {
+        evs.iter()
+            .filter_map(|e| match e {
+                HttpEvent::Exchange { seq, .. } | HttpEvent::Unanswered { seq, .. } => Some(*seq),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut conn = HttpConn::default();
+    let mut out = Vec::new();
+    let reqs = b"GET http://a/1 HTTP/1.1\r\n\r\nGET http://a/2 HTTP/1.1\r\n\r\nGET http://a/3 HTTP/1.1\r\n\r\n";
+    conn.on_stream(C, Ts(1), StreamEvent::Data(reqs), &mut out);
+    let waiting: Vec<(u64, String)> = conn
+        .newest_pending(2)
+        .map(|(seq, _, head, _)| (seq, head.target.clone()))
+        .collect();
+    assert_eq!(
+        waiting,
+        [(1, "http://a/2".to_string()), (2, "http://a/3".to_string())]
+    );
+    conn.on_stream(
+        S,
+        Ts(2),
+        StreamEvent::Data(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        &mut out,
+    );
+    conn.on_stream(S, Ts(3), StreamEvent::Rst, &mut out);
+    assert_eq!(seqs(&out), [0, 1, 2]);
+    assert_eq!(show_all(&out)[0], "X GET http://a/1 -> 200 @0/0");
+
+    for conv in [rich_conversation(), gap_and_garbage_conversation()] {
+        let (evs, _) = run_chunked(&conv, &[7]);
+        let s = seqs(&evs);
+        assert!(s.len() >= 3, "{s:?}");
+        assert!(s.windows(2).all(|w| w[0] < w[1]), "{s:?}");
+    }
 }
 
 #[test]

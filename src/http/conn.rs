@@ -111,6 +111,8 @@ impl Default for SideState {
 
 #[derive(Debug)]
 struct Pending {
+    /// The request's number on its connection, from 0 in the order sent.
+    seq: u64,
     ts: Ts,
     head: RequestHead,
     after_gap: bool,
@@ -132,6 +134,8 @@ pub struct HttpConn {
     client: SideState,
     server: SideState,
     pending: VecDeque<Pending>,
+    /// The number the next request gets.
+    next_seq: u64,
     /// A `CONNECT` was answered 2xx: what follows is inside the tunnel.
     tunneled: bool,
     /// The client's non-HTTP bytes after a `CONNECT` still waiting for its answer are being
@@ -184,13 +188,14 @@ impl HttpConn {
     }
 
     /// The newest `n` requests still waiting for a response, oldest first, outside CONNECT
-    /// tunnels: (time, head, the request came after a gap).
-    pub fn newest_pending(&self, n: usize) -> impl Iterator<Item = (Ts, &RequestHead, bool)> {
+    /// tunnels: (number, time, head, the request came after a gap). The number is the `seq`
+    /// of the request's [`HttpEvent`] when it is done.
+    pub fn newest_pending(&self, n: usize) -> impl Iterator<Item = (u64, Ts, &RequestHead, bool)> {
         self.pending
             .iter()
             .skip(self.pending.len().saturating_sub(n))
             .filter(|p| !p.tunneled)
-            .map(|p| (p.ts, &p.head, p.after_gap))
+            .map(|p| (p.seq, p.ts, &p.head, p.after_gap))
     }
 
     /// Bytes of one side counted off without being parsed (bodies, tunnels, gaps, skipped
@@ -539,11 +544,13 @@ impl HttpConn {
             _ => State::Head(Mode::Strict),
         };
         let p = Pending {
+            seq: self.next_seq,
             ts,
             head: r.head,
             after_gap,
             tunneled: self.tunneled,
         };
+        self.next_seq += 1;
         if self.server_closed {
             let why = self.close_reason();
             out.push(unanswered(p, ts, why));
@@ -598,6 +605,7 @@ impl HttpConn {
             .is_some_and(|p| p.head.method.eq_ignore_ascii_case("CONNECT"));
         match req {
             Some(p) => out.push(HttpEvent::Exchange {
+                seq: p.seq,
                 req_ts: p.ts,
                 request: p.head,
                 resp_ts: ts,
@@ -756,6 +764,7 @@ fn has_head_end(bytes: &[u8]) -> bool {
 
 fn unanswered(p: Pending, ts: Ts, why: Unanswered) -> HttpEvent {
     HttpEvent::Unanswered {
+        seq: p.seq,
         req_ts: p.ts,
         request: p.head,
         ts,

@@ -66,6 +66,8 @@ pub enum Unanswered {
 pub enum HttpEvent {
     /// A request and its response.
     Exchange {
+        /// The request's number on its connection, from 0 in the order sent.
+        seq: u64,
         req_ts: Ts,
         request: RequestHead,
         resp_ts: Ts,
@@ -77,6 +79,8 @@ pub enum HttpEvent {
     },
     /// A request that will get no response.
     Unanswered {
+        /// The request's number on its connection, from 0 in the order sent.
+        seq: u64,
         req_ts: Ts,
         request: RequestHead,
         ts: Ts,
