@@ -51,14 +51,33 @@ pub struct Parsed<'a> {
     pub anomaly: Option<&'static str>,
 }
 
+/// A byte class as a table: ASCII letters and digits plus `extra`.
+const fn class(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+const TCHAR: [bool; 256] = class(b"!#$%&'*+-.^_`|~");
+const TOKEN68: [bool; 256] = class(b"-._~+/");
+
 /// RFC 9110 tchar.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
 
 /// token68 characters other than the trailing `=`.
 fn is_token68(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
+    TOKEN68[usize::from(b)]
 }
 
 fn is_ows(b: u8) -> bool {
@@ -91,11 +110,13 @@ impl<'a> Cursor<'a> {
         }
         at
     }
-    fn token_end(&self, mut at: usize) -> usize {
-        while self.peek_at(at).is_some_and(is_tchar) {
-            at += 1;
-        }
-        at
+    /// The end of the run of bytes of class `is` that starts at `at`.
+    fn run_end(&self, at: usize, is: fn(u8) -> bool) -> usize {
+        let rest = self.s.as_bytes().get(at..).unwrap_or_default();
+        at + rest.iter().position(|&b| !is(b)).unwrap_or(rest.len())
+    }
+    fn token_end(&self, at: usize) -> usize {
+        self.run_end(at, is_tchar)
     }
     fn slice(&self, from: usize, to: usize) -> &'a str {
         // Both ends sit on ASCII bytes or the ends of the string, so they are char
@@ -212,10 +233,7 @@ pub fn parse(value: &str) -> Parsed<'_> {
         }
         // token68: its characters, then `=` padding, then the end or a comma.
         let t_start = c.pos;
-        let mut t_end = t_start;
-        while c.peek_at(t_end).is_some_and(is_token68) {
-            t_end += 1;
-        }
+        let mut t_end = c.run_end(t_start, is_token68);
         let body_end = t_end;
         while c.peek_at(t_end) == Some(b'=') {
             t_end += 1;
