@@ -127,15 +127,60 @@ impl Table {
 /// The key of an episode in one table.
 pub fn key_of(table: Table, e: &Episode) -> String {
     match table {
-        Table::Users => user_key(e),
+        Table::Users => user_key_str(e).to_string(),
         Table::Clients => e.client_ip.to_string(),
         Table::Proxies => proxy_key(e.proxy_ip, e.proxy_port),
         Table::Targets => e.target.clone(),
     }
 }
 
-fn user_key(e: &Episode) -> String {
-    e.user.clone().unwrap_or_else(|| UNKNOWN_USER.to_string())
+fn user_key_str(e: &Episode) -> &str {
+    e.user.as_deref().unwrap_or(UNKNOWN_USER)
+}
+
+/// The keys of one episode in each table, the text of its client address made once.
+struct EpisodeKeys<'e> {
+    user: &'e str,
+    client: String,
+    proxy: String,
+    target: &'e str,
+}
+
+impl<'e> EpisodeKeys<'e> {
+    fn of(e: &'e Episode) -> Self {
+        EpisodeKeys {
+            user: user_key_str(e),
+            client: e.client_ip.to_string(),
+            proxy: proxy_key(e.proxy_ip, e.proxy_port),
+            target: &e.target,
+        }
+    }
+
+    fn key(&self, table: Table) -> &str {
+        match table {
+            Table::Users => self.user,
+            Table::Clients => &self.client,
+            Table::Proxies => &self.proxy,
+            Table::Targets => self.target,
+        }
+    }
+}
+
+/// Inserts `v` into a set of owned strings, allocating only when it is new.
+fn insert_str(set: &mut HashSet<String>, v: &str) {
+    if !set.contains(v) {
+        set.insert(v.to_string());
+    }
+}
+
+/// Adds one to the count of `k`, allocating only when it is new.
+fn count_str(map: &mut BTreeMap<String, u64>, k: &str) {
+    match map.get_mut(k) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(k.to_string(), 1);
+        }
+    }
 }
 
 /// `ip:port`, with IPv6 addresses in brackets.
@@ -212,7 +257,7 @@ fn insert_capped(set: &mut BTreeSet<String>, v: &str) {
 }
 
 impl KeyAcc {
-    fn add(&mut self, table: Table, e: &Episode) {
+    fn add(&mut self, table: Table, e: &Episode, keys: &EpisodeKeys<'_>) {
         self.episodes += 1;
         match e.outcome {
             Outcome::Authenticated => {
@@ -245,10 +290,10 @@ impl KeyAcc {
             Table::Users => {
                 if let Some(d) = &e.domain {
                     if self.domains.len() < MAX_LIST || self.domains.contains_key(d) {
-                        *self.domains.entry(d.clone()).or_insert(0) += 1;
+                        count_str(&mut self.domains, d);
                     }
                 }
-                insert_capped(&mut self.client_ips, &e.client_ip.to_string());
+                insert_capped(&mut self.client_ips, &keys.client);
                 if let Some(w) = &e.workstation {
                     insert_capped(&mut self.workstations, w);
                 }
@@ -262,10 +307,10 @@ impl KeyAcc {
                     self.failure_times.push(e.start_ts);
                 }
             }
-            Table::Clients => insert_capped(&mut self.users, &user_key(e)),
+            Table::Clients => insert_capped(&mut self.users, keys.user),
             Table::Proxies | Table::Targets => {
-                insert_capped(&mut self.users, &user_key(e));
-                insert_capped(&mut self.clients, &e.client_ip.to_string());
+                insert_capped(&mut self.users, keys.user);
+                insert_capped(&mut self.clients, &keys.client);
             }
         }
     }
@@ -495,6 +540,7 @@ impl Stats {
     }
 
     pub fn add_episode(&mut self, e: &Episode) {
+        let keys = EpisodeKeys::of(e);
         self.episodes += 1;
         self.challenges += u64::from(e.challenges);
         let minute = e.start_ts.0.div_euclid(MINUTE_US).saturating_mul(MINUTE_US);
@@ -517,13 +563,13 @@ impl Stats {
             Outcome::Failed => {
                 self.failed += 1;
                 tl.failed += 1;
-                self.failed_users.insert(user_key(e));
+                insert_str(&mut self.failed_users, keys.user);
                 self.failed_clients.insert(e.client_ip);
                 if let Some(c) = e.cause {
                     tl.failed_by_cause[cause_idx(c)] += 1;
                     let acc = &mut self.causes[cause_idx(c)];
                     acc.episodes += 1;
-                    acc.users.insert(user_key(e));
+                    insert_str(&mut acc.users, keys.user);
                     acc.clients.insert(e.client_ip);
                 }
             }
@@ -542,14 +588,20 @@ impl Stats {
         offered.sort();
         offered.dedup();
         for s in offered {
-            *self.schemes_offered.entry(s.clone()).or_insert(0) += 1;
+            count_str(&mut self.schemes_offered, s);
         }
         if let Some(s) = &e.scheme {
-            *self.schemes_used.entry(s.clone()).or_insert(0) += 1;
+            count_str(&mut self.schemes_used, s);
         }
         for t in Table::ALL {
-            let key = key_of(t, e);
-            self.tables[t.index()].entry(key).or_default().add(t, e);
+            let key = keys.key(t);
+            let map = &mut self.tables[t.index()];
+            if !map.contains_key(key) {
+                map.insert(key.to_string(), KeyAcc::default());
+            }
+            if let Some(acc) = map.get_mut(key) {
+                acc.add(t, e, &keys);
+            }
         }
     }
 
