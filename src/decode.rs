@@ -7,7 +7,9 @@
 
 use crate::model::Ts;
 use crate::source::Frame;
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{
+    EtherType, Ethernet2Slice, IpNumber, LaxIpSlice, LaxMacsecSlice, SingleVlanSlice, TcpSlice,
+};
 use std::net::IpAddr;
 
 /// TCP flags of a segment.
@@ -87,28 +89,28 @@ pub mod linktype {
 /// Decodes one frame. Never panics, whatever the bytes.
 pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
     let data = frame.data;
-    let parsed = match frame.link_type {
-        linktype::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
-            Ok(p) => p,
-            Err(_) => return Decoded::Malformed("ethernet"),
+    match frame.link_type {
+        linktype::ETHERNET => match Ethernet2Slice::from_slice_without_fcs(data) {
+            Ok(eth) => from_ether_type(frame, eth.ether_type(), eth.payload_slice()),
+            Err(_) => Decoded::Malformed("ethernet"),
         },
         linktype::LINUX_SLL => {
             // 16-byte header; the protocol (an EtherType for IP) is at bytes 14..16.
             let (Some(proto), Some(rest)) = (be16(data, 14), data.get(16..)) else {
                 return Decoded::Malformed("linux_sll");
             };
-            LaxSlicedPacket::from_ether_type(EtherType(proto), rest)
+            from_ether_type(frame, EtherType(proto), rest)
         }
         linktype::LINUX_SLL2 => {
             // 20-byte header; the protocol is at bytes 0..2.
             let (Some(proto), Some(rest)) = (be16(data, 0), data.get(20..)) else {
                 return Decoded::Malformed("linux_sll2");
             };
-            LaxSlicedPacket::from_ether_type(EtherType(proto), rest)
+            from_ether_type(frame, EtherType(proto), rest)
         }
-        linktype::RAW | linktype::RAW_BSD | linktype::RAW_OPENBSD => from_ip(data, None),
-        linktype::IPV4 => from_ip(data, Some(4)),
-        linktype::IPV6 => from_ip(data, Some(6)),
+        linktype::RAW | linktype::RAW_BSD | linktype::RAW_OPENBSD => from_ip(frame, data),
+        linktype::IPV4 => from_raw_ip(frame, data, 4),
+        linktype::IPV6 => from_raw_ip(frame, data, 6),
         linktype::NULL | linktype::LOOP => {
             let Some(fam) = data.get(0..4) else {
                 return Decoded::Malformed("null");
@@ -121,34 +123,64 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
             let is = |f: &dyn Fn(u32) -> bool| f(le) || f(be);
             let rest = data.get(4..).unwrap_or(&[]);
             if is(&|f| f == 2) {
-                LaxSlicedPacket::from_ether_type(EtherType::IPV4, rest)
+                from_ether_type(frame, EtherType::IPV4, rest)
             } else if is(&|f| matches!(f, 10 | 24 | 28 | 30)) {
-                LaxSlicedPacket::from_ether_type(EtherType::IPV6, rest)
+                from_ether_type(frame, EtherType::IPV6, rest)
             } else {
-                return Decoded::NotIp;
+                Decoded::NotIp
             }
         }
         linktype::NFLOG => match nflog_payload(data) {
-            Ok(Some(ip)) => from_ip(ip, None),
-            Ok(None) => return Decoded::NotIp,
-            Err(layer) => return Decoded::Malformed(layer),
+            Ok(Some(ip)) => from_ip(frame, ip),
+            Ok(None) => Decoded::NotIp,
+            Err(layer) => Decoded::Malformed(layer),
         },
-        other => return Decoded::UnknownLink(other),
-    };
-    from_sliced(frame, parsed)
+        other => Decoded::UnknownLink(other),
+    }
 }
 
-/// Parses raw IP; a wrong or unknown version byte makes it malformed.
-fn from_ip(data: &[u8], version: Option<u8>) -> LaxSlicedPacket<'_> {
-    let v = data.first().map(|b| b >> 4);
-    let et = match (v, version) {
-        (Some(4), None | Some(4)) => EtherType::IPV4,
-        (Some(6), None | Some(6)) => EtherType::IPV6,
-        // Not the IP version expected: hand it on as IP so it is reported as malformed.
-        (_, Some(6)) => EtherType::IPV6,
-        _ => EtherType::IPV4,
-    };
-    LaxSlicedPacket::from_ether_type(et, data)
+/// At most this many 802.1Q / 802.1ad / MACsec headers are read before IP.
+const MAX_LINK_EXTS: usize = 3;
+
+/// Follows VLAN tags (802.1Q, QinQ) and unencrypted MACsec to IP. A cut tag, encrypted
+/// MACsec or any other EtherType (ARP, LLDP, ...) is not IP.
+fn from_ether_type<'a>(frame: &Frame<'a>, mut et: EtherType, mut payload: &'a [u8]) -> Decoded<'a> {
+    for _ in 0..=MAX_LINK_EXTS {
+        match et {
+            EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME => match SingleVlanSlice::from_slice(payload) {
+                Ok(v) => {
+                    et = v.ether_type();
+                    payload = v.payload_slice();
+                }
+                Err(_) => return Decoded::NotIp,
+            },
+            EtherType::MACSEC => {
+                match LaxMacsecSlice::from_slice(payload)
+                    .ok()
+                    .and_then(|m| m.ether_payload())
+                {
+                    Some(e) => {
+                        et = e.ether_type;
+                        payload = e.payload;
+                    }
+                    None => return Decoded::NotIp,
+                }
+            }
+            EtherType::IPV4 | EtherType::IPV6 => return from_ip(frame, payload),
+            _ => return Decoded::NotIp,
+        }
+    }
+    Decoded::NotIp
+}
+
+/// Raw IP of a link type that names the version: another version is malformed.
+fn from_raw_ip<'a>(frame: &Frame<'a>, data: &'a [u8], version: u8) -> Decoded<'a> {
+    match data.first() {
+        Some(b) if b >> 4 == version => from_ip(frame, data),
+        _ => Decoded::Malformed("ip"),
+    }
 }
 
 fn be16(data: &[u8], at: usize) -> Option<u16> {
@@ -199,22 +231,14 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
     (off.checked_add(inner.len())? <= outer.len()).then_some(off)
 }
 
-fn from_sliced<'a>(frame: &Frame<'a>, p: LaxSlicedPacket<'a>) -> Decoded<'a> {
+/// IP (lax: a cut packet keeps what it has), then TCP.
+fn from_ip<'a>(frame: &Frame<'a>, bytes: &'a [u8]) -> Decoded<'a> {
     let data = frame.data;
-    let Some(net) = p.net.as_ref() else {
-        // Was it meant to be IP? Then it is malformed; otherwise it is something else.
-        let ip_like = p
-            .ether_payload()
-            .map(|e| e.ether_type == EtherType::IPV4 || e.ether_type == EtherType::IPV6)
-            .unwrap_or(false);
-        return if ip_like {
-            Decoded::Malformed("ip")
-        } else {
-            Decoded::NotIp
-        };
+    let Ok((ip, ext_err)) = LaxIpSlice::from_slice(bytes) else {
+        return Decoded::Malformed("ip");
     };
-    let (src_ip, dst_ip, ip_start, declared_end) = match net {
-        LaxNetSlice::Ipv4(v) => {
+    let (src_ip, dst_ip, ip_start, declared_end) = match &ip {
+        LaxIpSlice::Ipv4(v) => {
             let h = v.header();
             let start = offset_in(data, h.slice());
             let end = start.map(|s| s.saturating_add(usize::from(h.total_len())));
@@ -225,7 +249,7 @@ fn from_sliced<'a>(frame: &Frame<'a>, p: LaxSlicedPacket<'a>) -> Decoded<'a> {
                 end,
             )
         }
-        LaxNetSlice::Ipv6(v) => {
+        LaxIpSlice::Ipv6(v) => {
             let h = v.header();
             let start = offset_in(data, h.slice());
             let pl = h.payload_length();
@@ -242,24 +266,17 @@ fn from_sliced<'a>(frame: &Frame<'a>, p: LaxSlicedPacket<'a>) -> Decoded<'a> {
                 end,
             )
         }
-        LaxNetSlice::Arp(_) => return Decoded::NotIp,
     };
-    let Some(ip_payload) = p.ip_payload() else {
-        return Decoded::Malformed("ip");
-    };
+    let ip_payload = ip.payload();
     if ip_payload.fragmented {
         return Decoded::Fragment;
     }
-    let tcp = match p.transport.as_ref() {
-        Some(TransportSlice::Tcp(t)) => t,
-        Some(_) => return Decoded::NotTcp,
-        None => {
-            return if ip_payload.ip_number == etherparse::IpNumber::TCP {
-                Decoded::Malformed("tcp")
-            } else {
-                Decoded::NotTcp
-            };
-        }
+    if ip_payload.ip_number != IpNumber::TCP {
+        return Decoded::NotTcp;
+    }
+    let tcp = match TcpSlice::from_slice(ip_payload.payload) {
+        Ok(t) if ext_err.is_none() => t,
+        _ => return Decoded::Malformed("tcp"),
     };
     let payload = tcp.payload();
     let missing = if ip_payload.incomplete {
