@@ -30,9 +30,10 @@ use crate::engine::{CaptureCounters, EngineOutput, HttpCounters};
 use crate::model::{Cause, Episode, Finding, Outcome, Transaction, Ts};
 use crate::pseudonym::Pseudonymizer;
 use crate::source::Notice;
+use foldhash::{HashMap, HashSet};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// The user key of episodes without a user name.

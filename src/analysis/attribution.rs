@@ -14,7 +14,8 @@
 //! contributed once the threshold is reached. Users idle longer than the window are dropped.
 
 use crate::model::Ts;
-use std::collections::{HashMap, VecDeque};
+use foldhash::{HashMap, HashMapExt};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 /// Changes of user kept per client IP.

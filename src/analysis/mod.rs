@@ -40,7 +40,8 @@ use crate::http::Unanswered;
 use crate::model::{Episode, Finding, Outcome, Side, Transaction, Ts, UserSource};
 use attribution::{IdentityHistory, LockoutTracker};
 use episode::{add_finding, ConnState, EpKey, OpenEpisode};
-use std::collections::{BTreeMap, HashMap};
+use foldhash::{HashMap, HashMapExt};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use verdict::EndReason;
 

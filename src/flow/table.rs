@@ -6,7 +6,7 @@ use super::FlowKey;
 use crate::decode::Segment;
 use crate::model::{Side, Ts};
 use crate::reassembly::{Assembler, HoleTimeouts, SegmentIn, SeqNumber, StreamEvent};
-use rustc_hash::FxHashMap;
+use foldhash::HashMap;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
@@ -247,7 +247,7 @@ pub struct FlowTable<T> {
     limits: FlowLimits,
     timeouts: HoleTimeouts,
     stats: FlowStats,
-    map: FxHashMap<FlowKey, usize>,
+    map: HashMap<FlowKey, usize>,
     slots: Vec<Option<Conn<T>>>,
     free: Vec<usize>,
     head: usize,
@@ -272,7 +272,7 @@ impl<T: Default> FlowTable<T> {
             limits,
             timeouts,
             stats: FlowStats::default(),
-            map: FxHashMap::default(),
+            map: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             head: NIL,
