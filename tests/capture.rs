@@ -787,3 +787,82 @@ fn handwritten_pcapng_interfaces_unknown_blocks_and_damage() {
     assert!(notices[0].message.contains("interface 7"));
     assert_eq!(notices[1].offset, Some(cut_at));
 }
+
+/// Files are read through a sliding memory map; readers of other inputs (here an in-memory
+/// copy) use pcap-parser's buffered readers. On files larger than several map windows, with
+/// damage and with blocks larger than a window placed across window ends, both give the same
+/// frames and the same notices at the same offsets.
+#[test]
+fn mapped_and_buffered_reads_agree_across_windows() {
+    use proxy407::source::mapped::WINDOW;
+    let mut rng = proxy407::synth::Rng::new(7);
+    // Records of 60..1500 bytes up to a little over two and a half windows.
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
+    let mut size = 24usize;
+    while size < WINDOW * 5 / 2 {
+        let n = 60 + (rng.next_u64() % 1440) as usize;
+        let fill = (payloads.len() % 251) as u8;
+        payloads.push(vec![fill; n]);
+        size += 16 + n;
+    }
+    let records: Vec<(u32, u32, &[u8], u32)> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                1_700_000_000 + (i / 1000) as u32,
+                (i % 1000) as u32 * 1000,
+                &p[..],
+                p.len() as u32,
+            )
+        })
+        .collect();
+    let clean = write_pcap(0xa1b2_c3d4, false, 1, &records);
+    let offsets = pcap_records(&clean);
+    // The record that straddles the end of the first window.
+    let straddling = offsets
+        .iter()
+        .position(|&(off, len)| off < WINDOW && off + 16 + len > WINDOW)
+        .unwrap_or_else(|| offsets.iter().position(|&(off, _)| off > WINDOW).unwrap());
+    let (at, _) = offsets[straddling];
+
+    let mut absurd = clean.clone();
+    absurd[at + 8..at + 12].copy_from_slice(&0xfff0_0000u32.to_le_bytes());
+    let mut pasted = clean[..at].to_vec();
+    pasted.extend((0..333u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    pasted.extend_from_slice(&clean[at..]);
+    let cut = clean[..clean.len() - 100].to_vec();
+    // One record larger than a window, starting just before the first window ends, in a
+    // file whose snap length allows it.
+    let big = vec![0x5a; WINDOW + WINDOW / 4];
+    let mut with_big: Vec<(u32, u32, &[u8], u32)> = records[..straddling].to_vec();
+    with_big.push((1_700_000_100, 0, &big[..], big.len() as u32));
+    with_big.extend_from_slice(&records[straddling..]);
+    let mut big_file = write_pcap(0xa1b2_c3d4, false, 1, &with_big);
+    big_file[16..20].copy_from_slice(&(64u32 << 20).to_le_bytes());
+
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("clean", clean.clone()),
+        ("absurd", absurd),
+        ("pasted", pasted),
+        ("cut", cut),
+        ("big", big_file),
+    ] {
+        let p = tmp.path().join(format!("{name}.pcap"));
+        std::fs::write(&p, &bytes).unwrap();
+        let (mapped, mapped_notices, _) = read_path(&p);
+        let (buffered, buffered_notices) = read_bytes(&p.display().to_string(), bytes).unwrap();
+        assert!(mapped.len() > 1000, "{name}: {} frames", mapped.len());
+        assert!(mapped == buffered, "{name}: frames differ");
+        assert_eq!(mapped_notices, buffered_notices, "{name}");
+        match name {
+            "clean" => assert!(mapped_notices.is_empty(), "{mapped_notices:?}"),
+            "big" => {
+                assert_eq!(mapped.len(), records.len() + 1);
+                assert!(mapped.iter().any(|f| f.data.len() == big.len()));
+            }
+            _ => assert!(!mapped_notices.is_empty(), "{name}"),
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! record header is resynchronised on the next plausible record; a pcapng block that does not
 //! parse is skipped by its length when that length is sane.
 
+use super::mapped::MappedReader;
 use super::{Frame, LinkType, Notice, PacketSource, SourceStats};
 use crate::app::InputError;
 use crate::model::Ts;
@@ -111,6 +112,10 @@ fn open_path(p: &PathBuf) -> Result<FileReader, Notice> {
         message: format!("cannot open: {e}"),
     })?;
     let total = f.metadata().ok().map(|m| m.len());
+    if let Some(mapped) = MappedReader::open(&f, Arc::clone(&counter)) {
+        let io_error = Arc::new(Mutex::new(None));
+        return FileReader::with_reader(name, Box::new(mapped), counter, total, io_error);
+    }
     let counting = CountingReader {
         inner: Box::new(f),
         count: Arc::clone(&counter),
@@ -262,7 +267,7 @@ impl FileReader {
             error: Arc::clone(&io_error),
             failed: false,
         };
-        let mut rdr = match create_reader(BUFFER_SIZE, full) {
+        let rdr = match create_reader(BUFFER_SIZE, full) {
             Ok(r) => r,
             Err(PcapError::Eof) => return Err(notice(Some(0), "empty file".into())),
             Err(PcapError::ReadError) => {
@@ -284,6 +289,22 @@ impl FileReader {
                     "not a pcap or pcapng capture (unknown file header)".into(),
                 ))
             }
+        };
+        FileReader::with_reader(name, rdr, raw_read, total, io_error)
+    }
+
+    /// A reader positioned at the start of a capture: reads the file header.
+    fn with_reader(
+        name: String,
+        mut rdr: Box<dyn PcapReaderIterator + Send>,
+        raw_read: Arc<AtomicU64>,
+        total: Option<u64>,
+        io_error: Arc<Mutex<Option<String>>>,
+    ) -> Result<FileReader, Notice> {
+        let notice = |offset: Option<u64>, message: String| Notice {
+            origin: name.clone(),
+            offset,
+            message,
         };
         let format = match rdr.next() {
             Ok((_, PcapBlockOwned::LegacyHeader(h))) => Format::Legacy {

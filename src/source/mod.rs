@@ -9,6 +9,7 @@
 pub mod file;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod mapped;
 
 use crate::model::Ts;
 

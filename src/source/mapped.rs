@@ -1,0 +1,249 @@
+//! Uncompressed capture files read through a memory map instead of `read(2)`: the packets
+//! are parsed where the page cache holds them, which saves copying every byte of the file
+//! into a buffer (the largest single cost of reading a large capture).
+//!
+//! The file is mapped one window at a time ([`WINDOW`]), so memory stays bounded whatever
+//! the file's size; a record that crosses the end of a window is read again from a window
+//! that starts at it. [`MappedReader`] implements pcap-parser's `PcapReaderIterator` with the
+//! same parsers and the same errors as pcap-parser's own buffered readers, so the file reader
+//! above treats both alike (damage, resynchronisation, notices).
+//!
+//! A mapped file must not shrink while it is read: the operating system would stop the
+//! process (SIGBUS). The length is therefore checked again before every window is mapped,
+//! and the environment variable [`NO_MMAP_ENV`] makes every file be read with `read(2)`, for
+//! files that another program may truncate while they are read.
+
+use memmap2::{Advice, Mmap, MmapOptions};
+use pcap_parser::nom;
+use pcap_parser::pcap::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
+    LegacyPcapBlock, PcapHeader,
+};
+use pcap_parser::pcapng::{parse_block_be, parse_block_le, parse_sectionheaderblock, Block};
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Bytes mapped at a time (grown for one larger block, as the buffered reader's buffer is).
+pub const WINDOW: usize = 16 << 20;
+/// Set (to anything) in the environment: capture files are read with `read(2)`, not mapped.
+pub const NO_MMAP_ENV: &str = "PROXY407_NO_MMAP";
+/// Windows start at multiples of this: a multiple of the page size on every platform.
+const ALIGN: u64 = 64 * 1024;
+
+type LegacyParse =
+    for<'a> fn(&'a [u8]) -> nom::IResult<&'a [u8], LegacyPcapBlock<'a>, PcapError<&'a [u8]>>;
+
+enum Format {
+    Legacy {
+        header: PcapHeader,
+        parse: LegacyParse,
+    },
+    Ng {
+        big_endian: bool,
+    },
+}
+
+/// A capture file read through a sliding memory map.
+pub struct MappedReader {
+    file: File,
+    /// The file's length as last checked.
+    len: u64,
+    map: Option<Mmap>,
+    /// File offset of the window's first byte.
+    map_off: u64,
+    /// Unconsumed data starts here in the window.
+    pos: usize,
+    consumed: usize,
+    window: usize,
+    format: Format,
+    /// Bytes of the file mapped so far (for the progress bar).
+    read_counter: Arc<AtomicU64>,
+}
+
+impl MappedReader {
+    /// Maps the start of `file` when it is an uncompressed pcap or pcapng capture. `None`
+    /// when it is not (gzip, not a capture, too short) or cannot be mapped: the caller
+    /// reads it the buffered way, which reports what is wrong.
+    pub fn open(file: &File, read_counter: Arc<AtomicU64>) -> Option<MappedReader> {
+        if std::env::var_os(NO_MMAP_ENV).is_some() {
+            return None;
+        }
+        let meta = file.metadata().ok()?;
+        let len = meta.len();
+        if len == 0 || !meta.is_file() {
+            return None;
+        }
+        let mut r = MappedReader {
+            file: file.try_clone().ok()?,
+            len,
+            map: None,
+            map_off: 0,
+            pos: 0,
+            consumed: 0,
+            window: WINDOW,
+            format: Format::Ng { big_endian: false },
+            read_counter,
+        };
+        r.remap().ok()?;
+        let data = r.data();
+        r.format = if let Ok((_, shb)) = parse_sectionheaderblock(data) {
+            Format::Ng {
+                big_endian: shb.big_endian(),
+            }
+        } else {
+            let (_, header) = parse_pcap_header(data).ok()?;
+            let parse: LegacyParse = if header.is_modified_format() {
+                parse_pcap_frame_modified
+            } else if header.is_bigendian() {
+                parse_pcap_frame_be
+            } else {
+                parse_pcap_frame
+            };
+            Format::Legacy { header, parse }
+        };
+        Some(r)
+    }
+
+    /// The window ends at the end of the file.
+    fn at_end(&self) -> bool {
+        let mapped = self.map.as_ref().map_or(0, |m| m.len() as u64);
+        self.map_off.saturating_add(mapped) >= self.len
+    }
+
+    /// Maps a new window that starts at the unconsumed data (rounded down to a page).
+    fn remap(&mut self) -> std::io::Result<()> {
+        let here = self.map_off.saturating_add(self.pos as u64);
+        // A file that shrank is read to its new end, not past it.
+        if let Ok(m) = self.file.metadata() {
+            self.len = self.len.min(m.len());
+        }
+        let start = here - here % ALIGN;
+        let size = usize::try_from(self.len.saturating_sub(start))
+            .unwrap_or(usize::MAX)
+            .min(self.window);
+        self.map = None;
+        if size > 0 {
+            // SAFETY: the map is read-only and private; it is only read while the file
+            // keeps its length, which is checked just above and documented for the user
+            // (`--no-mmap` for files that may be truncated while being read).
+            let map = unsafe {
+                MmapOptions::new()
+                    .offset(start)
+                    .len(size)
+                    .populate()
+                    .map(&self.file)?
+            };
+            let _ = map.advise(Advice::Sequential);
+            self.map = Some(map);
+        }
+        self.map_off = start;
+        self.pos = usize::try_from(here % ALIGN).unwrap_or(0);
+        self.read_counter.store(
+            start.saturating_add(size as u64).min(self.len),
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+}
+
+impl PcapReaderIterator for MappedReader {
+    fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&[u8]>> {
+        if self.consumed == 0 {
+            if let Format::Legacy { header, .. } = &self.format {
+                return Ok((header.size(), PcapBlockOwned::from(header.clone())));
+            }
+        }
+        let at_end = self.at_end();
+        let window = self.window;
+        let pos = self.pos;
+        let data = match &self.map {
+            Some(m) => m.get(pos..).unwrap_or_default(),
+            None => &[],
+        };
+        if data.is_empty() && at_end {
+            return Err(PcapError::Eof);
+        }
+        let parsed = match &mut self.format {
+            Format::Legacy { parse, .. } => parse(data).map(|(rem, b)| (rem, b.into())),
+            Format::Ng { big_endian } => {
+                let parse = if *big_endian {
+                    parse_block_be
+                } else {
+                    parse_block_le
+                };
+                parse(data).map(|(rem, b)| {
+                    if let Block::SectionHeader(shb) = &b {
+                        *big_endian = shb.big_endian();
+                    }
+                    (rem, PcapBlockOwned::from(b))
+                })
+            }
+        };
+        match parsed {
+            Ok((rem, block)) => Ok((data.len().saturating_sub(rem.len()), block)),
+            Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => Err(e),
+            Err(nom::Err::Incomplete(_)) if at_end => Err(PcapError::UnexpectedEof),
+            Err(nom::Err::Incomplete(n)) => {
+                let need = match n {
+                    nom::Needed::Size(n) => n.get(),
+                    nom::Needed::Unknown => 0,
+                };
+                // A window that starts (nearly) at this block and still cannot hold it.
+                if (pos as u64) < ALIGN && data.len().saturating_add(need) >= window {
+                    Err(PcapError::BufferTooSmall)
+                } else {
+                    Err(PcapError::Incomplete(need))
+                }
+            }
+        }
+    }
+
+    fn consume(&mut self, offset: usize) {
+        self.consume_noshift(offset);
+    }
+
+    fn consume_noshift(&mut self, offset: usize) {
+        let avail = self.data().len();
+        let n = offset.min(avail);
+        self.pos += n;
+        self.consumed += n;
+    }
+
+    fn consumed(&self) -> usize {
+        self.consumed
+    }
+
+    fn refill(&mut self) -> Result<(), PcapError<&[u8]>> {
+        if self.at_end() {
+            return Ok(());
+        }
+        self.remap().map_err(|_| PcapError::ReadError)
+    }
+
+    fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn grow(&mut self, new_size: usize) -> bool {
+        if new_size > self.window {
+            self.window = new_size;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        match &self.map {
+            Some(m) => m.get(self.pos..).unwrap_or_default(),
+            None => &[],
+        }
+    }
+
+    fn reader_exhausted(&self) -> bool {
+        self.at_end()
+    }
+}
