@@ -67,17 +67,13 @@ const fn class(extra: &[u8]) -> [bool; 256] {
     t
 }
 
+/// RFC 9110 tchar.
 const TCHAR: [bool; 256] = class(b"!#$%&'*+-.^_`|~");
+/// token68 characters other than the trailing `=`.
 const TOKEN68: [bool; 256] = class(b"-._~+/");
 
-/// RFC 9110 tchar.
 fn is_tchar(b: u8) -> bool {
     TCHAR[usize::from(b)]
-}
-
-/// token68 characters other than the trailing `=`.
-fn is_token68(b: u8) -> bool {
-    TOKEN68[usize::from(b)]
 }
 
 fn is_ows(b: u8) -> bool {
@@ -110,13 +106,16 @@ impl<'a> Cursor<'a> {
         }
         at
     }
-    /// The end of the run of bytes of class `is` that starts at `at`.
-    fn run_end(&self, at: usize, is: fn(u8) -> bool) -> usize {
+    /// The end of the run of bytes of `class` that starts at `at`.
+    fn run_end(&self, at: usize, class: &[bool; 256]) -> usize {
         let rest = self.s.as_bytes().get(at..).unwrap_or_default();
-        at + rest.iter().position(|&b| !is(b)).unwrap_or(rest.len())
+        at + rest
+            .iter()
+            .position(|&b| !class[usize::from(b)])
+            .unwrap_or(rest.len())
     }
     fn token_end(&self, at: usize) -> usize {
-        self.run_end(at, is_tchar)
+        self.run_end(at, &TCHAR)
     }
     fn slice(&self, from: usize, to: usize) -> &'a str {
         // Both ends sit on ASCII bytes or the ends of the string, so they are char
@@ -233,7 +232,7 @@ pub fn parse(value: &str) -> Parsed<'_> {
         }
         // token68: its characters, then `=` padding, then the end or a comma.
         let t_start = c.pos;
-        let mut t_end = c.run_end(t_start, is_token68);
+        let mut t_end = c.run_end(t_start, &TOKEN68);
         let body_end = t_end;
         while c.peek_at(t_end) == Some(b'=') {
             t_end += 1;
