@@ -250,18 +250,23 @@ impl Engine {
 }
 
 impl Downstream {
-    fn conn_ref(meta: &ConnMeta, app: &mut ConnApp) -> ConnRef {
-        let community_id = app
-            .community_id
-            .get_or_insert_with(|| {
-                community_id_v1(
-                    0,
-                    PROTO_TCP,
-                    (meta.client_ip, meta.client_port),
-                    (meta.server_ip, meta.server_port),
-                )
-            })
-            .clone();
+    /// The connection as the analysis sees it. Its Community ID (a SHA-1 per connection) is
+    /// only read by kept transactions: without them it stays empty.
+    fn conn_ref(meta: &ConnMeta, app: &mut ConnApp, community: bool) -> ConnRef {
+        let community_id = if community {
+            app.community_id
+                .get_or_insert_with(|| {
+                    community_id_v1(
+                        0,
+                        PROTO_TCP,
+                        (meta.client_ip, meta.client_port),
+                        (meta.server_ip, meta.server_port),
+                    )
+                })
+                .clone()
+        } else {
+            String::new()
+        };
         ConnRef {
             conn_id: meta.id,
             community_id,
@@ -363,7 +368,7 @@ impl Downstream {
                 app.sent_credentials.push_back((seq, c.clone()));
             }
             let ex = exchange(
-                Self::conn_ref(meta, app),
+                Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
                 req_ts,
                 head,
                 credentials,
@@ -419,7 +424,7 @@ impl Downstream {
                 .map(|s| auth::parse_credentials(s.expose())),
         };
         let ex = exchange(
-            Self::conn_ref(meta, app),
+            Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
             req_ts,
             request,
             credentials,

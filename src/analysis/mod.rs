@@ -49,6 +49,8 @@ use verdict::EndReason;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnRef {
     pub conn_id: u64,
+    /// Community ID v1 of the connection; empty when transactions are not kept (nothing
+    /// else reads it).
     pub community_id: String,
     pub client_ip: IpAddr,
     pub client_port: u16,
@@ -248,6 +250,11 @@ impl Analyzer {
             .collect()
     }
 
+    /// Every transaction is kept for the output.
+    pub fn keeps_transactions(&self) -> bool {
+        self.cfg.keep_transactions
+    }
+
     /// Episodes not judged yet.
     pub fn open_episodes(&self) -> usize {
         self.open.len()
@@ -270,7 +277,8 @@ impl Analyzer {
             attribute(&self.identities, ep, realm);
         }
         let mut episodes = self.done;
-        episodes.sort_by_key(|e| (e.start_ts, e.episode_id));
+        // Sorting keys and then moving each (large) episode once beats moving them while sorting.
+        episodes.sort_by_cached_key(|e| (e.start_ts, e.episode_id));
         AnalysisOutput {
             episodes,
             transactions: self.transactions,
