@@ -129,7 +129,7 @@ impl Table {
 pub fn key_of(table: Table, e: &Episode) -> String {
     match table {
         Table::Users => user_key_str(e).to_string(),
-        Table::Clients => e.client_ip.to_string(),
+        Table::Clients => ip_text(e.client_ip),
         Table::Proxies => proxy_key(e.proxy_ip, e.proxy_port),
         Table::Targets => e.target.clone(),
     }
@@ -151,7 +151,7 @@ impl<'e> EpisodeKeys<'e> {
     fn of(e: &'e Episode) -> Self {
         EpisodeKeys {
             user: user_key_str(e),
-            client: e.client_ip.to_string(),
+            client: ip_text(e.client_ip),
             proxy: proxy_key(e.proxy_ip, e.proxy_port),
             target: &e.target,
         }
@@ -186,7 +186,50 @@ fn count_str(map: &mut BTreeMap<String, u64>, k: &str) {
 
 /// `ip:port`, with IPv6 addresses in brackets.
 pub fn proxy_key(ip: IpAddr, port: u16) -> String {
-    std::net::SocketAddr::new(ip, port).to_string()
+    match ip {
+        IpAddr::V4(_) => {
+            let mut s = ip_text(ip);
+            s.push(':');
+            push_decimal(&mut s, u32::from(port));
+            s
+        }
+        IpAddr::V6(_) => std::net::SocketAddr::new(ip, port).to_string(),
+    }
+}
+
+/// An address as text, as `Display` writes it; IPv4 without the formatting machinery (the
+/// keys of every episode are made of addresses).
+pub fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut s = String::with_capacity(21);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                push_decimal(&mut s, u32::from(octet));
+            }
+            s
+        }
+        IpAddr::V6(_) => ip.to_string(),
+    }
+}
+
+fn push_decimal(s: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
+    }
 }
 
 /// Percentile by nearest rank over values sorted ascending; `None` when empty.
@@ -961,6 +1004,27 @@ mod tests {
         // 0, 5, 9 fit; 10 is exactly ten minutes after 0, so 5, 9, 10, 14 fit.
         assert_eq!(max_in_window(&m(&[0, 5, 9, 10, 14, 30]), TEN_MINUTES_US), 4);
         assert_eq!(max_in_window(&m(&[30, 0, 20, 10]), TEN_MINUTES_US), 1);
+    }
+
+    #[test]
+    fn ip_text_is_display() {
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.1.200",
+            "192.168.100.9",
+            "::1",
+            "fe80::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+            for port in [0u16, 7, 3128, 65535] {
+                assert_eq!(
+                    proxy_key(ip, port),
+                    std::net::SocketAddr::new(ip, port).to_string()
+                );
+            }
+        }
     }
 
     #[test]
