@@ -2,7 +2,7 @@
 # Whole-process benchmark of proxy407 against cat and tshark on one capture.
 #
 #   scripts/bench.sh [--skip-tshark] [--tshark-limit MB] [--runs N] [--no-double]
-#                    [--no-build] [FILE]
+#                    [--no-build] [--cpu N|none] [FILE]
 #
 # Without FILE, generates /var/tmp/proxy407-mix-1g.pcap (1 GB) with gen-mix (once; an
 # existing file is reused). Builds the release binaries, then measures on the same file:
@@ -11,9 +11,12 @@
 #   proxy407 export FILE --out DIR --format parquet   (when the binary has `export`)
 #   tshark -n -r FILE -Y 'http.response.code == 407'  (or its first MB with --tshark-limit,
 #                                                      extrapolated and labelled so)
-# Each: median wall time of N runs (hyperfine when installed, else /usr/bin/time), MB/s,
-# packets/s, and peak RSS (/usr/bin/time -v "Maximum resident set size", one extra run).
-# Then analyze once more on the file concatenated with itself (mergecap -a), to show that
+# Each: median and fastest wall time of N runs (hyperfine when installed, else
+# /usr/bin/time), MB/s and packets/s of the median, and peak RSS (/usr/bin/time -v "Maximum
+# resident set size", one extra run). Every command runs pinned to one core (taskset -c N,
+# default 0; --cpu none to not pin): the figures are one core's.
+# Then analyze once more on the file followed by itself a day later (editcap -t, mergecap -a:
+# the same traffic again, not the same moments twice), to show that
 # peak RSS does not grow with the input. Prints a markdown table.
 #
 # Environment: CARGO_TARGET_DIR (default ./target), BENCH_TMP (default /var/tmp);
@@ -27,6 +30,7 @@ TSHARK_LIMIT_MB=0
 RUNS=3
 DOUBLE=1
 BUILD=1
+CPU=0
 FILE=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -36,6 +40,7 @@ while [[ $# -gt 0 ]]; do
         --runs) RUNS="${2:?--runs needs a number}"; shift ;;
         --no-double) DOUBLE=0 ;;
         --no-build) BUILD=0 ;;
+        --cpu) CPU="${2:?--cpu needs a core number or none}"; shift ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
         *) FILE="$1" ;;
@@ -54,6 +59,11 @@ need capinfos "apt-get install tshark"
 [[ -x /usr/bin/time ]] || { echo "bench.sh: /usr/bin/time missing (apt-get install time)" >&2; exit 3; }
 HAVE_HYPERFINE=0
 command -v hyperfine >/dev/null 2>&1 && HAVE_HYPERFINE=1
+PIN=()
+if [[ "$CPU" != none ]]; then
+    need taskset "apt-get install util-linux"
+    PIN=(taskset -c "$CPU")
+fi
 
 if [[ $BUILD == 1 ]]; then
     echo "== building release binaries" >&2
@@ -77,35 +87,37 @@ MB=$(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1e6 }')
 PACKETS=$(capinfos -c -M -T "$FILE" | awk -F'\t' 'NR == 2 { print $2 }')
 echo "== $FILE: $MB MB, $PACKETS packets" >&2
 
-# median wall seconds of RUNS runs of "$@" (stdout discarded)
+# "median fastest" wall seconds of RUNS runs of "$@" on the pinned core (stdout discarded)
 median_secs() {
     if [[ $HAVE_HYPERFINE == 1 ]]; then
         local cmd
-        cmd="$(printf '%q ' "$@")"
+        cmd="$(printf '%q ' "${PIN[@]}" "$@")"
         hyperfine --style none --runs "$RUNS" --export-json "$WORK/hf.json" \
             "$cmd > /dev/null" >/dev/null 2>&1
-        python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$WORK/hf.json"
+        python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["results"][0]; print("%.3f %.3f" % (r["median"], r["min"]))' "$WORK/hf.json"
     else
         local i
         for ((i = 0; i < RUNS; i++)); do
-            /usr/bin/time -f '%e' -o "$WORK/t" "$@" >/dev/null 2>/dev/null
+            /usr/bin/time -f '%e' -o "$WORK/t" "${PIN[@]}" "$@" >/dev/null 2>/dev/null
             cat "$WORK/t"
-        done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+        done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)], a[1] }'
     fi
 }
 
 # peak RSS in MB of one run of "$@"
 peak_rss_mb() {
-    /usr/bin/time -v -o "$WORK/v" "$@" >/dev/null 2>/dev/null || true
+    /usr/bin/time -v -o "$WORK/v" "${PIN[@]}" "$@" >/dev/null 2>/dev/null || true
     awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$WORK/v"
 }
 
 ROWS=()
-row() { # name secs rss_mb mb packets note
-    local mbs pps
-    mbs=$(awk -v m="$4" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
-    pps=$(awk -v p="$5" -v s="$2" 'BEGIN { printf "%.2f M", (s > 0 ? p / s / 1e6 : 0) }')
-    ROWS+=("| $1 | $2 | $mbs | $pps | $3 | $6 |")
+row() { # name "median [fastest]" rss_mb mb packets note
+    local med best mbs pps
+    read -r med best <<<"$2"
+    best="${best:-–}"
+    mbs=$(awk -v m="$4" -v s="$med" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
+    pps=$(awk -v p="$5" -v s="$med" 'BEGIN { printf "%.2f M", (s > 0 ? p / s / 1e6 : 0) }')
+    ROWS+=("| $1 | $med | $best | $mbs | $pps | $3 | $6 |")
 }
 
 echo "== cat" >&2
@@ -140,11 +152,11 @@ if "$P407" --help 2>/dev/null | grep -qE '^\s+export\b'; then
     RSS=$(peak_rss_mb "$P407" export "$FILE" --out "$EXP" --format parquet --quiet)
     row '`proxy407 export --format parquet`' "$S" "$RSS" "$MB" "$PACKETS" "$(du -sh "$EXP" 2>/dev/null | cut -f1) written"
 else
-    ROWS+=("| \`proxy407 export --format parquet\` | – | – | – | – | skipped: this binary has no export subcommand |")
+    ROWS+=("| \`proxy407 export --format parquet\` | – | – | – | – | – | skipped: this binary has no export subcommand |")
 fi
 
 if [[ $SKIP_TSHARK == 1 ]]; then
-    ROWS+=("| \`tshark -Y 'http.response.code == 407'\` | – | – | – | – | skipped (--skip-tshark) |")
+    ROWS+=("| \`tshark -Y 'http.response.code == 407'\` | – | – | – | – | – | skipped (--skip-tshark) |")
 else
     need tshark "apt-get install tshark"
     TFILE="$FILE"
@@ -170,7 +182,7 @@ else
     RUNS=$RUNS_SAVED
     RSS=$(peak_rss_mb tshark -n -r "$TFILE" -Y 'http.response.code == 407')
     if [[ -n "$LABEL" ]]; then
-        S=$(awk -v s="$S" -v a="$MB" -v b="$TMB" 'BEGIN { printf "%.3f", s * a / b }')
+        S=$(awk -v s="$S" -v a="$MB" -v b="$TMB" 'BEGIN { split(s, t, " "); printf "%.3f %.3f", t[1] * a / b, t[2] * a / b }')
         LABEL="$LABEL; $T407 × 407 in the part; RSS of the part"
         row "\`tshark -Y 'http.response.code == 407'\` (extrapolated)" "$S" "$RSS" "$MB" "$PACKETS" "$LABEL"
     else
@@ -183,23 +195,28 @@ fi
 DOUBLE_LINE=""
 if [[ $DOUBLE == 1 ]]; then
     need mergecap "apt-get install tshark"
-    echo "== analyze on the file twice (mergecap -a)" >&2
+    need editcap "apt-get install tshark"
+    echo "== analyze on the file, then the file again a day later" >&2
     D="$WORK/double.pcap"
-    mergecap -a -F pcap -w "$D" "$FILE" "$FILE"
+    editcap -F pcap -t 86400 "$FILE" "$WORK/later.pcap"
+    mergecap -a -F pcap -w "$D" "$FILE" "$WORK/later.pcap"
+    rm -f "$WORK/later.pcap"
     DMB=$(awk -v b="$(stat -c %s "$D")" 'BEGIN { printf "%.1f", b / 1e6 }')
-    /usr/bin/time -v -o "$WORK/v2" "$P407" analyze "$D" --json --quiet >/dev/null 2>&1 || true
+    /usr/bin/time -v -o "$WORK/v2" "${PIN[@]}" "$P407" analyze "$D" --json --quiet >/dev/null 2>&1 || true
     DS=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; printf "%.3f", s }' "$WORK/v2")
     DRSS=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$WORK/v2")
-    row "\`proxy407 analyze --json\` on the file twice" "$DS" "$DRSS" "$DMB" "$((PACKETS * 2))" "mergecap -a; 1 run"
+    row "\`proxy407 analyze --json\` on the file, then again a day later" "$DS" "$DRSS" "$DMB" "$((PACKETS * 2))" "editcap -t 86400, mergecap -a; 1 run"
     rm -f "$D"
 fi
 
 HOST="$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 echo
-echo "Input: \`$FILE\`, $MB MB, $PACKETS packets. Host: $HOST. Median of $RUNS runs$([[ $HAVE_HYPERFINE == 1 ]] && echo ' (hyperfine)' || echo ' (/usr/bin/time)'); peak RSS from \`/usr/bin/time -v\`."
+PINNED="not pinned"
+[[ "$CPU" != none ]] && PINNED="pinned to core $CPU (taskset)"
+echo "Input: \`$FILE\`, $MB MB, $PACKETS packets. Host: $HOST; every command $PINNED. Median and fastest of $RUNS runs$([[ $HAVE_HYPERFINE == 1 ]] && echo ' (hyperfine)' || echo ' (/usr/bin/time)'); MB/s and packets/s of the median; peak RSS from \`/usr/bin/time -v\`."
 echo
-echo "| command | wall s | MB/s | packets/s | peak RSS MB | note |"
-echo "|---|---:|---:|---:|---:|---|"
+echo "| command | median s | fastest s | MB/s | packets/s | peak RSS MB | note |"
+echo "|---|---:|---:|---:|---:|---:|---|"
 printf '%s\n' "${ROWS[@]}"
 [[ -f "$WORK/truth.txt" ]] && { echo; echo '```'; cat "$WORK/truth.txt"; echo '```'; }
 exit 0

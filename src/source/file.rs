@@ -3,8 +3,10 @@
 //! `-` for standard input, and several files merged by timestamp. Streaming: memory does not
 //! grow with the file.
 //!
-//! Reading is done by pcap-parser's streaming readers over a fixed buffer ([`BUFFER_SIZE`]),
-//! which grows only to hold one oversized block, up to [`MAX_BLOCK`]. Damage is reported as
+//! Uncompressed files are read through a sliding memory map ([`super::mapped`]); gzip,
+//! standard input and other readers through pcap-parser's streaming readers over a fixed
+//! buffer ([`BUFFER_SIZE`]). Either grows only to hold one oversized block, up to
+//! [`MAX_BLOCK`], and both hand pcap-parser's blocks to the same loop. Damage is reported as
 //! [`Notice`]s naming the file and the byte offset (in the decompressed stream for gzip
 //! input), and everything that can still be read is delivered: a classic pcap with a corrupt
 //! record header is resynchronised on the next plausible record; a pcapng block that does not
