@@ -5,7 +5,8 @@ use crate::cli::{
     AnalyzeArgs, Cli, Command, DashboardArgs, ExportArgs, InputArgs, LiveArgs, ViewArgs,
 };
 use crate::engine::{Engine, EngineOutput};
-use crate::source::{self, PacketSource};
+use crate::model::Ts;
+use crate::source::{self, Next, PacketSource};
 use anyhow::bail;
 use std::io::Write;
 use std::process::ExitCode;
@@ -115,13 +116,26 @@ pub fn run_engine(input: &InputArgs, keep_transactions: bool) -> anyhow::Result<
     let mut engine = Engine::new(cfg);
     let bar = progress_bar(input, src.progress().1);
     let mut frames: u64 = 0;
-    while let Some(frame) = src.next_frame() {
-        engine.ingest(&frame);
-        frames += 1;
-        if frames % 65_536 == 0 {
-            if let Some(bar) = &bar {
-                bar.set_position(src.progress().0);
+    let mut last_ts: Option<Ts> = None;
+    loop {
+        match src.next_event() {
+            Next::Frame(frame) => {
+                engine.ingest(&frame);
+                last_ts = last_ts.max(Some(frame.ts));
+                frames += 1;
+                if frames % 65_536 == 0 {
+                    if let Some(bar) = &bar {
+                        bar.set_position(src.progress().0);
+                    }
+                }
             }
+            // A quiet live interface: retry windows pass all the same.
+            Next::Idle(now) => {
+                if last_ts.is_some_and(|l| now > l) {
+                    engine.advance(now);
+                }
+            }
+            Next::End => break,
         }
     }
     if let Some(bar) = bar {

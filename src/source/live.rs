@@ -8,9 +8,11 @@
 //! filtered ports are seen at all, which the source says in a notice when it starts.
 //!
 //! This is the one place that reads the wall clock: to end a capture after `--duration`
-//! when the interface is quiet. Frames still carry packet time.
+//! when the interface is quiet, and to tell the time when no packet came for 250 ms
+//! ([`Next::Idle`], a second behind the clock), so that a retry window passes and the
+//! episode is judged on a quiet interface as on a busy one. Frames still carry packet time.
 
-use super::{Frame, LinkType, LiveError, Notice, PacketSource, SourceStats};
+use super::{Frame, LinkType, LiveError, Next, Notice, PacketSource, SourceStats};
 use crate::model::Ts;
 use pcap::{Active, Capture, Device};
 use std::net::IpAddr;
@@ -24,6 +26,11 @@ pub const SNAPLEN: i32 = 262_144;
 pub const READ_TIMEOUT_MS: i32 = 100;
 /// How long the read loop sleeps when no packet is waiting.
 const IDLE_NAP: Duration = Duration::from_millis(5);
+/// Without a packet for this long, [`PacketSource::next_event`] reports the time.
+const IDLE_TICK: Duration = Duration::from_millis(250);
+/// The time reported when idle is this far behind the clock: packets stamped just before
+/// may still be in the kernel's buffer (immediate mode delivers within milliseconds).
+const IDLE_LAG_US: i64 = 1_000_000;
 /// Packets between refreshes of the kernel's counters.
 const STATS_EVERY: u64 = 1024;
 
@@ -251,21 +258,18 @@ impl LiveSource {
             self.refresh_kernel_stats();
         }
     }
-}
 
-impl PacketSource for LiveSource {
-    fn stop_flag(&self) -> Option<Arc<AtomicBool>> {
-        Some(LiveSource::stop_flag(self))
-    }
-
-    fn next_frame(&mut self) -> Option<Frame<'_>> {
+    /// Waits for the next packet (copied into `buf`), the end, or, with `idle`, a quiet
+    /// moment ([`IDLE_TICK`] without a packet).
+    fn wait(&mut self, idle: bool) -> Wait {
         if self.finished {
-            return None;
+            return Wait::End;
         }
-        let (ts, orig_len) = loop {
+        let quiet_since = Instant::now();
+        loop {
             if self.should_stop() {
                 self.finish();
-                return None;
+                return Wait::End;
             }
             match self.cap.next_packet() {
                 Ok(p) => {
@@ -280,17 +284,22 @@ impl PacketSource for LiveSource {
                         let d = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
                         if ts.micros().saturating_sub(first.micros()) > d {
                             self.finish();
-                            return None;
+                            return Wait::End;
                         }
                     }
                     self.buf.clear();
                     self.buf.extend_from_slice(p.data);
-                    break (ts, p.header.len);
+                    return Wait::Packet(ts, p.header.len);
                 }
-                Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_NAP),
+                Err(pcap::Error::TimeoutExpired) => {
+                    if idle && quiet_since.elapsed() >= IDLE_TICK {
+                        return Wait::Idle(clock_now().plus_micros(-IDLE_LAG_US));
+                    }
+                    std::thread::sleep(IDLE_NAP)
+                }
                 Err(pcap::Error::NoMorePackets) => {
                     self.finish();
-                    return None;
+                    return Wait::End;
                 }
                 Err(e) => {
                     self.notices.push(Notice {
@@ -299,10 +308,14 @@ impl PacketSource for LiveSource {
                         message: format!("capture stopped: {e}"),
                     });
                     self.finish();
-                    return None;
+                    return Wait::End;
                 }
             }
-        };
+        }
+    }
+
+    /// The packet in `buf`, counted.
+    fn frame(&mut self, ts: Ts, orig_len: u32) -> Frame<'_> {
         self.stats.packets += 1;
         self.stats.bytes += self.buf.len() as u64;
         if (self.buf.len() as u64) < u64::from(orig_len) {
@@ -311,14 +324,54 @@ impl PacketSource for LiveSource {
         if self.stats.packets % STATS_EVERY == 0 {
             self.refresh_kernel_stats();
         }
-        Some(Frame {
+        Frame {
             ts,
             link_type: self.link_type,
             data: &self.buf,
             orig_len: orig_len.max(u32::try_from(self.buf.len()).unwrap_or(u32::MAX)),
-        })
+        }
+    }
+}
+
+enum Wait {
+    Packet(Ts, u32),
+    Idle(Ts),
+    End,
+}
+
+/// The system clock, which stamps the packets of a live capture.
+fn clock_now() -> Ts {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ts::from_secs_micros(
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        i64::from(d.subsec_micros()),
+    )
+}
+
+impl PacketSource for LiveSource {
+    fn stop_flag(&self) -> Option<Arc<AtomicBool>> {
+        Some(LiveSource::stop_flag(self))
     }
 
+    fn next_frame(&mut self) -> Option<Frame<'_>> {
+        loop {
+            match self.wait(false) {
+                Wait::Packet(ts, orig_len) => return Some(self.frame(ts, orig_len)),
+                Wait::Idle(_) => {}
+                Wait::End => return None,
+            }
+        }
+    }
+
+    fn next_event(&mut self) -> Next<'_> {
+        match self.wait(true) {
+            Wait::Packet(ts, orig_len) => Next::Frame(self.frame(ts, orig_len)),
+            Wait::Idle(ts) => Next::Idle(ts),
+            Wait::End => Next::End,
+        }
+    }
     fn take_notices(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.notices)
     }

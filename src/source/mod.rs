@@ -78,11 +78,28 @@ pub enum LiveError {
     Other { iface: String, detail: String },
 }
 
+/// What a source has next: [`PacketSource::next_event`].
+pub enum Next<'a> {
+    Frame(Frame<'a>),
+    /// A live source got no packet for a moment: its clock (the one its packets are
+    /// stamped with, less a margin for packets still in the kernel's buffer) says it is at
+    /// least this time now. Retry windows pass on a quiet interface as on a busy one.
+    Idle(Ts),
+    End,
+}
+
 /// A stream of frames.
 pub trait PacketSource {
     /// The next frame, or `None` at the end (a live source returns `None` when stopped).
     /// Damage is pushed to the notices and skipped, never returned as an error here.
     fn next_frame(&mut self) -> Option<Frame<'_>>;
+    /// The next frame, or (for a live source that has been quiet for a moment) the time.
+    fn next_event(&mut self) -> Next<'_> {
+        match self.next_frame() {
+            Some(f) => Next::Frame(f),
+            None => Next::End,
+        }
+    }
     /// Notices gathered since the last call.
     fn take_notices(&mut self) -> Vec<Notice>;
     fn stats(&self) -> SourceStats;

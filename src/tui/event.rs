@@ -14,7 +14,7 @@
 
 use crate::engine::{CaptureCounters, Engine, EngineConfig, HttpCounters};
 use crate::model::{Episode, Ts};
-use crate::source::{Notice, PacketSource, SourceStats};
+use crate::source::{Next, Notice, PacketSource, SourceStats};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -226,7 +226,19 @@ fn run_engine(
             }
             continue;
         }
-        let Some(frame) = src.next_frame() else { break };
+        let frame = match src.next_event() {
+            Next::Frame(frame) => frame,
+            // A quiet live interface: retry windows pass, and the screen shows it.
+            Next::Idle(now) => {
+                if last_ts.is_some_and(|l| now > l) {
+                    engine.advance(now);
+                    out.source = src.stats();
+                    out.flush(&mut engine, Some(now));
+                }
+                continue;
+            }
+            Next::End => break,
+        };
         let ts = frame.ts;
         if replay {
             let mut last_advance = Instant::now();
