@@ -479,21 +479,33 @@ impl<T: Default> FlowTable<T> {
             let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
                 return;
             };
+            // The first held segment of each direction that may go: a segment behind one
+            // that waits (the direction's own segments arrived out of order) need not wait
+            // with it, or two directions could each wait on bytes held behind the other.
             let ready = |dir: usize| {
-                conn.parked[dir].front().filter(|p| {
-                    force
-                        || now.0.saturating_sub(p.ts.0) >= wait
-                        || (!conn.asm[1 - dir].acks_undelivered(p.ack)
-                            && conn.core.syn_known(dir, &conn.asm))
-                })
+                conn.parked[dir]
+                    .iter()
+                    .position(|p| {
+                        force
+                            || now.0.saturating_sub(p.ts.0) >= wait
+                            || (!conn.asm[1 - dir].acks_undelivered(p.ack)
+                                && conn.core.syn_known(dir, &conn.asm))
+                    })
+                    .and_then(|i| Some((i, conn.parked[dir].get(i)?.ts)))
             };
-            let dir = match (ready(0), ready(1)) {
-                (Some(a), Some(b)) => usize::from(b.ts < a.ts),
-                (Some(_), None) => 0,
-                (None, Some(_)) => 1,
+            let (dir, at) = match (ready(0), ready(1)) {
+                (Some((i, a)), Some((j, b))) => {
+                    if b < a {
+                        (1, j)
+                    } else {
+                        (0, i)
+                    }
+                }
+                (Some((i, _)), None) => (0, i),
+                (None, Some((j, _))) => (1, j),
                 (None, None) => return,
             };
-            let Some(p) = conn.parked[dir].pop_front() else {
+            let Some(p) = conn.parked[dir].remove(at) else {
                 return;
             };
             conn.parked_bytes = conn
