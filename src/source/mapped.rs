@@ -157,7 +157,6 @@ impl PcapReaderIterator for MappedReader {
             }
         }
         let at_end = self.at_end();
-        let window = self.window;
         let pos = self.pos;
         let data = match &self.map {
             Some(m) => m.get(pos..).unwrap_or_default(),
@@ -187,14 +186,15 @@ impl PcapReaderIterator for MappedReader {
             Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => Err(e),
             Err(nom::Err::Incomplete(_)) if at_end => Err(PcapError::UnexpectedEof),
             Err(nom::Err::Incomplete(n)) => {
-                let need = match n {
-                    nom::Needed::Size(n) => n.get(),
-                    nom::Needed::Unknown => 0,
-                };
-                // A window that starts (nearly) at this block and still cannot hold it.
-                if (pos as u64) < ALIGN && data.len().saturating_add(need) >= window {
+                // The window already starts as close to this block as alignment allows: only
+                // a larger window can hold it. Otherwise a window starting at it may.
+                if (pos as u64) < ALIGN {
                     Err(PcapError::BufferTooSmall)
                 } else {
+                    let need = match n {
+                        nom::Needed::Size(n) => n.get(),
+                        nom::Needed::Unknown => 0,
+                    };
                     Err(PcapError::Incomplete(need))
                 }
             }
