@@ -12,7 +12,7 @@
 //! record header is resynchronised on the next plausible record; a pcapng block that does not
 //! parse is skipped by its length when that length is sane.
 
-use super::mapped::MappedReader;
+use super::mapped::{MappedReader, WINDOW};
 use super::{Frame, LinkType, Notice, PacketSource, SourceStats};
 use crate::app::InputError;
 use crate::model::Ts;
@@ -43,8 +43,10 @@ pub fn open_files(paths: &[PathBuf]) -> anyhow::Result<Box<dyn PacketSource>> {
     }
     let mut readers = Vec::new();
     let mut failures = Vec::new();
+    // Files merged by time are all open at once: their map windows share one budget.
+    let window = (WINDOW / paths.len().max(1)).max(BUFFER_SIZE);
     for p in paths {
-        match open_path(p) {
+        match open_path(p, window) {
             Ok(r) => readers.push(r),
             Err(n) => failures.push(n),
         }
@@ -98,7 +100,7 @@ fn finish_open(
     }))
 }
 
-fn open_path(p: &PathBuf) -> Result<FileReader, Notice> {
+fn open_path(p: &PathBuf, window: usize) -> Result<FileReader, Notice> {
     let name = p.display().to_string();
     let counter = Arc::new(AtomicU64::new(0));
     if name == "-" {
@@ -114,7 +116,7 @@ fn open_path(p: &PathBuf) -> Result<FileReader, Notice> {
         message: format!("cannot open: {e}"),
     })?;
     let total = f.metadata().ok().map(|m| m.len());
-    if let Some(mapped) = MappedReader::open(&f, Arc::clone(&counter)) {
+    if let Some(mapped) = MappedReader::open(&f, Arc::clone(&counter), window) {
         let io_error = Arc::new(Mutex::new(None));
         return FileReader::with_reader(name, Box::new(mapped), counter, total, io_error);
     }

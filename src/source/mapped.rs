@@ -26,7 +26,9 @@ use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Bytes mapped at a time (grown for one larger block, as the buffered reader's buffer is).
+/// Bytes mapped at a time for one file (grown for one larger block, as the buffered
+/// reader's buffer is). Files merged by time share it, each down to the buffered reader's
+/// buffer size, so that many rotated files open at once stay within bounds.
 pub const WINDOW: usize = 16 << 20;
 /// Set (to anything) in the environment: capture files are read with `read(2)`, not mapped.
 pub const NO_MMAP_ENV: &str = "PROXY407_NO_MMAP";
@@ -67,7 +69,7 @@ impl MappedReader {
     /// Maps the start of `file` when it is an uncompressed pcap or pcapng capture. `None`
     /// when it is not (gzip, not a capture, too short) or cannot be mapped: the caller
     /// reads it the buffered way, which reports what is wrong.
-    pub fn open(file: &File, read_counter: Arc<AtomicU64>) -> Option<MappedReader> {
+    pub fn open(file: &File, read_counter: Arc<AtomicU64>, window: usize) -> Option<MappedReader> {
         if std::env::var_os(NO_MMAP_ENV).is_some() {
             return None;
         }
@@ -83,7 +85,7 @@ impl MappedReader {
             map_off: 0,
             pos: 0,
             consumed: 0,
-            window: WINDOW,
+            window: window.max(2 * ALIGN as usize),
             format: Format::Ng { big_endian: false },
             read_counter,
         };
