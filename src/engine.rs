@@ -292,12 +292,16 @@ impl Downstream {
         }
         let events = std::mem::take(&mut self.events);
         for ev in events {
-            match ev {
-                HttpEvent::Anomaly { .. } => self.capture.http_anomalies += 1,
+            let (seq, req_ts, request, outcome, after_gap, tunneled) = match ev {
+                HttpEvent::Anomaly { .. } => {
+                    self.capture.http_anomalies += 1;
+                    continue;
+                }
                 HttpEvent::Orphan { response, .. } => {
                     if app.proxy {
                         self.count_response(&response);
                     }
+                    continue;
                 }
                 HttpEvent::Exchange {
                     seq,
@@ -307,9 +311,7 @@ impl Downstream {
                     response,
                     after_gap,
                     tunneled,
-                } => self.request_done(
-                    meta,
-                    app,
+                } => (
                     seq,
                     req_ts,
                     request,
@@ -325,17 +327,11 @@ impl Downstream {
                     after_gap,
                     tunneled,
                     ..
-                } => self.request_done(
-                    meta,
-                    app,
-                    seq,
-                    req_ts,
-                    request,
-                    Err(why),
-                    after_gap,
-                    tunneled,
-                ),
-            }
+                } => (seq, req_ts, request, Err(why), after_gap, tunneled),
+            };
+            self.request_done(
+                meta, app, seq, req_ts, request, outcome, after_gap, tunneled,
+            );
         }
     }
 
@@ -357,10 +353,7 @@ impl Downstream {
             .map(|(seq, ts, head, after_gap)| (seq, ts, head.clone(), after_gap))
             .collect();
         for (seq, req_ts, head, after_gap) in wanted {
-            let credentials = head
-                .proxy_authorization
-                .as_ref()
-                .map(|s| auth::parse_credentials(s.expose()));
+            let credentials = read_credentials(&head);
             if let Some(c) = &credentials {
                 if app.sent_credentials.len() >= MAX_PENDING {
                     app.sent_credentials.pop_front();
@@ -418,10 +411,7 @@ impl Downstream {
         }
         let credentials = match app.sent_credentials.front() {
             Some((s, _)) if *s == seq => app.sent_credentials.pop_front().map(|(_, c)| c),
-            _ => request
-                .proxy_authorization
-                .as_ref()
-                .map(|s| auth::parse_credentials(s.expose())),
+            _ => read_credentials(&request),
         };
         let ex = exchange(
             Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
@@ -452,6 +442,14 @@ impl Downstream {
             self.http.responses_407 += 1;
         }
     }
+}
+
+/// What a request's `Proxy-Authorization` reveals (its secret is dropped by the parser).
+fn read_credentials(request: &RequestHead) -> Option<Credentials> {
+    request
+        .proxy_authorization
+        .as_ref()
+        .map(|s| auth::parse_credentials(s.expose()))
 }
 
 /// Builds the analysis record of one request from its credentials, read by the caller, and
