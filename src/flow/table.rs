@@ -479,6 +479,9 @@ impl<T: Default> FlowTable<T> {
             let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
                 return;
             };
+            if conn.parked.iter().all(VecDeque::is_empty) {
+                return;
+            }
             // The first held segment of each direction that may go: a segment behind one
             // that waits (the direction's own segments arrived out of order) need not wait
             // with it, or two directions could each wait on bytes held behind the other.
