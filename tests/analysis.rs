@@ -79,15 +79,7 @@ fn kerberos() -> Credentials {
 }
 
 fn ch(scheme: Scheme) -> Challenge {
-    Challenge {
-        scheme,
-        step: None,
-        realm: None,
-        stale: false,
-        target_name: None,
-        krb_error: None,
-        anomaly: None,
-    }
+    Challenge::new(scheme)
 }
 
 fn type2() -> Challenge {

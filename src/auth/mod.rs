@@ -175,7 +175,8 @@ impl Credentials {
 }
 
 impl Challenge {
-    fn new(scheme: Scheme) -> Challenge {
+    /// A challenge of `scheme` with nothing else known.
+    pub fn new(scheme: Scheme) -> Challenge {
         Challenge {
             scheme,
             step: None,

@@ -151,7 +151,8 @@ impl LiveSource {
             iface: iface.to_string(),
             detail,
         };
-        let devices = Device::list().map_err(|e| {
+        // A failure that names missing rights says how to get them.
+        let refused = |e: pcap::Error| {
             let d = e.to_string();
             if is_permission(&d) {
                 LiveError::Permission {
@@ -161,7 +162,8 @@ impl LiveSource {
             } else {
                 other(d)
             }
-        })?;
+        };
+        let devices = Device::list().map_err(refused)?;
         let Some(device) = devices.iter().find(|d| d.name == iface).cloned() else {
             let available: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
             return Err(LiveError::NoSuchInterface {
@@ -180,17 +182,7 @@ impl LiveSource {
             .snaplen(SNAPLEN)
             .timeout(READ_TIMEOUT_MS)
             .open()
-            .map_err(|e| {
-                let d = e.to_string();
-                if is_permission(&d) {
-                    LiveError::Permission {
-                        iface: iface.to_string(),
-                        detail: d,
-                    }
-                } else {
-                    other(d)
-                }
-            })?;
+            .map_err(refused)?;
         // libpcap's read timeout does not hold in immediate mode on Linux (a read on a quiet
         // interface blocks until a packet comes), so the capture is non-blocking and the read
         // loop naps briefly when nothing is waiting.

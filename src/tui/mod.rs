@@ -91,16 +91,9 @@ pub struct Options {
     pub pseudonymizer: Option<crate::pseudonym::Pseudonymizer>,
 }
 
-/// The tables an export of the dashboard writes.
-pub const EXPORT_TABLES: [TableName; 7] = [
-    TableName::Episodes,
-    TableName::Users,
-    TableName::Clients,
-    TableName::Proxies,
-    TableName::Targets,
-    TableName::Causes,
-    TableName::Timeline,
-];
+/// The tables an export of the dashboard writes: all but `transactions` (the dashboard
+/// keeps none), which comes first in [`TableName::ALL`].
+pub const EXPORT_TABLES: &[TableName] = TableName::ALL.as_slice().split_at(1).1;
 
 /// The name prefix of export subdirectories (only those are ever removed by rotation).
 pub const EXPORT_PREFIX: &str = "proxy407-";
@@ -126,7 +119,7 @@ pub fn export_rotated(
     );
     let dir = out.join(format!("{EXPORT_PREFIX}{stamp}-{seq:04}"));
     let tables = build_tables(episodes, &[])?;
-    write_tables(&tables, &dir, format, &EXPORT_TABLES, false)?;
+    write_tables(&tables, &dir, format, EXPORT_TABLES, false)?;
     prune(out, keep.max(1))?;
     Ok(dir)
 }
