@@ -4,17 +4,12 @@
 use crate::cli::{
     AnalyzeArgs, Cli, Command, DashboardArgs, ExportArgs, InputArgs, LiveArgs, ViewArgs,
 };
-use crate::engine::{Engine, EngineOutput};
-use crate::model::Ts;
-use crate::source::{self, Next, PacketSource};
+use crate::engine::Engine;
+use crate::model::{EngineOutput, Ts};
+use crate::source::{self, InputError, Next, PacketSource};
 use anyhow::bail;
 use std::io::Write;
 use std::process::ExitCode;
-
-/// An input that could not be opened or read at all.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InputError(pub String);
 
 /// Exit code: 0 done; 1 internal or output error; 2 usage; 3 no usable input; 4 live capture
 /// failed (interface or permission).
@@ -169,7 +164,11 @@ fn progress_bar(input: &InputArgs, total: Option<u64>) -> Option<indicatif::Prog
 fn analysed(input: &InputArgs, keep_transactions: bool) -> anyhow::Result<EngineOutput> {
     let mut out = run_engine(input, keep_transactions)?;
     if let Some(p) = input.pseudonymizer() {
-        out.pseudonymize(&p);
+        crate::pseudonym::pseudonymize(
+            &mut out.analysis.episodes,
+            &mut out.analysis.transactions,
+            &p,
+        );
     }
     Ok(out)
 }

@@ -4,18 +4,17 @@
 //!
 //! Keeps the capture and HTTP counters of SPEC §6.1 (`capture`, `http`).
 
-use crate::analysis::{AnalysisConfig, AnalysisEvent, AnalysisOutput, Analyzer, ConnRef, Exchange};
+use crate::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
 use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
 use crate::decode::{self, Decoded};
 use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowTable};
 use crate::http::conn::{ConnKind, MAX_PENDING};
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
-use crate::model::{Side, Ts};
+use crate::model::{CaptureCounters, EngineOutput, HttpCounters, Notice, Side, Ts};
 use crate::reassembly::StreamEvent;
-use crate::source::{Frame, Notice, SourceStats};
-use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use crate::source::{Frame, SourceStats};
+use std::collections::VecDeque;
 
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
@@ -25,66 +24,6 @@ pub struct EngineConfig {
     /// Frames before `since` or after `until` are skipped.
     pub since: Option<Ts>,
     pub until: Option<Ts>,
-}
-
-/// The `capture` section of the JSON summary (SPEC §6.1).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct CaptureCounters {
-    pub files: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    pub first_ts: Option<Ts>,
-    pub last_ts: Option<Ts>,
-    /// Packets per link type name.
-    pub link_types: BTreeMap<String, u64>,
-    pub tcp_connections: u64,
-    pub proxy_connections: u64,
-    pub truncated_packets: u64,
-    pub gap_bytes: u64,
-    pub tls_proxy_connections: u64,
-    /// Frames that could not be decoded (malformed at some layer, or of an unknown link type).
-    pub decode_errors: u64,
-    pub ip_fragments: u64,
-    pub failed_connection_attempts: u64,
-    pub http_anomalies: u64,
-    pub flow_limit_hits: u64,
-    pub kernel_dropped: Option<u64>,
-}
-
-/// The `http` section of the JSON summary (SPEC §6.1): counts over proxy connections.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct HttpCounters {
-    pub requests: u64,
-    pub responses: u64,
-    pub responses_407: u64,
-    pub connect_requests: u64,
-    pub credentialed_requests: u64,
-    pub unanswered_requests: u64,
-    /// Plain HTTP seen inside CONNECT tunnels: not proxy transactions (the tunnel is opaque
-    /// to the proxy), counted apart.
-    pub tunneled_requests: u64,
-    pub tunneled_responses: u64,
-}
-
-/// Everything a run produced.
-#[derive(Clone, Debug, Default)]
-pub struct EngineOutput {
-    pub capture: CaptureCounters,
-    pub http: HttpCounters,
-    pub analysis: AnalysisOutput,
-    pub notices: Vec<Notice>,
-}
-
-impl EngineOutput {
-    /// Replaces identities (and client addresses when asked) by keyed hashes in every
-    /// record, before any view reads them (`--pseudonymize`).
-    pub fn pseudonymize(&mut self, p: &crate::pseudonym::Pseudonymizer) {
-        crate::stats::pseudonymize(
-            &mut self.analysis.episodes,
-            &mut self.analysis.transactions,
-            p,
-        );
-    }
 }
 
 /// Per-connection state beside the reassemblers.

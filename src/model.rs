@@ -6,6 +6,7 @@
 //! records and nothing else. This module owns no logic beyond naming and formatting.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -335,4 +336,80 @@ pub struct Episode {
     pub final_status: Option<u16>,
     pub time_to_auth_ms: Option<f64>,
     pub user_agent: Option<String>,
+}
+
+// The output of a run, as every view reads it.
+
+/// Something a source met that the user should hear about; reading continues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The capture file (or interface) it concerns.
+    pub origin: String,
+    /// Byte offset in the file, where one applies.
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.offset {
+            Some(o) => write!(f, "{}: at byte offset {}: {}", self.origin, o, self.message),
+            None => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+/// Episodes and transactions.
+#[derive(Clone, Debug, Default)]
+pub struct AnalysisOutput {
+    pub episodes: Vec<Episode>,
+    pub transactions: Vec<Transaction>,
+}
+
+/// The `capture` section of the JSON summary (SPEC §6.1).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CaptureCounters {
+    pub files: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_ts: Option<Ts>,
+    pub last_ts: Option<Ts>,
+    /// Packets per link type name.
+    pub link_types: BTreeMap<String, u64>,
+    pub tcp_connections: u64,
+    pub proxy_connections: u64,
+    pub truncated_packets: u64,
+    pub gap_bytes: u64,
+    pub tls_proxy_connections: u64,
+    /// Frames that could not be decoded (malformed at some layer, or of an unknown link type).
+    pub decode_errors: u64,
+    pub ip_fragments: u64,
+    pub failed_connection_attempts: u64,
+    pub http_anomalies: u64,
+    pub flow_limit_hits: u64,
+    pub kernel_dropped: Option<u64>,
+}
+
+/// The `http` section of the JSON summary (SPEC §6.1): counts over proxy connections.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HttpCounters {
+    pub requests: u64,
+    pub responses: u64,
+    pub responses_407: u64,
+    pub connect_requests: u64,
+    pub credentialed_requests: u64,
+    pub unanswered_requests: u64,
+    /// Plain HTTP seen inside CONNECT tunnels: not proxy transactions (the tunnel is opaque
+    /// to the proxy), counted apart.
+    pub tunneled_requests: u64,
+    pub tunneled_responses: u64,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOutput {
+    pub capture: CaptureCounters,
+    pub http: HttpCounters,
+    pub analysis: AnalysisOutput,
+    pub notices: Vec<Notice>,
 }

@@ -6,8 +6,7 @@
 //! `--no-color` and `NO_COLOR`); the tables are laid out on plain text first, so they stay
 //! aligned with or without colour.
 
-use crate::engine::EngineOutput;
-use crate::model::{Cause, Finding, Ts};
+use crate::model::{Cause, EngineOutput, Finding, Ts};
 use crate::stats::{KeyRow, Stats, Summary, Table, UNKNOWN_USER};
 use std::fmt::Write as _;
 use std::io::IsTerminal;

@@ -26,15 +26,15 @@
 //! - `max_failures_10min`: the most failed episodes of a user whose start times fit in a
 //!   window of 10 minutes (`t_last − t_first < 10 min`).
 
-use crate::engine::{CaptureCounters, EngineOutput, HttpCounters};
-use crate::model::{Cause, Episode, Finding, Outcome, Transaction, Ts};
-use crate::pseudonym::Pseudonymizer;
-use crate::source::Notice;
+use crate::model::{
+    CaptureCounters, Cause, EngineOutput, Episode, Finding, HttpCounters, Notice, Outcome,
+    Transaction, Ts,
+};
 use foldhash::{HashMap, HashSet};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// The user key of episodes without a user name.
 pub const UNKNOWN_USER: &str = "(unknown)";
@@ -921,54 +921,6 @@ impl Summary {
     }
 }
 
-/// A client address replaced by one derived from its keyed hash: IPv4 and IPv6 clients
-/// both map into `fd00::/8` (40 bits of the hash), so pseudonyms practically never collide
-/// and can never be mistaken for a real address of the network.
-pub fn pseudonymize_ip(p: &Pseudonymizer, ip: IpAddr) -> IpAddr {
-    let name = p.name("ip", &ip.to_string());
-    let hex = name.rsplit('-').next().unwrap_or("");
-    let mut bytes = [0u8; 16];
-    bytes[0] = 0xfd;
-    for (i, slot) in bytes.iter_mut().skip(1).take(5).enumerate() {
-        let b = hex
-            .get(i * 2..i * 2 + 2)
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .unwrap_or(0);
-        *slot = b;
-    }
-    bytes[15] = 1;
-    IpAddr::V6(Ipv6Addr::from(bytes))
-}
-
-/// Rewrites user, domain and workstation (and, when the pseudonymizer says so, the client
-/// address) of every record by keyed hashes, before anything is aggregated, so every view
-/// shows only pseudonyms. With IPs pseudonymized the transactions' `community_id` is
-/// emptied too: it is a hash of the real addresses and would undo the pseudonym.
-pub fn pseudonymize(episodes: &mut [Episode], transactions: &mut [Transaction], p: &Pseudonymizer) {
-    let name = |kind: &str, v: &mut Option<String>| {
-        if let Some(s) = v.as_mut() {
-            *s = p.name(kind, s);
-        }
-    };
-    for e in episodes.iter_mut() {
-        name("user", &mut e.user);
-        name("domain", &mut e.domain);
-        name("workstation", &mut e.workstation);
-        if p.ips {
-            e.client_ip = pseudonymize_ip(p, e.client_ip);
-        }
-    }
-    for t in transactions.iter_mut() {
-        name("user", &mut t.user);
-        name("domain", &mut t.domain);
-        name("workstation", &mut t.workstation);
-        if p.ips {
-            t.client_ip = pseudonymize_ip(p, t.client_ip);
-            t.community_id.clear();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1037,20 +989,5 @@ mod tests {
             proxy_key("2001:db8::1".parse().unwrap(), 8080),
             "[2001:db8::1]:8080"
         );
-    }
-
-    #[test]
-    fn ip_pseudonyms_are_stable_and_distinct() {
-        let p = Pseudonymizer::new("k", true);
-        let a: IpAddr = "192.0.2.10".parse().unwrap();
-        let b: IpAddr = "192.0.2.11".parse().unwrap();
-        let pa = pseudonymize_ip(&p, a);
-        assert_eq!(pa, pseudonymize_ip(&p, a));
-        assert_ne!(pa, pseudonymize_ip(&p, b));
-        assert_ne!(pa, pseudonymize_ip(&Pseudonymizer::new("other", true), a));
-        match pa {
-            IpAddr::V6(v6) => assert_eq!(v6.octets()[0], 0xfd),
-            IpAddr::V4(_) => panic!("expected fd00::/8"),
-        }
     }
 }

@@ -1,12 +1,10 @@
 //! The episode and verdict engine (SPEC §4–§5) fed with hand-built events: one sequence per
 //! cause and finding, and the chaining cases that matter in the field.
 
-use proxy407::analysis::{
-    AnalysisConfig, AnalysisEvent, AnalysisOutput, Analyzer, ConnRef, Exchange,
-};
+use proxy407::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
 use proxy407::auth::{AuthStep, Challenge, Credentials, NtlmVersion, Scheme};
 use proxy407::http::Unanswered;
-use proxy407::model::{Cause, Episode, Finding, Outcome, Side, Ts, UserSource};
+use proxy407::model::{AnalysisOutput, Cause, Episode, Finding, Outcome, Side, Ts, UserSource};
 use std::net::IpAddr;
 
 const T0: i64 = 1_700_000_000_000_000;

@@ -2,11 +2,13 @@
 //! hand-written files: packet counts against tshark's, link types, TCP segments with HTTP,
 //! truncation, trailers, pcapng interfaces, damage notices, gzip, merging, ns timestamps.
 
-use proxy407::app::{exit_code_for, InputError};
+use proxy407::app::exit_code_for;
 use proxy407::decode::{decode, link_type_name, linktype, Decoded};
+use proxy407::model::Notice;
 use proxy407::model::Ts;
 use proxy407::source::file::{open_files, open_reader};
-use proxy407::source::{Notice, PacketSource};
+use proxy407::source::InputError;
+use proxy407::source::PacketSource;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,13 +2,14 @@
 //! rows, percentiles, the sliding lockout window, the timeline, the JSON key names of SPEC
 //! §6.1/§6.2, the text diagnosis and pseudonymization.
 
-use proxy407::analysis::AnalysisOutput;
-use proxy407::engine::{CaptureCounters, EngineOutput, HttpCounters};
+use proxy407::model::AnalysisOutput;
+use proxy407::model::Notice;
+use proxy407::model::{CaptureCounters, EngineOutput, HttpCounters};
 use proxy407::model::{Cause, Episode, Finding, Outcome, Transaction, Ts, UserSource};
+use proxy407::pseudonym::pseudonymize;
 use proxy407::pseudonym::Pseudonymizer;
 use proxy407::report::{analyze_report, render_json, render_text, TextOptions};
-use proxy407::source::Notice;
-use proxy407::stats::{pseudonymize, Stats, Summary, Table, UNKNOWN_USER};
+use proxy407::stats::{Stats, Summary, Table, UNKNOWN_USER};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -708,7 +709,11 @@ fn clean_capture_and_no_proxy_connections() {
 /// The analyze output as the CLI makes it with `--pseudonymize`.
 fn pseudo_report(out: &EngineOutput, p: &Pseudonymizer, json: bool) -> String {
     let mut out = out.clone();
-    out.pseudonymize(p);
+    pseudonymize(
+        &mut out.analysis.episodes,
+        &mut out.analysis.transactions,
+        p,
+    );
     analyze_report(&out, 10, json, false)
 }
 

@@ -1,12 +1,13 @@
 //! Chaining (SPEC §4): the key an episode is found under, the state of one open episode
 //! and of each connection bound to it, and how one exchange updates that state. Owns no
-//! verdict: it records the wire facts ([`Facts`]) that `verdict` later judges.
+//! verdict: it records the wire facts ([`Facts`], defined by `verdict`) that `verdict` later judges.
 //!
 //! The episode key is (client IP, proxy IP:port, target), where the target is
 //! [`target_key`]: `host:port` for `CONNECT`, the URL's authority (lower-cased, user info
 //! dropped) for absolute-form requests, so retries of different URLs on the same site chain;
 //! an origin-form target is kept as sent.
 
+use super::verdict::{is_refusal, Facts, FinalOutcome};
 use super::{ConnRef, Exchange};
 use crate::auth::{AuthStep, Credentials, NtlmVersion, Scheme};
 use crate::http::Unanswered;
@@ -56,58 +57,6 @@ pub fn target_key(method: &str, target: &str) -> String {
         }
         None => target.to_string(),
     }
-}
-
-/// What became of the latest final credentials (Basic, Digest, NTLM type 3, Kerberos).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FinalOutcome {
-    /// Sent, not answered yet (or never).
-    Pending,
-    /// Answered `407` again, or `401` repeating the proxy's challenge.
-    Rejected,
-    /// Answered with a Digest `stale=true` challenge (a benign extra leg).
-    Stale,
-    /// Answered with a refusal (`403`, `400`, `431`).
-    Refused,
-    /// Answered with anything else: the credentials got through.
-    Accepted,
-    /// The request got no response.
-    Unanswered,
-}
-
-/// The wire facts of one episode, judged by `verdict::judge`.
-#[derive(Clone, Debug, Default)]
-pub struct Facts {
-    /// Schemes of the proxy's challenges, first seen first.
-    pub offered: Vec<Scheme>,
-    /// Schemes of the client's credentials, first seen first.
-    pub used: Vec<Scheme>,
-    pub final_sent: u32,
-    /// Final credentials rejected (each one counts toward lockout risk).
-    pub rejections: u32,
-    pub last_final: Option<FinalOutcome>,
-    /// The latest rejection was a `401` (tinyproxy style).
-    pub last_rejection_401: bool,
-    /// A Negotiate challenge carried a KRB-ERROR: its name.
-    pub krb_error: Option<String>,
-    /// Why a connection-bound handshake was cut (the first reason seen).
-    pub broken: Option<&'static str>,
-    /// The connection the latest NTLM/Negotiate type 2 came on, while no type 3 followed.
-    pub type2_conn: Option<u64>,
-    /// A type 2 was the latest challenge and the client sent no type 3 after it.
-    pub type2_unanswered: bool,
-    /// The client closed a connection that was waiting for its type 3.
-    pub client_stopped_after_type2: bool,
-    /// The latest exchange had no response, and why.
-    pub last_unanswered: Option<Unanswered>,
-    /// The latest thing seen of the episode crossed a capture gap.
-    pub decisive_gap: bool,
-    /// Ended by a refusal with this status; whether that request carried credentials.
-    pub refusal: Option<(u16, bool)>,
-    /// Ended by a success response with this status.
-    pub success: Option<u16>,
-    /// A `proxy_unreachable` episode: counts of reset and unanswered attempts.
-    pub unreachable: Option<(u32, u32)>,
 }
 
 /// Per-connection state, kept only while the connection belongs to an open episode.
@@ -409,7 +358,7 @@ impl OpenEpisode {
                     f.last_rejection_401 = true;
                     self.last_challenge_ts = resp_ts;
                     applied.rejected = true;
-                } else if super::verdict::is_refusal(s) {
+                } else if is_refusal(s) {
                     f.refusal = Some((s, ex.credentials.is_some()));
                     if final_creds {
                         f.last_final = Some(FinalOutcome::Refused);

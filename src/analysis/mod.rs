@@ -37,7 +37,7 @@ pub mod verdict;
 
 use crate::auth::{Challenge, Credentials};
 use crate::http::Unanswered;
-use crate::model::{Episode, Finding, Outcome, Side, Transaction, Ts, UserSource};
+use crate::model::{AnalysisOutput, Episode, Finding, Outcome, Side, Transaction, Ts, UserSource};
 use attribution::{IdentityHistory, LockoutTracker};
 use episode::{add_finding, ConnState, EpKey, OpenEpisode};
 use foldhash::{HashMap, HashMapExt};
@@ -132,13 +132,6 @@ impl Default for AnalysisConfig {
             keep_transactions: true,
         }
     }
-}
-
-/// Episodes and transactions.
-#[derive(Clone, Debug, Default)]
-pub struct AnalysisOutput {
-    pub episodes: Vec<Episode>,
-    pub transactions: Vec<Transaction>,
 }
 
 /// Open episodes, per-connection and per-client state, and the judged episodes.

@@ -13,8 +13,7 @@
 //! parse is skipped by its length when that length is sane.
 
 use super::mapped::{MappedReader, WINDOW};
-use super::{Frame, LinkType, Notice, PacketSource, SourceStats};
-use crate::app::InputError;
+use super::{Frame, InputError, LinkType, Notice, PacketSource, SourceStats};
 use crate::model::Ts;
 use pcap_parser::pcapng::{build_ts_resolution, Block};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};

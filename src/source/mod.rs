@@ -11,6 +11,7 @@ pub mod file;
 pub mod live;
 pub mod mapped;
 
+use crate::model::Notice;
 use crate::model::Ts;
 
 /// A link-layer header type, as numbered by tcpdump.org's LINKTYPE_ registry.
@@ -27,24 +28,10 @@ pub struct Frame<'a> {
     pub orig_len: u32,
 }
 
-/// Something a source met that the user should hear about; reading continues.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Notice {
-    /// The capture file (or interface) it concerns.
-    pub origin: String,
-    /// Byte offset in the file, where one applies.
-    pub offset: Option<u64>,
-    pub message: String,
-}
-
-impl std::fmt::Display for Notice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.offset {
-            Some(o) => write!(f, "{}: at byte offset {}: {}", self.origin, o, self.message),
-            None => write!(f, "{}: {}", self.origin, self.message),
-        }
-    }
-}
+/// An input that could not be opened or read at all.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
 
 /// Counters a source keeps about itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

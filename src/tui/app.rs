@@ -10,10 +10,9 @@
 //! terminal.
 
 use super::event::{EngineMsg, Progress};
-use crate::model::{Cause, Episode, Outcome, Ts};
-use crate::pseudonym::Pseudonymizer;
-use crate::source::Notice;
-use crate::stats::{key_of, pseudonymize, KeyRow, Stats, Table};
+use crate::model::{Cause, Episode, Notice, Outcome, Ts};
+use crate::pseudonym::{pseudonymize, Pseudonymizer};
+use crate::stats::{key_of, KeyRow, Stats, Table};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{HashMap, VecDeque};
 

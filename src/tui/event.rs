@@ -12,9 +12,9 @@
 //! virtual packet time so that retry windows pass as they did live. Pause, speed and stop
 //! come from the UI through [`Control`].
 
-use crate::engine::{CaptureCounters, Engine, EngineConfig, HttpCounters};
-use crate::model::{Episode, Ts};
-use crate::source::{Next, Notice, PacketSource, SourceStats};
+use crate::engine::{Engine, EngineConfig};
+use crate::model::{CaptureCounters, Episode, HttpCounters, Notice, Ts};
+use crate::source::{Next, PacketSource, SourceStats};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
