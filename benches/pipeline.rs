@@ -269,11 +269,8 @@ fn bench_engine(c: &mut Criterion) {
                 Ok(s) => s,
                 Err(e) => panic!("opening the bench capture: {e}"),
             };
-            let mut engine = Engine::new(EngineConfig::default());
-            while let Some(frame) = src.next_frame() {
-                engine.ingest(&frame);
-            }
-            let out = engine.finish(&src.stats());
+            let engine = Engine::new(EngineConfig::default());
+            let out = proxy407::driver::run(src.as_mut(), engine, &mut proxy407::driver::Batch);
             (out.capture.packets, out.http.responses_407)
         })
     });

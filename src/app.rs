@@ -4,9 +4,10 @@
 use crate::cli::{
     AnalyzeArgs, Cli, Command, DashboardArgs, ExportArgs, InputArgs, LiveArgs, ViewArgs,
 };
+use crate::driver;
 use crate::engine::Engine;
-use crate::model::{EngineOutput, Ts};
-use crate::source::{self, InputError, Next, PacketSource};
+use crate::model::{EngineOutput, Notice};
+use crate::source::{self, InputError, PacketSource};
 use anyhow::bail;
 use std::io::Write;
 use std::process::ExitCode;
@@ -100,7 +101,7 @@ fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
 }
 
 /// Runs the engine over the whole input, with a progress bar on standard error when it is
-/// a terminal (and `--quiet` is not given).
+/// a terminal (and `--quiet` is not given); the source's notices are printed there too.
 ///
 /// `keep_transactions`: whether every transaction is kept for the output (`transactions`,
 /// `export`); the report needs only the episodes, so its memory does not grow with requests.
@@ -108,40 +109,44 @@ pub fn run_engine(input: &InputArgs, keep_transactions: bool) -> anyhow::Result<
     let mut cfg = input.engine_config()?;
     cfg.analysis.keep_transactions = keep_transactions;
     let mut src = open(input)?;
-    let mut engine = Engine::new(cfg);
-    let bar = progress_bar(input, src.progress().1);
-    let mut frames: u64 = 0;
-    let mut last_ts: Option<Ts> = None;
-    loop {
-        match src.next_event() {
-            Next::Frame(frame) => {
-                engine.ingest(&frame);
-                last_ts = last_ts.max(Some(frame.ts));
-                frames += 1;
-                if frames % 65_536 == 0 {
-                    if let Some(bar) = &bar {
-                        bar.set_position(src.progress().0);
-                    }
-                }
-            }
-            // A quiet live interface: retry windows pass all the same.
-            Next::Idle(now) => {
-                if last_ts.is_some_and(|l| now > l) {
-                    engine.advance(now);
-                }
-            }
-            Next::End => break,
-        }
-    }
-    if let Some(bar) = bar {
+    let mut sink = Progress {
+        bar: progress_bar(input, src.progress().1),
+        frames: 0,
+    };
+    let out = driver::run(src.as_mut(), Engine::new(cfg), &mut sink);
+    if let Some(bar) = sink.bar {
         bar.finish_and_clear();
     }
-    let notices = src.take_notices();
-    for n in &notices {
-        eprintln!("proxy407: {n}");
+    Ok(out)
+}
+
+/// The batch commands' sink: a progress bar and the notices on standard error.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    frames: u64,
+}
+
+impl driver::Sink for Progress {
+    fn after_step(
+        &mut self,
+        _: &mut Engine,
+        src: &dyn PacketSource,
+        _: driver::Step,
+    ) -> driver::Flow {
+        self.frames += 1;
+        if self.frames % 65_536 == 0 {
+            if let Some(bar) = &self.bar {
+                bar.set_position(src.progress().0);
+            }
+        }
+        driver::Flow::Continue
     }
-    engine.add_notices(notices);
-    Ok(engine.finish(&src.stats()))
+
+    fn notices(&mut self, notices: &[Notice]) {
+        for n in notices {
+            eprintln!("proxy407: {n}");
+        }
+    }
 }
 
 /// A byte-based progress bar for inputs of known size, shown only on a terminal.

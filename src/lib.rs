@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod community_id;
 pub mod decode;
+pub mod driver;
 pub mod engine;
 pub mod export;
 pub mod flow;

@@ -224,11 +224,8 @@ fn run_engine(packets: &[Packet]) -> EngineOutput {
     let mut src =
         proxy407::source::file::open_reader("office", Box::new(std::io::Cursor::new(bytes)))
             .expect("capture opens");
-    let mut engine = Engine::new(input.engine_config().expect("config"));
-    while let Some(frame) = src.next_frame() {
-        engine.ingest(&frame);
-    }
-    engine.finish(&src.stats())
+    let engine = Engine::new(input.engine_config().expect("config"));
+    proxy407::driver::run(src.as_mut(), engine, &mut proxy407::driver::Batch)
 }
 
 /// Episodes keyed by client IP (each generated client has at most one), without their ids.

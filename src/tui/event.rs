@@ -12,9 +12,10 @@
 //! virtual packet time so that retry windows pass as they did live. Pause, speed and stop
 //! come from the UI through [`Control`].
 
+use crate::driver::{self, Flow, Step};
 use crate::engine::{Engine, EngineConfig};
 use crate::model::{CaptureCounters, Episode, HttpCounters, Notice, Ts};
-use crate::source::{Next, PacketSource, SourceStats};
+use crate::source::{PacketSource, SourceStats};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -154,18 +155,29 @@ pub fn spawn_engine(
     }
 }
 
-struct Sender<'a> {
+/// The dashboard's sink: paces a replay on packet time, obeys pause and stop, and sends the
+/// UI the episodes judged since the last message with a copy of the counters.
+struct Screen<'a> {
     tx: &'a mpsc::Sender<EngineMsg>,
+    ctrl: &'a Control,
+    /// Pace on packet time and obey pause (files); a live source is read as packets come.
+    replay: bool,
+    /// Judged episodes the channel had no room for yet.
     pending: Vec<Episode>,
-    last: Instant,
+    last_flush: Instant,
     source: SourceStats,
+    /// (wall, packet time, speed) of the replay's last anchor.
+    anchor: Option<(Instant, Ts, f64)>,
+    /// The latest packet time fed.
+    last_ts: Option<Ts>,
+    frames: u64,
 }
 
-impl Sender<'_> {
+impl Screen<'_> {
     /// Sends the deltas without waiting; on a full channel they stay pending.
     fn flush(&mut self, engine: &mut Engine, now: Option<Ts>) {
         self.pending.extend(engine.take_finished());
-        self.last = Instant::now();
+        self.last_flush = Instant::now();
         let (capture, http) = engine.counters();
         let msg = EngineMsg::Update {
             episodes: std::mem::take(&mut self.pending),
@@ -182,6 +194,29 @@ impl Sender<'_> {
             self.pending = episodes;
         }
     }
+
+    /// The packet time of the replay now: the anchor moved on by the wall time since, at
+    /// its speed.
+    fn virtual_now(anchor: (Instant, Ts, f64)) -> Ts {
+        let (w0, t0, s0) = anchor;
+        t0.plus_micros(micros_of(Instant::now().saturating_duration_since(w0), s0))
+    }
+
+    /// The anchor for `speed`: kept, moved to the current virtual time when the speed
+    /// changed, or set at the latest packet time (not after `ts`) when there is none.
+    fn anchor_for(&mut self, speed: f64, ts: Ts) -> (Instant, Ts, f64) {
+        let a = match self.anchor {
+            Some(a) if a.2 == speed => a,
+            Some(old) => (Instant::now(), Self::virtual_now(old).min(ts), speed),
+            None => (
+                Instant::now(),
+                self.last_ts.map_or(ts, |l| l.min(ts)),
+                speed,
+            ),
+        };
+        self.anchor = Some(a);
+        a
+    }
 }
 
 fn micros_of(d: Duration, speed: f64) -> i64 {
@@ -190,6 +225,76 @@ fn micros_of(d: Duration, speed: f64) -> i64 {
         v.min(i64::MAX as f64 / 2.0) as i64
     } else {
         0
+    }
+}
+
+impl driver::Sink for Screen<'_> {
+    /// A replay waits until its virtual packet time reaches `ts`, advancing the engine to
+    /// it meanwhile so that retry windows pass as they did live; paused, it waits.
+    fn before_frame(&mut self, ts: Ts, engine: &mut Engine) -> Flow {
+        let mut last_advance = Instant::now();
+        loop {
+            if self.ctrl.stopped() {
+                return Flow::Stop;
+            }
+            if !self.replay {
+                return Flow::Continue;
+            }
+            if self.ctrl.paused() {
+                self.anchor = None;
+                std::thread::sleep(Duration::from_millis(20));
+                if self.last_flush.elapsed() >= FLUSH_EVERY {
+                    self.flush(engine, self.last_ts);
+                }
+                continue;
+            }
+            let Some(speed) = self.ctrl.speed() else {
+                return Flow::Continue;
+            };
+            let anchor = self.anchor_for(speed, ts);
+            let virt = Self::virtual_now(anchor);
+            if virt >= ts {
+                return Flow::Continue;
+            }
+            let wait_us = (ts.0.saturating_sub(virt.0) as f64 / speed).clamp(0.0, 50_000.0);
+            std::thread::sleep(Duration::from_micros(wait_us as u64).max(Duration::from_millis(1)));
+            if last_advance.elapsed() >= ADVANCE_WHILE_WAITING {
+                last_advance = Instant::now();
+                let v = Self::virtual_now(anchor);
+                if self.last_ts.is_some_and(|l| v > l) && v < ts {
+                    engine.advance(v);
+                }
+            }
+            if self.last_flush.elapsed() >= FLUSH_EVERY {
+                self.flush(engine, Some(virt));
+            }
+        }
+    }
+
+    fn after_step(&mut self, engine: &mut Engine, src: &dyn PacketSource, step: Step) -> Flow {
+        match step {
+            Step::Frame(ts) => {
+                self.last_ts = Some(ts);
+                self.frames += 1;
+                // A live source can be quiet for long: look at the clock on every frame there.
+                if (self.frames % 64 == 0 || !self.replay)
+                    && self.last_flush.elapsed() >= FLUSH_EVERY
+                {
+                    self.source = src.stats();
+                    self.flush(engine, Some(ts));
+                }
+            }
+            // A quiet live interface: retry windows passed, and the screen shows it.
+            Step::Idle(now) => {
+                self.source = src.stats();
+                self.flush(engine, Some(now));
+            }
+        }
+        if self.ctrl.stopped() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
     }
 }
 
@@ -203,114 +308,23 @@ fn run_engine(
     if let Some(flag) = src.stop_flag() {
         ctrl.link_source(flag);
     }
-    let mut engine = Engine::new(cfg);
-    let mut out = Sender {
+    let mut screen = Screen {
         tx,
+        ctrl,
+        replay,
         pending: Vec::new(),
-        last: Instant::now(),
+        last_flush: Instant::now(),
         source: src.stats(),
+        anchor: None,
+        last_ts: None,
+        frames: 0,
     };
-    // (wall, packet time, speed) of the replay's last anchor.
-    let mut anchor: Option<(Instant, Ts, f64)> = None;
-    let mut last_ts: Option<Ts> = None;
-    let mut frames: u64 = 0;
-    loop {
-        if ctrl.stopped() {
-            break;
-        }
-        if replay && ctrl.paused() {
-            anchor = None;
-            std::thread::sleep(Duration::from_millis(20));
-            if out.last.elapsed() >= FLUSH_EVERY {
-                out.flush(&mut engine, last_ts);
-            }
-            continue;
-        }
-        let frame = match src.next_event() {
-            Next::Frame(frame) => frame,
-            // A quiet live interface: retry windows pass, and the screen shows it.
-            Next::Idle(now) => {
-                if last_ts.is_some_and(|l| now > l) {
-                    engine.advance(now);
-                    out.source = src.stats();
-                    out.flush(&mut engine, Some(now));
-                }
-                continue;
-            }
-            Next::End => break,
-        };
-        let ts = frame.ts;
-        if replay {
-            let mut last_advance = Instant::now();
-            while let Some(speed) = ctrl.speed() {
-                if ctrl.stopped() {
-                    break;
-                }
-                if ctrl.paused() {
-                    anchor = None;
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                }
-                let now = Instant::now();
-                let (w0, t0, s0) = match anchor {
-                    Some(a) if a.2 == speed => a,
-                    Some((w0, t0, s0)) => {
-                        // Speed changed: re-anchor at the current virtual time.
-                        let v = t0.plus_micros(micros_of(now.saturating_duration_since(w0), s0));
-                        let a = (now, v.min(ts), speed);
-                        anchor = Some(a);
-                        a
-                    }
-                    None => {
-                        let a = (now, last_ts.map_or(ts, |l| l.min(ts)), speed);
-                        anchor = Some(a);
-                        a
-                    }
-                };
-                let virt = t0.plus_micros(micros_of(now.saturating_duration_since(w0), s0));
-                if virt >= ts {
-                    break;
-                }
-                let wait_us = ((ts.0 - virt.0) as f64 / s0).clamp(0.0, 50_000.0);
-                std::thread::sleep(
-                    Duration::from_micros(wait_us as u64).max(Duration::from_millis(1)),
-                );
-                if last_advance.elapsed() >= ADVANCE_WHILE_WAITING {
-                    last_advance = Instant::now();
-                    let v =
-                        t0.plus_micros(micros_of(Instant::now().saturating_duration_since(w0), s0));
-                    if last_ts.is_some_and(|l| v > l) && v < ts {
-                        engine.advance(v);
-                    }
-                }
-                if out.last.elapsed() >= FLUSH_EVERY {
-                    out.flush(&mut engine, Some(virt));
-                }
-            }
-            if ctrl.stopped() {
-                break;
-            }
-        }
-        engine.ingest(&frame);
-        if last_ts.is_none_or(|l| ts > l) {
-            last_ts = Some(ts);
-        }
-        frames += 1;
-        // A live source can be quiet for long: look at the clock on every frame there.
-        if (frames % 64 == 0 || !replay) && out.last.elapsed() >= FLUSH_EVERY {
-            out.source = src.stats();
-            out.flush(&mut engine, last_ts);
-        }
-    }
-    let notices = src.take_notices();
-    let source = src.stats();
-    engine.add_notices(notices);
-    let result = engine.finish(&source);
+    let result = driver::run(src.as_mut(), Engine::new(cfg), &mut screen);
     let progress = Progress {
         capture: result.capture,
         http: result.http,
-        source,
-        now: last_ts,
+        source: src.stats(),
+        now: screen.last_ts,
     };
     // The capture is over: waiting on the UI loses nothing now.
     let _ = tx.blocking_send(EngineMsg::Done {
