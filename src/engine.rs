@@ -2,7 +2,11 @@
 //! [`HttpConn`] → auth parsers → [`Analyzer`]. Time is packet time, passed in with every
 //! frame; nothing here reads the wall clock. `ingest` per frame, `finish` at the end.
 //!
-//! Keeps the capture and HTTP counters of SPEC §6.1 (`capture`, `http`).
+//! A connection counts as a proxy connection from its first proxy signal
+//! (`docs/verdicts.md` §1.1); only requests on proxy connections become transactions, and
+//! failed connection attempts to proxy ports are handed on as well (§3.9).
+//! Keeps the capture and HTTP counters of the JSON summary (`capture`, `http`;
+//! `docs/verdicts.md` §6.2).
 
 use crate::analysis::{AnalysisConfig, AnalysisEvent, AnalysisOutput, Analyzer, ConnRef, Exchange};
 use crate::auth::{self, Credentials};
@@ -27,7 +31,7 @@ pub struct EngineConfig {
     pub until: Option<Ts>,
 }
 
-/// The `capture` section of the JSON summary (SPEC §6.1).
+/// The `capture` section of the JSON summary (`docs/verdicts.md` §6.2).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CaptureCounters {
     pub files: u64,
@@ -51,7 +55,8 @@ pub struct CaptureCounters {
     pub kernel_dropped: Option<u64>,
 }
 
-/// The `http` section of the JSON summary (SPEC §6.1): counts over proxy connections.
+/// The `http` section of the JSON summary (`docs/verdicts.md` §6.2): counts over proxy
+/// connections.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HttpCounters {
     pub requests: u64,

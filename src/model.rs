@@ -1,9 +1,11 @@
 //! The records every view shares: [`Transaction`], [`Episode`], their verdicts ([`Outcome`],
 //! [`Cause`], [`Finding`]) and the timestamp type [`Ts`].
 //!
-//! Field and variant names are the stable output names of the product contract (SPEC §6):
-//! the report, the JSON summary, the dashboard and the exported tables all read these
-//! records and nothing else. This module owns no logic beyond naming and formatting.
+//! Field and variant names are the stable output names (`docs/verdicts.md` §6): the report,
+//! the JSON summary, the dashboard and the exported tables all read these records and
+//! nothing else. What each cause and finding means on the wire is `docs/verdicts.md` §4 and
+//! §5; the remedies here are the ones listed there. This module owns no logic beyond naming
+//! and formatting.
 
 use serde::Serialize;
 use std::fmt;
@@ -94,7 +96,7 @@ impl Side {
     }
 }
 
-/// The verdict of an episode (SPEC §5).
+/// The verdict of an episode (`docs/verdicts.md` §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -115,7 +117,7 @@ impl Outcome {
 }
 
 /// Why an episode failed: exactly one per failed episode, decided in the order of
-/// [`Cause::ALL`] (SPEC §5).
+/// [`Cause::ALL`] (`docs/verdicts.md` §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
@@ -210,7 +212,7 @@ impl fmt::Display for Cause {
     }
 }
 
-/// Flags beside a verdict (SPEC §5); an episode can carry several.
+/// Flags beside a verdict (`docs/verdicts.md` §5); an episode can carry several.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Finding {
@@ -265,7 +267,7 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Where an episode's user name came from (SPEC §3).
+/// Where an episode's user name came from (`docs/verdicts.md` §2.2, §2.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UserSource {
@@ -283,8 +285,8 @@ impl UserSource {
 }
 
 /// One request and its response (or its lack) on a proxy connection: a row of the
-/// `transactions` table (SPEC §6.2). Never holds a secret: credentials are reduced to
-/// scheme, step and identity before a `Transaction` is built.
+/// `transactions` table (`docs/verdicts.md` §1.2, §6.3). Never holds a secret: credentials
+/// are reduced to scheme, step and identity before a `Transaction` is built.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Transaction {
     pub ts: Ts,
@@ -309,7 +311,8 @@ pub struct Transaction {
 }
 
 /// One client's attempt to get through the proxy that met a challenge (or never reached
-/// it): a row of the `episodes` table (SPEC §6.2), the unit that is counted.
+/// it): a row of the `episodes` table (`docs/verdicts.md` §1.5, §6.3), the unit that is
+/// counted.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Episode {
     pub episode_id: u64,
