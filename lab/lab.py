@@ -4,7 +4,8 @@
 Starts real forward proxies on loopback (Squid with Basic, Digest, NTLM and Negotiate/Kerberos
 against an MIT KDC of its own, tinyproxy with Basic), a tiny origin server, and drives clients
 (curl and exact-wire Python socket clients) through every authentication failure cause of
-SPEC section 5 while tcpdump records the traffic. Everything started here is stopped at the end.
+docs/verdicts.md section 4 while tcpdump records the traffic. Everything started here is
+stopped at the end.
 
 Only the Python standard library is used. Run it through `lab/run.sh`.
 """
@@ -863,8 +864,9 @@ SCENARIOS = [
 
 
 # --------------------------------------------------------------------------------------------
-# What proxy407 must find in each scenario's capture: the SPEC 6.1 JSON subset. Written to
-# samples/NAME.expected.json by --write-expected; tests/lab.rs compares the keys present.
+# What proxy407 must find in each scenario's capture: part of the JSON summary
+# (docs/verdicts.md section 6.2). Written to samples/NAME.expected.json by --write-expected;
+# tests/lab.rs compares the keys present.
 
 CAUSES = ["handshake_broken", "scheme_mismatch", "bad_credentials", "no_credentials",
           "denied", "connection_closed", "no_response", "proxy_unreachable"]

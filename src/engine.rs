@@ -2,7 +2,11 @@
 //! [`HttpConn`] → auth parsers → [`Analyzer`]. Time is packet time, passed in with every
 //! frame; nothing here reads the wall clock. `ingest` per frame, `finish` at the end.
 //!
-//! Keeps the capture and HTTP counters of SPEC §6.1 (`capture`, `http`).
+//! A connection counts as a proxy connection from its first proxy signal
+//! (`docs/verdicts.md` §1.1); only requests on proxy connections become transactions, and
+//! failed connection attempts to proxy ports are handed on as well (§3.9).
+//! Keeps the capture and HTTP counters of the JSON summary (`capture`, `http`;
+//! `docs/verdicts.md` §6.2).
 
 use crate::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
 use crate::auth::{self, Credentials};

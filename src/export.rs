@@ -1,9 +1,11 @@
-//! The exported tables (SPEC §6.2): builds polars DataFrames from the shared records and
-//! writes them as CSV, Parquet, NDJSON or JSON. This is the only module that knows polars.
+//! The exported tables (`docs/verdicts.md` §6.3): builds polars DataFrames from the shared
+//! records and writes them as CSV, Parquet, NDJSON or JSON. This is the only module that
+//! knows polars.
 //!
 //! Tables and their columns, in order:
 //!
-//! - `transactions`, `episodes`: one row per record, columns exactly as SPEC §6.2.
+//! - `transactions`, `episodes`: one row per record, columns exactly the fields of
+//!   [`Transaction`] and [`Episode`], in order (the README lists them).
 //! - `users` (key `user`), `clients` (key `client_ip`), `proxies` (key `proxy`, `ip:port`),
 //!   `targets` (key `target`): one row per key with `episodes`, `authenticated`, `failed`,
 //!   `unresolved`, one `failed_<cause>` per [`Cause::ALL`], `challenges`,
@@ -108,7 +110,7 @@ impl FromStr for Format {
     }
 }
 
-/// The name of one exported table (SPEC §6.2).
+/// The name of one exported table (`docs/verdicts.md` §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum TableName {
     Transactions,

@@ -1,9 +1,11 @@
 //! The records every view shares: [`Transaction`], [`Episode`], their verdicts ([`Outcome`],
 //! [`Cause`], [`Finding`]) and the timestamp type [`Ts`].
 //!
-//! Field and variant names are the stable output names of the product contract (SPEC §6):
-//! the report, the JSON summary, the dashboard and the exported tables all read these
-//! records and nothing else. This module owns no logic beyond naming and formatting.
+//! Field and variant names are the stable output names (`docs/verdicts.md` §6): the report,
+//! the JSON summary, the dashboard and the exported tables all read these records and
+//! nothing else. What each cause and finding means on the wire is `docs/verdicts.md` §4 and
+//! §5; the remedies here are the ones listed there. This module owns no logic beyond naming
+//! and formatting.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -95,7 +97,7 @@ impl Side {
     }
 }
 
-/// The verdict of an episode (SPEC §5).
+/// The verdict of an episode (`docs/verdicts.md` §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -116,7 +118,7 @@ impl Outcome {
 }
 
 /// Why an episode failed: exactly one per failed episode, decided in the order of
-/// [`Cause::ALL`] (SPEC §5).
+/// [`Cause::ALL`] (`docs/verdicts.md` §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
@@ -211,7 +213,7 @@ impl fmt::Display for Cause {
     }
 }
 
-/// Flags beside a verdict (SPEC §5); an episode can carry several.
+/// Flags beside a verdict (`docs/verdicts.md` §5); an episode can carry several.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Finding {
@@ -266,7 +268,7 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Where an episode's user name came from (SPEC §3).
+/// Where an episode's user name came from (`docs/verdicts.md` §2.2, §2.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UserSource {
@@ -284,8 +286,8 @@ impl UserSource {
 }
 
 /// One request and its response (or its lack) on a proxy connection: a row of the
-/// `transactions` table (SPEC §6.2). Never holds a secret: credentials are reduced to
-/// scheme, step and identity before a `Transaction` is built.
+/// `transactions` table (`docs/verdicts.md` §1.2, §6.3). Never holds a secret: credentials
+/// are reduced to scheme, step and identity before a `Transaction` is built.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Transaction {
     pub ts: Ts,
@@ -310,7 +312,8 @@ pub struct Transaction {
 }
 
 /// One client's attempt to get through the proxy that met a challenge (or never reached
-/// it): a row of the `episodes` table (SPEC §6.2), the unit that is counted.
+/// it): a row of the `episodes` table (`docs/verdicts.md` §1.5, §6.3), the unit that is
+/// counted.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Episode {
     pub episode_id: u64,
@@ -366,7 +369,7 @@ pub struct AnalysisOutput {
     pub transactions: Vec<Transaction>,
 }
 
-/// The `capture` section of the JSON summary (SPEC §6.1).
+/// The `capture` section of the JSON summary (`docs/verdicts.md` §6.2).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CaptureCounters {
     pub files: u64,
@@ -390,7 +393,8 @@ pub struct CaptureCounters {
     pub kernel_dropped: Option<u64>,
 }
 
-/// The `http` section of the JSON summary (SPEC §6.1): counts over proxy connections.
+/// The `http` section of the JSON summary (`docs/verdicts.md` §6.2): counts over proxy
+/// connections.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HttpCounters {
     pub requests: u64,

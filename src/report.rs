@@ -1,6 +1,9 @@
 //! The views of `proxy407 analyze`: the terminal report, written as a diagnosis a help-desk
-//! engineer can act on, and the JSON summary (SPEC §6.1). Rendering only: every number comes
-//! from [`Stats`] and [`Summary`]; nothing here counts on its own.
+//! engineer can act on, and the JSON summary (`docs/verdicts.md` §6.2). Rendering only:
+//! every number comes from [`Stats`] and [`Summary`]; nothing here counts on its own. The
+//! causes with their meanings and remedies, and the findings with their counts, are those
+//! of `docs/verdicts.md` §4.3 and §5.1; the capture's health and what was out of reach
+//! (TLS to a proxy, gaps) follow §4.2 and §7.
 //!
 //! Colour is plain ANSI, used only when asked for ([`use_color`] decides from the terminal,
 //! `--no-color` and `NO_COLOR`); the tables are laid out on plain text first, so they stay

@@ -1,10 +1,11 @@
-//! The one aggregator: every number the terminal report, the JSON summary (SPEC §6.1), the
-//! live dashboard and the per-key tables (SPEC §6.2) show comes from a [`Stats`] fed with
-//! [`Episode`]s (and, when kept, [`Transaction`]s). Updates are cheap (hash maps keyed by
-//! user, client, proxy and target) so the dashboard can add episodes as they are judged.
+//! The one aggregator: every number the terminal report, the JSON summary
+//! (`docs/verdicts.md` §6.2), the live dashboard and the per-key tables (§6.3) show comes
+//! from a [`Stats`] fed with [`Episode`]s (and, when kept, [`Transaction`]s). Updates are
+//! cheap (hash maps keyed by user, client, proxy and target) so the dashboard can add
+//! episodes as they are judged.
 //!
-//! This module owns the definitions of the statistics; it renders nothing. Its choices,
-//! where the SPEC leaves room:
+//! This module owns the definitions of the statistics; it renders nothing. Its choices
+//! (`docs/verdicts.md` §5.1 and §6 say the same for readers of the outputs):
 //!
 //! - **Keys.** user = `episode.user` (credentials or inferred); an episode with no user name
 //!   is counted under the row [`UNKNOWN_USER`] so every table's rows add up to the episode
@@ -16,7 +17,7 @@
 //! - **Percentiles.** Nearest rank over the exact values of `time_to_auth_ms` of the
 //!   authenticated episodes (`p` → the `ceil(p/100·n)`-th smallest value).
 //! - **Findings in per-key rows** count the episodes that carry the finding.
-//! - **Findings in the summary** (`findings`, SPEC §6.1 "transactions that show it"):
+//! - **Findings in the summary** (`findings`, `docs/verdicts.md` §5.1):
 //!   `lockout_risk` counts distinct named users with a flagged episode; `capture_gap` counts
 //!   episodes; every other finding counts the credentialed requests of the episodes that
 //!   carry it (`credential_attempts`, at least 1 per episode), since a finding is a property
@@ -52,7 +53,7 @@ fn finding_idx(f: Finding) -> usize {
     f as usize
 }
 
-/// The four per-key tables of SPEC §6.2.
+/// The four per-key tables (`docs/verdicts.md` §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Table {
     Users,
@@ -83,7 +84,7 @@ impl Table {
         }
     }
 
-    /// Every column of a row of this table, in order (the names of SPEC §6.2).
+    /// Every column of a row of this table, in order (the names of `docs/verdicts.md` §6.3).
     pub fn columns(self) -> Vec<String> {
         let mut c: Vec<String> = vec![
             self.key_column().into(),
@@ -402,7 +403,7 @@ fn distinct_findings(e: &Episode) -> impl Iterator<Item = Finding> + '_ {
         .filter(move |f| e.findings.contains(f))
 }
 
-/// One row of a per-key table (SPEC §6.2). Serializes with the column names of
+/// One row of a per-key table (`docs/verdicts.md` §6.3). Serializes with the column names of
 /// [`Table::columns`] (the key column is named per table).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyRow {
@@ -495,7 +496,7 @@ impl Serialize for KeyRow {
     }
 }
 
-/// A row of the `causes` table (SPEC §6.2).
+/// A row of the `causes` table (`docs/verdicts.md` §6.3).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CauseRow {
     pub cause: Cause,
@@ -506,7 +507,8 @@ pub struct CauseRow {
     pub remedy: &'static str,
 }
 
-/// A row of the `timeline` table (SPEC §6.2): the episodes that started in one minute.
+/// A row of the `timeline` table (`docs/verdicts.md` §6.3): the episodes that started in one
+/// minute.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimelineRow {
     pub minute: Ts,
@@ -835,7 +837,8 @@ pub struct Top {
     pub targets: Vec<KeyRow>,
 }
 
-/// The JSON summary of `proxy407 analyze --json` (SPEC §6.1), plus the run's `notices`.
+/// The JSON summary of `proxy407 analyze --json` (`docs/verdicts.md` §6.2), with the run's
+/// `notices`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
     pub capture: CaptureCounters,
@@ -852,7 +855,8 @@ pub struct Summary {
     pub notices: Vec<String>,
 }
 
-/// Name → count, serialized as a JSON object in the order of the SPEC's enums.
+/// Name → count, serialized as a JSON object in the order of the model's enums
+/// ([`Cause::ALL`], [`Finding::ALL`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NamedCounts(pub Vec<(&'static str, u64)>);
 

@@ -1,5 +1,5 @@
-//! The episode and verdict engine (SPEC §4–§5) fed with hand-built events: one sequence per
-//! cause and finding, and the chaining cases that matter in the field.
+//! The episode and verdict engine (`docs/verdicts.md` §3–§5) fed with hand-built events: one
+//! sequence per cause and finding, and the chaining cases that matter in the field.
 
 use proxy407::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
 use proxy407::auth::{AuthStep, Challenge, Credentials, NtlmVersion, Scheme};

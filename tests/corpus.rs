@@ -4,10 +4,11 @@
 //! (from the corpus' MANIFEST.md).
 //!
 //! tshark decodes plain HTTP carried inside a CONNECT tunnel; proxy407 treats a tunnel as
-//! opaque to the proxy (SPEC §2) and counts such messages apart (`tunneled_requests`,
-//! `tunneled_responses`), so those are added before comparing. One difference is known and
-//! asserted as such: in `sv-http-connect-fragmented-null.pcap` the response inside the tunnel
-//! is a clean `HTTP/1.1 200 OK` ended by the server's FIN, which tshark does not show.
+//! opaque to the proxy (`docs/verdicts.md` §1.2) and counts such messages apart
+//! (`tunneled_requests`, `tunneled_responses`), so those are added before comparing. One
+//! difference is known and asserted as such: in `sv-http-connect-fragmented-null.pcap` the
+//! response inside the tunnel is a clean `HTTP/1.1 200 OK` ended by the server's FIN, which
+//! tshark does not show.
 //!
 //! The corpus lives beside the repository, not in it: on a
 //! clone without it this test says so and passes over it, except in CI (`CI=true`).

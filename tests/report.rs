@@ -1,6 +1,6 @@
 //! The aggregator and its views on hand-made records: every cause and finding, the per-key
-//! rows, percentiles, the sliding lockout window, the timeline, the JSON key names of SPEC
-//! §6.1/§6.2, the text diagnosis and pseudonymization.
+//! rows, percentiles, the sliding lockout window, the timeline, the JSON key names of
+//! `docs/verdicts.md` §6.2/§6.3, the text diagnosis and pseudonymization.
 
 use proxy407::model::AnalysisOutput;
 use proxy407::model::Notice;
@@ -547,7 +547,7 @@ fn json_has_exactly_the_spec_names() {
     ];
     assert!(keys(&v["capture"]).is_superset(&set(&spec_capture)));
     assert_eq!(v["capture"]["first_ts"], "2026-11-18T11:06:00.000000Z");
-    // The SPEC's keys, then the tunnel counts.
+    // The documented keys (`docs/verdicts.md` §6.2), then the tunnel counts.
     assert_eq!(
         keys(&v["http"]),
         set(&[

@@ -1,5 +1,5 @@
-//! Who an episode belongs to when its credentials do not say (SPEC §3), and per-user
-//! lockout risk (SPEC §5).
+//! Who an episode belongs to when its credentials do not say (`docs/verdicts.md` §2.3), and
+//! per-user lockout risk (§5.2).
 //!
 //! [`IdentityHistory`] remembers, per client IP, the users seen in credentials over the
 //! capture (only the changes, a bounded number per client and a bounded number of clients).

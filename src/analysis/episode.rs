@@ -1,8 +1,9 @@
-//! Chaining (SPEC §4): the key an episode is found under, the state of one open episode
-//! and of each connection bound to it, and how one exchange updates that state. Owns no
-//! verdict: it records the wire facts ([`Facts`], defined by `verdict`) that `verdict` later judges.
+//! Chaining (`docs/verdicts.md` §3): the key an episode is found under, the state of one
+//! open episode and of each connection bound to it, and how one exchange updates that state
+//! (what each response does: §3.5). Owns no verdict: it records the wire facts ([`Facts`],
+//! defined by `verdict`) that `verdict` later judges.
 //!
-//! The episode key is (client IP, proxy IP:port, target), where the target is
+//! The episode key (§3.1) is (client IP, proxy IP:port, target), where the target is
 //! [`target_key`]: `host:port` for `CONNECT`, the URL's authority (lower-cased, user info
 //! dropped) for absolute-form requests, so retries of different URLs on the same site chain;
 //! an origin-form target is kept as sent.
@@ -14,7 +15,8 @@ use crate::http::Unanswered;
 use crate::model::{Episode, Finding, Outcome, Ts, UserSource};
 use std::net::IpAddr;
 
-/// Credentials header values longer than this raise `oversized_token` (SPEC §5: 8 KiB).
+/// Credentials header values longer than this raise `oversized_token` (8 KiB,
+/// `docs/verdicts.md` §5.7).
 pub const OVERSIZED_TOKEN_BYTES: usize = 8192;
 
 /// (client IP, proxy IP, proxy port, target): the open episodes a request may join.
@@ -120,7 +122,7 @@ pub fn add_finding(findings: &mut Vec<Finding>, f: Finding) {
     }
 }
 
-/// Findings a credentials header shows by itself (SPEC §5).
+/// Findings a credentials header shows by itself (`docs/verdicts.md` §5.3–§5.5, §5.7).
 pub fn credential_findings(c: &Credentials) -> Vec<Finding> {
     let mut out = Vec::new();
     if c.scheme == Scheme::Basic {

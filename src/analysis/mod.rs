@@ -1,34 +1,34 @@
-//! From exchanges on proxy connections to episodes and verdicts (SPEC §4–§5): chaining of
-//! transactions into episodes (same connection, new connections within the retry window),
-//! the verdict and its one cause, findings, user attribution, lockout risk and time to
-//! authenticate. State lives per connection and per client, is bounded, and expires in
-//! packet time.
+//! From exchanges on proxy connections to episodes and verdicts (`docs/verdicts.md` §3–§5):
+//! chaining of transactions into episodes (same connection, new connections within the retry
+//! window), the verdict and its one cause, findings, user attribution, lockout risk and time to
+//! authenticate. State lives per connection and per client, is bounded, and expires in packet time.
 //!
-//! How the rules of SPEC §4–§5 are read here:
-//! - The episode key's target is `host:port` for `CONNECT` and the URL's authority for
-//!   absolute-form requests (see [`episode::target_key`]), so retries of different URLs on one
-//!   site chain. `start_ts` is the request time of the first challenged request; `end_ts`
-//!   the latest event; `final_status` the last response status seen in the episode.
-//! - A request on a new connection joins an open episode of its key only with credentials,
-//!   sent at or after the episode's latest `407` and within the retry window of its latest
-//!   event, naming the same user where both are known; the most recent such episode wins.
-//! - A `401` whose `WWW-Authenticate` repeats a scheme the proxy offered, in answer to final
-//!   credentials, is a rejection like a `407`: the episode stays open for the client's next
-//!   try. Any other non-407 response ends the episode: `400`/`403`/`431` as a refusal, the
-//!   rest as a success.
-//! - A request is known when it is sent ([`AnalysisEvent::Sent`]: on a connection of an open
-//!   episode, or with credentials that join one) and again when it is answered or known
-//!   unanswered. Its sending is an event of the episode (the retry window runs from it); when
-//!   the window passes with it still pending, it is applied as unanswered and the episode is
-//!   judged `no_response` (its late exchange is then only recorded as a transaction of that
-//!   episode). At the end of the capture a request still unanswered makes it `unresolved`.
-//! - A capture gap is decisive (unresolved) when it touches the latest exchange of the
-//!   episode (`after_gap`, `Unanswered::Gap`) or a `Gap` event arrives on one of its
-//!   connections after it; otherwise it only adds the finding `capture_gap`.
-//! - Findings from credentials (`cleartext_basic`, `ntlm_fallback`, `ntlmv1`,
+//! How the rules of `docs/verdicts.md` §3–§5 are applied here (the document says the same for
+//! readers of the outputs):
+//! - §3.1: the episode key's target is `host:port` for `CONNECT` and the URL's authority for
+//!   absolute-form requests (see [`episode::target_key`]), so retries of different URLs on one site
+//!   chain. `start_ts` is the request time of the first challenged request; `end_ts` the latest
+//!   event; `final_status` the last response status seen in the episode.
+//! - §3.4: a request on a new connection joins an open episode of its key only with credentials,
+//!   sent at or after the episode's latest `407` and within the retry window of its latest event,
+//!   naming the same user where both are known; the most recent such episode wins.
+//! - §3.5: a `401` whose `WWW-Authenticate` repeats a scheme the proxy offered, in answer to final
+//!   credentials, is a rejection like a `407`: the episode stays open for the client's next try.
+//!   Any other non-407 response ends the episode: `400`/`403`/`431` as a refusal, the rest as a
+//!   success.
+//! - §3.6, §3.7: a request is known when it is sent ([`AnalysisEvent::Sent`]: on a connection of an
+//!   open episode, or with credentials that join one) and again when it is answered or known
+//!   unanswered. Its sending is an event of the episode (the retry window runs from it); when the
+//!   window passes with it still pending, it is applied as unanswered and the episode is judged
+//!   `no_response` (its late exchange is then only recorded as a transaction of that episode). At
+//!   the end of the capture a request still unanswered makes it `unresolved`.
+//! - §4.2: a capture gap is decisive (unresolved) when it touches the latest exchange of the
+//!   episode (`after_gap`, `Unanswered::Gap`) or a `Gap` event arrives on one of its connections
+//!   after it; otherwise it only adds the finding `capture_gap`.
+//! - §5.1: findings from credentials (`cleartext_basic`, `ntlm_fallback`, `ntlmv1`,
 //!   `oversized_token`) are only raised on episodes: transactions have no findings column.
-//! - Lockout risk and attribution reach back into episodes already judged; episodes taken
-//!   live with [`Analyzer::take_finished`] are copies and do not see later changes, while
+//! - §2.3, §5.2: lockout risk and attribution reach back into episodes already judged; episodes
+//!   taken live with [`Analyzer::take_finished`] are copies and do not see later changes, while
 //!   [`Analyzer::finish`] returns every episode in its final state.
 
 pub mod attribution;
@@ -113,7 +113,8 @@ pub enum AnalysisEvent {
     },
 }
 
-/// Settings of the analysis (SPEC §4–§5 defaults).
+/// Settings of the analysis: the retry window (`docs/verdicts.md` §3.4, §3.6) and the
+/// lockout threshold (§5.2), with their defaults.
 #[derive(Clone, Debug)]
 pub struct AnalysisConfig {
     pub retry_window_us: i64,
@@ -401,7 +402,8 @@ impl Analyzer {
         }
     }
 
-    /// The open episode a credentialed request on a new connection joins (SPEC §4.2).
+    /// The open episode a credentialed request on a new connection joins
+    /// (`docs/verdicts.md` §3.4).
     fn find_join(&self, ex: &Exchange, c: &Credentials) -> Option<u64> {
         let key = EpKey::of(&ex.conn, &ex.method, &ex.target);
         let ids = self.by_key.get(&key)?;

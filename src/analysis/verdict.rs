@@ -1,9 +1,10 @@
-//! The verdict of an episode (SPEC §5): from the wire facts an episode gathered
-//! ([`Facts`]) and how it ended ([`EndReason`]), its outcome, its one cause (first match in
-//! the order of [`Cause::ALL`]) and a short machine-readable `detail`
-//! (`status=403`, `rounds=5`, `krb_error=KRB_AP_ERR_SKEW rounds=1`, `rst_after_type2`,
-//! `type3_on_new_connection`, `offered=NTLM,Basic used=Digest`, `stopped_after_type2`,
-//! `rst_by_proxy`, `no_synack`). Pure functions; no state.
+//! The verdict of an episode (`docs/verdicts.md` §4): from the wire facts an episode gathered
+//! ([`Facts`]) and how it ended ([`EndReason`]), its outcome (the order of §4.1), its one
+//! cause (first match in the order of [`Cause::ALL`], §4.3) and a short machine-readable
+//! `detail` (`status=403`, `rounds=5`, `krb_error=KRB_AP_ERR_SKEW rounds=1`,
+//! `rst_after_type2`, `type3_on_new_connection`, `offered=NTLM,Basic used=Digest`,
+//! `stopped_after_type2`, `rst_by_proxy`, `no_synack`; every value is listed in §4.3).
+//! Pure functions; no state.
 
 use crate::auth::Scheme;
 use crate::http::Unanswered;
@@ -73,7 +74,7 @@ pub enum EndReason {
     Finish,
 }
 
-/// The proxy refused the request itself (SPEC §5 `denied`).
+/// The proxy refused the request itself (`denied`, `docs/verdicts.md` §4.8).
 pub fn is_refusal(status: u16) -> bool {
     matches!(status, 400 | 403 | 431)
 }

@@ -2,6 +2,10 @@
 //! Basic, Digest, NTLMSSP (types 1–3), and Negotiate (SPNEGO → Kerberos AP-REQ or NTLMSSP,
 //! KRB-ERROR). Pure, bounds-checked parsers that keep identities and drop secrets at once:
 //! nothing returned here holds a password, hash, nonce, response or raw token.
+//!
+//! `docs/verdicts.md` describes what this yields: challenges and their continuation legs
+//! (§1.3), credentials and which handshake steps are final (§1.4), and what identity each
+//! scheme reveals (§2.1).
 
 pub mod basic;
 pub mod der;

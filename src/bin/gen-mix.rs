@@ -37,8 +37,8 @@
 //! requests, CONNECTs, responses by status (the `407` count equals what `tshark -Y
 //! 'http.response.code == 407'` shows), and the episodes by kind with the verdict proxy407
 //! should reach for each. Concurrent episodes of one client to the same proxy and target
-//! may chain into one (SPEC §4), so episode totals are exact per kind of generated traffic,
-//! not necessarily per analyser episode.
+//! may chain into one (`docs/verdicts.md` §3.4), so episode totals are exact per kind of
+//! generated traffic, not necessarily per analyser episode.
 //!
 //! How it is fast (well over 300 MB/s on one core): a fixed pool of open connections, each
 //! with a precomputed header template per direction (only lengths, sequence numbers, IDs

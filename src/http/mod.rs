@@ -4,7 +4,8 @@
 //! resynchronisation after a gap. Bodies are skipped by counting, never buffered.
 //!
 //! Owns no notion of authentication: credential and challenge header values are handed on
-//! as [`Secret`]s for the auth parsers.
+//! as [`Secret`]s for the auth parsers. What it finds is what `docs/verdicts.md` calls a
+//! proxy signal (§1.1) and a transaction with its response or the reason it has none (§1.2).
 
 pub mod conn;
 pub mod framing;
