@@ -13,12 +13,11 @@ use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
 use crate::decode::{self, Decoded};
 use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowTable};
-use crate::http::conn::{ConnKind, MAX_PENDING};
+use crate::http::conn::ConnKind;
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
 use crate::model::{CaptureCounters, EngineOutput, HttpCounters, Notice, Side, Ts};
 use crate::reassembly::StreamEvent;
 use crate::source::{Frame, SourceStats};
-use std::collections::VecDeque;
 
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
@@ -39,9 +38,6 @@ struct ConnApp {
     /// Counted as TLS straight to a proxy port already.
     tls: bool,
     community_id: Option<String>,
-    /// Credentials of requests already handed to the analysis as sent, by request number,
-    /// oldest first: read once, when the request is sent, and reused when it is done.
-    sent_credentials: VecDeque<(u64, Credentials)>,
 }
 
 /// The FlowHandler: everything downstream of the flow table.
@@ -297,14 +293,9 @@ impl Downstream {
             .collect();
         for (seq, req_ts, head, after_gap) in wanted {
             let credentials = read_credentials(&head);
-            if let Some(c) = &credentials {
-                if app.sent_credentials.len() >= MAX_PENDING {
-                    app.sent_credentials.pop_front();
-                }
-                app.sent_credentials.push_back((seq, c.clone()));
-            }
             let ex = exchange(
                 Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
+                seq,
                 req_ts,
                 head,
                 credentials,
@@ -348,16 +339,14 @@ impl Downstream {
             Ok(r) => (Some(r), None),
             Err(why) => (None, Some(why)),
         };
-        // Requests are done in the order sent: older entries were dropped unanswered.
-        while app.sent_credentials.front().is_some_and(|(s, _)| *s < seq) {
-            app.sent_credentials.pop_front();
-        }
-        let credentials = match app.sent_credentials.front() {
-            Some((s, _)) if *s == seq => app.sent_credentials.pop_front().map(|(_, c)| c),
-            _ => read_credentials(&request),
-        };
+        // Read when the request was sent, if the analysis kept it then; otherwise now.
+        let credentials = self
+            .analyzer
+            .take_sent_credentials(meta.id, seq)
+            .or_else(|| read_credentials(&request));
         let ex = exchange(
             Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
+            seq,
             req_ts,
             request,
             credentials,
@@ -400,6 +389,7 @@ fn read_credentials(request: &RequestHead) -> Option<Credentials> {
 /// dropped with it.
 fn exchange(
     conn: ConnRef,
+    seq: u64,
     req_ts: Ts,
     request: RequestHead,
     credentials: Option<Credentials>,
@@ -423,6 +413,7 @@ fn exchange(
     };
     Exchange {
         conn,
+        seq,
         req_ts,
         method: request.method,
         target: request.target,

@@ -94,9 +94,13 @@ fn offer_ntlm_basic() -> Vec<Challenge> {
 /// One exchange under construction.
 struct X(Exchange);
 
+/// A request sent `ms` after T0. Its number on the connection is its time in ms, so
+/// requests of one connection are numbered in the order sent (pipelined ones sharing a time
+/// are numbered apart with [`X::seq`]).
 fn get(c: &ConnRef, ms: i64, url: &str) -> X {
     X(Exchange {
         conn: c.clone(),
+        seq: u64::try_from(ms).expect("requests after T0"),
         req_ts: at(ms),
         method: "GET".into(),
         target: url.into(),
@@ -119,6 +123,10 @@ fn connect(c: &ConnRef, ms: i64, target: &str) -> X {
 }
 
 impl X {
+    fn seq(mut self, n: u64) -> X {
+        self.0.seq = n;
+        self
+    }
     fn creds(mut self, c: Credentials) -> X {
         self.0.credentials = Some(c);
         self
@@ -152,6 +160,10 @@ impl X {
     }
     fn ev(self) -> AnalysisEvent {
         AnalysisEvent::Exchange(Box::new(self.0))
+    }
+    /// The request as sent, before its response (no response fields set).
+    fn sent(self) -> AnalysisEvent {
+        AnalysisEvent::Sent(Box::new(self.0))
     }
 }
 
@@ -659,6 +671,50 @@ fn a_retry_after_the_window_opens_a_new_episode() {
     // The first episode had no credentials: the user seen later from that client.
     assert_eq!(out.episodes[0].user.as_deref(), Some("ivan"));
     assert_eq!(out.episodes[0].user_source, Some(UserSource::Inferred));
+}
+
+/// Two requests pipelined in one segment share their time; they are told apart by their
+/// number on the connection. The first is answered `407`, the second never: when the window
+/// passes, the second is still pending and the episode is `no_response` (not a rejection the
+/// client gave up on).
+#[test]
+fn pipelined_requests_with_one_time_are_pending_apart() {
+    let mut a = Analyzer::new(AnalysisConfig::default());
+    let c = conn(1);
+    a.on_event(get(&c, 0, URL).c407(vec![ch(Scheme::Basic)]).ev());
+    let pipelined = |n: u64| get(&c, 100, URL).seq(n).creds(basic("pat"));
+    a.on_event(pipelined(1).sent());
+    a.on_event(pipelined(2).sent());
+    a.on_event(pipelined(1).c407(vec![ch(Scheme::Basic)]).ev());
+    a.advance(at(40_000));
+    let out = a.finish();
+    let ep = only(&out);
+    assert_failed(ep, Cause::NoResponse, None);
+    assert_eq!(ep.credential_attempts, 2);
+}
+
+/// Both pipelined requests are still pending when the window passes; their responses come
+/// late. Each is recorded under the episode it was applied to; neither opens a new episode.
+#[test]
+fn late_answers_to_pipelined_requests_stay_with_their_episode() {
+    let mut a = Analyzer::new(AnalysisConfig::default());
+    let c = conn(1);
+    a.on_event(get(&c, 0, URL).c407(vec![ch(Scheme::Basic)]).ev());
+    let pipelined = |n: u64| get(&c, 100, URL).seq(n).creds(basic("pat"));
+    a.on_event(pipelined(1).sent());
+    a.on_event(pipelined(2).sent());
+    a.advance(at(40_000));
+    let mut late = pipelined(1).c407(vec![ch(Scheme::Basic)]);
+    late.0.resp_ts = Some(at(41_000));
+    a.on_event(late.ev());
+    let mut late = pipelined(2).c407(vec![ch(Scheme::Basic)]);
+    late.0.resp_ts = Some(at(41_000));
+    a.on_event(late.ev());
+    let out = a.finish();
+    let ep = only(&out);
+    assert_failed(ep, Cause::NoResponse, None);
+    assert_eq!(out.transactions.len(), 3);
+    assert!(out.transactions.iter().all(|t| t.episode_id == Some(1)));
 }
 
 #[test]

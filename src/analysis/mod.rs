@@ -63,6 +63,10 @@ pub struct ConnRef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exchange {
     pub conn: ConnRef,
+    /// The request's number on its connection (from the HTTP parser, counting from 0):
+    /// with the connection, what identifies a request; pipelined requests read from one
+    /// segment share their time.
+    pub seq: u64,
     pub req_ts: Ts,
     pub method: String,
     pub target: String,
@@ -153,8 +157,8 @@ pub struct Analyzer {
     fresh: Vec<usize>,
     transactions: Vec<Transaction>,
     /// Requests applied as unanswered when their episode's window passed, by (connection,
-    /// request time): their exchange, when it comes, is only recorded under that episode.
-    late: HashMap<(u64, Ts), u64>,
+    /// request number): their exchange, when it comes, is only recorded under that episode.
+    late: HashMap<(u64, u64), u64>,
     /// The ticket realm of judged episodes whose only identity was a Kerberos ticket: kept
     /// as their domain when the attributed user names none.
     realms: HashMap<u64, String>,
@@ -285,6 +289,17 @@ impl Analyzer {
         credentialed || self.open_episode_of(conn_id).is_some()
     }
 
+    /// The credentials of request `seq` of a connection, handed over as sent and still
+    /// pending: taken back when the request is done, so that they are read once.
+    pub fn take_sent_credentials(&mut self, conn_id: u64, seq: u64) -> Option<Credentials> {
+        let cs = self.conns.get_mut(&conn_id)?;
+        cs.sent
+            .iter_mut()
+            .find(|s| s.seq == seq)?
+            .credentials
+            .take()
+    }
+
     /// The open episode a connection is bound to, if any.
     fn open_episode_of(&self, conn_id: u64) -> Option<u64> {
         self.conns
@@ -337,7 +352,7 @@ impl Analyzer {
                 };
                 debug_assert!(!applied.ended && !applied.rejected);
                 if self.late.len() < MAX_LATE {
-                    self.late.insert((conn_id, ex.req_ts), id);
+                    self.late.insert((conn_id, ex.seq), id);
                 }
             }
         }
@@ -351,7 +366,7 @@ impl Analyzer {
                     .record(ex.conn.client_ip, ex.req_ts, u, c.domain.as_deref());
             }
         }
-        if let Some(id) = self.late.remove(&(conn_id, ex.req_ts)) {
+        if let Some(id) = self.late.remove(&(conn_id, ex.seq)) {
             // Already applied to its episode when the window passed.
             if self.cfg.keep_transactions {
                 self.transactions.push(transaction(ex, Some(id)));
@@ -359,7 +374,8 @@ impl Analyzer {
             return;
         }
         if let Some(cs) = self.conns.get_mut(&conn_id) {
-            cs.sent.retain(|s| s.req_ts > ex.req_ts);
+            // Requests are done in the order sent: older ones were dropped unanswered.
+            cs.sent.retain(|s| s.seq > ex.seq);
         }
         let mut ep_id = self.open_episode_of(conn_id);
         if ep_id.is_none() {
