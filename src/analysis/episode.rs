@@ -234,7 +234,6 @@ impl OpenEpisode {
     /// Applies one exchange of the episode. `conn` is the state of its connection.
     pub fn apply(&mut self, ex: &Exchange, conn: &mut ConnState) -> Applied {
         let mut applied = Applied::default();
-        let conn_id = ex.conn.conn_id;
         self.touch(ex.req_ts);
         if let Some(t) = ex.resp_ts {
             self.touch(t);
@@ -242,48 +241,11 @@ impl OpenEpisode {
         if self.rec.user_agent.is_none() {
             self.rec.user_agent.clone_from(&ex.user_agent);
         }
+        let sent = match &ex.credentials {
+            Some(c) => self.apply_credentials(c, ex.conn.conn_id, conn),
+            None => Sent::default(),
+        };
         let f = &mut self.facts;
-        let mut final_creds = false;
-        // A type 3 answered on the connection of its type 2: the handshake held there.
-        let mut type3_on_its_conn = false;
-        if let Some(c) = &ex.credentials {
-            self.rec.credential_attempts = self.rec.credential_attempts.saturating_add(1);
-            push_unique(&mut f.used, c.scheme.clone());
-            self.rec.scheme = Some(c.scheme.as_str().to_string());
-            if let Some(u) = &c.user {
-                self.rec.user = Some(u.clone());
-                self.rec.user_source = Some(UserSource::Credentials);
-                if c.domain.is_some() {
-                    self.rec.domain.clone_from(&c.domain);
-                }
-            }
-            if c.workstation.is_some() {
-                self.rec.workstation.clone_from(&c.workstation);
-            }
-            if c.step == AuthStep::Kerberos && self.rec.domain.is_none() {
-                self.rec.domain.clone_from(&c.realm);
-            }
-            for finding in credential_findings(c) {
-                add_finding(&mut self.rec.findings, finding);
-            }
-            conn.awaiting_type3 = false;
-            if c.step.is_final() {
-                final_creds = true;
-                f.final_sent = f.final_sent.saturating_add(1);
-                f.last_final = Some(FinalOutcome::Pending);
-                f.type2_unanswered = false;
-            }
-            if c.step == AuthStep::NtlmType3 {
-                match f.type2_conn {
-                    Some(t2) if t2 != conn_id => {
-                        f.broken.get_or_insert("type3_on_new_connection");
-                    }
-                    Some(_) => type3_on_its_conn = true,
-                    None => {}
-                }
-                f.type2_conn = None;
-            }
-        }
         let gap = ex.after_gap || ex.unanswered == Some(Unanswered::Gap);
         if gap {
             add_finding(&mut self.rec.findings, Finding::CaptureGap);
@@ -292,101 +254,184 @@ impl OpenEpisode {
         if ex.status.is_some() {
             f.last_unanswered = None;
             self.rec.final_status = ex.status;
-            if type3_on_its_conn {
+            if sent.type3_on_its_conn {
                 // A complete handshake on one connection supersedes an earlier cut one.
                 f.broken = None;
             }
         }
         let resp_ts = ex.resp_ts.unwrap_or(ex.req_ts);
         match ex.status {
-            Some(407) => {
-                self.rec.challenges = self.rec.challenges.saturating_add(1);
-                self.first_407.get_or_insert(resp_ts);
-                self.last_challenge_ts = resp_ts;
-                for ch in &ex.challenges {
-                    push_unique(&mut f.offered, ch.scheme.clone());
-                    if let Some(k) = &ch.krb_error {
-                        f.krb_error = Some(k.clone());
-                    }
-                }
-                let digest_creds = ex
-                    .credentials
-                    .as_ref()
-                    .is_some_and(|c| c.scheme == Scheme::Digest);
-                let stale = digest_creds
-                    && ex
-                        .challenges
-                        .iter()
-                        .any(|ch| ch.scheme == Scheme::Digest && ch.stale);
-                if stale {
-                    add_finding(&mut self.rec.findings, Finding::StaleNonce);
-                    if final_creds {
-                        f.last_final = Some(FinalOutcome::Stale);
-                    }
-                } else if final_creds {
-                    f.rejections = f.rejections.saturating_add(1);
-                    f.last_final = Some(FinalOutcome::Rejected);
-                    f.last_rejection_401 = false;
-                    applied.rejected = true;
-                }
-                let continuation = ex.challenges.iter().any(|ch| {
-                    ch.scheme.is_connection_bound()
-                        && ch.krb_error.is_none()
-                        && matches!(
-                            ch.step,
-                            Some(AuthStep::NtlmType2) | Some(AuthStep::NegotiateReply)
-                        )
-                });
-                if continuation {
-                    f.type2_conn = Some(conn_id);
-                    f.type2_unanswered = true;
-                    conn.awaiting_type3 = true;
-                    if ex.response_close {
-                        f.broken.get_or_insert("close_after_type2");
-                    }
-                } else {
-                    f.type2_unanswered = false;
-                }
-            }
-            Some(s) => {
-                let repeats_proxy_challenge = s == 401
-                    && ex
-                        .www_challenges
-                        .iter()
-                        .any(|ch| f.offered.contains(&ch.scheme));
-                if repeats_proxy_challenge && final_creds {
-                    f.rejections = f.rejections.saturating_add(1);
-                    f.last_final = Some(FinalOutcome::Rejected);
-                    f.last_rejection_401 = true;
-                    self.last_challenge_ts = resp_ts;
-                    applied.rejected = true;
-                } else if is_refusal(s) {
-                    f.refusal = Some((s, ex.credentials.is_some()));
-                    if final_creds {
-                        f.last_final = Some(FinalOutcome::Refused);
-                    }
-                    applied.ended = true;
-                } else {
-                    f.success = Some(s);
-                    if let Some(first) = self.first_407 {
-                        self.rec.time_to_auth_ms = Some(resp_ts.ms_since(first));
-                    }
-                    if final_creds {
-                        f.last_final = Some(FinalOutcome::Accepted);
-                    }
-                    applied.ended = true;
-                }
-            }
+            Some(407) => self.apply_challenge(ex, sent.final_creds, resp_ts, conn, &mut applied),
+            Some(s) => self.apply_response(ex, s, sent.final_creds, resp_ts, &mut applied),
             None => {
+                let f = &mut self.facts;
                 f.last_unanswered = Some(ex.unanswered.unwrap_or(Unanswered::End));
-                if final_creds {
+                if sent.final_creds {
                     f.last_final = Some(FinalOutcome::Unanswered);
                 }
             }
         }
-        self.rec.offered_schemes = f.offered.iter().map(|s| s.as_str().to_string()).collect();
+        self.rec.offered_schemes = self
+            .facts
+            .offered
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
         applied
     }
+
+    /// The identity, findings and handshake step of a request's credentials, sent on
+    /// connection `conn_id`.
+    fn apply_credentials(&mut self, c: &Credentials, conn_id: u64, conn: &mut ConnState) -> Sent {
+        let mut sent = Sent::default();
+        let f = &mut self.facts;
+        self.rec.credential_attempts = self.rec.credential_attempts.saturating_add(1);
+        push_unique(&mut f.used, c.scheme.clone());
+        self.rec.scheme = Some(c.scheme.as_str().to_string());
+        if let Some(u) = &c.user {
+            self.rec.user = Some(u.clone());
+            self.rec.user_source = Some(UserSource::Credentials);
+            if c.domain.is_some() {
+                self.rec.domain.clone_from(&c.domain);
+            }
+        }
+        if c.workstation.is_some() {
+            self.rec.workstation.clone_from(&c.workstation);
+        }
+        if c.step == AuthStep::Kerberos && self.rec.domain.is_none() {
+            self.rec.domain.clone_from(&c.realm);
+        }
+        for finding in credential_findings(c) {
+            add_finding(&mut self.rec.findings, finding);
+        }
+        conn.awaiting_type3 = false;
+        if c.step.is_final() {
+            sent.final_creds = true;
+            f.final_sent = f.final_sent.saturating_add(1);
+            f.last_final = Some(FinalOutcome::Pending);
+            f.type2_unanswered = false;
+        }
+        if c.step == AuthStep::NtlmType3 {
+            match f.type2_conn {
+                Some(t2) if t2 != conn_id => {
+                    f.broken.get_or_insert("type3_on_new_connection");
+                }
+                Some(_) => sent.type3_on_its_conn = true,
+                None => {}
+            }
+            f.type2_conn = None;
+        }
+        sent
+    }
+
+    /// A `407`: offered schemes, a rejection of final credentials (or a benign Digest
+    /// `stale=true` leg), and whether it carries the next leg of a connection-bound handshake.
+    fn apply_challenge(
+        &mut self,
+        ex: &Exchange,
+        final_creds: bool,
+        resp_ts: Ts,
+        conn: &mut ConnState,
+        applied: &mut Applied,
+    ) {
+        let f = &mut self.facts;
+        self.rec.challenges = self.rec.challenges.saturating_add(1);
+        self.first_407.get_or_insert(resp_ts);
+        self.last_challenge_ts = resp_ts;
+        for ch in &ex.challenges {
+            push_unique(&mut f.offered, ch.scheme.clone());
+            if let Some(k) = &ch.krb_error {
+                f.krb_error = Some(k.clone());
+            }
+        }
+        let digest_creds = ex
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.scheme == Scheme::Digest);
+        let stale = digest_creds
+            && ex
+                .challenges
+                .iter()
+                .any(|ch| ch.scheme == Scheme::Digest && ch.stale);
+        if stale {
+            add_finding(&mut self.rec.findings, Finding::StaleNonce);
+            if final_creds {
+                f.last_final = Some(FinalOutcome::Stale);
+            }
+        } else if final_creds {
+            f.rejections = f.rejections.saturating_add(1);
+            f.last_final = Some(FinalOutcome::Rejected);
+            f.last_rejection_401 = false;
+            applied.rejected = true;
+        }
+        let continuation = ex.challenges.iter().any(|ch| {
+            ch.scheme.is_connection_bound()
+                && ch.krb_error.is_none()
+                && matches!(
+                    ch.step,
+                    Some(AuthStep::NtlmType2) | Some(AuthStep::NegotiateReply)
+                )
+        });
+        if continuation {
+            f.type2_conn = Some(ex.conn.conn_id);
+            f.type2_unanswered = true;
+            conn.awaiting_type3 = true;
+            if ex.response_close {
+                f.broken.get_or_insert("close_after_type2");
+            }
+        } else {
+            f.type2_unanswered = false;
+        }
+    }
+
+    /// Any other status: a `401` repeating the proxy's challenge rejects final credentials
+    /// and keeps the episode open (`docs/verdicts.md` §3.5); a refusal or anything else ends it.
+    fn apply_response(
+        &mut self,
+        ex: &Exchange,
+        status: u16,
+        final_creds: bool,
+        resp_ts: Ts,
+        applied: &mut Applied,
+    ) {
+        let f = &mut self.facts;
+        let repeats_proxy_challenge = status == 401
+            && ex
+                .www_challenges
+                .iter()
+                .any(|ch| f.offered.contains(&ch.scheme));
+        if repeats_proxy_challenge && final_creds {
+            f.rejections = f.rejections.saturating_add(1);
+            f.last_final = Some(FinalOutcome::Rejected);
+            f.last_rejection_401 = true;
+            self.last_challenge_ts = resp_ts;
+            applied.rejected = true;
+        } else if is_refusal(status) {
+            f.refusal = Some((status, ex.credentials.is_some()));
+            if final_creds {
+                f.last_final = Some(FinalOutcome::Refused);
+            }
+            applied.ended = true;
+        } else {
+            f.success = Some(status);
+            if let Some(first) = self.first_407 {
+                self.rec.time_to_auth_ms = Some(resp_ts.ms_since(first));
+            }
+            if final_creds {
+                f.last_final = Some(FinalOutcome::Accepted);
+            }
+            applied.ended = true;
+        }
+    }
+}
+
+/// What a request's credentials were, for the response that answers it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sent {
+    /// Final credentials (Basic, Digest, NTLM type 3, Kerberos).
+    final_creds: bool,
+    /// An NTLM type 3 on the connection of its type 2.
+    type3_on_its_conn: bool,
 }
 
 #[cfg(test)]

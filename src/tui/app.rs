@@ -508,20 +508,7 @@ impl App {
             return Action::Quit;
         }
         if self.filter_editing {
-            match key.code {
-                KeyCode::Enter => self.filter_editing = false,
-                KeyCode::Esc => {
-                    self.filter_editing = false;
-                    self.filter.clear();
-                }
-                KeyCode::Backspace => {
-                    self.filter.pop();
-                }
-                KeyCode::Char(c) if !ctrl => self.filter.push(c),
-                _ => return Action::None,
-            }
-            self.dirty = true;
-            self.refresh_view();
+            self.on_filter_key(key.code, ctrl);
             return Action::None;
         }
         if self.show_help {
@@ -536,10 +523,36 @@ impl App {
         self.status = None;
         let action = match key.code {
             KeyCode::Char('q') => return Action::Quit,
-            KeyCode::Char('?') => {
-                self.show_help = true;
-                Action::None
+            code if self.on_navigation_key(code) => Action::None,
+            code => self.on_command_key(code),
+        };
+        self.refresh_view();
+        action
+    }
+
+    /// A key while the filter is being typed.
+    fn on_filter_key(&mut self, code: KeyCode, ctrl: bool) {
+        match code {
+            KeyCode::Enter => self.filter_editing = false,
+            KeyCode::Esc => {
+                self.filter_editing = false;
+                self.filter.clear();
             }
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            KeyCode::Char(c) if !ctrl => self.filter.push(c),
+            _ => return,
+        }
+        self.dirty = true;
+        self.refresh_view();
+    }
+
+    /// Keys that move around the screen: views, panes, tables, the selection, the filter
+    /// and the help. False when `code` is none of them here.
+    fn on_navigation_key(&mut self, code: KeyCode) -> bool {
+        match code {
+            KeyCode::Char('?') => self.show_help = true,
             KeyCode::Esc | KeyCode::Backspace => {
                 if matches!(self.view, View::Drill(_)) {
                     self.view = View::Main;
@@ -547,7 +560,6 @@ impl App {
                     self.filter.clear();
                     self.dirty = true;
                 }
-                Action::None
             }
             KeyCode::Tab => {
                 self.focus = match self.focus {
@@ -555,7 +567,6 @@ impl App {
                     Focus::Causes => Focus::Recent,
                     Focus::Recent => Focus::Table,
                 };
-                Action::None
             }
             KeyCode::BackTab => {
                 self.focus = match self.focus {
@@ -563,12 +574,10 @@ impl App {
                     Focus::Causes => Focus::Table,
                     Focus::Recent => Focus::Causes,
                 };
-                Action::None
             }
             KeyCode::Left | KeyCode::Right if self.view == View::Main => {
                 self.focus = Focus::Table;
-                self.switch_table(key.code == KeyCode::Right);
-                Action::None
+                self.switch_table(code == KeyCode::Right);
             }
             KeyCode::Char(c @ '1'..='4') if self.view == View::Main => {
                 let i = (c as usize).saturating_sub('1' as usize);
@@ -577,44 +586,32 @@ impl App {
                     self.focus = Focus::Table;
                     self.dirty = true;
                 }
-                Action::None
             }
-            KeyCode::Up | KeyCode::Char('k') => {
-                self.move_by(-1);
-                Action::None
-            }
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.move_by(1);
-                Action::None
-            }
-            KeyCode::PageUp => {
-                self.move_by(-(self.page.max(1) as isize));
-                Action::None
-            }
-            KeyCode::PageDown => {
-                self.move_by(self.page.max(1) as isize);
-                Action::None
-            }
-            KeyCode::Home => {
-                self.move_by(isize::MIN / 2);
-                Action::None
-            }
-            KeyCode::End => {
-                self.move_by(isize::MAX / 2);
-                Action::None
-            }
+            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
+            KeyCode::PageUp => self.move_by(-(self.page.max(1) as isize)),
+            KeyCode::PageDown => self.move_by(self.page.max(1) as isize),
+            KeyCode::Home => self.move_by(isize::MIN / 2),
+            KeyCode::End => self.move_by(isize::MAX / 2),
             KeyCode::Enter => {
                 if self.view == View::Main {
                     self.drill();
                 }
-                Action::None
             }
             KeyCode::Char('/') => {
                 self.view = View::Main;
                 self.focus = Focus::Table;
                 self.filter_editing = true;
-                Action::None
             }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Keys that change what is shown or ask the run for something: sorting, pause,
+    /// export, replay speed.
+    fn on_command_key(&mut self, code: KeyCode) -> Action {
+        match code {
             KeyCode::Char('s') => {
                 let s = &mut self.sort[self.table as usize];
                 s.col = s.col.next();
@@ -642,9 +639,7 @@ impl App {
                 Action::Speed(self.speed)
             }
             _ => Action::None,
-        };
-        self.refresh_view();
-        action
+        }
     }
 
     /// Pauses (deltas are held) or resumes (held deltas are added).
