@@ -49,6 +49,12 @@ macro_rules! layer {
             }
         }
 
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
         impl From<$ty> for Anomaly {
             fn from(a: $ty) -> Anomaly {
                 Anomaly::$wrap(a)
@@ -473,7 +479,10 @@ mod tests {
         let obj = json.as_object().cloned().unwrap_or_default();
         assert_eq!(obj.len(), ANOMALY_COUNT);
         assert_eq!(obj.get("reassembly.gap"), Some(&serde_json::json!(1)));
-        assert_eq!(obj.get("capture.corrupt_record"), Some(&serde_json::json!(0)));
+        assert_eq!(
+            obj.get("capture.corrupt_record"),
+            Some(&serde_json::json!(0))
+        );
         let text = serde_json::to_string(&a).unwrap_or_default();
         assert!(text.starts_with("{\"capture.not_a_capture\":0,"), "{text}");
     }

@@ -5,6 +5,7 @@
 //! the report, the JSON summary, the dashboard and the exported tables all read these
 //! records and nothing else. This module owns no logic beyond naming and formatting.
 
+use crate::anomaly::Anomalies;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -410,6 +411,8 @@ pub struct HttpCounters {
 pub struct EngineOutput {
     pub capture: CaptureCounters,
     pub http: HttpCounters,
+    /// Every named anomaly of the run, counted.
+    pub anomalies: Anomalies,
     pub analysis: AnalysisOutput,
     pub notices: Vec<Notice>,
 }

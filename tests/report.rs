@@ -2,6 +2,7 @@
 //! rows, percentiles, the sliding lockout window, the timeline, the JSON key names of SPEC
 //! §6.1/§6.2, the text diagnosis and pseudonymization.
 
+use proxy407::anomaly::{Anomalies, HttpAnomaly, ReassemblyAnomaly};
 use proxy407::model::AnalysisOutput;
 use proxy407::model::Notice;
 use proxy407::model::{CaptureCounters, EngineOutput, HttpCounters};
@@ -238,6 +239,9 @@ fn output() -> EngineOutput {
     let transactions = episodes.iter().map(|e| tx(e, e.start_ts)).collect();
     let mut link_types = std::collections::BTreeMap::new();
     link_types.insert("ethernet".to_string(), 1000);
+    let mut anomalies = Anomalies::default();
+    anomalies.add(ReassemblyAnomaly::Gap);
+    anomalies.add_n(HttpAnomaly::BadChunk, 2);
     EngineOutput {
         capture: CaptureCounters {
             files: 1,
@@ -260,6 +264,7 @@ fn output() -> EngineOutput {
             unanswered_requests: 2,
             ..Default::default()
         },
+        anomalies,
         analysis: AnalysisOutput {
             episodes,
             transactions,
@@ -330,6 +335,7 @@ fn empty_summary_keeps_every_key() {
         &Stats::new(),
         &CaptureCounters::default(),
         &HttpCounters::default(),
+        &Anomalies::default(),
         &[],
         10,
     );
@@ -473,7 +479,14 @@ fn incremental_equals_batch_in_any_order() {
     for t in &out.analysis.transactions {
         live.add_transaction(t);
     }
-    let s = Summary::build(&live, &out.capture, &out.http, &out.notices, 10);
+    let s = Summary::build(
+        &live,
+        &out.capture,
+        &out.http,
+        &out.anomalies,
+        &out.notices,
+        10,
+    );
     assert_eq!(s, batch);
 }
 
@@ -525,6 +538,7 @@ fn json_has_exactly_the_spec_names() {
             "episodes",
             "causes",
             "findings",
+            "anomalies",
             "schemes",
             "time_to_auth_ms",
             "top",

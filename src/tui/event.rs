@@ -12,6 +12,7 @@
 //! virtual packet time so that retry windows pass as they did live. Pause, speed and stop
 //! come from the UI through [`Control`].
 
+use crate::anomaly::Anomalies;
 use crate::engine::{Engine, EngineConfig};
 use crate::model::{CaptureCounters, Episode, HttpCounters, Notice, Ts};
 use crate::source::{Next, PacketSource, SourceStats};
@@ -33,6 +34,8 @@ pub struct Progress {
     pub capture: CaptureCounters,
     pub http: HttpCounters,
     pub source: SourceStats,
+    /// Every anomaly so far, the source's included.
+    pub anomalies: Anomalies,
     /// The virtual packet time of a replay (or the last packet's time).
     pub now: Option<Ts>,
 }
@@ -173,6 +176,7 @@ impl Sender<'_> {
                 capture,
                 http,
                 source: self.source.clone(),
+                anomalies: engine.anomalies(&self.source),
                 now,
             },
         };
@@ -310,6 +314,7 @@ fn run_engine(
         capture: result.capture,
         http: result.http,
         source,
+        anomalies: result.anomalies,
         now: last_ts,
     };
     // The capture is over: waiting on the UI loses nothing now.
