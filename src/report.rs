@@ -6,6 +6,7 @@
 //! `--no-color` and `NO_COLOR`); the tables are laid out on plain text first, so they stay
 //! aligned with or without colour.
 
+use crate::anomaly::{Anomalies, Anomaly};
 use crate::model::{Cause, EngineOutput, Finding, Ts};
 use crate::stats::{KeyRow, Stats, Summary, Table, UNKNOWN_USER};
 use std::fmt::Write as _;
@@ -616,7 +617,7 @@ fn time_to_auth(out: &mut String, p: Paint, stats: &Stats, summary: &Summary) {
     }
 }
 
-/// Capture health: the counters of the capture and of HTTP, and the notices.
+/// Capture health: the counters of the capture and of HTTP, the anomalies met, notices.
 /// `lossless`: nothing was lost (see [`loss`]).
 fn capture_health(out: &mut String, p: Paint, summary: &Summary, lossless: bool) {
     let cap = &summary.capture;
@@ -682,11 +683,35 @@ fn capture_health(out: &mut String, p: Paint, summary: &Summary, lossless: bool)
     if lossless {
         let _ = writeln!(out, "  {}", p.green("no loss seen in the capture"));
     }
+    anomalies(out, p, &summary.anomalies);
     if !summary.notices.is_empty() {
         let _ = writeln!(out, "  notices:");
         for n in &summary.notices {
             let _ = writeln!(out, "    - {n}");
         }
+    }
+}
+
+/// The anomalies counted at least once, most frequent first, each with what it means.
+fn anomalies(out: &mut String, p: Paint, a: &Anomalies) {
+    let mut seen: Vec<(Anomaly, u64)> = a.non_zero().collect();
+    if seen.is_empty() {
+        return;
+    }
+    // Stable: a tie keeps the order of the layers.
+    seen.sort_by(|x, y| y.1.cmp(&x.1));
+    let name_w = seen.iter().map(|(x, _)| x.name().len()).max().unwrap_or(0);
+    let count_w = seen.iter().map(|(_, n)| num(*n).len()).max().unwrap_or(0);
+    let _ = writeln!(out, "  anomalies:");
+    for (x, n) in seen {
+        let name = format!("{:<name_w$}", x.name());
+        let _ = writeln!(
+            out,
+            "    {}  {:>count_w$}  {}",
+            p.yellow(&name),
+            num(n),
+            x.explanation()
+        );
     }
 }
 

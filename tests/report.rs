@@ -2,7 +2,7 @@
 //! rows, percentiles, the sliding lockout window, the timeline, the JSON key names of SPEC
 //! §6.1/§6.2, the text diagnosis and pseudonymization.
 
-use proxy407::anomaly::{Anomalies, HttpAnomaly, ReassemblyAnomaly};
+use proxy407::anomaly::{Anomalies, Anomaly, HttpAnomaly, ReassemblyAnomaly};
 use proxy407::model::AnalysisOutput;
 use proxy407::model::Notice;
 use proxy407::model::{CaptureCounters, EngineOutput, HttpCounters};
@@ -652,6 +652,44 @@ fn table_columns_match_serialized_rows() {
         got_sorted.sort();
         assert_eq!(got_sorted, want, "{}", t.as_str());
     }
+}
+
+#[test]
+fn capture_health_lists_the_anomalies_met() {
+    let (stats, s) = summary();
+    let text = render_text(&stats, &s, &TextOptions { color: false });
+    let health = text.split("Capture health").nth(1).unwrap();
+    let bad_chunk = Anomaly::from(HttpAnomaly::BadChunk);
+    let gap = Anomaly::from(ReassemblyAnomaly::Gap);
+    // Most frequent first, each with its explanation.
+    let lines: Vec<&str> = health
+        .lines()
+        .skip_while(|l| l.trim() != "anomalies:")
+        .skip(1)
+        .take(2)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("    http.bad_chunk  2  {}", bad_chunk.explanation()),
+            format!("    reassembly.gap  1  {}", gap.explanation()),
+        ]
+    );
+    // Names never met are not listed.
+    for a in Anomaly::all().filter(|a| ![bad_chunk, gap].contains(a)) {
+        assert!(!text.contains(a.name()), "{a}");
+    }
+    let v: Value = serde_json::from_str(&render_json(&s)).unwrap();
+    assert_eq!(v["anomalies"]["http.bad_chunk"], 2);
+    assert_eq!(v["anomalies"]["reassembly.gap"], 1);
+    assert_eq!(
+        keys(&v["anomalies"]),
+        Anomaly::all().map(|a| a.name().to_string()).collect()
+    );
+    // Without any, the section has no anomaly list.
+    let quiet = Summary::build(&stats, &s.capture, &s.http, &Anomalies::default(), &[], 10);
+    let text = render_text(&stats, &quiet, &TextOptions { color: false });
+    assert!(!text.contains("anomalies:"));
 }
 
 #[test]
