@@ -71,13 +71,14 @@ layer! {
         ReadError = "read_error":
             "a file (or interface) could not be opened or read further: an I/O error",
         CorruptRecord = "corrupt_record":
-            "a pcap record header is corrupt: reading resumed at the next plausible record",
+            "a pcap record header is corrupt: reading resumed at the next plausible record, or \
+             the rest of the file was skipped",
         BadBlock = "bad_block":
             "a pcapng block does not parse: skipped by its length, or the rest of the file",
         TruncatedFile = "truncated_file":
             "the file ends in the middle of a record (cut while being written or copied)",
         OversizedBlock = "oversized_block":
-            "a block larger than the reader's limit: the rest of the file was skipped",
+            "a block larger than 64 MiB: the rest of the file was skipped",
         Stalled = "stalled":
             "reading made no progress: the rest of the file was skipped",
         BadTimestampResolution = "bad_timestamp_resolution":
@@ -113,7 +114,7 @@ layer! {
         Ipv6Header = "ipv6_header":
             "an IPv6 header that is cut short",
         IpExtensionHeader = "ip_extension_header":
-            "an IPv6 extension (or IP authentication) header that does not parse",
+            "an IPv6 extension header (or an IP authentication header) that does not parse",
         TcpHeader = "tcp_header":
             "a TCP header that is cut short or has an impossible data offset",
     }
@@ -123,10 +124,11 @@ layer! {
     /// The flow table's limits were reached (`--max-connections`, `--max-stream-buffer`).
     FlowAnomaly => Flow, "flow", {
         TableFull = "table_full":
-            "the connection table was full: the least recently active connection was evicted",
+            "the connection table was full (--max-connections): the least recently active \
+             connection was evicted",
         HoldBufferFull = "hold_buffer_full":
-            "segments held for a late handshake or an acknowledged hole exceeded the stream's \
-             budget: released early",
+            "segments held back for a late SYN or for bytes not yet seen exceeded \
+             --max-stream-buffer: released early",
     }
 }
 
@@ -134,9 +136,11 @@ layer! {
     /// TCP reassembly gave up on bytes.
     ReassemblyAnomaly => Reassembly, "reassembly", {
         Gap = "gap":
-            "a hole in a TCP stream was given up on: bytes lost or cut by the snap length",
+            "a hole in a TCP stream was given up on (bytes lost, or cut by the snap length): \
+             counted in gap_bytes",
         BufferFull = "buffer_full":
-            "the out-of-order buffer (per stream or in total) was full: holes became gaps early",
+            "out-of-order bytes over --max-stream-buffer or --max-total-buffer: holes became \
+             gaps early",
     }
 }
 
@@ -185,7 +189,7 @@ layer! {
         UnexpectedAuthParams = "unexpected_auth_params":
             "an NTLM or Negotiate challenge with parameters instead of a token",
         MissingToken = "missing_token":
-            "a Basic, NTLM or Negotiate header without its token",
+            "an NTLM or Negotiate header without its token",
         BadBase64 = "bad_base64":
             "a token that is not base64",
         BasicNoColon = "basic_no_colon":
@@ -201,7 +205,8 @@ layer! {
         NtlmUnknownType = "ntlm_unknown_type":
             "an NTLMSSP message of a type other than 1, 2 or 3",
         NtlmUnexpectedType = "ntlm_unexpected_type":
-            "an NTLMSSP message of the wrong type for its place (type 2 sent by a client...)",
+            "an NTLMSSP message of the wrong type for its place (a type 2 from a client, a type \
+             1 or 3 from a proxy)",
         NtlmOddUnicodeLength = "ntlm_odd_unicode_length":
             "an NTLMSSP name in UTF-16 with an odd byte length",
         NtlmBufferOutOfBounds = "ntlm_buffer_out_of_bounds":
@@ -429,6 +434,15 @@ mod tests {
             );
             assert!(!a.explanation().is_empty(), "{a}");
             assert_eq!(Anomaly::from_name(a.name()), Some(a));
+        }
+    }
+
+    #[test]
+    fn readme_lists_every_name_with_its_explanation() {
+        let readme = include_str!("../README.md");
+        for a in Anomaly::all() {
+            let row = format!("| `{}` | {} |", a.name(), a.explanation());
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
         }
     }
 
