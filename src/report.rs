@@ -699,7 +699,7 @@ fn anomalies(out: &mut String, p: Paint, a: &Anomalies) {
         return;
     }
     // Stable: a tie keeps the order of the layers.
-    seen.sort_by(|x, y| y.1.cmp(&x.1));
+    seen.sort_by_key(|x| std::cmp::Reverse(x.1));
     let name_w = seen.iter().map(|(x, _)| x.name().len()).max().unwrap_or(0);
     let count_w = seen.iter().map(|(_, n)| num(*n).len()).max().unwrap_or(0);
     let _ = writeln!(out, "  anomalies:");
