@@ -5,6 +5,7 @@
 //! and SLL2, raw IPv4/IPv6, BSD null/loopback (both byte orders), LOOP, NFLOG. Snap-length
 //! cut packets keep what payload they have and say how many payload bytes are missing.
 
+use crate::anomaly::DecodeAnomaly;
 use crate::model::Ts;
 use crate::source::Frame;
 use etherparse::{
@@ -52,8 +53,8 @@ pub enum Decoded<'a> {
     NotIp,
     /// A link type this tool does not decode (counted and named once).
     UnknownLink(u32),
-    /// Bytes that do not parse at the named layer.
-    Malformed(&'static str),
+    /// Bytes that do not parse; the anomaly names the layer and what is wrong.
+    Malformed(DecodeAnomaly),
 }
 
 /// LINKTYPE_ numbers this module knows.
@@ -92,19 +93,19 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
     match frame.link_type {
         linktype::ETHERNET => match Ethernet2Slice::from_slice_without_fcs(data) {
             Ok(eth) => from_ether_type(frame, eth.ether_type(), eth.payload_slice()),
-            Err(_) => Decoded::Malformed("ethernet"),
+            Err(_) => Decoded::Malformed(DecodeAnomaly::EthernetHeader),
         },
         linktype::LINUX_SLL => {
             // 16-byte header; the protocol (an EtherType for IP) is at bytes 14..16.
             let (Some(proto), Some(rest)) = (be16(data, 14), data.get(16..)) else {
-                return Decoded::Malformed("linux_sll");
+                return Decoded::Malformed(DecodeAnomaly::LinuxSllHeader);
             };
             from_ether_type(frame, EtherType(proto), rest)
         }
         linktype::LINUX_SLL2 => {
             // 20-byte header; the protocol is at bytes 0..2.
             let (Some(proto), Some(rest)) = (be16(data, 0), data.get(20..)) else {
-                return Decoded::Malformed("linux_sll2");
+                return Decoded::Malformed(DecodeAnomaly::LinuxSll2Header);
             };
             from_ether_type(frame, EtherType(proto), rest)
         }
@@ -113,7 +114,7 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
         linktype::IPV6 => from_raw_ip(frame, data, 6),
         linktype::NULL | linktype::LOOP => {
             let Some(fam) = data.get(0..4) else {
-                return Decoded::Malformed("null");
+                return Decoded::Malformed(DecodeAnomaly::NullHeader);
             };
             let fam: [u8; 4] = [fam[0], fam[1], fam[2], fam[3]];
             // DLT_NULL is in the capturing host's byte order, LOOP in network order:
@@ -179,7 +180,7 @@ fn from_ether_type<'a>(frame: &Frame<'a>, mut et: EtherType, mut payload: &'a [u
 fn from_raw_ip<'a>(frame: &Frame<'a>, data: &'a [u8], version: u8) -> Decoded<'a> {
     match data.first() {
         Some(b) if b >> 4 == version => from_ip(frame, data),
-        _ => Decoded::Malformed("ip"),
+        _ => Decoded::Malformed(DecodeAnomaly::IpVersion),
     }
 }
 
@@ -196,20 +197,20 @@ fn le16(data: &[u8], at: usize) -> Option<u16> {
 /// The IP packet inside an NFLOG record: a 4-byte header (family, version, resource id),
 /// then TLVs (length u16 little-endian including the 4-byte TLV header, type u16, padded to
 /// 4 bytes); type 9 (NFULA_PAYLOAD) holds the packet.
-fn nflog_payload(data: &[u8]) -> Result<Option<&[u8]>, &'static str> {
+fn nflog_payload(data: &[u8]) -> Result<Option<&[u8]>, DecodeAnomaly> {
     if data.len() < 4 {
-        return Err("nflog");
+        return Err(DecodeAnomaly::NflogRecord);
     }
     let mut at = 4usize;
     while at < data.len() {
         let (Some(len), Some(ty)) = (le16(data, at), le16(data, at + 2)) else {
-            return Err("nflog");
+            return Err(DecodeAnomaly::NflogRecord);
         };
         let len = usize::from(len);
         if len < 4 {
-            return Err("nflog");
+            return Err(DecodeAnomaly::NflogRecord);
         }
-        let end = at.checked_add(len).ok_or("nflog")?;
+        let end = at.checked_add(len).ok_or(DecodeAnomaly::NflogRecord)?;
         // The type has a "nested" flag in bit 15 and a "byte order" flag in bit 14.
         if ty & 0x3fff == 9 {
             // A cut record keeps what it has.
@@ -217,7 +218,7 @@ fn nflog_payload(data: &[u8]) -> Result<Option<&[u8]>, &'static str> {
             let stop = end.min(data.len());
             return Ok(data.get(start..stop));
         }
-        let padded = end.checked_add(3).ok_or("nflog")? & !3;
+        let padded = end.checked_add(3).ok_or(DecodeAnomaly::NflogRecord)? & !3;
         at = padded;
     }
     Ok(None)
@@ -235,7 +236,11 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
 fn from_ip<'a>(frame: &Frame<'a>, bytes: &'a [u8]) -> Decoded<'a> {
     let data = frame.data;
     let Ok((ip, ext_err)) = LaxIpSlice::from_slice(bytes) else {
-        return Decoded::Malformed("ip");
+        return Decoded::Malformed(match bytes.first().map(|b| b >> 4) {
+            Some(4) => DecodeAnomaly::Ipv4Header,
+            Some(6) => DecodeAnomaly::Ipv6Header,
+            _ => DecodeAnomaly::IpVersion,
+        });
     };
     let (src_ip, dst_ip, ip_start, declared_end) = match &ip {
         LaxIpSlice::Ipv4(v) => {
@@ -274,9 +279,11 @@ fn from_ip<'a>(frame: &Frame<'a>, bytes: &'a [u8]) -> Decoded<'a> {
     if ip_payload.ip_number != IpNumber::TCP {
         return Decoded::NotTcp;
     }
-    let tcp = match TcpSlice::from_slice(ip_payload.payload) {
-        Ok(t) if ext_err.is_none() => t,
-        _ => return Decoded::Malformed("tcp"),
+    if ext_err.is_some() {
+        return Decoded::Malformed(DecodeAnomaly::IpExtensionHeader);
+    }
+    let Ok(tcp) = TcpSlice::from_slice(ip_payload.payload) else {
+        return Decoded::Malformed(DecodeAnomaly::TcpHeader);
     };
     let payload = tcp.payload();
     let missing = if ip_payload.incomplete {
@@ -457,10 +464,29 @@ mod tests {
         ));
         assert!(matches!(
             decode(&frame(linktype::RAW, &[])),
-            Decoded::Malformed(_)
+            Decoded::Malformed(DecodeAnomaly::IpVersion)
         ));
         assert_eq!(link_type_name(147), "linktype_147");
         assert_eq!(link_type_name(276), "linux_sll2");
+    }
+
+    #[test]
+    fn malformed_names_what_is_wrong() {
+        let pkt = ipv4_tcp(b"abcdefgh");
+        let cases: [(u32, &[u8], DecodeAnomaly); 6] = [
+            (linktype::RAW, &pkt[..12], DecodeAnomaly::Ipv4Header),
+            (linktype::RAW, &pkt[..28], DecodeAnomaly::TcpHeader),
+            (linktype::IPV6, &pkt, DecodeAnomaly::IpVersion),
+            (linktype::ETHERNET, &[0; 10], DecodeAnomaly::EthernetHeader),
+            (linktype::LINUX_SLL, &[0; 15], DecodeAnomaly::LinuxSllHeader),
+            (linktype::NULL, &[2, 0], DecodeAnomaly::NullHeader),
+        ];
+        for (lt, bytes, want) in cases {
+            match decode(&frame(lt, bytes)) {
+                Decoded::Malformed(a) => assert_eq!(a, want),
+                other => panic!("{want:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! (`docs/verdicts.md` §1.1); only requests on proxy connections become transactions, and
 //! failed connection attempts to proxy ports are handed on as well (§3.9).
 //! Keeps the capture and HTTP counters of the JSON summary (`capture`, `http`;
-//! `docs/verdicts.md` §6.2).
+//! `docs/verdicts.md` §6.2), and counts every named [`Anomaly`](crate::anomaly::Anomaly) the
+//! stages report (the source's are added at the end).
 
 use crate::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
+use crate::anomaly::{Anomalies, DecodeAnomaly, FlowAnomaly, ReassemblyAnomaly};
 use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
 use crate::decode::{self, Decoded};
@@ -45,6 +47,7 @@ struct Downstream {
     analyzer: Analyzer,
     capture: CaptureCounters,
     http: HttpCounters,
+    anomalies: Anomalies,
     events: Vec<HttpEvent>,
     proxy_ports: Vec<u16>,
 }
@@ -69,6 +72,7 @@ impl Engine {
             analyzer: Analyzer::new(cfg.analysis.clone()),
             capture: CaptureCounters::default(),
             http: HttpCounters::default(),
+            anomalies: Anomalies::default(),
             events: Vec::new(),
             proxy_ports: cfg.flow.proxy_ports.clone(),
         };
@@ -108,6 +112,7 @@ impl Engine {
             Decoded::NotTcp | Decoded::NotIp => {}
             Decoded::UnknownLink(lt) => {
                 self.down.capture.decode_errors += 1;
+                self.down.anomalies.add(DecodeAnomaly::UnknownLinkType);
                 if first_of_link {
                     self.notices.push(Notice {
                         origin: "decode".into(),
@@ -120,7 +125,10 @@ impl Engine {
                     });
                 }
             }
-            Decoded::Malformed(_) => self.down.capture.decode_errors += 1,
+            Decoded::Malformed(a) => {
+                self.down.capture.decode_errors += 1;
+                self.down.anomalies.add(a);
+            }
         }
         if frame.ts.0 - self.last_advance.0 >= ADVANCE_EVERY_US {
             self.advance(frame.ts);
@@ -162,6 +170,20 @@ impl Engine {
         c
     }
 
+    /// The anomalies so far, the source's (`source`) and the flow table's counts included.
+    pub fn anomalies(&self, source: &SourceStats) -> Anomalies {
+        let mut a = self.down.anomalies.clone();
+        let fs = self.table.stats();
+        a.add_n(FlowAnomaly::TableFull, fs.evicted_full);
+        a.add_n(
+            FlowAnomaly::HoldBufferFull,
+            fs.buffer_limit_hits.saturating_sub(fs.reassembly_cap_hits),
+        );
+        a.add_n(ReassemblyAnomaly::BufferFull, fs.reassembly_cap_hits);
+        a.merge(&source.anomalies);
+        a
+    }
+
     /// The counters so far (live views); `finish` completes them.
     pub fn counters(&self) -> (CaptureCounters, HttpCounters) {
         (self.capture_counters(), self.down.http.clone())
@@ -179,9 +201,11 @@ impl Engine {
         let mut capture = self.capture_counters();
         capture.files = source.files;
         capture.kernel_dropped = source.kernel_dropped;
+        let anomalies = self.anomalies(source);
         EngineOutput {
             capture,
             http: self.down.http,
+            anomalies,
             analysis: self.down.analyzer.finish(),
             notices: self.notices,
         }
@@ -232,8 +256,9 @@ impl Downstream {
         let events = std::mem::take(&mut self.events);
         for ev in events {
             let (seq, req_ts, request, outcome, after_gap, tunneled) = match ev {
-                HttpEvent::Anomaly { .. } => {
+                HttpEvent::Anomaly { kind, .. } => {
                     self.capture.http_anomalies += 1;
+                    self.anomalies.add(kind);
                     continue;
                 }
                 HttpEvent::Orphan { response, .. } => {
@@ -354,8 +379,18 @@ impl Downstream {
             unanswered,
             after_gap,
         );
+        self.count_auth_anomalies(&ex);
         self.analyzer
             .on_event(AnalysisEvent::Exchange(Box::new(ex)));
+    }
+
+    /// Counts what could not be read of a done request's credentials and its challenges.
+    fn count_auth_anomalies(&mut self, ex: &Exchange) {
+        let credentials = ex.credentials.iter().filter_map(|c| c.anomaly);
+        let challenges = ex.challenges.iter().chain(&ex.www_challenges);
+        for a in credentials.chain(challenges.filter_map(|c| c.anomaly)) {
+            self.anomalies.add(a);
+        }
     }
 
     fn count_request(&mut self, r: &RequestHead) {
@@ -447,6 +482,9 @@ impl FlowHandler<ConnApp> for Downstream {
             StreamEvent::Gap(n) => Some(n),
             _ => None,
         };
+        if gap.is_some() {
+            self.anomalies.add(ReassemblyAnomaly::Gap);
+        }
         let pending_before = app.http.pending();
         app.http.on_stream(side, ts, ev, &mut self.events);
         self.drain(meta, app);

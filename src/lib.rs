@@ -3,9 +3,11 @@
 //! The modules are the pipeline stages, in order (see `ARCHITECTURE.md`):
 //! [`source`] → [`decode`] → [`flow`] + [`reassembly`] → [`http`] → [`auth`] →
 //! [`analysis`] → [`stats`] → views: [`report`], [`export`], [`tui`].
-//! [`engine`] drives the stages; [`model`] holds the records every view shares.
+//! [`engine`] drives the stages; [`model`] holds the records every view shares; [`anomaly`]
+//! names what every stage can meet that is not as it should be.
 
 pub mod analysis;
+pub mod anomaly;
 pub mod app;
 pub mod auth;
 pub mod cli;

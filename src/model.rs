@@ -7,6 +7,7 @@
 //! §5; the remedies here are the ones listed there. This module owns no logic beyond naming
 //! and formatting.
 
+use crate::anomaly::Anomalies;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -414,6 +415,8 @@ pub struct HttpCounters {
 pub struct EngineOutput {
     pub capture: CaptureCounters,
     pub http: HttpCounters,
+    /// Every named anomaly of the run, counted.
+    pub anomalies: Anomalies,
     pub analysis: AnalysisOutput,
     pub notices: Vec<Notice>,
 }

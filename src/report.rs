@@ -9,6 +9,7 @@
 //! `--no-color` and `NO_COLOR`); the tables are laid out on plain text first, so they stay
 //! aligned with or without colour.
 
+use crate::anomaly::{Anomalies, Anomaly};
 use crate::model::{Cause, EngineOutput, Finding, Ts};
 use crate::stats::{KeyRow, Stats, Summary, Table, UNKNOWN_USER};
 use std::fmt::Write as _;
@@ -345,11 +346,26 @@ fn top_table(out: &mut String, p: Paint, stats: &Stats, summary: &Summary, t: Ta
 /// The terminal report.
 pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> String {
     let p = Paint { on: opts.color };
-    let cap = &summary.capture;
-    let http = &summary.http;
-    let ep = summary.episodes;
     let mut out = String::new();
+    title(&mut out, p, summary);
+    headline(&mut out, p, stats, summary);
+    // The capture may be the problem: say so before anything is blamed on users.
+    let loss = loss(stats, summary);
+    warnings(&mut out, p, summary, &loss);
+    causes(&mut out, p, stats);
+    for t in Table::ALL {
+        top_table(&mut out, p, stats, summary, t);
+    }
+    findings(&mut out, p, stats);
+    schemes(&mut out, p, stats);
+    time_to_auth(&mut out, p, stats, summary);
+    capture_health(&mut out, p, summary, loss.is_empty());
+    out
+}
 
+/// The title and what the capture is.
+fn title(out: &mut String, p: Paint, summary: &Summary) {
+    let cap = &summary.capture;
     let _ = writeln!(
         out,
         "{}",
@@ -367,9 +383,12 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
         num(cap.packets),
         when
     );
+}
 
-    // The headline.
-    heading(&mut out, p, "Headline");
+/// The headline: challenges, episodes, who is affected, and the main cause.
+fn headline(out: &mut String, p: Paint, stats: &Stats, summary: &Summary) {
+    let ep = summary.episodes;
+    heading(out, p, "Headline");
     let _ = writeln!(
         out,
         "  407 challenges {}   episodes {}   authenticated {}   failed {}   unresolved {}",
@@ -420,8 +439,11 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
             p.dim("Unresolved: the decisive message is missing (a gap, or the capture ended); not a failure.")
         );
     }
+}
 
-    // The capture may be the problem: say so before anything is blamed on users.
+/// What the capture lost, one phrase each (empty for a capture without loss).
+fn loss(stats: &Stats, summary: &Summary) -> Vec<String> {
+    let cap = &summary.capture;
     let gap_episodes = stats.finding_episodes(Finding::CaptureGap);
     let dropped = cap.kernel_dropped.unwrap_or(0);
     let mut loss = Vec::new();
@@ -449,6 +471,13 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
     if gap_episodes > 0 {
         loss.push(format!("{} crossed a gap", count(gap_episodes, "episode")));
     }
+    loss
+}
+
+/// A lossy capture, no proxy connection, or no episode: said before any blame.
+fn warnings(out: &mut String, p: Paint, summary: &Summary, loss: &[String]) {
+    let cap = &summary.capture;
+    let http = &summary.http;
     if !loss.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(
@@ -481,7 +510,7 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
                 num(cap.tls_proxy_connections)
             );
         }
-    } else if ep.total == 0 {
+    } else if summary.episodes.total == 0 {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -490,15 +519,17 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
             num(cap.proxy_connections)
         );
     }
+}
 
-    // Failures by cause, with what to do.
+/// Failures by cause, with what to do.
+fn causes(out: &mut String, p: Paint, stats: &Stats) {
     let causes: Vec<_> = stats
         .causes()
         .into_iter()
         .filter(|c| c.episodes > 0)
         .collect();
     if !causes.is_empty() {
-        heading(&mut out, p, "Failures by cause");
+        heading(out, p, "Failures by cause");
         let mut sorted = causes;
         sorted.sort_by(|a, b| b.episodes.cmp(&a.episodes).then(a.cause.cmp(&b.cause)));
         for c in sorted {
@@ -514,13 +545,11 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
             let _ = writeln!(out, "      remedy: {}", c.remedy);
         }
     }
+}
 
-    for t in Table::ALL {
-        top_table(&mut out, p, stats, summary, t);
-    }
-
-    // Findings.
-    heading(&mut out, p, "Findings");
+/// Every finding seen, with what it means.
+fn findings(out: &mut String, p: Paint, stats: &Stats) {
+    heading(out, p, "Findings");
     let mut any = false;
     for f in Finding::ALL {
         let n = stats.finding_count(f);
@@ -554,9 +583,11 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
     if !any {
         let _ = writeln!(out, "  none");
     }
+}
 
-    // Schemes and time to authenticate.
-    heading(&mut out, p, "Schemes (episodes)");
+/// Schemes offered and used, counted in episodes.
+fn schemes(out: &mut String, p: Paint, stats: &Stats) {
+    heading(out, p, "Schemes (episodes)");
     let offered = list_counts(stats.schemes_offered());
     let used = list_counts(stats.schemes_used());
     let _ = writeln!(
@@ -569,7 +600,11 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
         "  used:    {}",
         if used.is_empty() { "-" } else { &used }
     );
-    heading(&mut out, p, "Time to authenticate");
+}
+
+/// Time from the first challenge to success, over the authenticated episodes.
+fn time_to_auth(out: &mut String, p: Paint, stats: &Stats, summary: &Summary) {
+    heading(out, p, "Time to authenticate");
     let tta = summary.time_to_auth_ms;
     if tta.max.is_some() {
         let _ = writeln!(
@@ -583,9 +618,14 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
     } else {
         let _ = writeln!(out, "  no authenticated episode");
     }
+}
 
-    // Capture health.
-    heading(&mut out, p, "Capture health");
+/// Capture health: the counters of the capture and of HTTP, the anomalies met, notices.
+/// `lossless`: nothing was lost (see [`loss`]).
+fn capture_health(out: &mut String, p: Paint, summary: &Summary, lossless: bool) {
+    let cap = &summary.capture;
+    let http = &summary.http;
+    heading(out, p, "Capture health");
     let links: Vec<String> = cap
         .link_types
         .iter()
@@ -643,16 +683,39 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
             num(cap.tls_proxy_connections)
         );
     }
-    if loss.is_empty() {
+    if lossless {
         let _ = writeln!(out, "  {}", p.green("no loss seen in the capture"));
     }
+    anomalies(out, p, &summary.anomalies);
     if !summary.notices.is_empty() {
         let _ = writeln!(out, "  notices:");
         for n in &summary.notices {
             let _ = writeln!(out, "    - {n}");
         }
     }
-    out
+}
+
+/// The anomalies counted at least once, most frequent first, each with what it means.
+fn anomalies(out: &mut String, p: Paint, a: &Anomalies) {
+    let mut seen: Vec<(Anomaly, u64)> = a.non_zero().collect();
+    if seen.is_empty() {
+        return;
+    }
+    // Stable: a tie keeps the order of the layers.
+    seen.sort_by_key(|x| std::cmp::Reverse(x.1));
+    let name_w = seen.iter().map(|(x, _)| x.name().len()).max().unwrap_or(0);
+    let count_w = seen.iter().map(|(_, n)| num(*n).len()).max().unwrap_or(0);
+    let _ = writeln!(out, "  anomalies:");
+    for (x, n) in seen {
+        let name = format!("{:<name_w$}", x.name());
+        let _ = writeln!(
+            out,
+            "    {}  {:>count_w$}  {}",
+            p.yellow(&name),
+            num(n),
+            x.explanation()
+        );
+    }
 }
 
 #[cfg(test)]

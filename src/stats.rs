@@ -27,6 +27,7 @@
 //! - `max_failures_10min`: the most failed episodes of a user whose start times fit in a
 //!   window of 10 minutes (`t_last − t_first < 10 min`).
 
+use crate::anomaly::Anomalies;
 use crate::model::{
     CaptureCounters, Cause, EngineOutput, Episode, Finding, HttpCounters, Notice, Outcome,
     Transaction, Ts,
@@ -848,6 +849,8 @@ pub struct Summary {
     pub causes: NamedCounts,
     /// Every finding, in [`Finding::ALL`] order, 0 when none.
     pub findings: NamedCounts,
+    /// Every anomaly name, layer by layer, 0 when none.
+    pub anomalies: Anomalies,
     pub schemes: Schemes,
     pub time_to_auth_ms: TimeToAuth,
     pub top: Top,
@@ -877,12 +880,13 @@ impl Serialize for NamedCounts {
 }
 
 impl Summary {
-    /// The summary of aggregated records, the run's counters and notices, with `top_n` rows
-    /// in each top list.
+    /// The summary of aggregated records, the run's counters, anomalies and notices, with
+    /// `top_n` rows in each top list.
     pub fn build(
         stats: &Stats,
         capture: &CaptureCounters,
         http: &HttpCounters,
+        anomalies: &Anomalies,
         notices: &[Notice],
         top_n: usize,
     ) -> Summary {
@@ -902,6 +906,7 @@ impl Summary {
                     .map(|f| (f.as_str(), stats.finding_count(f)))
                     .collect(),
             ),
+            anomalies: anomalies.clone(),
             schemes: Schemes {
                 offered: stats.schemes_offered().clone(),
                 used: stats.schemes_used().clone(),
@@ -920,7 +925,14 @@ impl Summary {
     /// Aggregates a run's output and summarizes it.
     pub fn from_output(out: &EngineOutput, top_n: usize) -> (Stats, Summary) {
         let stats = Stats::from_parts(&out.analysis.episodes, &out.analysis.transactions);
-        let summary = Summary::build(&stats, &out.capture, &out.http, &out.notices, top_n);
+        let summary = Summary::build(
+            &stats,
+            &out.capture,
+            &out.http,
+            &out.anomalies,
+            &out.notices,
+            top_n,
+        );
         (stats, summary)
     }
 }

@@ -6,6 +6,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use proptest::prelude::*;
+use proxy407::anomaly::CredentialAnomaly;
 use proxy407::auth::{
     negotiate, ntlm, parse_challenges, parse_credentials, AuthStep, Credentials, NtlmVersion,
     Scheme,
@@ -358,14 +359,14 @@ fn ntlm_type3_damaged_buffers() {
     assert_eq!(c.step, AuthStep::NtlmType3);
     assert_eq!(c.user, None);
     assert_eq!(c.domain.as_deref(), Some("D"));
-    assert_eq!(c.anomaly, Some("ntlm_buffer_out_of_bounds"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::NtlmBufferOutOfBounds));
     // Offset + length overflowing 32 bits.
     let mut bad = good.clone();
     bad[36..38].copy_from_slice(&0xffffu16.to_le_bytes());
     bad[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
     let c = parse_credentials(&header("NTLM", &bad));
     assert_eq!(c.user, None);
-    assert_eq!(c.anomaly, Some("ntlm_buffer_out_of_bounds"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::NtlmBufferOutOfBounds));
     // Zero lengths with wild offsets are simply empty.
     let mut z = type3(0x1, &[], &[2; 24], &[], &[], &[]);
     z[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -374,12 +375,12 @@ fn ntlm_type3_damaged_buffers() {
     // Odd Unicode length.
     let odd = type3(0x1, &[1; 24], &[2; 24], &[], b"abc", &[]);
     let c = parse_credentials(&header("NTLM", &odd));
-    assert_eq!(c.anomaly, Some("ntlm_odd_unicode_length"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::NtlmOddUnicodeLength));
     // NT response of a length that is neither v1 nor v2.
     let weird = type3(0x1, &[1; 24], &[2; 5], &[], &utf16("u"), &[]);
     assert_eq!(
         parse_credentials(&header("NTLM", &weird)).anomaly,
-        Some("ntlm_bad_nt_response_length")
+        Some(CredentialAnomaly::NtlmBadNtResponseLength)
     );
 }
 
@@ -401,7 +402,7 @@ fn ntlm_type1_supplied_and_type2_oem_and_unicode() {
     let c = parse_credentials(&header("NTLM", &t1));
     assert_eq!(c.step, AuthStep::NtlmType1);
     assert_eq!(c.domain, None);
-    assert_eq!(c.anomaly, Some("ntlm_buffer_out_of_bounds"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::NtlmBufferOutOfBounds));
 
     let t2 = |flags: u32, name: &[u8]| {
         let mut v = SIG.to_vec();
@@ -420,7 +421,7 @@ fn ntlm_type1_supplied_and_type2_oem_and_unicode() {
     assert_eq!(ch[0].target_name.as_deref(), Some("CORP"));
     // A type 2 in credentials, or a type 3 in a challenge, is out of place.
     let c = parse_credentials(&header("NTLM", &t2(0x1, b"")));
-    assert_eq!(c.anomaly, Some("ntlm_unexpected_type"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::NtlmUnexpectedType));
 }
 
 // ---------------------------------------------------------------- hand-built SPNEGO / Kerberos
@@ -636,18 +637,21 @@ fn krb_error_in_negotiate_reply() {
 fn negotiate_damaged_tokens() {
     // Not base64.
     let c = parse_credentials("Negotiate ***not-base64***");
-    assert_eq!((c.step, c.anomaly), (AuthStep::Unknown, Some("bad_base64")));
+    assert_eq!(
+        (c.step, c.anomaly),
+        (AuthStep::Unknown, Some(CredentialAnomaly::BadBase64))
+    );
     // token68 by the grammar (`-._~` are token68 characters) but not base64.
     let ch = parse_challenges(["Negotiate abc-def_~.="]);
     assert_eq!(ch[0].step, Some(AuthStep::Unknown));
-    assert_eq!(ch[0].anomaly, Some("bad_base64"));
+    assert_eq!(ch[0].anomaly, Some(CredentialAnomaly::BadBase64));
     // Not even token68.
     let ch = parse_challenges(["Negotiate @@@@, Basic realm=x"]);
-    assert_eq!(ch[0].anomaly, Some("bad_auth_param"));
+    assert_eq!(ch[0].anomaly, Some(CredentialAnomaly::BadAuthParam));
     assert_eq!(ch[1].realm.as_deref(), Some("x"));
     // No token at all in credentials.
     let c = parse_credentials("Negotiate");
-    assert_eq!(c.anomaly, Some("missing_token"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::MissingToken));
     // Every truncation of a good SPNEGO token: no panic, and never a Kerberos result with
     // a realm that is not what was sent.
     let full = spnego_init(
@@ -664,16 +668,16 @@ fn negotiate_damaged_tokens() {
         "Negotiate",
         &[0x60, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x06],
     ));
-    assert_eq!(c.anomaly, Some("der_truncated"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::DerTruncated));
     let c = parse_credentials(&header("Negotiate", &[0x60, 0x80, 0x06, 0x00, 0x00, 0x00]));
-    assert_eq!(c.anomaly, Some("der_bad_length"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::DerBadLength));
     // Nested SPNEGO wrappers past the nesting limit.
     let mut tok = type3(0x1, &[1; 24], &[2; 24], &[], &utf16("u"), &[]);
     for _ in 0..12 {
         tok = spnego_init(&[negotiate::OID_NTLMSSP], &tok);
     }
     let c = parse_credentials(&header("Negotiate", &tok));
-    assert_eq!(c.anomaly, Some("negotiate_too_deep"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::NegotiateTooDeep));
 }
 
 // ---------------------------------------------------------------- grammar through the API
@@ -704,22 +708,25 @@ fn credentials_edge_cases() {
     let c = parse_credentials("");
     assert_eq!(
         (c.step, c.anomaly),
-        (AuthStep::Unknown, Some("empty_credentials"))
+        (AuthStep::Unknown, Some(CredentialAnomaly::EmptyCredentials))
     );
     let c = parse_credentials("Basic !!!!");
-    assert_eq!(c.anomaly, Some("bad_base64"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::BadBase64));
     let c = parse_credentials("Basic dXNlcg"); // "user", unpadded, no colon
-    assert_eq!((c.user, c.anomaly), (None, Some("basic_no_colon")));
+    assert_eq!(
+        (c.user, c.anomaly),
+        (None, Some(CredentialAnomaly::BasicNoColon))
+    );
     // Junk before the scheme, and a Basic token that is not token68 by the grammar.
     let c = parse_credentials(", Basic dGVzdDoxOjM0 ");
     assert_eq!((c.step, c.user.as_deref()), (AuthStep::Basic, Some("test")));
     let c = parse_credentials("NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAFASgKAAAADw== junk");
-    assert_eq!(c.anomaly, Some("bad_base64"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::BadBase64));
     let c = parse_credentials("Bearer abc.def");
     assert_eq!(c.scheme, Scheme::Other("Bearer".into()));
     assert_eq!(c.step, AuthStep::Unknown);
     let c = parse_credentials(r#"Digest realm="r", nonce="n", response="deadbeef""#);
-    assert_eq!(c.anomaly, Some("digest_no_username"));
+    assert_eq!(c.anomaly, Some(CredentialAnomaly::DigestNoUsername));
     assert!(!format!("{c:?}").contains("deadbeef"));
 }
 

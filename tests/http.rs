@@ -248,7 +248,7 @@ proptest! {
         let (evs, _) = run_chunked(&conv, &chunks);
         for e in &evs {
             if let HttpEvent::Anomaly { kind, .. } = e {
-                prop_assert!(!kind.is_empty());
+                prop_assert!(kind.name().starts_with("http."));
             }
         }
     }
@@ -285,11 +285,11 @@ fn gaps_and_garbage() {
         run(&gap_and_garbage_conversation()),
         [
             "X GET http://a.example/ -> 200 @0/1",
-            "A Client not_http",
+            "A Client http.not_http",
             "X GET http://c.example/ -> 200 @4/5",
-            "A Client resync",
+            "A Client http.resync",
             "X GET http://e.example/ -> 404 @8/9 gap",
-            "A Server resync",
+            "A Server http.resync",
             "U GET http://a.example/ Gap",
             "X GET http://f.example/ -> 200 @12/13 gap",
         ]
@@ -374,7 +374,7 @@ fn pipeline_overflow_is_counted() {
     assert_eq!(
         shown
             .iter()
-            .filter(|s| *s == "A Client pipeline_overflow")
+            .filter(|s| *s == "A Client http.pipeline_overflow")
             .count(),
         1
     );
@@ -450,7 +450,7 @@ fn bad_chunk_is_an_anomaly_then_resync() {
         run(&conv),
         [
             "X GET http://a/ -> 200 @0/1",
-            "A Server bad_chunk",
+            "A Server http.bad_chunk",
             "X GET http://a/2 -> 200 @2/3",
         ]
     );
@@ -577,7 +577,7 @@ fn connect_407_after_speculative_bytes_resyncs() {
         run(&conv),
         [
             "X CONNECT a.example:443 -> 407 @0/1",
-            "A Client not_http",
+            "A Client http.not_http",
             "X CONNECT a.example:443 -> 200 @2/3",
         ]
     );
@@ -730,7 +730,7 @@ fn closes_and_end() {
     assert_eq!(
         run(&conv),
         [
-            "A Server truncated_head",
+            "A Server http.truncated_head",
             "U GET http://a.example/ Closed { by: Server, reset: false }"
         ]
     );
@@ -760,7 +760,10 @@ fn oversized_head_then_resync() {
     big.extend(std::iter::repeat_n(b'a', 70_000));
     big.extend_from_slice(b"\r\n\r\nGET http://a/ok HTTP/1.1\r\n\r\n");
     let conv = vec![(C, Ev::Data(big)), d(S, OK_5)];
-    let want = ["A Client oversized_head", "X GET http://a/ok -> 200 @0/1"];
+    let want = [
+        "A Client http.oversized_head",
+        "X GET http://a/ok -> 200 @0/1",
+    ];
     assert_eq!(run(&conv), want);
     assert_eq!(show_all(&run_chunked(&conv, &[1460]).0), want);
     assert_eq!(show_all(&run_chunked(&conv, &[7, 30_000]).0), want);
@@ -774,7 +777,7 @@ fn too_many_headers_is_an_anomaly() {
     }
     head.extend_from_slice(b"\r\n");
     let (evs, _) = run_chunked(&[(C, Ev::Data(head))], &[]);
-    assert_eq!(show_all(&evs), ["A Client too_many_headers"]);
+    assert_eq!(show_all(&evs), ["A Client http.too_many_headers"]);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! rows, percentiles, the sliding lockout window, the timeline, the JSON key names of
 //! `docs/verdicts.md` §6.2/§6.3, the text diagnosis and pseudonymization.
 
+use proxy407::anomaly::{Anomalies, Anomaly, HttpAnomaly, ReassemblyAnomaly};
 use proxy407::model::AnalysisOutput;
 use proxy407::model::Notice;
 use proxy407::model::{CaptureCounters, EngineOutput, HttpCounters};
@@ -238,6 +239,9 @@ fn output() -> EngineOutput {
     let transactions = episodes.iter().map(|e| tx(e, e.start_ts)).collect();
     let mut link_types = std::collections::BTreeMap::new();
     link_types.insert("ethernet".to_string(), 1000);
+    let mut anomalies = Anomalies::default();
+    anomalies.add(ReassemblyAnomaly::Gap);
+    anomalies.add_n(HttpAnomaly::BadChunk, 2);
     EngineOutput {
         capture: CaptureCounters {
             files: 1,
@@ -260,6 +264,7 @@ fn output() -> EngineOutput {
             unanswered_requests: 2,
             ..Default::default()
         },
+        anomalies,
         analysis: AnalysisOutput {
             episodes,
             transactions,
@@ -330,6 +335,7 @@ fn empty_summary_keeps_every_key() {
         &Stats::new(),
         &CaptureCounters::default(),
         &HttpCounters::default(),
+        &Anomalies::default(),
         &[],
         10,
     );
@@ -473,7 +479,14 @@ fn incremental_equals_batch_in_any_order() {
     for t in &out.analysis.transactions {
         live.add_transaction(t);
     }
-    let s = Summary::build(&live, &out.capture, &out.http, &out.notices, 10);
+    let s = Summary::build(
+        &live,
+        &out.capture,
+        &out.http,
+        &out.anomalies,
+        &out.notices,
+        10,
+    );
     assert_eq!(s, batch);
 }
 
@@ -525,6 +538,7 @@ fn json_has_exactly_the_spec_names() {
             "episodes",
             "causes",
             "findings",
+            "anomalies",
             "schemes",
             "time_to_auth_ms",
             "top",
@@ -638,6 +652,44 @@ fn table_columns_match_serialized_rows() {
         got_sorted.sort();
         assert_eq!(got_sorted, want, "{}", t.as_str());
     }
+}
+
+#[test]
+fn capture_health_lists_the_anomalies_met() {
+    let (stats, s) = summary();
+    let text = render_text(&stats, &s, &TextOptions { color: false });
+    let health = text.split("Capture health").nth(1).unwrap();
+    let bad_chunk = Anomaly::from(HttpAnomaly::BadChunk);
+    let gap = Anomaly::from(ReassemblyAnomaly::Gap);
+    // Most frequent first, each with its explanation.
+    let lines: Vec<&str> = health
+        .lines()
+        .skip_while(|l| l.trim() != "anomalies:")
+        .skip(1)
+        .take(2)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("    http.bad_chunk  2  {}", bad_chunk.explanation()),
+            format!("    reassembly.gap  1  {}", gap.explanation()),
+        ]
+    );
+    // Names never met are not listed.
+    for a in Anomaly::all().filter(|a| ![bad_chunk, gap].contains(a)) {
+        assert!(!text.contains(a.name()), "{a}");
+    }
+    let v: Value = serde_json::from_str(&render_json(&s)).unwrap();
+    assert_eq!(v["anomalies"]["http.bad_chunk"], 2);
+    assert_eq!(v["anomalies"]["reassembly.gap"], 1);
+    assert_eq!(
+        keys(&v["anomalies"]),
+        Anomaly::all().map(|a| a.name().to_string()).collect()
+    );
+    // Without any, the section has no anomaly list.
+    let quiet = Summary::build(&stats, &s.capture, &s.http, &Anomalies::default(), &[], 10);
+    let text = render_text(&stats, &quiet, &TextOptions { color: false });
+    assert!(!text.contains("anomalies:"));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! and an end-to-end run of the real binary in tmux.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use proxy407::anomaly::{HttpAnomaly, ReassemblyAnomaly};
 use proxy407::model::{Cause, Episode, Finding, Outcome, Ts, UserSource};
 use proxy407::stats::Table;
 use proxy407::tui::app::{Action, App, Focus, SortCol, SourceKind, View};
@@ -258,6 +259,24 @@ fn main_view_fits_80x24_with_every_panel() {
     assert!(rows.iter().any(|r| r.contains("bob") && r.contains("120")));
     assert_eq!(s.lines().count(), 24);
     assert!(s.lines().last().unwrap().contains("?:help"));
+}
+
+#[test]
+fn health_line_names_the_largest_anomaly() {
+    let mut app = app_with(sample());
+    let s = screen(&app, 80, 24);
+    assert!(!line_with(&s, "capture").contains("anomaly"), "{s}");
+    let mut progress = app.progress.clone();
+    progress.anomalies.add(ReassemblyAnomaly::Gap);
+    progress.anomalies.add_n(HttpAnomaly::BadChunk, 3);
+    app.on_engine(EngineMsg::Update {
+        episodes: Vec::new(),
+        progress,
+    });
+    let s = screen(&app, 80, 24);
+    let line = line_with(&s, "capture");
+    assert!(line.contains("top anomaly http.bad_chunk 3"), "{s}");
+    assert!(line.contains("packets 1234"), "{s}");
 }
 
 #[test]

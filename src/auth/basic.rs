@@ -2,6 +2,7 @@
 //! first `:`; the password is never copied, and the decoded buffer is zeroed before it is
 //! dropped. Missing padding is tolerated; bytes that are not UTF-8 are replaced.
 
+use crate::anomaly::CredentialAnomaly as A;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
@@ -29,11 +30,11 @@ pub fn wipe(buf: &mut [u8]) {
 
 /// The user name of a Basic token, or the anomaly that prevents reading it:
 /// `bad_base64`, or `basic_no_colon` (no `:`, so user and password cannot be told apart).
-pub fn parse(token: &str) -> Result<String, &'static str> {
-    let mut buf = decode_base64(token).ok_or("bad_base64")?;
+pub fn parse(token: &str) -> Result<String, A> {
+    let mut buf = decode_base64(token).ok_or(A::BadBase64)?;
     let result = match buf.iter().position(|&b| b == b':') {
         Some(i) => Ok(String::from_utf8_lossy(buf.get(..i).unwrap_or(&[])).into_owned()),
-        None => Err("basic_no_colon"),
+        None => Err(A::BasicNoColon),
     };
     wipe(&mut buf);
     result
@@ -55,8 +56,8 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(parse("!!!"), Err("bad_base64"));
-        assert_eq!(parse("dXNlcg=="), Err("basic_no_colon")); // "user"
+        assert_eq!(parse("!!!"), Err(A::BadBase64));
+        assert_eq!(parse("dXNlcg=="), Err(A::BasicNoColon)); // "user"
     }
 
     #[test]

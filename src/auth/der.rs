@@ -5,6 +5,8 @@
 //! error naming what was wrong, never a panic. It knows no schema: the callers in
 //! `negotiate.rs` say which tags they expect.
 
+use crate::anomaly::CredentialAnomaly;
+
 /// The deepest nesting [`Tlv::children`] will descend to.
 pub const MAX_DEPTH: u8 = 24;
 
@@ -22,13 +24,13 @@ pub enum DerError {
 }
 
 impl DerError {
-    /// The anomaly name.
-    pub fn as_str(self) -> &'static str {
+    /// The anomaly it is.
+    pub fn anomaly(self) -> CredentialAnomaly {
         match self {
-            DerError::Truncated => "der_truncated",
-            DerError::BadLength => "der_bad_length",
-            DerError::HighTag => "der_high_tag",
-            DerError::TooDeep => "der_too_deep",
+            DerError::Truncated => CredentialAnomaly::DerTruncated,
+            DerError::BadLength => CredentialAnomaly::DerBadLength,
+            DerError::HighTag => CredentialAnomaly::DerHighTag,
+            DerError::TooDeep => CredentialAnomaly::DerTooDeep,
         }
     }
 }

@@ -3,13 +3,14 @@
 //! `nonce`, `cnonce` and the other parameters are never copied out of the header value.
 
 use super::header::AuthItem;
+use crate::anomaly::CredentialAnomaly as A;
 
 /// What Digest credentials reveal.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DigestCredentials {
     pub user: Option<String>,
     pub realm: Option<String>,
-    pub anomaly: Option<&'static str>,
+    pub anomaly: Option<A>,
 }
 
 /// Reads the identity out of a parsed `Digest ...` credentials item.
@@ -24,7 +25,7 @@ pub fn credentials(item: &AuthItem<'_>) -> DigestCredentials {
     if let Some(ext) = item.param("username*") {
         match ext_value(ext) {
             Some(u) => out.user = non_empty(Some(&u)),
-            None => out.anomaly = Some("digest_bad_username_ext"),
+            None => out.anomaly = Some(A::DigestBadUsernameExt),
         }
     } else if let Some(u) = item.param("username") {
         out.user = non_empty(Some(u));
@@ -34,7 +35,7 @@ pub fn credentials(item: &AuthItem<'_>) -> DigestCredentials {
         out.user = None;
     }
     if out.user.is_none() && !userhash {
-        out.anomaly.get_or_insert("digest_no_username");
+        out.anomaly.get_or_insert(A::DigestNoUsername);
     }
     out
 }

@@ -9,6 +9,7 @@
 //! The items borrow the header value, which may hold secrets (a nonce, a token): they have
 //! no `Display`, and their `Debug` shows only the scheme and parameter names.
 
+use crate::anomaly::CredentialAnomaly as A;
 use std::borrow::Cow;
 
 /// One challenge (or a credentials value): the scheme and what follows it.
@@ -19,7 +20,7 @@ pub struct AuthItem<'a> {
     pub token68: Option<&'a str>,
     /// The auth-param form: names as sent, values unquoted.
     pub params: Vec<(&'a str, Cow<'a, str>)>,
-    pub anomaly: Option<&'static str>,
+    pub anomaly: Option<A>,
 }
 
 impl std::fmt::Debug for AuthItem<'_> {
@@ -48,7 +49,7 @@ impl AuthItem<'_> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Parsed<'a> {
     pub items: Vec<AuthItem<'a>>,
-    pub anomaly: Option<&'static str>,
+    pub anomaly: Option<A>,
 }
 
 /// A byte class as a table: ASCII letters and digits plus `extra`.
@@ -202,7 +203,7 @@ pub fn parse(value: &str) -> Parsed<'_> {
         let start = c.pos;
         let end = c.token_end(start);
         if end == start {
-            out.anomaly.get_or_insert("bad_auth_scheme");
+            out.anomaly.get_or_insert(A::BadAuthScheme);
             c.skip_past_comma();
             continue;
         }
@@ -220,7 +221,7 @@ pub fn parse(value: &str) -> Parsed<'_> {
             }
             Some(b) if is_ows(b) => c.skip_ows(),
             Some(_) => {
-                item.anomaly = Some("bad_auth_scheme");
+                item.anomaly = Some(A::BadAuthScheme);
                 c.skip_past_comma();
                 out.items.push(item);
                 continue;
@@ -261,14 +262,14 @@ fn parse_params<'a>(c: &mut Cursor<'a>, item: &mut AuthItem<'a>) {
         let n_start = c.pos;
         let n_end = c.token_end(n_start);
         if n_end == n_start {
-            item.anomaly.get_or_insert("bad_auth_param");
+            item.anomaly.get_or_insert(A::BadAuthParam);
             c.skip_past_comma();
         } else {
             let eq = c.ows_end(n_end);
             if c.peek_at(eq) != Some(b'=') {
                 if item.params.is_empty() && item.token68.is_none() {
                     // `Scheme garbage`: not a parameter, not a token68.
-                    item.anomaly.get_or_insert("bad_auth_param");
+                    item.anomaly.get_or_insert(A::BadAuthParam);
                     c.skip_past_comma();
                 } else {
                     // A new challenge starts here.
@@ -281,7 +282,7 @@ fn parse_params<'a>(c: &mut Cursor<'a>, item: &mut AuthItem<'a>) {
                 let value: Cow<'a, str> = if c.peek() == Some(b'"') {
                     let (v, closed) = c.quoted();
                     if !closed {
-                        item.anomaly.get_or_insert("unterminated_quoted_string");
+                        item.anomaly.get_or_insert(A::UnterminatedQuotedString);
                     }
                     v
                 } else {
@@ -292,7 +293,7 @@ fn parse_params<'a>(c: &mut Cursor<'a>, item: &mut AuthItem<'a>) {
                     }
                     let v = c.slice(v_start, c.pos);
                     if v.is_empty() || !v.bytes().all(is_tchar) {
-                        item.anomaly.get_or_insert("bad_auth_param_value");
+                        item.anomaly.get_or_insert(A::BadAuthParamValue);
                     }
                     Cow::Borrowed(v)
                 };
@@ -302,7 +303,7 @@ fn parse_params<'a>(c: &mut Cursor<'a>, item: &mut AuthItem<'a>) {
                     None => return,
                     Some(b',') => {}
                     Some(_) => {
-                        item.anomaly.get_or_insert("bad_auth_param");
+                        item.anomaly.get_or_insert(A::BadAuthParam);
                         c.skip_to_comma();
                     }
                 }
@@ -375,13 +376,13 @@ mod tests {
     #[test]
     fn malformed_is_named() {
         let p = parse(r#"Basic realm="never closed"#);
-        assert_eq!(p.items[0].anomaly, Some("unterminated_quoted_string"));
+        assert_eq!(p.items[0].anomaly, Some(A::UnterminatedQuotedString));
         assert_eq!(p.items[0].param("realm"), Some("never closed"));
         let p = parse("=oops, Basic");
-        assert_eq!(p.anomaly, Some("bad_auth_scheme"));
+        assert_eq!(p.anomaly, Some(A::BadAuthScheme));
         assert_eq!(schemes("=oops, Basic"), ["Basic"]);
         let p = parse("Basic realm=\"x\" junk, NTLM");
-        assert_eq!(p.items[0].anomaly, Some("bad_auth_param"));
+        assert_eq!(p.items[0].anomaly, Some(A::BadAuthParam));
         assert_eq!(schemes("Basic realm=\"x\" junk, NTLM"), ["Basic", "NTLM"]);
     }
 

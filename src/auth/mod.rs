@@ -14,6 +14,8 @@ pub mod header;
 pub mod negotiate;
 pub mod ntlm;
 
+use crate::anomaly::CredentialAnomaly as A;
+
 /// An authentication scheme, compared case-insensitively; unknown ones kept by name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scheme {
@@ -121,7 +123,7 @@ pub struct Credentials {
     /// Length of the whole header value in bytes.
     pub header_len: usize,
     /// Why (part of) the value could not be read; counted and shown, never fatal.
-    pub anomaly: Option<&'static str>,
+    pub anomaly: Option<A>,
 }
 
 /// One challenge of a `Proxy-Authenticate` (or `WWW-Authenticate`) header, secrets removed.
@@ -137,7 +139,7 @@ pub struct Challenge {
     pub target_name: Option<String>,
     /// A KRB-ERROR inside a Negotiate reply: its error name (`KRB_AP_ERR_SKEW`).
     pub krb_error: Option<String>,
-    pub anomaly: Option<&'static str>,
+    pub anomaly: Option<A>,
 }
 
 impl Credentials {
@@ -163,7 +165,7 @@ impl Credentials {
             1 => self.step = AuthStep::NtlmType1,
             3 => self.step = AuthStep::NtlmType3,
             _ => {
-                self.anomaly.get_or_insert("ntlm_unexpected_type");
+                self.anomaly.get_or_insert(A::NtlmUnexpectedType);
             }
         }
         if m.msg_type == 1 || m.msg_type == 3 {
@@ -213,7 +215,7 @@ pub fn parse_credentials(value: &str) -> Credentials {
     let parsed = header::parse(value);
     let Some(item) = parsed.items.first() else {
         let mut c = Credentials::empty(Scheme::Other(String::new()), value.len());
-        c.anomaly = Some(parsed.anomaly.unwrap_or("empty_credentials"));
+        c.anomaly = Some(parsed.anomaly.unwrap_or(A::EmptyCredentials));
         return c;
     };
     let scheme = Scheme::parse(item.scheme);
@@ -255,7 +257,7 @@ pub fn parse_credentials(value: &str) -> Credentials {
                     c.realm = k.realm;
                     c.service_principal = k.service_principal;
                 } else if t.anomaly.is_none() {
-                    c.anomaly = Some("negotiate_no_credentials");
+                    c.anomaly = Some(A::NegotiateNoCredentials);
                 }
                 if let Some(a) = t.anomaly {
                     c.anomaly.get_or_insert(a);
@@ -272,11 +274,11 @@ pub fn parse_credentials(value: &str) -> Credentials {
 }
 
 /// Decodes a base64 token; `missing_token` when empty, `bad_base64` when not base64.
-fn token_bytes(token: &str) -> Result<Vec<u8>, &'static str> {
+fn token_bytes(token: &str) -> Result<Vec<u8>, A> {
     if token.is_empty() {
-        return Err("missing_token");
+        return Err(A::MissingToken);
     }
-    basic::decode_base64(token).ok_or("bad_base64")
+    basic::decode_base64(token).ok_or(A::BadBase64)
 }
 
 /// Parses every challenge of every header value given (several per header and across
@@ -314,7 +316,7 @@ fn challenge(item: &header::AuthItem<'_>) -> Challenge {
                     }
                 }
             } else if !item.params.is_empty() {
-                ch.anomaly = Some("unexpected_auth_params");
+                ch.anomaly = Some(A::UnexpectedAuthParams);
             }
         }
         Scheme::Basic | Scheme::Other(_) => {
@@ -353,7 +355,7 @@ fn token_challenge(bytes: &[u8], ch: &mut Challenge) {
             ch.target_name = m.target_name;
         } else {
             ch.step = Some(AuthStep::Unknown);
-            ch.anomaly = Some("ntlm_unexpected_type");
+            ch.anomaly = Some(A::NtlmUnexpectedType);
         }
         if let Some(a) = m.anomaly {
             ch.anomaly.get_or_insert(a);

@@ -8,6 +8,7 @@
 
 use super::der::{self, app, DerError, Tlv, TAG_OCTET_STRING, TAG_OID};
 use super::ntlm::{self, NtlmMessage};
+use crate::anomaly::CredentialAnomaly as A;
 
 /// OID contents (without tag and length) of the mechanisms that matter.
 pub const OID_SPNEGO: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
@@ -68,7 +69,7 @@ pub struct NegotiateToken {
     /// A KRB-ERROR's error code.
     pub krb_error_code: Option<i64>,
     /// Why part of the token could not be read.
-    pub anomaly: Option<&'static str>,
+    pub anomaly: Option<A>,
 }
 
 /// Parses decoded Negotiate token bytes. Never fails: an unreadable token is one whose
@@ -81,13 +82,13 @@ pub fn parse(bytes: &[u8]) -> NegotiateToken {
     t
 }
 
-fn e(err: DerError) -> &'static str {
-    err.as_str()
+fn e(err: DerError) -> A {
+    err.anomaly()
 }
 
-fn walk(bytes: &[u8], nesting: u8, t: &mut NegotiateToken) -> Result<(), &'static str> {
+fn walk(bytes: &[u8], nesting: u8, t: &mut NegotiateToken) -> Result<(), A> {
     if nesting > MAX_NESTING {
-        return Err("negotiate_too_deep");
+        return Err(A::NegotiateTooDeep);
     }
     if ntlm::is_ntlmssp(bytes) {
         t.ntlm = Some(ntlm::parse(bytes)?);
@@ -104,17 +105,17 @@ fn walk(bytes: &[u8], nesting: u8, t: &mut NegotiateToken) -> Result<(), &'stati
             Ok(())
         }
         0x7e => krb_error(tlv, t),
-        _ => Err("negotiate_unknown_token"),
+        _ => Err(A::NegotiateUnknownToken),
     }
 }
 
 /// GSS-API InitialContextToken: `0x60 { OID, innerToken }`. The inner token is not a
 /// DER element of its own in the Kerberos case (2-byte TOK_ID first), so the bytes after
 /// the OID are handled by mechanism.
-fn gss(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(), &'static str> {
+fn gss(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(), A> {
     let (oid, rest) = der::read(tlv.value, tlv.depth.saturating_add(1)).map_err(e)?;
     if oid.tag != TAG_OID {
-        return Err("gss_no_oid");
+        return Err(A::GssNoOid);
     }
     match oid.value {
         OID_SPNEGO => {
@@ -123,15 +124,15 @@ fn gss(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(), &'static
         }
         OID_KERBEROS | OID_MS_KERBEROS => {
             // TOK_ID: 01 00 AP-REQ, 02 00 AP-REP, 03 00 KRB-ERROR.
-            let inner = rest.get(2..).ok_or("krb_truncated")?;
+            let inner = rest.get(2..).ok_or(A::KrbTruncated)?;
             walk(inner, nesting + 1, t)
         }
         OID_NTLMSSP => walk(rest, nesting + 1, t),
-        _ => Err("gss_unknown_mech"),
+        _ => Err(A::GssUnknownMech),
     }
 }
 
-fn neg_token_init(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(), &'static str> {
+fn neg_token_init(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(), A> {
     t.spnego = true;
     let seq = tlv.inner().map_err(e)?;
     if let Some(types) = seq.field(0).map_err(e)? {
@@ -144,12 +145,12 @@ fn neg_token_init(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(
     }
     match seq.field(2).map_err(e)? {
         Some(tok) if tok.tag == TAG_OCTET_STRING => walk(tok.value, nesting + 1, t),
-        Some(_) => Err("spnego_bad_mech_token"),
-        None => Err("spnego_no_mech_token"),
+        Some(_) => Err(A::SpnegoBadMechToken),
+        None => Err(A::SpnegoNoMechToken),
     }
 }
 
-fn neg_token_resp(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(), &'static str> {
+fn neg_token_resp(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(), A> {
     t.spnego = true;
     t.response = true;
     let seq = tlv.inner().map_err(e)?;
@@ -163,7 +164,7 @@ fn neg_token_resp(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(
     }
     match seq.field(2).map_err(e)? {
         Some(tok) if tok.tag == TAG_OCTET_STRING => walk(tok.value, nesting + 1, t),
-        Some(_) => Err("spnego_bad_response_token"),
+        Some(_) => Err(A::SpnegoBadResponseToken),
         // A reply without a token (accept-completed, or reject) is normal.
         None => Ok(()),
     }
@@ -171,11 +172,11 @@ fn neg_token_resp(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(
 
 /// AP-REQ `[APPLICATION 14] SEQUENCE { [0] pvno, [1] msg-type, [2] ap-options,
 /// [3] ticket, [4] authenticator }`.
-fn ap_req(tlv: Tlv<'_>, t: &mut NegotiateToken) -> Result<(), &'static str> {
+fn ap_req(tlv: Tlv<'_>, t: &mut NegotiateToken) -> Result<(), A> {
     let seq = tlv.inner().map_err(e)?;
-    let ticket = seq.field(3).map_err(e)?.ok_or("krb_no_ticket")?;
+    let ticket = seq.field(3).map_err(e)?.ok_or(A::KrbNoTicket)?;
     if ticket.tag != app(1) {
-        return Err("krb_bad_ticket");
+        return Err(A::KrbBadTicket);
     }
     // Ticket ::= [APPLICATION 1] SEQUENCE { [0] tkt-vno, [1] realm, [2] sname, [3] enc-part }
     let tseq = ticket.inner().map_err(e)?;
@@ -191,7 +192,7 @@ fn ap_req(tlv: Tlv<'_>, t: &mut NegotiateToken) -> Result<(), &'static str> {
 }
 
 /// PrincipalName ::= SEQUENCE { [0] name-type, [1] name-string SEQUENCE OF GeneralString }
-fn principal_name(seq: Tlv<'_>) -> Result<Option<String>, &'static str> {
+fn principal_name(seq: Tlv<'_>) -> Result<Option<String>, A> {
     let Some(names) = seq.field(1).map_err(e)? else {
         return Ok(None);
     };
@@ -203,10 +204,10 @@ fn principal_name(seq: Tlv<'_>) -> Result<Option<String>, &'static str> {
 }
 
 /// KRB-ERROR `[APPLICATION 30] SEQUENCE { ... [6] error-code ... }`.
-fn krb_error(tlv: Tlv<'_>, t: &mut NegotiateToken) -> Result<(), &'static str> {
+fn krb_error(tlv: Tlv<'_>, t: &mut NegotiateToken) -> Result<(), A> {
     let seq = tlv.inner().map_err(e)?;
-    let code = seq.field(6).map_err(e)?.ok_or("krb_error_no_code")?;
-    t.krb_error_code = Some(code.integer().ok_or("krb_error_bad_code")?);
+    let code = seq.field(6).map_err(e)?.ok_or(A::KrbErrorNoCode)?;
+    t.krb_error_code = Some(code.integer().ok_or(A::KrbErrorBadCode)?);
     Ok(())
 }
 
@@ -291,11 +292,11 @@ mod tests {
 
     #[test]
     fn garbage_is_an_anomaly() {
-        assert_eq!(parse(b"").anomaly, Some("der_truncated"));
-        assert_eq!(parse(b"\x05\x00").anomaly, Some("negotiate_unknown_token"));
+        assert_eq!(parse(b"").anomaly, Some(A::DerTruncated));
+        assert_eq!(parse(b"\x05\x00").anomaly, Some(A::NegotiateUnknownToken));
         assert_eq!(
             parse(b"\x60\x03\x06\x01\x2b").anomaly,
-            Some("gss_unknown_mech")
+            Some(A::GssUnknownMech)
         );
     }
 }

@@ -7,6 +7,7 @@
 //! out of the input.
 
 use super::NtlmVersion;
+use crate::anomaly::CredentialAnomaly as A;
 
 /// `NTLMSSP\0`.
 pub const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
@@ -33,7 +34,7 @@ pub struct NtlmMessage {
     /// Type 3 with an empty NT response (anonymous authentication).
     pub anonymous: bool,
     /// Something odd that did not stop the parse (a name that could not be read).
-    pub anomaly: Option<&'static str>,
+    pub anomaly: Option<A>,
 }
 
 /// Starts with the NTLMSSP signature.
@@ -100,41 +101,41 @@ pub fn decode_string(bytes: &[u8], unicode: bool) -> Option<String> {
 
 /// Parses an NTLMSSP message. `Err` names why it cannot be read at all; names that cannot
 /// be read in an otherwise good message are left out and named in `anomaly`.
-pub fn parse(b: &[u8]) -> Result<NtlmMessage, &'static str> {
+pub fn parse(b: &[u8]) -> Result<NtlmMessage, A> {
     if !is_ntlmssp(b) {
-        return Err("not_ntlmssp");
+        return Err(A::NotNtlmssp);
     }
-    let msg_type = u32_at(b, 8).ok_or("ntlm_truncated")?;
+    let msg_type = u32_at(b, 8).ok_or(A::NtlmTruncated)?;
     match msg_type {
         1 => parse_negotiate(b),
         2 => parse_challenge(b),
         3 => parse_authenticate(b),
-        _ => Err("ntlm_unknown_type"),
+        _ => Err(A::NtlmUnknownType),
     }
 }
 
 /// Reads a name buffer; a buffer pointing outside the message sets `anomaly`.
 fn name(b: &[u8], at: usize, unicode: bool, m: &mut NtlmMessage) -> Option<String> {
     let Some(sb) = secbuf(b, at) else {
-        m.anomaly.get_or_insert("ntlm_truncated");
+        m.anomaly.get_or_insert(A::NtlmTruncated);
         return None;
     };
     match slice(b, sb) {
         Some(bytes) => {
             if unicode && bytes.len() % 2 != 0 {
-                m.anomaly.get_or_insert("ntlm_odd_unicode_length");
+                m.anomaly.get_or_insert(A::NtlmOddUnicodeLength);
             }
             decode_string(bytes, unicode)
         }
         None => {
-            m.anomaly.get_or_insert("ntlm_buffer_out_of_bounds");
+            m.anomaly.get_or_insert(A::NtlmBufferOutOfBounds);
             None
         }
     }
 }
 
-fn parse_negotiate(b: &[u8]) -> Result<NtlmMessage, &'static str> {
-    let flags = u32_at(b, 12).ok_or("ntlm_truncated")?;
+fn parse_negotiate(b: &[u8]) -> Result<NtlmMessage, A> {
+    let flags = u32_at(b, 12).ok_or(A::NtlmTruncated)?;
     let mut m = NtlmMessage {
         msg_type: 1,
         flags: Some(flags),
@@ -157,9 +158,9 @@ fn parse_negotiate(b: &[u8]) -> Result<NtlmMessage, &'static str> {
     Ok(m)
 }
 
-fn parse_challenge(b: &[u8]) -> Result<NtlmMessage, &'static str> {
+fn parse_challenge(b: &[u8]) -> Result<NtlmMessage, A> {
     // Target name buffer at 12, flags at 20, the server challenge at 24..32 (never read).
-    let flags = u32_at(b, 20).ok_or("ntlm_truncated")?;
+    let flags = u32_at(b, 20).ok_or(A::NtlmTruncated)?;
     let mut m = NtlmMessage {
         msg_type: 2,
         flags: Some(flags),
@@ -169,13 +170,13 @@ fn parse_challenge(b: &[u8]) -> Result<NtlmMessage, &'static str> {
     Ok(m)
 }
 
-fn parse_authenticate(b: &[u8]) -> Result<NtlmMessage, &'static str> {
+fn parse_authenticate(b: &[u8]) -> Result<NtlmMessage, A> {
     // LM 12, NT 20, domain 28, user 36, workstation 44, session key 52, flags 60.
-    let lm = secbuf(b, 12).ok_or("ntlm_truncated")?;
-    let nt = secbuf(b, 20).ok_or("ntlm_truncated")?;
-    let domain = secbuf(b, 28).ok_or("ntlm_truncated")?;
-    let user = secbuf(b, 36).ok_or("ntlm_truncated")?;
-    let ws = secbuf(b, 44).ok_or("ntlm_truncated")?;
+    let lm = secbuf(b, 12).ok_or(A::NtlmTruncated)?;
+    let nt = secbuf(b, 20).ok_or(A::NtlmTruncated)?;
+    let domain = secbuf(b, 28).ok_or(A::NtlmTruncated)?;
+    let user = secbuf(b, 36).ok_or(A::NtlmTruncated)?;
+    let ws = secbuf(b, 44).ok_or(A::NtlmTruncated)?;
     // Old type 3 messages end their fixed part at 52 (no session key, no flags): the
     // flags are there only when no payload starts before offset 64.
     let first_payload = [lm, nt, domain, user, ws]
@@ -200,14 +201,14 @@ fn parse_authenticate(b: &[u8]) -> Result<NtlmMessage, &'static str> {
     m.user = name(b, 36, unicode, &mut m);
     m.workstation = name(b, 44, unicode, &mut m);
     if slice(b, lm).is_none() || slice(b, nt).is_none() {
-        m.anomaly.get_or_insert("ntlm_buffer_out_of_bounds");
+        m.anomaly.get_or_insert(A::NtlmBufferOutOfBounds);
     }
     match nt.len {
         0 => m.anonymous = true,
         24 => m.version = Some(NtlmVersion::V1),
         n if n > 24 => m.version = Some(NtlmVersion::V2),
         _ => {
-            m.anomaly.get_or_insert("ntlm_bad_nt_response_length");
+            m.anomaly.get_or_insert(A::NtlmBadNtResponseLength);
         }
     }
     Ok(m)
@@ -219,10 +220,10 @@ mod tests {
 
     #[test]
     fn rejects_non_ntlmssp_and_short() {
-        assert_eq!(parse(b"NTLMSSX\0\x01\0\0\0"), Err("not_ntlmssp"));
-        assert_eq!(parse(b"NTLMSSP\0\x01\0"), Err("ntlm_truncated"));
-        assert_eq!(parse(b"NTLMSSP\0\x09\0\0\0"), Err("ntlm_unknown_type"));
-        assert_eq!(parse(b"NTLMSSP\0\x03\0\0\0"), Err("ntlm_truncated"));
+        assert_eq!(parse(b"NTLMSSX\0\x01\0\0\0"), Err(A::NotNtlmssp));
+        assert_eq!(parse(b"NTLMSSP\0\x01\0"), Err(A::NtlmTruncated));
+        assert_eq!(parse(b"NTLMSSP\0\x09\0\0\0"), Err(A::NtlmUnknownType));
+        assert_eq!(parse(b"NTLMSSP\0\x03\0\0\0"), Err(A::NtlmTruncated));
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub struct FlowStats {
     pub expired_idle: u64,
     pub evicted_full: u64,
     pub buffer_limit_hits: u64,
+    /// The part of `buffer_limit_hits` where a reassembler's buffer forced holes into gaps
+    /// (the rest: segments held for a late handshake or an acknowledged hole).
+    pub reassembly_cap_hits: u64,
 }
 
 /// Receives what the table makes of segments.
@@ -450,8 +453,9 @@ impl<T: Default> FlowTable<T> {
         }
         let after = conn.asm[0].buffered() + conn.asm[1].buffered();
         self.total_buffered = self.total_buffered.saturating_sub(before) + after;
-        self.stats.buffer_limit_hits +=
-            (conn.asm[0].cap_hits + conn.asm[1].cap_hits).saturating_sub(hits_before);
+        let cap_hits = (conn.asm[0].cap_hits + conn.asm[1].cap_hits).saturating_sub(hits_before);
+        self.stats.buffer_limit_hits += cap_hits;
+        self.stats.reassembly_cap_hits += cap_hits;
         let pending =
             conn.asm[0].has_pending() || conn.asm[1].has_pending() || conn.parked_bytes > 0;
         if pending && !conn.core.in_pending {

@@ -31,6 +31,7 @@ use super::parser::{
     Looks, ParsedRequest, ParsedResponse, MAX_HEAD,
 };
 use super::{HttpEvent, RequestHead, Unanswered};
+use crate::anomaly::HttpAnomaly;
 use crate::model::{Side, Ts};
 use crate::reassembly::StreamEvent;
 use std::collections::VecDeque;
@@ -124,7 +125,7 @@ enum Attempt {
     Request(ParsedRequest),
     Response(ParsedResponse),
     NeedMore,
-    Fail { name: &'static str, tls: bool },
+    Fail { name: HttpAnomaly, tls: bool },
 }
 
 #[derive(Debug, Default)]
@@ -254,7 +255,7 @@ impl HttpConn {
                     out.push(HttpEvent::Anomaly {
                         ts,
                         side,
-                        kind: "bad_chunk",
+                        kind: HttpAnomaly::BadChunk,
                     });
                     n
                 }
@@ -300,15 +301,15 @@ impl HttpConn {
         };
         match looks {
             Looks::No => Attempt::Fail {
-                name: "not_http",
+                name: HttpAnomaly::NotHttp,
                 tls: false,
             },
             Looks::Tls => Attempt::Fail {
-                name: "not_http",
+                name: HttpAnomaly::NotHttp,
                 tls: true,
             },
             Looks::NeedMore if bytes.len() >= MAX_HEAD => Attempt::Fail {
-                name: "oversized_head",
+                name: HttpAnomaly::OversizedHead,
                 tls: false,
             },
             Looks::NeedMore => Attempt::NeedMore,
@@ -419,12 +420,12 @@ impl HttpConn {
         side: Side,
         ts: Ts,
         mode: Mode,
-        name: &'static str,
+        name: HttpAnomaly,
         tls: bool,
         bytes: &[u8],
         out: &mut Vec<HttpEvent>,
     ) -> usize {
-        let (resync_state, resync_len) = if name == "oversized_head" {
+        let (resync_state, resync_len) = if name == HttpAnomaly::OversizedHead {
             let line_start = bytes.get(MAX_HEAD.wrapping_sub(1)) == Some(&b'\n');
             (State::Resync { line_start }, MAX_HEAD.min(bytes.len()))
         } else {
@@ -442,7 +443,7 @@ impl HttpConn {
                 st.skipped = st.skipped.saturating_add(bytes.len() as u64);
                 bytes.len()
             }
-            Mode::Sniff if name != "not_http" => {
+            Mode::Sniff if name != HttpAnomaly::NotHttp => {
                 // The start looked like HTTP, the head is broken: an HTTP connection with
                 // an anomaly.
                 self.saw_http(side);
@@ -478,7 +479,7 @@ impl HttpConn {
             }
             Mode::Strict => {
                 let connect_waiting = side == Side::Client
-                    && name != "oversized_head"
+                    && name != HttpAnomaly::OversizedHead
                     && self
                         .pending
                         .back()
@@ -558,7 +559,7 @@ impl HttpConn {
             out.push(HttpEvent::Anomaly {
                 ts,
                 side: Side::Client,
-                kind: "pipeline_overflow",
+                kind: HttpAnomaly::PipelineOverflow,
             });
         } else {
             self.pending.push_back(p);
@@ -626,7 +627,7 @@ impl HttpConn {
                 out.push(HttpEvent::Anomaly {
                     ts,
                     side: Side::Client,
-                    kind: "not_http",
+                    kind: HttpAnomaly::NotHttp,
                 });
             }
         }
@@ -691,7 +692,7 @@ impl HttpConn {
             out.push(HttpEvent::Anomaly {
                 ts,
                 side,
-                kind: "resync",
+                kind: HttpAnomaly::Resync,
             });
         }
         if side == Side::Server {
@@ -709,7 +710,7 @@ impl HttpConn {
             out.push(HttpEvent::Anomaly {
                 ts,
                 side,
-                kind: "truncated_head",
+                kind: HttpAnomaly::TruncatedHead,
             });
         }
         st.buf = Vec::new();
@@ -840,7 +841,7 @@ mod tests {
         assert!(matches!(
             out[..],
             [HttpEvent::Anomaly {
-                kind: "oversized_head",
+                kind: HttpAnomaly::OversizedHead,
                 ..
             }]
         ));

@@ -7,6 +7,7 @@
 //! response answers.
 
 use super::parser::BodyInfo;
+use crate::anomaly::HttpAnomaly;
 
 /// How the body after a head is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,15 +27,15 @@ pub enum Framing {
 /// The body of a request. Requests never run until close; a `Transfer-Encoding` that does
 /// not end in `chunked` or a bad `Content-Length` is an anomaly, and the body is taken as
 /// empty.
-pub fn request_framing(b: &BodyInfo) -> (Framing, Option<&'static str>) {
+pub fn request_framing(b: &BodyInfo) -> (Framing, Option<HttpAnomaly>) {
     if b.has_transfer_encoding {
         if b.chunked {
             (Framing::Chunked, None)
         } else {
-            (Framing::None, Some("bad_transfer_encoding"))
+            (Framing::None, Some(HttpAnomaly::BadTransferEncoding))
         }
     } else if b.bad_length {
-        (Framing::None, Some("bad_content_length"))
+        (Framing::None, Some(HttpAnomaly::BadContentLength))
     } else {
         (length(b.content_length.unwrap_or(0)), None)
     }
@@ -45,7 +46,7 @@ pub fn response_framing(
     method: Option<&str>,
     status: u16,
     b: &BodyInfo,
-) -> (Framing, Option<&'static str>) {
+) -> (Framing, Option<HttpAnomaly>) {
     let is = |m: &str| method.is_some_and(|x| x.eq_ignore_ascii_case(m));
     if is("CONNECT") && (200..300).contains(&status) || status == 101 {
         return (Framing::Tunnel, None);
@@ -60,7 +61,7 @@ pub fn response_framing(
             (Framing::UntilClose, None)
         }
     } else if b.bad_length {
-        (Framing::UntilClose, Some("bad_content_length"))
+        (Framing::UntilClose, Some(HttpAnomaly::BadContentLength))
     } else {
         match b.content_length {
             Some(n) => (length(n), None),
@@ -330,7 +331,7 @@ mod tests {
         );
         assert_eq!(
             request_framing(&info(None, Some(false))),
-            (Framing::None, Some("bad_transfer_encoding"))
+            (Framing::None, Some(HttpAnomaly::BadTransferEncoding))
         );
     }
 

@@ -13,6 +13,7 @@ pub mod parser;
 
 pub use conn::HttpConn;
 
+use crate::anomaly::HttpAnomaly;
 use crate::model::{Side, Ts};
 use crate::secret::Secret;
 
@@ -95,6 +96,6 @@ pub enum HttpEvent {
     Anomaly {
         ts: Ts,
         side: Side,
-        kind: &'static str,
+        kind: HttpAnomaly,
     },
 }

@@ -10,6 +10,7 @@
 //! that may hold secrets are wrapped in [`Secret`] straight away.
 
 use super::{RequestHead, ResponseHead};
+use crate::anomaly::HttpAnomaly;
 use crate::secret::Secret;
 
 /// A head longer than this without its empty line is an `oversized_head` anomaly.
@@ -28,8 +29,8 @@ pub enum Head<T> {
     Complete(T),
     /// A consistent prefix: call again with more bytes.
     Partial,
-    /// Not a head; the name of the anomaly.
-    Invalid(&'static str),
+    /// Not a head; what is wrong with it.
+    Invalid(HttpAnomaly),
 }
 
 /// What a head says about the body that follows it.
@@ -83,12 +84,12 @@ pub fn parse_request(buf: &[u8]) -> Head<ParsedRequest> {
         Ok(httparse::Status::Complete(len)) => {
             let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version)
             else {
-                return Head::Invalid("bad_head");
+                return Head::Invalid(HttpAnomaly::BadHead);
             };
             Head::Complete(request_head(method, target, version, len, req.headers))
         }
         Ok(httparse::Status::Partial) => partial(buf),
-        Err(httparse::Error::TooManyHeaders) => Head::Invalid("too_many_headers"),
+        Err(httparse::Error::TooManyHeaders) => Head::Invalid(HttpAnomaly::TooManyHeaders),
         Err(_) => lenient_request(buf),
     }
 }
@@ -109,12 +110,12 @@ fn lenient_request(buf: &[u8]) -> Head<ParsedRequest> {
         .collect();
     let (Some(method), Some(target), Some(version)) = (words.first(), words.get(1), words.last())
     else {
-        return Head::Invalid("bad_head");
+        return Head::Invalid(HttpAnomaly::BadHead);
     };
     let version = match *version {
         b"HTTP/1.0" => 0,
         b"HTTP/1.1" => 1,
-        _ => return Head::Invalid("bad_head"),
+        _ => return Head::Invalid(HttpAnomaly::BadHead),
     };
     if words.len() < 3
         || !method
@@ -122,11 +123,11 @@ fn lenient_request(buf: &[u8]) -> Head<ParsedRequest> {
             .all(|b| b.is_ascii_uppercase() || *b == b'-' || *b == b'_')
         || !target.iter().all(u8::is_ascii_graphic)
     {
-        return Head::Invalid("bad_head");
+        return Head::Invalid(HttpAnomaly::BadHead);
     }
     let (Ok(method), Ok(target)) = (std::str::from_utf8(method), std::str::from_utf8(target))
     else {
-        return Head::Invalid("bad_head");
+        return Head::Invalid(HttpAnomaly::BadHead);
     };
     let rest = buf.get(eol + 1..).unwrap_or_default();
     match lenient_headers(rest) {
@@ -219,7 +220,7 @@ pub fn parse_response(buf: &[u8]) -> Head<ParsedResponse> {
         Err(e) => return Head::Invalid(error_name(e)),
     };
     let (Some(status), Some(version)) = (resp.code, resp.version) else {
-        return Head::Invalid("bad_head");
+        return Head::Invalid(HttpAnomaly::BadHead);
     };
     let mut head = ResponseHead {
         status,
@@ -249,17 +250,17 @@ fn cap(buf: &[u8]) -> &[u8] {
 
 fn partial<T>(buf: &[u8]) -> Head<T> {
     if buf.len() >= MAX_HEAD {
-        Head::Invalid("oversized_head")
+        Head::Invalid(HttpAnomaly::OversizedHead)
     } else {
         Head::Partial
     }
 }
 
-fn error_name(e: httparse::Error) -> &'static str {
+fn error_name(e: httparse::Error) -> HttpAnomaly {
     match e {
-        httparse::Error::TooManyHeaders => "too_many_headers",
-        httparse::Error::HeaderName | httparse::Error::HeaderValue => "bad_header",
-        _ => "bad_head",
+        httparse::Error::TooManyHeaders => HttpAnomaly::TooManyHeaders,
+        httparse::Error::HeaderName | httparse::Error::HeaderValue => HttpAnomaly::BadHeader,
+        _ => HttpAnomaly::BadHead,
     }
 }
 
@@ -602,14 +603,20 @@ mod tests {
             raw.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
         }
         raw.extend_from_slice(b"\r\n");
-        assert_eq!(parse_request(&raw), Head::Invalid("too_many_headers"));
+        assert_eq!(
+            parse_request(&raw),
+            Head::Invalid(HttpAnomaly::TooManyHeaders)
+        );
     }
 
     #[test]
     fn oversized_head_is_invalid() {
         let mut raw = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
         raw.resize(MAX_HEAD + 10, b'a');
-        assert_eq!(parse_request(&raw), Head::Invalid("oversized_head"));
+        assert_eq!(
+            parse_request(&raw),
+            Head::Invalid(HttpAnomaly::OversizedHead)
+        );
         assert_eq!(parse_request(&raw[..MAX_HEAD - 1]), Head::Partial);
     }
 

@@ -8,12 +8,14 @@
 //! buffer ([`BUFFER_SIZE`]). Either grows only to hold one oversized block, up to
 //! [`MAX_BLOCK`], and both hand pcap-parser's blocks to the same loop. Damage is reported as
 //! [`Notice`]s naming the file and the byte offset (in the decompressed stream for gzip
-//! input), and everything that can still be read is delivered: a classic pcap with a corrupt
+//! input), each counted by its [`CaptureAnomaly`] in the source's stats, and everything that
+//! can still be read is delivered: a classic pcap with a corrupt
 //! record header is resynchronised on the next plausible record; a pcapng block that does not
 //! parse is skipped by its length when that length is sane.
 
 use super::mapped::{MappedReader, WINDOW};
 use super::{Frame, InputError, LinkType, Notice, PacketSource, SourceStats};
+use crate::anomaly::{Anomalies, CaptureAnomaly};
 use crate::model::Ts;
 use pcap_parser::pcapng::{build_ts_resolution, Block};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
@@ -66,10 +68,18 @@ pub fn open_reader(name: &str, r: Box<dyn Read + Send>) -> anyhow::Result<Box<dy
     }
 }
 
+/// A file that could not be opened as a capture: what went wrong, and the notice.
+type OpenFailure = (CaptureAnomaly, Notice);
+
 fn finish_open(
     mut readers: Vec<FileReader>,
-    failures: Vec<Notice>,
+    failures: Vec<OpenFailure>,
 ) -> anyhow::Result<Box<dyn PacketSource>> {
+    let mut anomalies = Anomalies::default();
+    for (a, _) in &failures {
+        anomalies.add(*a);
+    }
+    let failures: Vec<Notice> = failures.into_iter().map(|(_, n)| n).collect();
     if readers.is_empty() {
         let msg = failures
             .iter()
@@ -88,6 +98,7 @@ fn finish_open(
         let mut notices = failures;
         notices.append(&mut r.notices);
         r.notices = notices;
+        r.stats.anomalies.merge(&anomalies);
         return Ok(Box::new(r));
     }
     let n = readers.len();
@@ -96,10 +107,11 @@ fn finish_open(
         heads: (0..n).map(|_| Head::default()).collect(),
         taken: None,
         notices: failures,
+        anomalies,
     }))
 }
 
-fn open_path(p: &PathBuf, window: usize) -> Result<FileReader, Notice> {
+fn open_path(p: &PathBuf, window: usize) -> Result<FileReader, OpenFailure> {
     let name = p.display().to_string();
     let counter = Arc::new(AtomicU64::new(0));
     if name == "-" {
@@ -109,10 +121,13 @@ fn open_path(p: &PathBuf, window: usize) -> Result<FileReader, Notice> {
         };
         return FileReader::open("-".into(), Box::new(counting), counter, None);
     }
-    let f = std::fs::File::open(p).map_err(|e| Notice {
-        origin: name.clone(),
-        offset: None,
-        message: format!("cannot open: {e}"),
+    let f = std::fs::File::open(p).map_err(|e| {
+        let n = Notice {
+            origin: name.clone(),
+            offset: None,
+            message: format!("cannot open: {e}"),
+        };
+        (CaptureAnomaly::ReadError, n)
     })?;
     let total = f.metadata().ok().map(|m| m.len());
     if let Some(mapped) = MappedReader::open(&f, Arc::clone(&counter), window) {
@@ -217,7 +232,7 @@ enum Step {
     /// Damage that stops a pcapng file, or sends a classic pcap into resync.
     Damaged(String),
     /// Something to report; the block is skipped and reading goes on.
-    SkipWithNotice(usize, String),
+    SkipWithNotice(usize, CaptureAnomaly, String),
     /// A pcapng block that does not parse.
     BadBlock,
     ReadError,
@@ -248,16 +263,25 @@ impl FileReader {
         raw: Box<dyn Read + Send>,
         raw_read: Arc<AtomicU64>,
         total: Option<u64>,
-    ) -> Result<FileReader, Notice> {
-        let notice = |offset: Option<u64>, message: String| Notice {
-            origin: name.clone(),
-            offset,
-            message,
+    ) -> Result<FileReader, OpenFailure> {
+        let notice = |anomaly: CaptureAnomaly, offset: Option<u64>, message: String| {
+            let n = Notice {
+                origin: name.clone(),
+                offset,
+                message,
+            };
+            (anomaly, n)
         };
         let mut buffered = BufReader::with_capacity(64 * 1024, raw);
         let magic = match buffered.fill_buf() {
             Ok(b) => b.get(..2).map(|m| [m[0], m[1]]),
-            Err(e) => return Err(notice(None, format!("cannot read: {e}"))),
+            Err(e) => {
+                return Err(notice(
+                    CaptureAnomaly::ReadError,
+                    None,
+                    format!("cannot read: {e}"),
+                ))
+            }
         };
         let inner: Box<dyn Read + Send> = if magic == Some([0x1f, 0x8b]) {
             Box::new(flate2::read::MultiGzDecoder::new(buffered))
@@ -272,22 +296,31 @@ impl FileReader {
         };
         let rdr = match create_reader(BUFFER_SIZE, full) {
             Ok(r) => r,
-            Err(PcapError::Eof) => return Err(notice(Some(0), "empty file".into())),
+            Err(PcapError::Eof) => {
+                return Err(notice(
+                    CaptureAnomaly::NotACapture,
+                    Some(0),
+                    "empty file".into(),
+                ))
+            }
             Err(PcapError::ReadError) => {
                 let e = io_error.lock().ok().and_then(|g| g.clone());
                 return Err(notice(
+                    CaptureAnomaly::ReadError,
                     Some(0),
                     format!("cannot read: {}", e.unwrap_or_else(|| "read error".into())),
                 ));
             }
             Err(PcapError::Incomplete(_)) => {
                 return Err(notice(
+                    CaptureAnomaly::NotACapture,
                     Some(0),
                     "too short to be a pcap or pcapng file".into(),
                 ))
             }
             Err(_) => {
                 return Err(notice(
+                    CaptureAnomaly::NotACapture,
                     Some(0),
                     "not a pcap or pcapng capture (unknown file header)".into(),
                 ))
@@ -303,11 +336,14 @@ impl FileReader {
         raw_read: Arc<AtomicU64>,
         total: Option<u64>,
         io_error: Arc<Mutex<Option<String>>>,
-    ) -> Result<FileReader, Notice> {
-        let notice = |offset: Option<u64>, message: String| Notice {
-            origin: name.clone(),
-            offset,
-            message,
+    ) -> Result<FileReader, OpenFailure> {
+        let notice = |anomaly: CaptureAnomaly, offset: Option<u64>, message: String| {
+            let n = Notice {
+                origin: name.clone(),
+                offset,
+                message,
+            };
+            (anomaly, n)
         };
         let format = match rdr.next() {
             Ok((_, PcapBlockOwned::LegacyHeader(h))) => Format::Legacy {
@@ -324,6 +360,7 @@ impl FileReader {
             },
             _ => {
                 return Err(notice(
+                    CaptureAnomaly::NotACapture,
                     Some(0),
                     "not a pcap or pcapng capture (bad file header)".into(),
                 ))
@@ -351,7 +388,9 @@ impl FileReader {
         })
     }
 
-    fn notice(&mut self, offset: Option<u64>, message: String) {
+    /// Counts `anomaly` and keeps its notice (up to the limit per file).
+    fn notice(&mut self, anomaly: CaptureAnomaly, offset: Option<u64>, message: String) {
+        self.stats.anomalies.add(anomaly);
         self.notices_total = self.notices_total.saturating_add(1);
         if self.notices_total <= MAX_NOTICES_PER_FILE {
             self.notices.push(Notice {
@@ -514,6 +553,7 @@ impl FileReader {
                                 let r = idb.if_tsresol;
                                 return Step::SkipWithNotice(
                                     consume,
+                                    CaptureAnomaly::BadTimestampResolution,
                                     format!(
                                         "interface with an invalid timestamp resolution {r}; \
                                          microseconds assumed"
@@ -527,6 +567,7 @@ impl FileReader {
                                 let id = epb.if_id;
                                 return Step::SkipWithNotice(
                                     consume,
+                                    CaptureAnomaly::UndeclaredInterface,
                                     format!("packet for undeclared interface {id}, skipped"),
                                 );
                             };
@@ -549,6 +590,7 @@ impl FileReader {
                             let Some(iface) = ifaces.first().copied() else {
                                 return Step::SkipWithNotice(
                                     consume,
+                                    CaptureAnomaly::UndeclaredInterface,
                                     "simple packet block before any interface, skipped".into(),
                                 );
                             };
@@ -595,6 +637,7 @@ impl FileReader {
                         self.rdr.consume_noshift(k);
                         let to = self.offset();
                         self.notice(
+                            CaptureAnomaly::CorruptRecord,
                             Some(from),
                             format!(
                                 "{what}: skipped {} bytes, reading again from offset {to}",
@@ -607,6 +650,7 @@ impl FileReader {
                         if self.rdr.reader_exhausted() {
                             self.rdr.consume_noshift(avail);
                             self.notice(
+                                CaptureAnomaly::CorruptRecord,
                                 Some(from),
                                 format!("{what}: the rest of the file is corrupt, skipped"),
                             );
@@ -642,7 +686,8 @@ impl FileReader {
                     self.stalls += 1;
                     if self.stalls > 4 || self.refill().is_err() {
                         let off = Some(self.offset());
-                        self.notice(off, "reading stalled; rest of file skipped".into());
+                        let msg = "reading stalled; rest of file skipped".into();
+                        self.notice(CaptureAnomaly::Stalled, off, msg);
                         self.done = true;
                     }
                 }
@@ -652,6 +697,7 @@ impl FileReader {
                     if self.rdr.data().len() >= MAX_BLOCK || !self.rdr.grow(cap) {
                         let off = Some(self.offset());
                         self.notice(
+                            CaptureAnomaly::OversizedBlock,
                             off,
                             format!(
                                 "block larger than {} MiB; rest of file skipped",
@@ -663,9 +709,9 @@ impl FileReader {
                         self.done = true;
                     }
                 }
-                Step::SkipWithNotice(n, msg) => {
+                Step::SkipWithNotice(n, anomaly, msg) => {
                     let off = Some(self.offset());
-                    self.notice(off, msg);
+                    self.notice(anomaly, off, msg);
                     self.rdr.consume_noshift(n);
                 }
                 Step::BadBlock => {
@@ -689,11 +735,13 @@ impl FileReader {
                     });
                     match len.map(|l| l as usize) {
                         Some(l) if l >= 12 && l % 4 == 0 && l <= data.len() => {
-                            self.notice(off, "block that does not parse, skipped".into());
+                            let msg = "block that does not parse, skipped".into();
+                            self.notice(CaptureAnomaly::BadBlock, off, msg);
                             self.rdr.consume_noshift(l);
                         }
                         _ => {
                             self.notice(
+                                CaptureAnomaly::BadBlock,
                                 off,
                                 "block that does not parse; rest of file skipped".into(),
                             );
@@ -706,6 +754,7 @@ impl FileReader {
                     let off = Some(self.offset());
                     let left = self.rdr.data().len();
                     self.notice(
+                        CaptureAnomaly::TruncatedFile,
                         off,
                         format!("file ends in the middle of a record ({left} bytes left over)"),
                     );
@@ -715,6 +764,7 @@ impl FileReader {
                     let off = Some(self.offset());
                     let e = self.io_error.lock().ok().and_then(|g| g.clone());
                     self.notice(
+                        CaptureAnomaly::ReadError,
                         off,
                         format!("read error: {}", e.unwrap_or_else(|| "unknown".into())),
                     );
@@ -725,7 +775,7 @@ impl FileReader {
                     if matches!(self.format, Format::Legacy { .. }) {
                         resync_from = Some((off, msg));
                     } else {
-                        self.notice(Some(off), msg);
+                        self.notice(CaptureAnomaly::CorruptRecord, Some(off), msg);
                         self.done = true;
                     }
                 }
@@ -743,14 +793,21 @@ impl FileReader {
         } else {
             orig_len
         };
-        if caplen == 0 && !self.zero_len_noticed {
+        // Noticed once per file, counted every time.
+        if caplen == 0 && self.zero_len_noticed {
+            self.stats.anomalies.add(CaptureAnomaly::ZeroLengthRecord);
+        } else if caplen == 0 {
             self.zero_len_noticed = true;
-            self.notice(Some(offset), "zero-length packet record".into());
+            let msg = "zero-length packet record".into();
+            self.notice(CaptureAnomaly::ZeroLengthRecord, Some(offset), msg);
         }
         if let Format::Legacy { snaplen, .. } = self.format {
-            if snaplen > 0 && caplen > snaplen as usize && !self.oversize_noticed {
+            if snaplen > 0 && caplen > snaplen as usize && self.oversize_noticed {
+                self.stats.anomalies.add(CaptureAnomaly::RecordOverSnaplen);
+            } else if snaplen > 0 && caplen > snaplen as usize {
                 self.oversize_noticed = true;
                 self.notice(
+                    CaptureAnomaly::RecordOverSnaplen,
                     Some(offset),
                     format!("record of {caplen} bytes is larger than the snap length {snaplen}"),
                 );
@@ -773,6 +830,7 @@ impl FileReader {
             let off = Some(self.offset());
             let e = self.io_error.lock().ok().and_then(|g| g.clone());
             self.notice(
+                CaptureAnomaly::ReadError,
                 off,
                 format!("read error: {}", e.unwrap_or_else(|| "unknown".into())),
             );
@@ -813,6 +871,8 @@ struct Merge {
     heads: Vec<Head>,
     taken: Option<usize>,
     notices: Vec<Notice>,
+    /// Files that could not be opened.
+    anomalies: Anomalies,
 }
 
 impl Merge {
@@ -875,7 +935,9 @@ impl PacketSource for Merge {
             s.packets += r.stats.packets;
             s.bytes += r.stats.bytes;
             s.truncated_packets += r.stats.truncated_packets;
+            s.anomalies.merge(&r.stats.anomalies);
         }
+        s.anomalies.merge(&self.anomalies);
         s
     }
     fn progress(&self) -> (u64, Option<u64>) {

@@ -13,6 +13,7 @@
 //! episode is judged on a quiet interface as on a busy one. Frames still carry packet time.
 
 use super::{Frame, LinkType, LiveError, Next, Notice, PacketSource, SourceStats};
+use crate::anomaly::CaptureAnomaly;
 use crate::model::Ts;
 use pcap::{Active, Capture, Device};
 use std::net::IpAddr;
@@ -294,6 +295,7 @@ impl LiveSource {
                     return Wait::End;
                 }
                 Err(e) => {
+                    self.stats.anomalies.add(CaptureAnomaly::ReadError);
                     self.notices.push(Notice {
                         origin: self.iface.clone(),
                         offset: None,

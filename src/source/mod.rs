@@ -11,6 +11,7 @@ pub mod file;
 pub mod live;
 pub mod mapped;
 
+use crate::anomaly::Anomalies;
 use crate::model::Notice;
 use crate::model::Ts;
 
@@ -46,6 +47,9 @@ pub struct SourceStats {
     pub kernel_received: Option<u64>,
     pub kernel_dropped: Option<u64>,
     pub if_dropped: Option<u64>,
+    /// Damage met, by name (only [`CaptureAnomaly`](crate::anomaly::CaptureAnomaly)s),
+    /// counted past the notices' limit too.
+    pub anomalies: Anomalies,
 }
 
 /// Why a live capture could not start (exit code 4). Defined here, outside the `live`

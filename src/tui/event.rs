@@ -12,6 +12,7 @@
 //! virtual packet time so that retry windows pass as they did live. Pause, speed and stop
 //! come from the UI through [`Control`].
 
+use crate::anomaly::Anomalies;
 use crate::driver::{self, Flow, Step};
 use crate::engine::{Engine, EngineConfig};
 use crate::model::{CaptureCounters, Episode, HttpCounters, Notice, Ts};
@@ -34,6 +35,8 @@ pub struct Progress {
     pub capture: CaptureCounters,
     pub http: HttpCounters,
     pub source: SourceStats,
+    /// Every anomaly so far, the source's included.
+    pub anomalies: Anomalies,
     /// The virtual packet time of a replay (or the last packet's time).
     pub now: Option<Ts>,
 }
@@ -185,6 +188,7 @@ impl Screen<'_> {
                 capture,
                 http,
                 source: self.source.clone(),
+                anomalies: engine.anomalies(&self.source),
                 now,
             },
         };
@@ -324,6 +328,7 @@ fn run_engine(
         capture: result.capture,
         http: result.http,
         source: src.stats(),
+        anomalies: result.anomalies,
         now: screen.last_ts,
     };
     // The capture is over: waiting on the UI loses nothing now.

@@ -19,7 +19,8 @@
 //! - **Header**: the source, elapsed packet time, packets/s and bandwidth (over the last
 //!   5 s of packet time), kernel drops (live), and the capture's health: `ok`, or
 //!   `LOSSY (...)` when drops, capture gaps, truncated packets, decode errors or limits
-//!   mean that missing data could look like failing users.
+//!   mean that missing data could look like failing users, then the anomaly counted most
+//!   (`top anomaly http.bad_chunk 3`) when there is one.
 //! - **Tiles**: challenges (`407`s), authenticated, failed, unresolved episodes, users
 //!   failing (`+` when some failure has no user name), median time to authenticate.
 //! - **Failures by cause** as bars; the selected cause's remedy is shown below the bars

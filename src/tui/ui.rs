@@ -200,7 +200,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         (None, None) => "n/a".into(),
     };
     let (h, ok) = health(app);
-    let l2 = Line::from(vec![
+    let mut l2 = vec![
         Span::raw("capture "),
         Span::styled(
             h,
@@ -210,17 +210,23 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                 BOLD.fg(Color::Red)
             },
         ),
-        Span::raw(format!(
-            "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}",
-            c.packets,
-            drops,
-            c.gap_bytes,
-            c.truncated_packets,
-            c.decode_errors,
-            c.tls_proxy_connections
-        )),
-    ]);
-    f.render_widget(Paragraph::new(vec![Line::from(l1), l2]), area);
+    ];
+    if let Some((a, n)) = app.progress.anomalies.largest() {
+        l2.push(Span::styled(
+            format!("  top anomaly {a} {n}"),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    l2.push(Span::raw(format!(
+        "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}",
+        c.packets,
+        drops,
+        c.gap_bytes,
+        c.truncated_packets,
+        c.decode_errors,
+        c.tls_proxy_connections
+    )));
+    f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
 }
 
 fn draw_tiles(f: &mut Frame, app: &App, area: Rect) {
