@@ -325,7 +325,6 @@ impl Downstream {
                 head,
                 credentials,
                 None,
-                None,
                 after_gap,
             );
             self.analyzer.on_event(AnalysisEvent::Sent(Box::new(ex)));
@@ -360,10 +359,6 @@ impl Downstream {
             Ok((_, response)) => self.count_response(response),
             Err(_) => self.http.unanswered_requests += 1,
         }
-        let (response, unanswered) = match outcome {
-            Ok(r) => (Some(r), None),
-            Err(why) => (None, Some(why)),
-        };
         // Read when the request was sent, if the analysis kept it then; otherwise now.
         let credentials = self
             .analyzer
@@ -375,8 +370,7 @@ impl Downstream {
             req_ts,
             request,
             credentials,
-            response,
-            unanswered,
+            Some(outcome),
             after_gap,
         );
         self.count_auth_anomalies(&ex);
@@ -420,18 +414,22 @@ fn read_credentials(request: &RequestHead) -> Option<Credentials> {
 }
 
 /// Builds the analysis record of one request from its credentials, read by the caller, and
-/// its response, whose challenges are read here: the head's header values (`Secret`s) are
-/// dropped with it.
+/// what became of it (`None`: only sent so far; `Ok`: its response, whose challenges are read
+/// here; `Err`: why it has none). The head's header values (`Secret`s) are dropped with it.
 fn exchange(
     conn: ConnRef,
     seq: u64,
     req_ts: Ts,
     request: RequestHead,
     credentials: Option<Credentials>,
-    response: Option<(Ts, ResponseHead)>,
-    unanswered: Option<Unanswered>,
+    outcome: Option<Result<(Ts, ResponseHead), Unanswered>>,
     after_gap: bool,
 ) -> Exchange {
+    let (response, unanswered) = match outcome {
+        None => (None, None),
+        Some(Ok(r)) => (Some(r), None),
+        Some(Err(why)) => (None, Some(why)),
+    };
     let (resp_ts, status, challenges, www_challenges, response_close) = match &response {
         Some((ts, r)) => (
             Some(*ts),
