@@ -2,6 +2,12 @@
 //! Basic, Digest, NTLMSSP (types 1–3), and Negotiate (SPNEGO → Kerberos AP-REQ or NTLMSSP,
 //! KRB-ERROR). Pure, bounds-checked parsers that keep identities and drop secrets at once:
 //! nothing returned here holds a password, hash, nonce, response or raw token.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod basic;
 pub mod der;
