@@ -5,6 +5,12 @@
 //!
 //! Owns no notion of authentication: credential and challenge header values are handed on
 //! as [`Secret`]s for the auth parsers.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod conn;
 pub mod framing;
