@@ -13,6 +13,12 @@
 //! Limits (all in packet time, all counted in `FlowStats`): a maximum of connections (the
 //! least recently active is evicted), idle expiry, a linger after both FINs or a RST,
 //! per-stream and total out-of-order buffer caps, and time bounds on holes.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod key;
 pub mod table;
