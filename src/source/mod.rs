@@ -5,6 +5,12 @@
 //! path). Damage in a capture (a cut-off file, a corrupt block, a record larger than its
 //! snap length) is reported as a [`Notice`] naming the file and byte offset, and reading goes
 //! on with whatever can still be read. Sources know nothing about IP, TCP or HTTP.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod file;
 #[cfg(feature = "live")]
