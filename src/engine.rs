@@ -122,7 +122,7 @@ impl Engine {
             }
             Decoded::Malformed(_) => self.down.capture.decode_errors += 1,
         }
-        if frame.ts.0 - self.last_advance.0 >= ADVANCE_EVERY_US {
+        if frame.ts.since(self.last_advance) >= ADVANCE_EVERY_US {
             self.advance(frame.ts);
         }
     }

@@ -440,7 +440,7 @@ impl<T: Default> FlowTable<T> {
         let queued = conn.parked.get(dir).is_some_and(|q| !q.is_empty());
         // A young connection's first data before its SYN: the handshake may be late.
         let before_syn = !conn.core.syn_known(dir, &conn.asm)
-            && now.0.saturating_sub(conn.core.meta.first_ts.0) < self.limits.acked_hole_timeout_us;
+            && now.since(conn.core.meta.first_ts) < self.limits.acked_hole_timeout_us;
         if !(has_data
             && !seg.flags.rst
             && !seg.flags.syn
@@ -559,7 +559,7 @@ impl<T: Default> FlowTable<T> {
                     .iter()
                     .position(|p| {
                         force
-                            || now.0.saturating_sub(p.ts.0) >= wait
+                            || now.since(p.ts) >= wait
                             || (!conn
                                 .asm
                                 .get(dir ^ 1)

@@ -235,12 +235,12 @@ impl Assembler {
         let acked = self.acked_data();
         if acked > self.next {
             let since = *self.acked_since.get_or_insert(now);
-            if now.0.saturating_sub(since.0) >= self.timeouts.acked_hole_timeout_us {
+            if now.since(since) >= self.timeouts.acked_hole_timeout_us {
                 self.skip_to(acked, out);
             }
         }
         if let Some(since) = self.hole_since {
-            if now.0.saturating_sub(since.0) >= self.timeouts.hole_timeout_us {
+            if now.since(since) >= self.timeouts.hole_timeout_us {
                 let to = self.buffer_end();
                 self.skip_to(to, out);
             }

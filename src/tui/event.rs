@@ -271,7 +271,7 @@ fn run_engine(
                 if virt >= ts {
                     break;
                 }
-                let wait_us = ((ts.0 - virt.0) as f64 / s0).clamp(0.0, 50_000.0);
+                let wait_us = (ts.since(virt) as f64 / s0).clamp(0.0, 50_000.0);
                 std::thread::sleep(
                     Duration::from_micros(wait_us as u64).max(Duration::from_millis(1)),
                 );
