@@ -4,6 +4,9 @@
 //! Link types: Ethernet (802.1Q, QinQ; trailers ignored by trusting IP lengths), Linux SLL
 //! and SLL2, raw IPv4/IPv6, BSD null/loopback (both byte orders), LOOP, NFLOG. Snap-length
 //! cut packets keep what payload they have and say how many payload bytes are missing.
+//!
+//! No panic on any input, enforced by the compiler: clippy's `unwrap_used`, `expect_used`,
+//! `indexing_slicing` and `arithmetic_side_effects` are denied in this module.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,

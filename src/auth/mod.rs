@@ -2,6 +2,9 @@
 //! Basic, Digest, NTLMSSP (types 1–3), and Negotiate (SPNEGO → Kerberos AP-REQ or NTLMSSP,
 //! KRB-ERROR). Pure, bounds-checked parsers that keep identities and drop secrets at once:
 //! nothing returned here holds a password, hash, nonce, response or raw token.
+//!
+//! No panic on any input, enforced by the compiler: clippy's `unwrap_used`, `expect_used`,
+//! `indexing_slicing` and `arithmetic_side_effects` are denied here and in the submodules.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,

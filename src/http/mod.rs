@@ -5,6 +5,9 @@
 //!
 //! Owns no notion of authentication: credential and challenge header values are handed on
 //! as [`Secret`]s for the auth parsers.
+//!
+//! No panic on any input, enforced by the compiler: clippy's `unwrap_used`, `expect_used`,
+//! `indexing_slicing` and `arithmetic_side_effects` are denied here and in the submodules.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
