@@ -128,14 +128,14 @@ fn lenient_request(buf: &[u8]) -> Head<ParsedRequest> {
     else {
         return Head::Invalid("bad_head");
     };
-    let head_start = eol.saturating_add(1);
-    let rest = buf.get(head_start..).unwrap_or_default();
+    let headers_start = eol.saturating_add(1);
+    let rest = buf.get(headers_start..).unwrap_or_default();
     match lenient_headers(rest) {
         Some((n, headers)) => Head::Complete(request_head(
             method,
             target,
             version,
-            head_start.saturating_add(n),
+            headers_start.saturating_add(n),
             &headers,
         )),
         None => partial(buf),
