@@ -4,6 +4,15 @@
 //! Link types: Ethernet (802.1Q, QinQ; trailers ignored by trusting IP lengths), Linux SLL
 //! and SLL2, raw IPv4/IPv6, BSD null/loopback (both byte orders), LOOP, NFLOG. Snap-length
 //! cut packets keep what payload they have and say how many payload bytes are missing.
+//!
+//! No panic on any input, enforced by the compiler: clippy's `unwrap_used`, `expect_used`,
+//! `indexing_slicing` and `arithmetic_side_effects` are denied in this module.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 use crate::anomaly::DecodeAnomaly;
 use crate::model::Ts;
@@ -113,10 +122,9 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
         linktype::IPV4 => from_raw_ip(frame, data, 4),
         linktype::IPV6 => from_raw_ip(frame, data, 6),
         linktype::NULL | linktype::LOOP => {
-            let Some(fam) = data.get(0..4) else {
+            let Some(&fam) = data.first_chunk::<4>() else {
                 return Decoded::Malformed(DecodeAnomaly::NullHeader);
             };
-            let fam: [u8; 4] = [fam[0], fam[1], fam[2], fam[3]];
             // DLT_NULL is in the capturing host's byte order, LOOP in network order:
             // accept both for both.
             let le = u32::from_le_bytes(fam);
@@ -185,13 +193,11 @@ fn from_raw_ip<'a>(frame: &Frame<'a>, data: &'a [u8], version: u8) -> Decoded<'a
 }
 
 fn be16(data: &[u8], at: usize) -> Option<u16> {
-    let b = data.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([b[0], b[1]]))
+    Some(u16::from_be_bytes(*data.get(at..)?.first_chunk::<2>()?))
 }
 
 fn le16(data: &[u8], at: usize) -> Option<u16> {
-    let b = data.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([b[0], b[1]]))
+    Some(u16::from_le_bytes(*data.get(at..)?.first_chunk::<2>()?))
 }
 
 /// The IP packet inside an NFLOG record: a 4-byte header (family, version, resource id),
@@ -203,7 +209,7 @@ fn nflog_payload(data: &[u8]) -> Result<Option<&[u8]>, DecodeAnomaly> {
     }
     let mut at = 4usize;
     while at < data.len() {
-        let (Some(len), Some(ty)) = (le16(data, at), le16(data, at + 2)) else {
+        let (Some(len), Some(ty)) = (le16(data, at), le16(data, at.saturating_add(2))) else {
             return Err(DecodeAnomaly::NflogRecord);
         };
         let len = usize::from(len);
@@ -214,7 +220,7 @@ fn nflog_payload(data: &[u8]) -> Result<Option<&[u8]>, DecodeAnomaly> {
         // The type has a "nested" flag in bit 15 and a "byte order" flag in bit 14.
         if ty & 0x3fff == 9 {
             // A cut record keeps what it has.
-            let start = at + 4;
+            let start = at.saturating_add(4);
             let stop = end.min(data.len());
             return Ok(data.get(start..stop));
         }
@@ -336,6 +342,12 @@ pub fn link_type_name(link_type: u32) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

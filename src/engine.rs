@@ -130,7 +130,7 @@ impl Engine {
                 self.down.anomalies.add(a);
             }
         }
-        if frame.ts.0 - self.last_advance.0 >= ADVANCE_EVERY_US {
+        if frame.ts.since(self.last_advance) >= ADVANCE_EVERY_US {
             self.advance(frame.ts);
         }
     }

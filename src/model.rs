@@ -14,7 +14,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// A packet timestamp: microseconds since the Unix epoch, UTC. Always packet time, never
-/// the wall clock.
+/// the wall clock. Its arithmetic saturates: a capture's times (a pcapng interface's
+/// `if_tsoffset` included) can be anywhere in the `i64` range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ts(pub i64);
 
@@ -33,9 +34,13 @@ impl Ts {
     pub fn plus_micros(self, d: i64) -> Ts {
         Ts(self.0.saturating_add(d))
     }
+    /// Microseconds from `earlier` to `self` (negative when `earlier` is later), saturating.
+    pub fn since(self, earlier: Ts) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
     /// Milliseconds from `earlier` to `self` (negative when `earlier` is later).
     pub fn ms_since(self, earlier: Ts) -> f64 {
-        (self.0 - earlier.0) as f64 / 1000.0
+        self.since(earlier) as f64 / 1000.0
     }
     /// RFC 3339 UTC with microseconds, e.g. `2026-11-28T08:19:36.123456Z`.
     pub fn rfc3339(self) -> String {

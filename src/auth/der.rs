@@ -187,7 +187,7 @@ pub fn oid_string(value: &[u8]) -> Option<String> {
     let mut out = format!("{}.{}", first / 40, first % 40);
     if first >= 120 {
         // Arcs above 2.39 would need a multi-byte first sub-identifier; not used here.
-        out = format!("2.{}", u32::from(first) - 80);
+        out = format!("2.{}", first.saturating_sub(80));
     }
     let mut acc: u64 = 0;
     let mut pending = false;
@@ -208,6 +208,12 @@ pub fn oid_string(value: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -73,7 +73,7 @@ pub fn ext_value(v: &str) -> Option<String> {
         if b == b'%' {
             let h = hex(it.next()?)?;
             let l = hex(it.next()?)?;
-            bytes.push(h * 16 + l);
+            bytes.push(h << 4 | l);
         } else {
             bytes.push(b);
         }
@@ -86,15 +86,18 @@ pub fn ext_value(v: &str) -> Option<String> {
 }
 
 fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::auth::header;

@@ -53,6 +53,8 @@ pub struct Parsed<'a> {
 }
 
 /// A byte class as a table: ASCII letters and digits plus `extra`.
+// Evaluated at compile time only: a bad index or an overflow here fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 const fn class(extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut b = 0;
@@ -74,7 +76,7 @@ const TCHAR: [bool; 256] = class(b"!#$%&'*+-.^_`|~");
 const TOKEN68: [bool; 256] = class(b"-._~+/");
 
 fn is_tchar(b: u8) -> bool {
-    TCHAR[usize::from(b)]
+    TCHAR.get(usize::from(b)).copied().unwrap_or(false)
 }
 
 fn is_ows(b: u8) -> bool {
@@ -98,22 +100,23 @@ impl<'a> Cursor<'a> {
     }
     fn skip_ows(&mut self) {
         while self.peek().is_some_and(is_ows) {
-            self.pos += 1;
+            self.pos = self.pos.saturating_add(1);
         }
     }
     fn ows_end(&self, mut at: usize) -> usize {
         while self.peek_at(at).is_some_and(is_ows) {
-            at += 1;
+            at = at.saturating_add(1);
         }
         at
     }
     /// The end of the run of bytes of `class` that starts at `at`.
     fn run_end(&self, at: usize, class: &[bool; 256]) -> usize {
         let rest = self.s.as_bytes().get(at..).unwrap_or_default();
-        at + rest
+        let run = rest
             .iter()
-            .position(|&b| !class[usize::from(b)])
-            .unwrap_or(rest.len())
+            .position(|&b| !class.get(usize::from(b)).copied().unwrap_or(false))
+            .unwrap_or(rest.len());
+        at.saturating_add(run)
     }
     fn token_end(&self, at: usize) -> usize {
         self.run_end(at, &TCHAR)
@@ -126,7 +129,7 @@ impl<'a> Cursor<'a> {
     /// Skips to just after the next comma (or to the end).
     fn skip_past_comma(&mut self) {
         while let Some(b) = self.peek() {
-            self.pos += 1;
+            self.pos = self.pos.saturating_add(1);
             if b == b',' {
                 return;
             }
@@ -135,19 +138,19 @@ impl<'a> Cursor<'a> {
     /// Skips to the next comma (or to the end), stopping on it.
     fn skip_to_comma(&mut self) {
         while self.peek().is_some_and(|b| b != b',') {
-            self.pos += 1;
+            self.pos = self.pos.saturating_add(1);
         }
     }
     /// Skips commas and whitespace between list elements.
     fn skip_separators(&mut self) {
         while self.peek().is_some_and(|b| b == b',' || is_ows(b)) {
-            self.pos += 1;
+            self.pos = self.pos.saturating_add(1);
         }
     }
     /// Reads a quoted-string starting at the opening quote. Returns the unescaped text and
     /// whether the closing quote was found.
     fn quoted(&mut self) -> (Cow<'a, str>, bool) {
-        self.pos += 1; // opening quote
+        self.pos = self.pos.saturating_add(1); // opening quote
         let start = self.pos;
         let mut owned: Option<String> = None;
         loop {
@@ -164,15 +167,15 @@ impl<'a> Cursor<'a> {
                         Some(o) => Cow::Owned(o),
                         None => Cow::Borrowed(self.slice(start, self.pos)),
                     };
-                    self.pos += 1;
+                    self.pos = self.pos.saturating_add(1);
                     return (v, true);
                 }
                 b'\\' => {
                     let o = owned.get_or_insert_with(|| self.slice(start, self.pos).to_string());
-                    self.pos += 1;
+                    self.pos = self.pos.saturating_add(1);
                     if let Some(c) = self.s.get(self.pos..).and_then(|r| r.chars().next()) {
                         o.push(c);
-                        self.pos += c.len_utf8();
+                        self.pos = self.pos.saturating_add(c.len_utf8());
                     }
                 }
                 _ => {
@@ -184,7 +187,7 @@ impl<'a> Cursor<'a> {
                     if let Some(o) = owned.as_mut() {
                         o.push(c);
                     }
-                    self.pos += c.len_utf8().max(1);
+                    self.pos = self.pos.saturating_add(c.len_utf8().max(1));
                 }
             }
         }
@@ -236,7 +239,7 @@ pub fn parse(value: &str) -> Parsed<'_> {
         let mut t_end = c.run_end(t_start, &TOKEN68);
         let body_end = t_end;
         while c.peek_at(t_end) == Some(b'=') {
-            t_end += 1;
+            t_end = t_end.saturating_add(1);
         }
         let after = c.ows_end(t_end);
         // (`name=` alone reads as a token68, as an empty parameter value is not allowed.)
@@ -278,7 +281,7 @@ fn parse_params<'a>(c: &mut Cursor<'a>, item: &mut AuthItem<'a>) {
                 }
             } else {
                 let name = c.slice(n_start, n_end);
-                c.pos = c.ows_end(eq + 1);
+                c.pos = c.ows_end(eq.saturating_add(1));
                 let value: Cow<'a, str> = if c.peek() == Some(b'"') {
                     let (v, closed) = c.quoted();
                     if !closed {
@@ -289,7 +292,7 @@ fn parse_params<'a>(c: &mut Cursor<'a>, item: &mut AuthItem<'a>) {
                     // token; leniently anything up to a comma or whitespace.
                     let v_start = c.pos;
                     while c.peek().is_some_and(|b| b != b',' && !is_ows(b)) {
-                        c.pos += 1;
+                        c.pos = c.pos.saturating_add(1);
                     }
                     let v = c.slice(v_start, c.pos);
                     if v.is_empty() || !v.bytes().all(is_tchar) {
@@ -325,6 +328,12 @@ fn parse_params<'a>(c: &mut Cursor<'a>, item: &mut AuthItem<'a>) {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -6,6 +6,15 @@
 //! `docs/verdicts.md` describes what this yields: challenges and their continuation legs
 //! (§1.3), credentials and which handshake steps are final (§1.4), and what identity each
 //! scheme reveals (§2.1).
+//!
+//! No panic on any input, enforced by the compiler: clippy's `unwrap_used`, `expect_used`,
+//! `indexing_slicing` and `arithmetic_side_effects` are denied here and in the submodules.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod basic;
 pub mod der;

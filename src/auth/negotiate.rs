@@ -120,14 +120,14 @@ fn gss(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(), A> {
     match oid.value {
         OID_SPNEGO => {
             t.spnego = true;
-            walk(rest, nesting + 1, t)
+            walk(rest, nesting.saturating_add(1), t)
         }
         OID_KERBEROS | OID_MS_KERBEROS => {
             // TOK_ID: 01 00 AP-REQ, 02 00 AP-REP, 03 00 KRB-ERROR.
             let inner = rest.get(2..).ok_or(A::KrbTruncated)?;
-            walk(inner, nesting + 1, t)
+            walk(inner, nesting.saturating_add(1), t)
         }
-        OID_NTLMSSP => walk(rest, nesting + 1, t),
+        OID_NTLMSSP => walk(rest, nesting.saturating_add(1), t),
         _ => Err(A::GssUnknownMech),
     }
 }
@@ -144,7 +144,7 @@ fn neg_token_init(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(
         }
     }
     match seq.field(2).map_err(e)? {
-        Some(tok) if tok.tag == TAG_OCTET_STRING => walk(tok.value, nesting + 1, t),
+        Some(tok) if tok.tag == TAG_OCTET_STRING => walk(tok.value, nesting.saturating_add(1), t),
         Some(_) => Err(A::SpnegoBadMechToken),
         None => Err(A::SpnegoNoMechToken),
     }
@@ -163,7 +163,7 @@ fn neg_token_resp(tlv: Tlv<'_>, nesting: u8, t: &mut NegotiateToken) -> Result<(
         }
     }
     match seq.field(2).map_err(e)? {
-        Some(tok) if tok.tag == TAG_OCTET_STRING => walk(tok.value, nesting + 1, t),
+        Some(tok) if tok.tag == TAG_OCTET_STRING => walk(tok.value, nesting.saturating_add(1), t),
         Some(_) => Err(A::SpnegoBadResponseToken),
         // A reply without a token (accept-completed, or reject) is normal.
         None => Ok(()),

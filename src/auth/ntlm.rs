@@ -84,7 +84,8 @@ pub fn decode_string(bytes: &[u8], unicode: bool) -> Option<String> {
     let s: String = if unicode {
         let units = bytes
             .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]));
+            .filter_map(|c| c.first_chunk().copied())
+            .map(u16::from_le_bytes);
         char::decode_utf16(units)
             .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
             .collect()
@@ -215,6 +216,12 @@ fn parse_authenticate(b: &[u8]) -> Result<NtlmMessage, A> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -13,6 +13,15 @@
 //! Limits (all in packet time, all counted in `FlowStats`): a maximum of connections (the
 //! least recently active is evicted), idle expiry, a linger after both FINs or a RST,
 //! per-stream and total out-of-order buffer caps, and time bounds on holes.
+//!
+//! No panic on any input, enforced by the compiler: clippy's `unwrap_used`, `expect_used`,
+//! `indexing_slicing` and `arithmetic_side_effects` are denied here and in the submodules.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod key;
 pub mod table;

@@ -236,7 +236,7 @@ fn emit<T>(
     };
     let side = core.side(dir, first, proxy_ports);
     if let StreamEvent::Gap(n) = ev {
-        stats.gap_bytes += n;
+        stats.gap_bytes = stats.gap_bytes.saturating_add(n);
     }
     h.stream(&core.meta, &mut core.app, side, ts, ev);
 }
@@ -292,25 +292,66 @@ impl<T: Default> FlowTable<T> {
         let (key, fwd) = FlowKey::new((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port));
         let dir = if fwd { 0 } else { 1 };
         let now = seg.ts;
+        let slot = self.slot_for(key, dir, seg, h);
+        self.touch(slot);
+        self.handshake(slot, dir, seg);
+        if self.refused(slot, dir, seg, h) {
+            return;
+        }
+        if seg.flags.rst {
+            // Nothing waits past a reset.
+            self.release(slot, now, true, h);
+        }
+        if self.park(slot, dir, seg, h) {
+            return;
+        }
+        let input = SegmentIn {
+            seq: seg.seq,
+            syn: seg.flags.syn,
+            fin: seg.flags.fin,
+            rst: seg.flags.rst,
+            payload: seg.payload,
+            missing: seg.missing_payload,
+        };
+        let ack = (seg.flags.ack && !seg.flags.rst).then_some(seg.ack);
+        self.feed(slot, dir, input, ack, now, h);
+        // A SYN may be what this direction's held data waited for, and this direction's
+        // bytes what the other one's held segments answered.
+        self.release(slot, now, false, h);
+    }
+
+    /// The slot of the segment's connection: the one on its key, or a new one when there is
+    /// none or when a SYN starts a new connection on a reused key.
+    fn slot_for(
+        &mut self,
+        key: FlowKey,
+        dir: usize,
+        seg: &Segment<'_>,
+        h: &mut impl FlowHandler<T>,
+    ) -> usize {
         let syn_only = seg.flags.syn && !seg.flags.ack;
-        let slot = match self.map.get(&key).copied() {
+        match self.map.get(&key).copied() {
             Some(slot) if syn_only && self.starts_new(slot, dir, seg.seq) => {
-                self.remove(slot, now, h);
-                self.create(key, now, h)
+                self.remove(slot, seg.ts, h);
+                self.create(key, seg.ts, h)
             }
             Some(slot) => slot,
-            None => self.create(key, now, h),
-        };
-        self.touch(slot);
+            None => self.create(key, seg.ts, h),
+        }
+    }
+
+    /// Notes a SYN or SYN-ACK of direction `dir`: who opened the connection, with which
+    /// ISN, and whether a SYN to a proxy port now waits for its answer.
+    fn handshake(&mut self, slot: usize, dir: usize, seg: &Segment<'_>) {
         let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         let core = &mut conn.core;
-        if seg.ts > core.last_ts {
-            core.last_ts = seg.ts;
+        let now = seg.ts;
+        if now > core.last_ts {
+            core.last_ts = now;
         }
-        let other = 1 - dir;
-        if syn_only {
+        if seg.flags.syn && !seg.flags.ack {
             if core.syn_from.is_none() {
                 core.syn_from = Some(dir);
                 core.syn_isn = Some(seg.seq);
@@ -338,77 +379,100 @@ impl<T: Default> FlowTable<T> {
             core.attempt_settled = true;
             core.side(dir, None, &self.limits.proxy_ports);
         }
-        let refused = seg.flags.rst
-            && core.syn_from == Some(other)
-            && core.synack_from.is_none()
-            && conn.asm[dir].base().is_none();
-        if refused {
-            // The SYN was refused: nothing was ever established.
-            if !core.attempt_settled {
-                core.attempt_settled = true;
-                let c = &*core;
-                h.attempt_failed(failed_attempt(c, seg.ts, true));
-            }
-            if core.closed_at.is_none() {
-                core.closed_at = Some(now);
-                self.closing.push_back((
-                    slot,
-                    core.meta.id,
-                    now.plus_micros(self.limits.close_linger_us),
-                ));
-            }
-            return;
-        }
-        if seg.flags.rst {
-            // Nothing waits past a reset.
-            self.release(slot, now, true, h);
-        }
+    }
+
+    /// A RST answering the other direction's SYN before anything was established: the
+    /// attempt failed and the connection closes. True when that is what `seg` is.
+    fn refused(
+        &mut self,
+        slot: usize,
+        dir: usize,
+        seg: &Segment<'_>,
+        h: &mut impl FlowHandler<T>,
+    ) -> bool {
         let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
-            return;
+            return true;
         };
+        let core = &mut conn.core;
+        let refused = seg.flags.rst
+            && core.syn_from == Some(dir ^ 1)
+            && core.synack_from.is_none()
+            && conn.asm.get(dir).and_then(Assembler::base).is_none();
+        if !refused {
+            return false;
+        }
+        // The SYN was refused: nothing was ever established.
+        if !core.attempt_settled {
+            core.attempt_settled = true;
+            let c = &*core;
+            h.attempt_failed(failed_attempt(c, seg.ts, true));
+        }
+        if core.closed_at.is_none() {
+            core.closed_at = Some(seg.ts);
+            self.closing.push_back((
+                slot,
+                core.meta.id,
+                seg.ts.plus_micros(self.limits.close_linger_us),
+            ));
+        }
+        true
+    }
+
+    /// Holds the segment back when it answers bytes of the other direction not seen yet,
+    /// when earlier segments of its direction wait already, or when it is data before the
+    /// SYN of a young connection. True when it was held; with no room to hold it, what
+    /// waits is released and the segment goes on as it is.
+    fn park(
+        &mut self,
+        slot: usize,
+        dir: usize,
+        seg: &Segment<'_>,
+        h: &mut impl FlowHandler<T>,
+    ) -> bool {
+        let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+            return true;
+        };
+        let now = seg.ts;
         // Data only: a bare FIN is put in its place by the reassembler.
         let has_data = !seg.payload.is_empty() || seg.missing_payload > 0;
-        let answers_unseen = seg.flags.ack && conn.asm[other].acks_undelivered(seg.ack);
-        let queued = !conn.parked[dir].is_empty();
+        let answers_unseen = seg.flags.ack
+            && conn
+                .asm
+                .get(dir ^ 1)
+                .is_some_and(|a| a.acks_undelivered(seg.ack));
+        let queued = conn.parked.get(dir).is_some_and(|q| !q.is_empty());
         // A young connection's first data before its SYN: the handshake may be late.
         let before_syn = !conn.core.syn_known(dir, &conn.asm)
-            && now.0.saturating_sub(conn.core.meta.first_ts.0) < self.limits.acked_hole_timeout_us;
-        if has_data && !seg.flags.rst && !seg.flags.syn && (answers_unseen || queued || before_syn)
+            && now.since(conn.core.meta.first_ts) < self.limits.acked_hole_timeout_us;
+        if !(has_data
+            && !seg.flags.rst
+            && !seg.flags.syn
+            && (answers_unseen || queued || before_syn))
         {
-            let size = seg.payload.len() + PARKED_COST;
-            if conn.parked_bytes + size <= self.limits.max_buffered_per_stream {
-                conn.parked_bytes += size;
-                conn.parked[dir].push_back(Parked {
-                    ts: now,
-                    seq: seg.seq,
-                    ack: seg.ack,
-                    fin: seg.flags.fin,
-                    payload: seg.payload.to_vec(),
-                    missing: seg.missing_payload,
-                });
-                if !conn.core.in_pending {
-                    conn.core.in_pending = true;
-                    self.pending.push((slot, conn.core.meta.id));
-                }
-                return;
-            }
-            // No room to wait: what waits goes first, then this segment as it is.
-            self.stats.buffer_limit_hits += 1;
-            self.release(slot, now, true, h);
+            return false;
         }
-        let input = SegmentIn {
-            seq: seg.seq,
-            syn: seg.flags.syn,
-            fin: seg.flags.fin,
-            rst: seg.flags.rst,
-            payload: seg.payload,
-            missing: seg.missing_payload,
-        };
-        let ack = (seg.flags.ack && !seg.flags.rst).then_some(seg.ack);
-        self.feed(slot, dir, input, ack, now, h);
-        // A SYN may be what this direction's held data waited for, and this direction's
-        // bytes what the other one's held segments answered.
-        self.release(slot, now, false, h);
+        let size = seg.payload.len().saturating_add(PARKED_COST);
+        let fits = conn.parked_bytes.saturating_add(size) <= self.limits.max_buffered_per_stream;
+        if let (true, Some(queue)) = (fits, conn.parked.get_mut(dir)) {
+            conn.parked_bytes = conn.parked_bytes.saturating_add(size);
+            queue.push_back(Parked {
+                ts: now,
+                seq: seg.seq,
+                ack: seg.ack,
+                fin: seg.flags.fin,
+                payload: seg.payload.to_vec(),
+                missing: seg.missing_payload,
+            });
+            if !conn.core.in_pending {
+                conn.core.in_pending = true;
+                self.pending.push((slot, conn.core.meta.id));
+            }
+            return true;
+        }
+        // No room to wait: what waits goes first, then this segment as it is.
+        self.stats.buffer_limit_hits = self.stats.buffer_limit_hits.saturating_add(1);
+        self.release(slot, now, true, h);
+        false
     }
 
     /// Feeds a segment of direction `dir` (with its ACK number, if any) to the reassemblers.
@@ -424,10 +488,10 @@ impl<T: Default> FlowTable<T> {
         let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        let other = 1 - dir;
+        let other = dir ^ 1;
         let core = &mut conn.core;
-        let before = conn.asm[0].buffered() + conn.asm[1].buffered();
-        let hits_before = conn.asm[0].cap_hits + conn.asm[1].cap_hits;
+        let before = buffered(&conn.asm);
+        let hits_before = cap_hits(&conn.asm);
         let room = self
             .limits
             .max_buffered_total
@@ -451,13 +515,15 @@ impl<T: Default> FlowTable<T> {
                 emit(core, stats, ports, h, other, now, ev)
             });
         }
-        let after = conn.asm[0].buffered() + conn.asm[1].buffered();
-        self.total_buffered = self.total_buffered.saturating_sub(before) + after;
-        let cap_hits = (conn.asm[0].cap_hits + conn.asm[1].cap_hits).saturating_sub(hits_before);
-        self.stats.buffer_limit_hits += cap_hits;
-        self.stats.reassembly_cap_hits += cap_hits;
-        let pending =
-            conn.asm[0].has_pending() || conn.asm[1].has_pending() || conn.parked_bytes > 0;
+        let after = buffered(&conn.asm);
+        self.total_buffered = self
+            .total_buffered
+            .saturating_sub(before)
+            .saturating_add(after);
+        let cap_hits = cap_hits(&conn.asm).saturating_sub(hits_before);
+        self.stats.buffer_limit_hits = self.stats.buffer_limit_hits.saturating_add(cap_hits);
+        self.stats.reassembly_cap_hits = self.stats.reassembly_cap_hits.saturating_add(cap_hits);
+        let pending = conn.asm.iter().any(Assembler::has_pending) || conn.parked_bytes > 0;
         if pending && !conn.core.in_pending {
             conn.core.in_pending = true;
             self.pending.push((slot, conn.core.meta.id));
@@ -490,15 +556,19 @@ impl<T: Default> FlowTable<T> {
             // that waits (the direction's own segments arrived out of order) need not wait
             // with it, or two directions could each wait on bytes held behind the other.
             let ready = |dir: usize| {
-                conn.parked[dir]
+                let queue = conn.parked.get(dir)?;
+                queue
                     .iter()
                     .position(|p| {
                         force
-                            || now.0.saturating_sub(p.ts.0) >= wait
-                            || (!conn.asm[1 - dir].acks_undelivered(p.ack)
+                            || now.since(p.ts) >= wait
+                            || (!conn
+                                .asm
+                                .get(dir ^ 1)
+                                .is_some_and(|a| a.acks_undelivered(p.ack))
                                 && conn.core.syn_known(dir, &conn.asm))
                     })
-                    .and_then(|i| Some((i, conn.parked[dir].get(i)?.ts)))
+                    .and_then(|i| Some((i, queue.get(i)?.ts)))
             };
             let (dir, at) = match (ready(0), ready(1)) {
                 (Some((i, a)), Some((j, b))) => {
@@ -512,12 +582,12 @@ impl<T: Default> FlowTable<T> {
                 (None, Some((j, _))) => (1, j),
                 (None, None) => return,
             };
-            let Some(p) = conn.parked[dir].remove(at) else {
+            let Some(p) = conn.parked.get_mut(dir).and_then(|q| q.remove(at)) else {
                 return;
             };
             conn.parked_bytes = conn
                 .parked_bytes
-                .saturating_sub(p.payload.len() + PARKED_COST);
+                .saturating_sub(p.payload.len().saturating_add(PARKED_COST));
             let input = SegmentIn {
                 seq: p.seq,
                 syn: false,
@@ -567,7 +637,7 @@ impl<T: Default> FlowTable<T> {
             if !idle {
                 break;
             }
-            self.stats.expired_idle += 1;
+            self.stats.expired_idle = self.stats.expired_idle.saturating_add(1);
             self.remove(self.tail, now, h);
         }
         let pending = std::mem::take(&mut self.pending);
@@ -578,20 +648,23 @@ impl<T: Default> FlowTable<T> {
             let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
-            let before = conn.asm[0].buffered() + conn.asm[1].buffered();
+            let before = buffered(&conn.asm);
             let core = &mut conn.core;
             let ports = &self.limits.proxy_ports;
             let stats = &mut self.stats;
             for (dir, asm) in conn.asm.iter_mut().enumerate() {
                 asm.tick(now, &mut |ev| emit(core, stats, ports, h, dir, now, ev));
             }
-            let after = conn.asm[0].buffered() + conn.asm[1].buffered();
-            self.total_buffered = self.total_buffered.saturating_sub(before) + after;
+            let after = buffered(&conn.asm);
+            self.total_buffered = self
+                .total_buffered
+                .saturating_sub(before)
+                .saturating_add(after);
             self.release(slot, now, false, h);
             let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
-            if conn.asm[0].has_pending() || conn.asm[1].has_pending() || conn.parked_bytes > 0 {
+            if conn.asm.iter().any(Assembler::has_pending) || conn.parked_bytes > 0 {
                 self.pending.push((slot, id));
             } else {
                 conn.core.in_pending = false;
@@ -649,24 +722,24 @@ impl<T: Default> FlowTable<T> {
         if let Some(old) = c.syn_isn {
             return old != isn && c.syn_from == Some(dir);
         }
-        let data_start = SeqNumber(isn) + 1;
+        let data_start = SeqNumber(isn).plus(1);
         if c.synack_from.is_some() {
             return c.synack_ack != data_start.0;
         }
         match conn.asm.get(dir).and_then(Assembler::base) {
             None => false,
             // A late SYN for data already seen lies just before it.
-            Some(base) => !(0..1 << 24).contains(&(base - data_start)),
+            Some(base) => !(0..1 << 24).contains(&base.distance(data_start)),
         }
     }
 
     fn create(&mut self, key: FlowKey, now: Ts, h: &mut impl FlowHandler<T>) -> usize {
         if self.map.len() >= self.limits.max_connections.max(1) && self.tail != NIL {
-            self.stats.evicted_full += 1;
+            self.stats.evicted_full = self.stats.evicted_full.saturating_add(1);
             self.remove(self.tail, now, h);
         }
-        self.next_id += 1;
-        self.stats.tcp_connections += 1;
+        self.next_id = self.next_id.saturating_add(1);
+        self.stats.tcp_connections = self.stats.tcp_connections.saturating_add(1);
         let per_stream = self.limits.max_buffered_per_stream;
         let conn = Conn {
             asm: [
@@ -711,7 +784,7 @@ impl<T: Default> FlowTable<T> {
             }
             None => {
                 self.slots.push(Some(conn));
-                self.slots.len() - 1
+                self.slots.len().saturating_sub(1)
             }
         };
         self.map.insert(key, slot);
@@ -729,7 +802,7 @@ impl<T: Default> FlowTable<T> {
         };
         self.free.push(slot);
         self.map.remove(&conn.core.key);
-        let held = conn.asm[0].buffered() + conn.asm[1].buffered();
+        let held = buffered(&conn.asm);
         self.total_buffered = self.total_buffered.saturating_sub(held);
         let core = &mut conn.core;
         let ports = &self.limits.proxy_ports;
@@ -740,7 +813,7 @@ impl<T: Default> FlowTable<T> {
         } else {
             0
         };
-        for dir in [first_dir, 1 - first_dir] {
+        for dir in [first_dir, first_dir ^ 1] {
             if let Some(asm) = conn.asm.get_mut(dir) {
                 asm.flush(&mut |ev| emit(core, stats, ports, h, dir, now, ev));
             }
@@ -801,6 +874,16 @@ impl<T: Default> FlowTable<T> {
     }
 }
 
+/// Out-of-order bytes both directions' reassemblers hold.
+fn buffered([a, b]: &[Assembler; 2]) -> usize {
+    a.buffered().saturating_add(b.buffered())
+}
+
+/// Times both directions' reassemblers hit their caps.
+fn cap_hits([a, b]: &[Assembler; 2]) -> u64 {
+    a.cap_hits.saturating_add(b.cap_hits)
+}
+
 /// The failed attempt of a connection whose SYN went unanswered or was refused.
 fn failed_attempt<T>(c: &Core<T>, ts: Ts, reset: bool) -> FailedAttempt {
     let (client, server) = match c.syn_from {
@@ -819,6 +902,12 @@ fn failed_attempt<T>(c: &Core<T>, ts: Ts, reset: bool) -> FailedAttempt {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::decode::TcpFlags;

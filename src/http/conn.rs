@@ -218,10 +218,10 @@ impl HttpConn {
     fn data(&mut self, side: Side, ts: Ts, mut data: &[u8], out: &mut Vec<HttpEvent>) {
         // Every step consumes bytes or changes state; a few steps in a row that do neither
         // would mean a bug, so stop rather than spin.
-        let mut idle = 0;
+        let mut idle = 0u8;
         while !data.is_empty() && idle < 4 {
             let n = self.step(side, ts, data, out);
-            idle = if n == 0 { idle + 1 } else { 0 };
+            idle = if n == 0 { idle.saturating_add(1) } else { 0 };
             data = data.get(n..).unwrap_or_default();
         }
     }
@@ -236,7 +236,7 @@ impl HttpConn {
             }
             State::Body(left) => {
                 let take = (*left).min(data.len() as u64);
-                *left -= take;
+                *left = left.saturating_sub(take);
                 if *left == 0 {
                     st.state = State::Head(Mode::Strict);
                 }
@@ -250,7 +250,7 @@ impl HttpConn {
                     n
                 }
                 ChunkStep::Bad(n) => {
-                    let line_start = n > 0 && data.get(n - 1) == Some(&b'\n');
+                    let line_start = n.checked_sub(1).and_then(|i| data.get(i)) == Some(&b'\n');
                     st.state = State::Resync { line_start };
                     out.push(HttpEvent::Anomaly {
                         ts,
@@ -277,7 +277,7 @@ impl HttpConn {
                         .and_then(|d| d.iter().position(|&b| b == b'\n'))
                     {
                         Some(p) => {
-                            i += p + 1;
+                            i = i.saturating_add(p).saturating_add(1);
                             at = true;
                         }
                         None => {
@@ -551,7 +551,7 @@ impl HttpConn {
             after_gap,
             tunneled: self.tunneled,
         };
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         if self.server_closed {
             let why = self.close_reason();
             out.push(unanswered(p, ts, why));
@@ -664,7 +664,7 @@ impl HttpConn {
         let lost_place = match &mut st.state {
             State::Skip | State::Tunnel | State::UntilClose | State::Closed => false,
             State::Body(left) if n < *left => {
-                *left -= n;
+                *left = left.saturating_sub(n);
                 false
             }
             State::Body(left) if n == *left => {

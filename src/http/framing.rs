@@ -139,8 +139,8 @@ impl Chunked {
             match self.phase {
                 Phase::Data(n) => {
                     let take = n.min(rest.len() as u64);
-                    pos += take as usize;
-                    let left = n - take;
+                    pos = pos.saturating_add(take as usize);
+                    let left = n.saturating_sub(take);
                     self.phase = if left == 0 {
                         Phase::DataEnd(false)
                     } else {
@@ -153,12 +153,12 @@ impl Chunked {
                         (_, Some(b'\n')) => self.phase = Phase::Size,
                         _ => return ChunkStep::Bad(pos),
                     }
-                    pos += 1;
+                    pos = pos.saturating_add(1);
                 }
                 Phase::Size => {
                     let lf = rest.iter().position(|&b| b == b'\n');
                     let Some(lf) = lf else {
-                        if self.carry.len() + rest.len() > MAX_CHUNK_LINE {
+                        if self.carry.len().saturating_add(rest.len()) > MAX_CHUNK_LINE {
                             return ChunkStep::Bad(pos);
                         }
                         self.carry.extend_from_slice(rest);
@@ -168,7 +168,7 @@ impl Chunked {
                     let size = if self.carry.is_empty() {
                         chunk_size(line_part)
                     } else {
-                        if self.carry.len() + line_part.len() > MAX_CHUNK_LINE {
+                        if self.carry.len().saturating_add(line_part.len()) > MAX_CHUNK_LINE {
                             return ChunkStep::Bad(pos);
                         }
                         self.carry.extend_from_slice(line_part);
@@ -176,7 +176,7 @@ impl Chunked {
                         self.carry.clear();
                         s
                     };
-                    pos += lf + 1;
+                    pos = pos.saturating_add(lf).saturating_add(1);
                     match size {
                         None => return ChunkStep::Bad(pos),
                         Some(0) => {
@@ -190,14 +190,15 @@ impl Chunked {
                 }
                 Phase::Trailers { line, first_cr } => match rest.iter().position(|&b| b == b'\n') {
                     Some(lf) => {
-                        let len = line + lf;
+                        let len = line.saturating_add(lf);
                         let first_cr = if line == 0 {
                             rest.first() == Some(&b'\r')
                         } else {
                             first_cr
                         };
-                        pos += lf + 1;
-                        self.trailer_bytes += lf + 1;
+                        pos = pos.saturating_add(lf).saturating_add(1);
+                        self.trailer_bytes =
+                            self.trailer_bytes.saturating_add(lf).saturating_add(1);
                         if len == 0 || (len == 1 && first_cr) {
                             *self = Chunked::new();
                             return ChunkStep::Done(pos);
@@ -216,12 +217,12 @@ impl Chunked {
                         } else {
                             first_cr
                         };
-                        self.trailer_bytes += rest.len();
+                        self.trailer_bytes = self.trailer_bytes.saturating_add(rest.len());
                         if self.trailer_bytes > MAX_TRAILERS {
                             return ChunkStep::Bad(data.len());
                         }
                         self.phase = Phase::Trailers {
-                            line: line + rest.len(),
+                            line: line.saturating_add(rest.len()),
                             first_cr,
                         };
                         return ChunkStep::More;
@@ -236,7 +237,7 @@ impl Chunked {
     pub fn gap(&mut self, n: u64) -> bool {
         match self.phase {
             Phase::Data(left) if n < left => {
-                self.phase = Phase::Data(left - n);
+                self.phase = Phase::Data(left.saturating_sub(n));
                 true
             }
             Phase::Data(left) if n == left => {
@@ -260,13 +261,15 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
         httparse::parse_chunk_size(line)
     } else {
         // A bare LF: give httparse the CRLF it wants, on a small copy.
-        let mut v = Vec::with_capacity(body.len() + 2);
+        let mut v = Vec::with_capacity(body.len().saturating_add(2));
         v.extend_from_slice(body);
         v.extend_from_slice(b"\r\n");
         httparse::parse_chunk_size(&v)
     };
     match parsed {
-        Ok(httparse::Status::Complete((used, size))) if used == body.len() + 2 => Some(size),
+        Ok(httparse::Status::Complete((used, size))) if used == body.len().saturating_add(2) => {
+            Some(size)
+        }
         _ => None,
     }
 }

@@ -6,6 +6,15 @@
 //! Owns no notion of authentication: credential and challenge header values are handed on
 //! as [`Secret`]s for the auth parsers. What it finds is what `docs/verdicts.md` calls a
 //! proxy signal (§1.1) and a transaction with its response or the reason it has none (§1.2).
+//!
+//! No panic on any input, enforced by the compiler: clippy's `unwrap_used`, `expect_used`,
+//! `indexing_slicing` and `arithmetic_side_effects` are denied here and in the submodules.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod conn;
 pub mod framing;

@@ -129,11 +129,16 @@ fn lenient_request(buf: &[u8]) -> Head<ParsedRequest> {
     else {
         return Head::Invalid(HttpAnomaly::BadHead);
     };
-    let rest = buf.get(eol + 1..).unwrap_or_default();
+    let headers_start = eol.saturating_add(1);
+    let rest = buf.get(headers_start..).unwrap_or_default();
     match lenient_headers(rest) {
-        Some((n, headers)) => {
-            Head::Complete(request_head(method, target, version, eol + 1 + n, &headers))
-        }
+        Some((n, headers)) => Head::Complete(request_head(
+            method,
+            target,
+            version,
+            headers_start.saturating_add(n),
+            &headers,
+        )),
         None => partial(buf),
     }
 }
@@ -149,14 +154,15 @@ fn lenient_headers(buf: &[u8]) -> Option<(usize, Vec<httparse::Header<'_>>)> {
         let eol = rest.iter().position(|&b| b == b'\n')?;
         let line = rest.get(..eol)?;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        at += eol + 1;
+        at = at.saturating_add(eol).saturating_add(1);
         if line.is_empty() {
             return Some((at, headers));
         }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
-        let (Some(name), Some(value)) = (line.get(..colon), line.get(colon + 1..)) else {
+        let (Some(name), Some(value)) = (line.get(..colon), line.get(colon.saturating_add(1)..))
+        else {
             continue;
         };
         let Ok(name) = std::str::from_utf8(name) else {
@@ -321,7 +327,7 @@ fn trim(s: &[u8]) -> &[u8] {
     let end = s
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |p| p + 1);
+        .map_or(start, |p| p.saturating_add(1));
     s.get(start..end).unwrap_or_default()
 }
 
@@ -335,7 +341,9 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
         if !b.is_ascii_digit() {
             return None;
         }
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        n = n
+            .checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))?;
     }
     Some(n)
 }
@@ -366,21 +374,21 @@ pub fn looks_like_request(buf: &[u8]) -> Looks {
             Some(b) if (b.is_ascii_uppercase() || *b == b'-' || *b == b'_') && i < MAX_METHOD => {}
             Some(_) => return Looks::No,
         }
-        i += 1;
+        i = i.saturating_add(1);
     }
-    i += 1;
+    i = i.saturating_add(1);
     // Target: visible characters.
     let start = i;
     loop {
         match buf.get(i) {
             None => return Looks::NeedMore,
             Some(b' ') if i > start => break,
-            Some(b) if b.is_ascii_graphic() && i - start < MAX_TARGET => {}
+            Some(b) if b.is_ascii_graphic() && i.saturating_sub(start) < MAX_TARGET => {}
             Some(_) => return Looks::No,
         }
-        i += 1;
+        i = i.saturating_add(1);
     }
-    i += 1;
+    i = i.saturating_add(1);
     match version_then_eol(buf.get(i..).unwrap_or_default()) {
         Looks::No => extra_words_then_version(buf.get(i..).unwrap_or_default()),
         looks => looks,
@@ -451,6 +459,12 @@ pub fn looks_like_response(buf: &[u8]) -> Looks {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -66,7 +66,7 @@ impl Chunk {
     }
     fn cost(&self) -> usize {
         match self {
-            Chunk::Data(d) => d.len() + CHUNK_OVERHEAD,
+            Chunk::Data(d) => d.len().saturating_add(CHUNK_OVERHEAD),
             Chunk::Missing(_) => CHUNK_OVERHEAD,
         }
     }
@@ -152,7 +152,7 @@ impl Assembler {
         if self.state != State::Open {
             return false;
         }
-        let rel = SeqNumber(ack) - self.next_seq(base);
+        let rel = SeqNumber(ack).distance(self.next_seq(base));
         rel > 0 && rel <= MAX_AHEAD
     }
 
@@ -169,7 +169,7 @@ impl Assembler {
             return;
         }
         let start = if seg.syn {
-            SeqNumber(seg.seq) + 1
+            SeqNumber(seg.seq).plus(1)
         } else {
             SeqNumber(seg.seq)
         };
@@ -183,14 +183,14 @@ impl Assembler {
             self.close(State::Reset);
             return;
         }
-        let rel = start - self.next_seq(base);
+        let rel = start.distance(self.next_seq(base));
         if rel > MAX_AHEAD {
             return;
         }
-        let s = self.next as i64 + rel;
+        let s = (self.next as i64).saturating_add(rel);
         let data_len = seg.payload.len() as i64;
-        let len = data_len + i64::from(seg.missing);
-        let e = s + len;
+        let len = data_len.saturating_add(i64::from(seg.missing));
+        let e = s.saturating_add(len);
         if seg.fin && self.fin_at.is_none() && e >= 0 {
             self.fin_at = Some(e as u64);
         }
@@ -210,11 +210,11 @@ impl Assembler {
         if self.state != State::Open {
             return;
         }
-        let rel = SeqNumber(ack) - self.next_seq(base);
+        let rel = SeqNumber(ack).distance(self.next_seq(base));
         if rel <= 0 || rel > MAX_AHEAD {
             return;
         }
-        let mut abs = self.next + rel as u64;
+        let mut abs = self.next.saturating_add(rel as u64);
         if let Some(f) = self.fin_at {
             abs = abs.min(f);
         }
@@ -235,12 +235,12 @@ impl Assembler {
         let acked = self.acked_data();
         if acked > self.next {
             let since = *self.acked_since.get_or_insert(now);
-            if now.0.saturating_sub(since.0) >= self.timeouts.acked_hole_timeout_us {
+            if now.since(since) >= self.timeouts.acked_hole_timeout_us {
                 self.skip_to(acked, out);
             }
         }
         if let Some(since) = self.hole_since {
-            if now.0.saturating_sub(since.0) >= self.timeouts.hole_timeout_us {
+            if now.since(since) >= self.timeouts.hole_timeout_us {
                 let to = self.buffer_end();
                 self.skip_to(to, out);
             }
@@ -285,6 +285,12 @@ impl Assembler {
         self.acked_since = None;
     }
 
+    /// The pending gap once the bytes from `next` up to `to` are given up as missing.
+    fn gap_plus(&self, to: u64) -> u64 {
+        self.pending_gap
+            .saturating_add(to.saturating_sub(self.next))
+    }
+
     fn emit_gap(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
         if self.pending_gap > 0 {
             out(StreamEvent::Gap(self.pending_gap));
@@ -308,7 +314,7 @@ impl Assembler {
         e: u64,
         out: &mut impl FnMut(StreamEvent<'_>),
     ) {
-        let data_end = (s + payload.len() as i64).max(0) as u64;
+        let data_end = s.saturating_add(payload.len() as i64).max(0) as u64;
         while self.next < e {
             let first = self.buf.first_key_value().map(|(k, _)| *k);
             if first.is_some_and(|k| k <= self.next) {
@@ -318,14 +324,14 @@ impl Assembler {
             let limit = first.map_or(e, |k| k.min(e));
             if self.next < data_end {
                 let to = limit.min(data_end);
-                let from = (self.next as i64 - s) as usize;
-                let upto = (to as i64 - s) as usize;
+                let from = (self.next as i64).saturating_sub(s) as usize;
+                let upto = (to as i64).saturating_sub(s) as usize;
                 if let Some(bytes) = payload.get(from..upto) {
                     self.emit_data(bytes, out);
                 }
                 self.next = to;
             } else {
-                self.pending_gap += limit - self.next;
+                self.pending_gap = self.gap_plus(limit);
                 self.next = limit;
             }
         }
@@ -348,7 +354,7 @@ impl Assembler {
                         self.emit_data(bytes, out);
                     }
                 }
-                Chunk::Missing(_) => self.pending_gap += end - self.next,
+                Chunk::Missing(_) => self.pending_gap = self.gap_plus(end),
             }
             self.next = end;
         }
@@ -375,7 +381,7 @@ impl Assembler {
                 Some(k) if k <= self.next => self.drain_one(out),
                 first => {
                     let upto = first.map_or(target, |k| k.min(target));
-                    self.pending_gap += upto - self.next;
+                    self.pending_gap = self.gap_plus(upto);
                     self.next = upto;
                 }
             }
@@ -410,8 +416,8 @@ impl Assembler {
         global_room: usize,
         out: &mut impl FnMut(StreamEvent<'_>),
     ) {
-        let data_end = s + payload.len() as u64;
-        let e = data_end + u64::from(missing);
+        let data_end = s.saturating_add(payload.len() as u64);
+        let e = data_end.saturating_add(u64::from(missing));
         // Uncovered ranges of [s, e), in order.
         let mut free: Vec<(u64, u64)> = Vec::new();
         let mut cur = s;
@@ -433,13 +439,13 @@ impl Assembler {
             if a < data_end {
                 let to = b.min(data_end);
                 let bytes = payload
-                    .get((a - s) as usize..(to - s) as usize)
+                    .get(a.saturating_sub(s) as usize..to.saturating_sub(s) as usize)
                     .unwrap_or_default();
                 pieces.push((a, Chunk::Data(bytes.to_vec())));
             }
             let ma = a.max(data_end);
             if ma < b {
-                pieces.push((ma, Chunk::Missing(b - ma)));
+                pieces.push((ma, Chunk::Missing(b.saturating_sub(ma))));
             }
         }
         let cost: usize = pieces.iter().map(|(_, c)| c.cost()).sum();
@@ -448,13 +454,13 @@ impl Assembler {
             .saturating_sub(self.buffered)
             .min(global_room);
         if cost > room {
-            self.cap_hits += 1;
+            self.cap_hits = self.cap_hits.saturating_add(1);
             self.skip_to(s, out);
             self.deliver_from_segment(s as i64, payload, e, out);
             return;
         }
         for (k, c) in pieces {
-            self.buffered += c.cost();
+            self.buffered = self.buffered.saturating_add(c.cost());
             self.buf.insert(k, c);
         }
         if !self.buf.is_empty() && self.hole_since.is_none() {

@@ -19,7 +19,7 @@ use crate::anomaly::{Anomalies, CaptureAnomaly};
 use crate::model::Ts;
 use pcap_parser::pcapng::{build_ts_resolution, Block};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
+use pcap_parser::{create_reader, LegacyPcapBlock, PcapBlockOwned, PcapError};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,7 +45,10 @@ pub fn open_files(paths: &[PathBuf]) -> anyhow::Result<Box<dyn PacketSource>> {
     let mut readers = Vec::new();
     let mut failures = Vec::new();
     // Files merged by time are all open at once: their map windows share one budget.
-    let window = (WINDOW / paths.len().max(1)).max(BUFFER_SIZE);
+    let window = WINDOW
+        .checked_div(paths.len())
+        .unwrap_or(WINDOW)
+        .max(BUFFER_SIZE);
     for p in paths {
         match open_path(p, window) {
             Ok(r) => readers.push(r),
@@ -171,7 +174,7 @@ impl Read for FullRead {
             let Some(rest) = buf.get_mut(n..) else { break };
             match self.inner.read(rest) {
                 Ok(0) => break,
-                Ok(k) => n += k,
+                Ok(k) => n = n.saturating_add(k),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.failed = true;
@@ -216,15 +219,8 @@ enum Format {
 enum Step {
     /// Consume this many bytes and go on.
     Skip(usize),
-    /// A packet: consume `len` after it is handed out.
-    Packet {
-        consume: usize,
-        addr: usize,
-        caplen: usize,
-        ts: Ts,
-        link_type: LinkType,
-        orig_len: u32,
-    },
+    /// A packet: consume its block after it is handed out.
+    Packet(Packet),
     NeedMore,
     Grow,
     End,
@@ -236,6 +232,18 @@ enum Step {
     /// A pcapng block that does not parse.
     BadBlock,
     ReadError,
+}
+
+/// Where a packet lies in the reader's buffer, and what it is.
+struct Packet {
+    /// The length of its block, consumed once the frame has been handed out.
+    consume: usize,
+    /// The address of its first byte in the buffer.
+    addr: usize,
+    caplen: usize,
+    ts: Ts,
+    link_type: LinkType,
+    orig_len: u32,
 }
 
 /// One capture file being read.
@@ -274,7 +282,7 @@ impl FileReader {
         };
         let mut buffered = BufReader::with_capacity(64 * 1024, raw);
         let magic = match buffered.fill_buf() {
-            Ok(b) => b.get(..2).map(|m| [m[0], m[1]]),
+            Ok(b) => b.first_chunk::<2>().copied(),
             Err(e) => {
                 return Err(notice(
                     CaptureAnomaly::ReadError,
@@ -420,16 +428,21 @@ impl FileReader {
 
     /// Reads a classic pcap record header at `at` of `data`: (ts_sec, ts_frac, caplen, origlen).
     fn legacy_header(data: &[u8], at: usize, be: bool) -> Option<(u32, u32, u32, u32)> {
-        let h = data.get(at..at.checked_add(16)?)?;
-        let w = |i: usize| -> u32 {
-            let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+        let &[s0, s1, s2, s3, f0, f1, f2, f3, c0, c1, c2, c3, o0, o1, o2, o3] =
+            data.get(at..)?.first_chunk::<16>()?;
+        let w = |b: [u8; 4]| -> u32 {
             if be {
                 u32::from_be_bytes(b)
             } else {
                 u32::from_le_bytes(b)
             }
         };
-        Some((w(0), w(4), w(8), w(12)))
+        Some((
+            w([s0, s1, s2, s3]),
+            w([f0, f1, f2, f3]),
+            w([c0, c1, c2, c3]),
+            w([o0, o1, o2, o3]),
+        ))
     }
 
     /// Whether a classic pcap record header at `at` looks like a real one (for resync).
@@ -457,7 +470,7 @@ impl FileReader {
         }
         let sec = i64::from(sec);
         match self.last_ts {
-            Some(t) if (sec - t.secs()).abs() > 86_400 => return false,
+            Some(t) if sec.abs_diff(t.secs()) > 86_400 => return false,
             None if sec == 0 => return false,
             _ => {}
         }
@@ -480,141 +493,49 @@ impl FileReader {
         (1..data.len().saturating_sub(15)).find(|&k| self.legacy_plausible(data, k))
     }
 
-    fn step(&mut self) -> Step {
-        // Classic pcap: check the record header before the parser sees it, so that an
-        // absurd captured length is not taken as a reason to read gigabytes.
-        if let Format::Legacy {
+    /// Classic pcap: checks the record header before the parser sees it, so that an absurd
+    /// captured length is not taken as a reason to read gigabytes.
+    fn legacy_precheck(&self) -> Option<Step> {
+        let Format::Legacy {
             snaplen,
             big_endian,
             header_seen: true,
             ..
         } = self.format
-        {
-            if let Some((_, _, caplen, _)) = Self::legacy_header(self.rdr.data(), 0, big_endian) {
-                if caplen > Self::legacy_cap_limit(snaplen) {
-                    return Step::Damaged(format!(
-                        "record header with an impossible captured length {caplen}"
-                    ));
-                }
-            }
-        }
-        let big_endian_ng = match &self.format {
-            Format::Ng { big_endian, .. } => Some(*big_endian),
-            Format::Legacy { .. } => None,
+        else {
+            return None;
         };
-        let res = self.rdr.next();
-        match res {
-            Ok((consume, block)) => match block {
-                PcapBlockOwned::LegacyHeader(_) => {
-                    if let Format::Legacy { header_seen, .. } = &mut self.format {
-                        *header_seen = true;
-                    }
-                    Step::Skip(consume)
+        let (_, _, caplen, _) = Self::legacy_header(self.rdr.data(), 0, big_endian)?;
+        (caplen > Self::legacy_cap_limit(snaplen)).then(|| {
+            Step::Damaged(format!(
+                "record header with an impossible captured length {caplen}"
+            ))
+        })
+    }
+
+    /// Reads the next block and decides what it is.
+    fn step(&mut self) -> Step {
+        if let Some(damaged) = self.legacy_precheck() {
+            return damaged;
+        }
+        let is_ng = matches!(self.format, Format::Ng { .. });
+        match self.rdr.next() {
+            Ok((consume, PcapBlockOwned::LegacyHeader(_))) => {
+                if let Format::Legacy { header_seen, .. } = &mut self.format {
+                    *header_seen = true;
                 }
-                PcapBlockOwned::Legacy(b) => {
-                    let Format::Legacy {
-                        link_type, nanos, ..
-                    } = self.format
-                    else {
-                        return Step::Skip(consume);
-                    };
-                    let frac = if nanos {
-                        i64::from(b.ts_usec) / 1000
-                    } else {
-                        i64::from(b.ts_usec)
-                    };
-                    Step::Packet {
-                        consume,
-                        addr: b.data.as_ptr() as usize,
-                        caplen: b.data.len(),
-                        ts: Ts::from_secs_micros(i64::from(b.ts_sec), frac),
-                        link_type,
-                        orig_len: b.origlen,
-                    }
-                }
-                PcapBlockOwned::NG(block) => {
-                    let Format::Ng { big_endian, ifaces } = &mut self.format else {
-                        return Step::Skip(consume);
-                    };
-                    match block {
-                        Block::SectionHeader(shb) => {
-                            *big_endian = shb.big_endian();
-                            ifaces.clear();
-                            Step::Skip(consume)
-                        }
-                        Block::InterfaceDescription(idb) => {
-                            let resolution = build_ts_resolution(idb.if_tsresol);
-                            ifaces.push(Iface {
-                                link_type: (idb.linktype.0 as u32) & 0xffff,
-                                resolution: resolution.unwrap_or(1_000_000).max(1),
-                                offset_secs: idb.if_tsoffset,
-                            });
-                            if resolution.is_none() {
-                                let r = idb.if_tsresol;
-                                return Step::SkipWithNotice(
-                                    consume,
-                                    CaptureAnomaly::BadTimestampResolution,
-                                    format!(
-                                        "interface with an invalid timestamp resolution {r}; \
-                                         microseconds assumed"
-                                    ),
-                                );
-                            }
-                            Step::Skip(consume)
-                        }
-                        Block::EnhancedPacket(epb) => {
-                            let Some(iface) = ifaces.get(epb.if_id as usize).copied() else {
-                                let id = epb.if_id;
-                                return Step::SkipWithNotice(
-                                    consume,
-                                    CaptureAnomaly::UndeclaredInterface,
-                                    format!("packet for undeclared interface {id}, skipped"),
-                                );
-                            };
-                            let (sec, frac) = epb.decode_ts(0, iface.resolution);
-                            let frac_us = (u128::from(frac) * 1_000_000
-                                / u128::from(iface.resolution))
-                                as i64;
-                            let secs = i64::from(sec).saturating_add(iface.offset_secs);
-                            let data = epb.packet_data();
-                            Step::Packet {
-                                consume,
-                                addr: data.as_ptr() as usize,
-                                caplen: data.len(),
-                                ts: Ts::from_secs_micros(secs, frac_us),
-                                link_type: iface.link_type,
-                                orig_len: epb.origlen,
-                            }
-                        }
-                        Block::SimplePacket(spb) => {
-                            let Some(iface) = ifaces.first().copied() else {
-                                return Step::SkipWithNotice(
-                                    consume,
-                                    CaptureAnomaly::UndeclaredInterface,
-                                    "simple packet block before any interface, skipped".into(),
-                                );
-                            };
-                            let data = spb.packet_data();
-                            Step::Packet {
-                                consume,
-                                addr: data.as_ptr() as usize,
-                                caplen: data.len(),
-                                // Simple packet blocks carry no time: keep the last one.
-                                ts: self.last_ts.unwrap_or_default(),
-                                link_type: iface.link_type,
-                                orig_len: spb.origlen,
-                            }
-                        }
-                        _ => Step::Skip(consume),
-                    }
-                }
-            },
+                Step::Skip(consume)
+            }
+            Ok((consume, PcapBlockOwned::Legacy(b))) => legacy_packet(&self.format, consume, &b),
+            Ok((consume, PcapBlockOwned::NG(block))) => {
+                ng_block(&mut self.format, self.last_ts, consume, block)
+            }
             Err(PcapError::Eof) => Step::End,
             Err(PcapError::Incomplete(_)) => Step::NeedMore,
             Err(PcapError::BufferTooSmall) => Step::Grow,
             Err(PcapError::UnexpectedEof) => Step::Truncated,
             Err(PcapError::ReadError) => Step::ReadError,
-            Err(_) if big_endian_ng.is_some() => Step::BadBlock,
+            Err(_) if is_ng => Step::BadBlock,
             Err(_) => Step::Damaged("record that does not parse".into()),
         }
     }
@@ -627,166 +548,198 @@ impl FileReader {
         // Where damage began and what it was: one notice once the reader knows how much of
         // the file the damage took.
         let mut resync_from: Option<(u64, String)> = None;
-        let (consume, addr, caplen, ts, link_type, orig_len) = loop {
+        let packet = loop {
             if self.done {
                 return None;
             }
             if let Some((from, what)) = resync_from.take() {
-                match self.legacy_resync() {
-                    Some(k) => {
-                        self.rdr.consume_noshift(k);
-                        let to = self.offset();
-                        self.notice(
-                            CaptureAnomaly::CorruptRecord,
-                            Some(from),
-                            format!(
-                                "{what}: skipped {} bytes, reading again from offset {to}",
-                                to - from
-                            ),
-                        );
-                    }
-                    None => {
-                        let avail = self.rdr.data().len();
-                        if self.rdr.reader_exhausted() {
-                            self.rdr.consume_noshift(avail);
-                            self.notice(
-                                CaptureAnomaly::CorruptRecord,
-                                Some(from),
-                                format!("{what}: the rest of the file is corrupt, skipped"),
-                            );
-                            self.done = true;
-                        } else {
-                            self.rdr.consume_noshift(avail.saturating_sub(64));
-                            if self.refill().is_err() {
-                                self.done = true;
-                            }
-                            resync_from = Some((from, what));
-                        }
-                    }
-                }
+                resync_from = self.resync(from, what);
                 continue;
             }
             match self.step() {
-                Step::Skip(n) => {
+                Step::Packet(p) => {
                     self.stalls = 0;
-                    self.rdr.consume_noshift(n)
+                    break p;
                 }
-                Step::Packet {
-                    consume,
-                    addr,
-                    caplen,
-                    ts,
-                    link_type,
-                    orig_len,
-                } => {
-                    self.stalls = 0;
-                    break (consume, addr, caplen, ts, link_type, orig_len);
-                }
-                Step::NeedMore => {
-                    self.stalls += 1;
-                    if self.stalls > 4 || self.refill().is_err() {
-                        let off = Some(self.offset());
-                        let msg = "reading stalled; rest of file skipped".into();
-                        self.notice(CaptureAnomaly::Stalled, off, msg);
-                        self.done = true;
-                    }
-                }
-                Step::Grow => {
-                    let cap = self.rdr.data().len().saturating_mul(2).max(BUFFER_SIZE * 2);
-                    let cap = cap.min(MAX_BLOCK);
-                    if self.rdr.data().len() >= MAX_BLOCK || !self.rdr.grow(cap) {
-                        let off = Some(self.offset());
-                        self.notice(
-                            CaptureAnomaly::OversizedBlock,
-                            off,
-                            format!(
-                                "block larger than {} MiB; rest of file skipped",
-                                MAX_BLOCK >> 20
-                            ),
-                        );
-                        self.done = true;
-                    } else if self.refill().is_err() {
-                        self.done = true;
-                    }
-                }
-                Step::SkipWithNotice(n, anomaly, msg) => {
-                    let off = Some(self.offset());
-                    self.notice(anomaly, off, msg);
-                    self.rdr.consume_noshift(n);
-                }
-                Step::BadBlock => {
-                    // Skip a pcapng block that does not parse by its length, if that is sane.
-                    let off = Some(self.offset());
-                    let be = matches!(
-                        self.format,
-                        Format::Ng {
-                            big_endian: true,
-                            ..
-                        }
-                    );
-                    let data = self.rdr.data();
-                    let len = data.get(4..8).map(|b| {
-                        let b = [b[0], b[1], b[2], b[3]];
-                        if be {
-                            u32::from_be_bytes(b)
-                        } else {
-                            u32::from_le_bytes(b)
-                        }
-                    });
-                    match len.map(|l| l as usize) {
-                        Some(l) if l >= 12 && l % 4 == 0 && l <= data.len() => {
-                            let msg = "block that does not parse, skipped".into();
-                            self.notice(CaptureAnomaly::BadBlock, off, msg);
-                            self.rdr.consume_noshift(l);
-                        }
-                        _ => {
-                            self.notice(
-                                CaptureAnomaly::BadBlock,
-                                off,
-                                "block that does not parse; rest of file skipped".into(),
-                            );
-                            self.done = true;
-                        }
-                    }
-                }
-                Step::End => self.done = true,
-                Step::Truncated => {
-                    let off = Some(self.offset());
-                    let left = self.rdr.data().len();
-                    self.notice(
-                        CaptureAnomaly::TruncatedFile,
-                        off,
-                        format!("file ends in the middle of a record ({left} bytes left over)"),
-                    );
-                    self.done = true;
-                }
-                Step::ReadError => {
-                    let off = Some(self.offset());
-                    let e = self.io_error.lock().ok().and_then(|g| g.clone());
-                    self.notice(
-                        CaptureAnomaly::ReadError,
-                        off,
-                        format!("read error: {}", e.unwrap_or_else(|| "unknown".into())),
-                    );
-                    self.done = true;
-                }
-                Step::Damaged(msg) => {
-                    let off = self.offset();
-                    if matches!(self.format, Format::Legacy { .. }) {
-                        resync_from = Some((off, msg));
-                    } else {
-                        self.notice(CaptureAnomaly::CorruptRecord, Some(off), msg);
-                        self.done = true;
-                    }
-                }
+                other => resync_from = self.act_on(other),
             }
         };
+        self.frame(packet)
+    }
+
+    /// Resynchronises a classic pcap after damage that began at `from`: skips to the next
+    /// plausible record and reports what was skipped, or gives up on the rest of the file.
+    /// Returns the damage again when more data must be read first.
+    fn resync(&mut self, from: u64, what: String) -> Option<(u64, String)> {
+        if let Some(k) = self.legacy_resync() {
+            self.rdr.consume_noshift(k);
+            let to = self.offset();
+            self.notice(
+                CaptureAnomaly::CorruptRecord,
+                Some(from),
+                format!(
+                    "{what}: skipped {} bytes, reading again from offset {to}",
+                    to.saturating_sub(from)
+                ),
+            );
+            return None;
+        }
+        let avail = self.rdr.data().len();
+        if self.rdr.reader_exhausted() {
+            self.rdr.consume_noshift(avail);
+            self.notice(
+                CaptureAnomaly::CorruptRecord,
+                Some(from),
+                format!("{what}: the rest of the file is corrupt, skipped"),
+            );
+            self.done = true;
+            return None;
+        }
+        self.rdr.consume_noshift(avail.saturating_sub(64));
+        if self.refill().is_err() {
+            self.done = true;
+        }
+        Some((from, what))
+    }
+
+    /// Acts on a step that is not a packet: the damage policy. Returns where damage to
+    /// resynchronise on began (classic pcap only; damage ends a pcapng file).
+    fn act_on(&mut self, step: Step) -> Option<(u64, String)> {
+        match step {
+            Step::Skip(n) => {
+                self.stalls = 0;
+                self.rdr.consume_noshift(n);
+            }
+            // Handled by the caller.
+            Step::Packet(_) => {}
+            Step::NeedMore => {
+                self.stalls = self.stalls.saturating_add(1);
+                if self.stalls > 4 || self.refill().is_err() {
+                    let off = Some(self.offset());
+                    self.notice(
+                        CaptureAnomaly::Stalled,
+                        off,
+                        "reading stalled; rest of file skipped".into(),
+                    );
+                    self.done = true;
+                }
+            }
+            Step::Grow => self.grow(),
+            Step::SkipWithNotice(n, anomaly, msg) => {
+                let off = Some(self.offset());
+                self.notice(anomaly, off, msg);
+                self.rdr.consume_noshift(n);
+            }
+            Step::BadBlock => self.skip_bad_block(),
+            Step::End => self.done = true,
+            Step::Truncated => {
+                let off = Some(self.offset());
+                let left = self.rdr.data().len();
+                self.notice(
+                    CaptureAnomaly::TruncatedFile,
+                    off,
+                    format!("file ends in the middle of a record ({left} bytes left over)"),
+                );
+                self.done = true;
+            }
+            Step::ReadError => {
+                let off = Some(self.offset());
+                let e = self.io_error.lock().ok().and_then(|g| g.clone());
+                self.notice(
+                    CaptureAnomaly::ReadError,
+                    off,
+                    format!("read error: {}", e.unwrap_or_else(|| "unknown".into())),
+                );
+                self.done = true;
+            }
+            Step::Damaged(msg) => {
+                let off = self.offset();
+                if matches!(self.format, Format::Legacy { .. }) {
+                    return Some((off, msg));
+                }
+                self.notice(CaptureAnomaly::CorruptRecord, Some(off), msg);
+                self.done = true;
+            }
+        }
+        None
+    }
+
+    /// A block larger than the buffer: grows it (up to [`MAX_BLOCK`]), or skips the rest of
+    /// the file.
+    fn grow(&mut self) {
+        let cap = self.rdr.data().len().saturating_mul(2).max(BUFFER_SIZE * 2);
+        let cap = cap.min(MAX_BLOCK);
+        if self.rdr.data().len() >= MAX_BLOCK || !self.rdr.grow(cap) {
+            let off = Some(self.offset());
+            self.notice(
+                CaptureAnomaly::OversizedBlock,
+                off,
+                format!(
+                    "block larger than {} MiB; rest of file skipped",
+                    MAX_BLOCK >> 20
+                ),
+            );
+            self.done = true;
+        } else if self.refill().is_err() {
+            self.done = true;
+        }
+    }
+
+    /// Skips a pcapng block that does not parse by its length, if that is sane; else the
+    /// rest of the file.
+    fn skip_bad_block(&mut self) {
+        let off = Some(self.offset());
+        let be = matches!(
+            self.format,
+            Format::Ng {
+                big_endian: true,
+                ..
+            }
+        );
+        let data = self.rdr.data();
+        let len = data.get(4..).and_then(<[u8]>::first_chunk::<4>).map(|&b| {
+            if be {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        });
+        match len.map(|l| l as usize) {
+            Some(l) if l >= 12 && l % 4 == 0 && l <= data.len() => {
+                self.notice(
+                    CaptureAnomaly::BadBlock,
+                    off,
+                    "block that does not parse, skipped".into(),
+                );
+                self.rdr.consume_noshift(l);
+            }
+            _ => {
+                self.notice(
+                    CaptureAnomaly::BadBlock,
+                    off,
+                    "block that does not parse; rest of file skipped".into(),
+                );
+                self.done = true;
+            }
+        }
+    }
+
+    /// Counts a packet, reports what is odd about its record, and hands it out.
+    fn frame(&mut self, p: Packet) -> Option<Frame<'_>> {
+        let Packet {
+            consume,
+            addr,
+            caplen,
+            ts,
+            link_type,
+            orig_len,
+        } = p;
         let offset = self.offset();
         self.pending_consume = consume;
-        self.stats.packets += 1;
-        self.stats.bytes += caplen as u64;
+        self.stats.packets = self.stats.packets.saturating_add(1);
+        self.stats.bytes = self.stats.bytes.saturating_add(caplen as u64);
         if (caplen as u64) < u64::from(orig_len) {
-            self.stats.truncated_packets += 1;
+            self.stats.truncated_packets = self.stats.truncated_packets.saturating_add(1);
         }
         let orig_len = if (orig_len as usize) < caplen {
             u32::try_from(caplen).unwrap_or(u32::MAX)
@@ -837,6 +790,111 @@ impl FileReader {
             return Err(());
         }
         Ok(())
+    }
+}
+
+/// The classic pcap decoder: a record as a packet of the file's link type.
+fn legacy_packet(format: &Format, consume: usize, b: &LegacyPcapBlock<'_>) -> Step {
+    let Format::Legacy {
+        link_type, nanos, ..
+    } = *format
+    else {
+        return Step::Skip(consume);
+    };
+    let frac = if nanos {
+        i64::from(b.ts_usec) / 1000
+    } else {
+        i64::from(b.ts_usec)
+    };
+    Step::Packet(Packet {
+        consume,
+        addr: b.data.as_ptr() as usize,
+        caplen: b.data.len(),
+        ts: Ts::from_secs_micros(i64::from(b.ts_sec), frac),
+        link_type,
+        orig_len: b.origlen,
+    })
+}
+
+/// The pcapng decoder: sections and interfaces (link type, timestamp resolution and
+/// offset) are noted; enhanced and simple packet blocks become packets of their interface;
+/// other blocks are skipped. `last_ts` stamps simple packet blocks, which carry no time.
+fn ng_block(format: &mut Format, last_ts: Option<Ts>, consume: usize, block: Block<'_>) -> Step {
+    let Format::Ng { big_endian, ifaces } = format else {
+        return Step::Skip(consume);
+    };
+    match block {
+        Block::SectionHeader(shb) => {
+            *big_endian = shb.big_endian();
+            ifaces.clear();
+            Step::Skip(consume)
+        }
+        Block::InterfaceDescription(idb) => {
+            let resolution = build_ts_resolution(idb.if_tsresol);
+            ifaces.push(Iface {
+                link_type: (idb.linktype.0 as u32) & 0xffff,
+                resolution: resolution.unwrap_or(1_000_000).max(1),
+                offset_secs: idb.if_tsoffset,
+            });
+            if resolution.is_none() {
+                let r = idb.if_tsresol;
+                return Step::SkipWithNotice(
+                    consume,
+                    CaptureAnomaly::BadTimestampResolution,
+                    format!(
+                        "interface with an invalid timestamp resolution {r}; \
+                         microseconds assumed"
+                    ),
+                );
+            }
+            Step::Skip(consume)
+        }
+        Block::EnhancedPacket(epb) => {
+            let Some(iface) = ifaces.get(epb.if_id as usize).copied() else {
+                let id = epb.if_id;
+                return Step::SkipWithNotice(
+                    consume,
+                    CaptureAnomaly::UndeclaredInterface,
+                    format!("packet for undeclared interface {id}, skipped"),
+                );
+            };
+            let (sec, frac) = epb.decode_ts(0, iface.resolution);
+            // The fraction is below the resolution, so this is below a million.
+            let frac_us = u128::from(frac)
+                .saturating_mul(1_000_000)
+                .checked_div(u128::from(iface.resolution))
+                .unwrap_or(0) as i64;
+            let secs = i64::from(sec).saturating_add(iface.offset_secs);
+            let data = epb.packet_data();
+            Step::Packet(Packet {
+                consume,
+                addr: data.as_ptr() as usize,
+                caplen: data.len(),
+                ts: Ts::from_secs_micros(secs, frac_us),
+                link_type: iface.link_type,
+                orig_len: epb.origlen,
+            })
+        }
+        Block::SimplePacket(spb) => {
+            let Some(iface) = ifaces.first().copied() else {
+                return Step::SkipWithNotice(
+                    consume,
+                    CaptureAnomaly::UndeclaredInterface,
+                    "simple packet block before any interface, skipped".into(),
+                );
+            };
+            let data = spb.packet_data();
+            Step::Packet(Packet {
+                consume,
+                addr: data.as_ptr() as usize,
+                caplen: data.len(),
+                // Simple packet blocks carry no time: keep the last one.
+                ts: last_ts.unwrap_or_default(),
+                link_type: iface.link_type,
+                orig_len: spb.origlen,
+            })
+        }
+        _ => Step::Skip(consume),
     }
 }
 
@@ -931,23 +989,25 @@ impl PacketSource for Merge {
     fn stats(&self) -> SourceStats {
         let mut s = SourceStats::default();
         for r in &self.readers {
-            s.files += r.stats.files;
-            s.packets += r.stats.packets;
-            s.bytes += r.stats.bytes;
-            s.truncated_packets += r.stats.truncated_packets;
+            s.files = s.files.saturating_add(r.stats.files);
+            s.packets = s.packets.saturating_add(r.stats.packets);
+            s.bytes = s.bytes.saturating_add(r.stats.bytes);
+            s.truncated_packets = s
+                .truncated_packets
+                .saturating_add(r.stats.truncated_packets);
             s.anomalies.merge(&r.stats.anomalies);
         }
         s.anomalies.merge(&self.anomalies);
         s
     }
     fn progress(&self) -> (u64, Option<u64>) {
-        let mut done = 0;
+        let mut done = 0u64;
         let mut total = Some(0u64);
         for r in &self.readers {
             let (d, t) = r.progress();
-            done += d;
+            done = done.saturating_add(d);
             total = match (total, t) {
-                (Some(a), Some(b)) => Some(a + b),
+                (Some(a), Some(b)) => Some(a.saturating_add(b)),
                 _ => None,
             };
         }

@@ -310,10 +310,10 @@ impl LiveSource {
 
     /// The packet in `buf`, counted.
     fn frame(&mut self, ts: Ts, orig_len: u32) -> Frame<'_> {
-        self.stats.packets += 1;
-        self.stats.bytes += self.buf.len() as u64;
+        self.stats.packets = self.stats.packets.saturating_add(1);
+        self.stats.bytes = self.stats.bytes.saturating_add(self.buf.len() as u64);
         if (self.buf.len() as u64) < u64::from(orig_len) {
-            self.stats.truncated_packets += 1;
+            self.stats.truncated_packets = self.stats.truncated_packets.saturating_add(1);
         }
         if self.stats.packets % STATS_EVERY == 0 {
             self.refresh_kernel_stats();

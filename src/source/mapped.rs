@@ -34,6 +34,8 @@ pub const WINDOW: usize = 16 << 20;
 pub const NO_MMAP_ENV: &str = "PROXY407_NO_MMAP";
 /// Windows start at multiples of this: a multiple of the page size on every platform.
 const ALIGN: u64 = 64 * 1024;
+/// The smallest window: two alignment units.
+const MIN_WINDOW: usize = 2 * ALIGN as usize;
 
 type LegacyParse =
     for<'a> fn(&'a [u8]) -> nom::IResult<&'a [u8], LegacyPcapBlock<'a>, PcapError<&'a [u8]>>;
@@ -85,7 +87,7 @@ impl MappedReader {
             map_off: 0,
             pos: 0,
             consumed: 0,
-            window: window.max(2 * ALIGN as usize),
+            window: window.max(MIN_WINDOW),
             format: Format::Ng { big_endian: false },
             read_counter,
         };
@@ -122,7 +124,7 @@ impl MappedReader {
         if let Ok(m) = self.file.metadata() {
             self.len = self.len.min(m.len());
         }
-        let start = here - here % ALIGN;
+        let start = here.saturating_sub(here % ALIGN);
         let size = usize::try_from(self.len.saturating_sub(start))
             .unwrap_or(usize::MAX)
             .min(self.window);
@@ -210,8 +212,8 @@ impl PcapReaderIterator for MappedReader {
     fn consume_noshift(&mut self, offset: usize) {
         let avail = self.data().len();
         let n = offset.min(avail);
-        self.pos += n;
-        self.consumed += n;
+        self.pos = self.pos.saturating_add(n);
+        self.consumed = self.consumed.saturating_add(n);
     }
 
     fn consumed(&self) -> usize {

@@ -5,6 +5,15 @@
 //! path). Damage in a capture (a cut-off file, a corrupt block, a record larger than its
 //! snap length) is reported as a [`Notice`] naming the file and byte offset, and reading goes
 //! on with whatever can still be read. Sources know nothing about IP, TCP or HTTP.
+//!
+//! No panic on any input, enforced by the compiler: clippy's `unwrap_used`, `expect_used`,
+//! `indexing_slicing` and `arithmetic_side_effects` are denied here and in the submodules.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod file;
 #[cfg(feature = "live")]

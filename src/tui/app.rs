@@ -206,7 +206,7 @@ impl Rates {
     /// (packets/s, bits/s).
     fn get(&self) -> Option<(f64, f64)> {
         let (a, b) = (self.samples.front()?, self.samples.back()?);
-        let dt = (b.0 .0 - a.0 .0) as f64 / 1e6;
+        let dt = b.0.since(a.0) as f64 / 1e6;
         if dt <= 0.0 {
             return None;
         }
@@ -356,7 +356,7 @@ impl App {
         self.rates.get().or_else(|| {
             // Too short for a window: the average over the whole capture.
             let c = &self.progress.capture;
-            let dt = (c.last_ts?.0 - c.first_ts?.0) as f64 / 1e6;
+            let dt = c.last_ts?.since(c.first_ts?) as f64 / 1e6;
             (dt > 0.0).then(|| (c.packets as f64 / dt, c.bytes as f64 * 8.0 / dt))
         })
     }

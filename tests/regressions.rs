@@ -1,0 +1,108 @@
+//! Inputs that once made a stage panic, each named after what broke, run through the whole
+//! pipeline (capture bytes → reader → engine → finish) as the fuzz target `engine` does.
+
+use proxy407::engine::{Engine, EngineConfig};
+use proxy407::model::{EngineOutput, Ts};
+use proxy407::source::file::open_reader;
+use proxy407::synth::{LinkKind, TcpConv};
+
+/// Reads `bytes` as a capture and runs every frame through an engine, as `analyze` does.
+fn run(bytes: Vec<u8>) -> EngineOutput {
+    let mut src = open_reader("regression", Box::new(std::io::Cursor::new(bytes)))
+        .expect("the capture opens");
+    let mut engine = Engine::new(EngineConfig::default());
+    let mut last: Option<Ts> = None;
+    while let Some(frame) = src.next_frame() {
+        engine.ingest(&frame);
+        last = last.max(Some(frame.ts));
+    }
+    if let Some(t) = last {
+        engine.advance(t);
+    }
+    engine.add_notices(src.take_notices());
+    engine.finish(&src.stats())
+}
+
+/// A pcapng block: type, total length, body padded to 4 bytes, total length.
+fn ng_block(ty: u32, body: &[u8]) -> Vec<u8> {
+    let mut body = body.to_vec();
+    while body.len() % 4 != 0 {
+        body.push(0);
+    }
+    let total = (12 + body.len()) as u32;
+    let mut b = ty.to_le_bytes().to_vec();
+    b.extend_from_slice(&total.to_le_bytes());
+    b.extend_from_slice(&body);
+    b.extend_from_slice(&total.to_le_bytes());
+    b
+}
+
+fn section_header() -> Vec<u8> {
+    ng_block(
+        0x0a0d_0d0a,
+        &[
+            0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ],
+    )
+}
+
+/// An Ethernet interface with microsecond timestamps and this `if_tsoffset` (seconds).
+fn interface_with_offset(offset_secs: i64) -> Vec<u8> {
+    let mut body = vec![1, 0, 0, 0, 0, 0, 0, 0];
+    // Option 14 (if_tsoffset), 8 bytes, then the end of options.
+    body.extend_from_slice(&14u16.to_le_bytes());
+    body.extend_from_slice(&8u16.to_le_bytes());
+    body.extend_from_slice(&offset_secs.to_le_bytes());
+    body.extend_from_slice(&[0, 0, 0, 0]);
+    ng_block(1, &body)
+}
+
+fn enhanced_packet(iface: u32, ts_us: u64, data: &[u8], orig: u32) -> Vec<u8> {
+    let mut b = iface.to_le_bytes().to_vec();
+    b.extend_from_slice(&((ts_us >> 32) as u32).to_le_bytes());
+    b.extend_from_slice(&(ts_us as u32).to_le_bytes());
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&orig.to_le_bytes());
+    b.extend_from_slice(data);
+    while b.len() % 4 != 0 {
+        b.push(0);
+    }
+    ng_block(6, &b)
+}
+
+/// Two interfaces whose `if_tsoffset`s put their packets at the two ends of the `i64` range:
+/// the engine's "time to sweep" check subtracted one packet time from the other unchecked
+/// (and `Ts::ms_since` did the same), which overflows. Times now saturate.
+#[test]
+fn pcapng_tsoffset_at_both_limits_saturates_packet_time() {
+    let mut conv = TcpConv::new(
+        "10.0.0.1:40000".parse().unwrap(),
+        "10.0.0.2:3128".parse().unwrap(),
+    );
+    conv.handshake()
+        .client_send(b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .server_send(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+              Proxy-Authenticate: Basic realm=\"p\"\r\nContent-Length: 0\r\n\r\n",
+        )
+        .client_fin()
+        .server_fin();
+    let mut f = section_header();
+    f.extend(interface_with_offset(i64::MAX));
+    f.extend(interface_with_offset(i64::MIN));
+    let packets = conv.packets();
+    for (i, p) in packets.iter().enumerate() {
+        let (data, orig) = p.frame(LinkKind::Ethernet);
+        // Alternate interfaces: packet time jumps between the two limits.
+        f.extend(enhanced_packet((i % 2) as u32, p.ts.0 as u64, &data, orig));
+    }
+    let out = run(f);
+    assert_eq!(out.capture.packets, packets.len() as u64);
+    // Seconds saturate; the microseconds within the second are added to that.
+    let first = out.capture.first_ts.expect("a first packet time");
+    assert!(first.since(Ts(i64::MIN)) < 1_000_000, "{first:?}");
+    assert_eq!(out.capture.last_ts, Some(Ts(i64::MAX)));
+    assert!(out.notices.is_empty(), "{:?}", out.notices);
+    assert_eq!(Ts(i64::MIN).since(Ts(i64::MAX)), i64::MIN);
+    assert_eq!(Ts(i64::MAX).since(Ts(i64::MIN)), i64::MAX);
+}
