@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod community_id;
+pub mod decap;
 pub mod decode;
 pub mod driver;
 pub mod engine;
