@@ -63,6 +63,11 @@ impl DecapConfig {
         enabled: true,
         vxlan_ports: Vec::new(),
     };
+    /// Nothing decapsulated (`--decap none`).
+    pub const NONE: DecapConfig = DecapConfig {
+        enabled: false,
+        vxlan_ports: Vec::new(),
+    };
 
     fn is_vxlan_port(&self, port: u16) -> bool {
         port == VXLAN_PORT || self.vxlan_ports.contains(&port)

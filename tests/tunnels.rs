@@ -474,3 +474,59 @@ fn cut_or_bad_outer_headers_are_named_never_a_panic() {
         );
     }
 }
+
+/// The live capture filter, compiled by libpcap and run on real frames: a plain proxy
+/// conversation and every tunnelled copy of it pass, other TCP does not; without
+/// decapsulation only the plain one passes.
+#[cfg(feature = "live")]
+#[test]
+fn live_filter_passes_tunnelled_copies() {
+    use proxy407::source::live::build_filter;
+    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).expect("dead capture");
+    let proxy = sample_frame();
+    let Decoded::Tcp(s) = decode(&frame(&proxy)) else {
+        panic!()
+    };
+    let port = s.dst_port.min(s.src_port);
+    // The same segment to another port: change both TCP ports in the IPv4 frame.
+    let mut other = proxy.clone();
+    let ihl = usize::from(other[14] & 0x0f) * 4;
+    other[14 + ihl..14 + ihl + 4].copy_from_slice(&[0, 22, 0xc3, 0x50]);
+    let cfg = DecapConfig {
+        vxlan_ports: vec![8472],
+        ..DecapConfig::AUTO
+    };
+    let auto = dead
+        .compile(
+            &build_filter(&[port], Some("host 192.0.2.10 or host 127.0.0.1"), &cfg),
+            true,
+        )
+        .expect("filter compiles");
+    let none = dead
+        .compile(&build_filter(&[port], None, &DecapConfig::NONE), true)
+        .expect("filter compiles");
+    assert!(auto.filter(&proxy) && none.filter(&proxy));
+    assert!(!auto.filter(&other) && !none.filter(&other));
+    for wrap in Wrap::ALL {
+        let f = wrap.apply(&proxy);
+        // --bpf sees the outer headers: copies over IPv6 have other outer addresses than its
+        // hosts, and MPLS and PPPoE have no outer IP header at all.
+        let outer_ipv4 = !matches!(
+            wrap,
+            Wrap::GreOptsOverIpv6
+                | Wrap::GeneveIp
+                | Wrap::IpInIpv6
+                | Wrap::Mpls
+                | Wrap::MplsPseudowire
+                | Wrap::Pppoe
+        );
+        assert_eq!(auto.filter(&f), outer_ipv4, "{wrap:?} with --bpf");
+        assert!(!none.filter(&f), "{wrap:?} without decapsulation");
+    }
+    let all = dead
+        .compile(&build_filter(&[port], None, &cfg), true)
+        .expect("filter compiles");
+    for wrap in Wrap::ALL {
+        assert!(all.filter(&wrap.apply(&proxy)), "{wrap:?} passes");
+    }
+}

@@ -3,8 +3,11 @@
 //! filter, a read loop that copies each packet into an owned buffer, stopping after a duration or on a
 //! stop flag (set by Ctrl-C), the kernel's drop counters, and listing interfaces.
 //!
-//! The capture filter is `tcp and (port P1 or port P2 ...)` over the proxy ports, ANDed with
-//! the user's `--bpf`. Offline analysis auto-detects proxies on any port; live, only the
+//! The capture filter is `tcp and (port P1 or port P2 ...)` over the proxy ports, or (with
+//! `--decap auto`, the default) any tunnelled copy: GRE (ERSPAN too), IP-in-IP, UDP to the
+//! VXLAN and Geneve ports, MPLS and PPPoE sessions, whose inner packets BPF cannot follow and
+//! the decoder sorts out; all ANDed with the user's `--bpf` (which sees the outer headers of a
+//! tunnelled copy). Offline analysis auto-detects proxies on any port; live, only the
 //! filtered ports are seen at all, which the source says in a notice when it starts.
 //!
 //! This is the one place that reads the wall clock: to end a capture after `--duration`
@@ -13,6 +16,7 @@
 //! episode is judged on a quiet interface as on a busy one. Frames still carry packet time.
 
 use super::{Frame, LinkType, LiveError, Next, Notice, PacketSource, SourceStats};
+use crate::decap::{DecapConfig, GENEVE_PORT, VXLAN_PORT};
 use crate::model::Ts;
 use pcap::{Active, Capture, Device};
 use std::net::IpAddr;
@@ -91,12 +95,32 @@ pub fn list_interfaces() -> anyhow::Result<Vec<InterfaceInfo>> {
         .collect())
 }
 
-/// The capture filter for the proxy ports and the user's extra filter.
-pub fn build_filter(proxy_ports: &[u16], bpf_extra: Option<&str>) -> String {
+/// The capture filter for the proxy ports, the tunnelled copies `decap` looks into, and the
+/// user's extra filter. (BPF's `and` and `or` bind equally, left to right: every group is
+/// in parentheses.)
+pub fn build_filter(proxy_ports: &[u16], bpf_extra: Option<&str>, decap: &DecapConfig) -> String {
     let mut f = String::from("tcp");
     if !proxy_ports.is_empty() {
         let ports: Vec<String> = proxy_ports.iter().map(|p| format!("port {p}")).collect();
         f = format!("tcp and ({})", ports.join(" or "));
+    }
+    if decap.enabled {
+        let mut udp = vec![VXLAN_PORT, GENEVE_PORT];
+        udp.extend(
+            decap
+                .vxlan_ports
+                .iter()
+                .filter(|p| !udp.contains(p))
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+        let udp: Vec<String> = udp.iter().map(|p| format!("udp dst port {p}")).collect();
+        f = format!(
+            "({f}) or (ip proto 47 or ip6 proto 47 or ip proto 4 or ip proto 41 or ip6 proto 4 \
+             or ip6 proto 41 or {} or ether proto 0x8847 or ether proto 0x8848 \
+             or ether proto 0x8864)",
+            udp.join(" or ")
+        );
     }
     match bpf_extra.map(str::trim).filter(|s| !s.is_empty()) {
         Some(extra) => format!("({f}) and ({extra})"),
@@ -109,12 +133,14 @@ pub fn open_live(
     iface: &str,
     bpf_extra: Option<&str>,
     proxy_ports: &[u16],
+    decap: &DecapConfig,
     duration: Option<Duration>,
 ) -> anyhow::Result<Box<dyn PacketSource>> {
     Ok(Box::new(LiveSource::open(
         iface,
         bpf_extra,
         proxy_ports,
+        decap,
         duration,
     )?))
 }
@@ -145,6 +171,7 @@ impl LiveSource {
         iface: &str,
         bpf_extra: Option<&str>,
         proxy_ports: &[u16],
+        decap: &DecapConfig,
         duration: Option<Duration>,
     ) -> Result<LiveSource, LiveError> {
         let other = |detail: String| LiveError::Other {
@@ -187,7 +214,7 @@ impl LiveSource {
         // interface blocks until a packet comes), so the capture is non-blocking and the read
         // loop naps briefly when nothing is waiting.
         let mut cap = cap.setnonblock().map_err(|e| other(e.to_string()))?;
-        let filter = build_filter(proxy_ports, bpf_extra);
+        let filter = build_filter(proxy_ports, bpf_extra, decap);
         cap.filter(&filter, true).map_err(|e| LiveError::Filter {
             filter: filter.clone(),
             detail: e.to_string(),
@@ -379,15 +406,33 @@ mod tests {
 
     #[test]
     fn filter_text() {
-        assert_eq!(build_filter(&[], None), "tcp");
+        let none = DecapConfig {
+            enabled: false,
+            ..DecapConfig::AUTO
+        };
+        assert_eq!(build_filter(&[], None, &none), "tcp");
         assert_eq!(
-            build_filter(&[3128, 8080], None),
+            build_filter(&[3128, 8080], None, &none),
             "tcp and (port 3128 or port 8080)"
         );
         assert_eq!(
-            build_filter(&[3128], Some("host 10.0.0.1")),
+            build_filter(&[3128], Some("host 10.0.0.1"), &none),
             "(tcp and (port 3128)) and (host 10.0.0.1)"
         );
-        assert_eq!(build_filter(&[3128], Some("  ")), "tcp and (port 3128)");
+        assert_eq!(
+            build_filter(&[3128], Some("  "), &none),
+            "tcp and (port 3128)"
+        );
+        let auto = DecapConfig {
+            vxlan_ports: vec![8472, 4789],
+            ..DecapConfig::AUTO
+        };
+        assert_eq!(
+            build_filter(&[3128], Some("host 10.0.0.1"), &auto),
+            "((tcp and (port 3128)) or (ip proto 47 or ip6 proto 47 or ip proto 4 or ip proto 41 \
+             or ip6 proto 4 or ip6 proto 41 or udp dst port 4789 or udp dst port 6081 \
+             or udp dst port 8472 or ether proto 0x8847 or ether proto 0x8848 \
+             or ether proto 0x8864)) and (host 10.0.0.1)"
+        );
     }
 }
