@@ -5,8 +5,8 @@
 //! and SLL2, raw IPv4/IPv6, BSD null/loopback (both byte orders), LOOP, NFLOG. Snap-length
 //! cut packets keep what payload they have and say how many payload bytes are missing.
 //! Tunnels and remote mirrors (GRE, ERSPAN, VXLAN, Geneve, MPLS, PPPoE, IP-in-IP) are peeled
-//! off by the [`crate::decap`] sub-stage, called for an EtherType or IP protocol that is not
-//! plain; the segment is then the inner one.
+//! off by the [`crate::decap`] sub-stage (which shares etherparse with this module), called
+//! for an EtherType or IP protocol that is not plain; the segment is then the inner one.
 
 use crate::decap::{self, Cx, DecapConfig, Encapsulation};
 use crate::model::Ts;
