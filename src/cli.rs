@@ -142,7 +142,7 @@ pub struct InputArgs {
     /// collector's interface that receives the mirror session.
     #[arg(long, value_enum, default_value_t = Decap::Auto)]
     pub decap: Decap,
-    /// More UDP ports carrying VXLAN besides 4789 (e.g. 8472, the Linux kernel's old default).
+    /// More UDP ports carrying VXLAN besides 4789 (e.g. 8472, Linux's port when none is set).
     #[arg(long = "vxlan-port", value_delimiter = ',')]
     pub vxlan_ports: Vec<u16>,
     /// Proxy ports (comma-separated or repeated); decides the live filter, failed connection

@@ -182,7 +182,7 @@ impl Encapsulation {
 }
 
 /// What the decoder carries through one frame: the settings and what was peeled off.
-pub struct Cx<'c> {
+pub(crate) struct Cx<'c> {
     pub(crate) cfg: &'c DecapConfig,
     pub(crate) found: &'c mut Encapsulation,
 }

@@ -391,8 +391,9 @@ pub struct CaptureCounters {
     /// Packets per encapsulation peeled off (`gre`, `erspan2`, `erspan3`, `vxlan`, `geneve`,
     /// `mpls`, `pppoe`, `ip_in_ip`); a packet inside two tunnels counts for both.
     pub encapsulations: BTreeMap<String, u64>,
-    /// The outer ends of the mirror sessions and tunnels over IP, in order of first packet
-    /// (at most [`MAX_MIRROR_SOURCES`]): tells two mirror sessions apart.
+    /// The outer ends of the mirror sessions and tunnels over IP (ERSPAN, GRE, VXLAN, Geneve;
+    /// the outermost of a packet), in order of first packet (at most [`MAX_MIRROR_SOURCES`]):
+    /// tells two mirror sessions apart.
     pub mirror_sources: Vec<MirrorSource>,
 }
 
