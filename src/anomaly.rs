@@ -117,6 +117,22 @@ layer! {
             "an IPv6 extension header (or an IP authentication header) that does not parse",
         TcpHeader = "tcp_header":
             "a TCP header that is cut short or has an impossible data offset",
+        GreHeader = "gre_header":
+            "a GRE header that is cut short, of another version or routed: its payload not decoded",
+        Erspan2Header = "erspan2_header":
+            "an ERSPAN type I/II header that is cut short or of another version",
+        Erspan3Header = "erspan3_header":
+            "an ERSPAN type III header (or its platform sub-header) that is cut short",
+        VxlanHeader = "vxlan_header":
+            "a VXLAN header that is cut short or lacks the VNI flag",
+        GeneveHeader = "geneve_header":
+            "a Geneve header that is cut short, of another version or with options past its end",
+        MplsHeader = "mpls_header":
+            "an MPLS label stack without a bottom label, or whose payload is neither IP nor a pseudowire",
+        PppoeHeader = "pppoe_header":
+            "a PPPoE session header that is cut short, or a PPP protocol other than IPv4/IPv6",
+        TunnelDepth = "tunnel_depth":
+            "tunnels nested more than 4 deep: the packet is not decoded further",
     }
 }
 

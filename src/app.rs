@@ -57,6 +57,7 @@ fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
                 iface,
                 input.bpf.as_deref(),
                 &input.proxy_ports,
+                input.decap_config().tunnel_udp_ports().as_deref(),
                 input.duration,
             )?;
             // Ctrl-C or SIGTERM ends the capture (the report is still printed); a second
@@ -308,10 +309,17 @@ fn live_run(
 ) -> anyhow::Result<ExitCode> {
     let bpf = input.bpf.clone();
     let ports = input.proxy_ports.clone();
+    let tunnel_ports = input.decap_config().tunnel_udp_ports();
     let duration = input.duration;
     crate::tui::run(
         Box::new(move || {
-            let src = source::live::open_live(&iface, bpf.as_deref(), &ports, duration)?;
+            let src = source::live::open_live(
+                &iface,
+                bpf.as_deref(),
+                &ports,
+                tunnel_ports.as_deref(),
+                duration,
+            )?;
             Ok(src as Box<dyn PacketSource>)
         }),
         cfg,

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and their validation into an [`EngineConfig`].
 
 use crate::analysis::AnalysisConfig;
+use crate::decode::decap::DecapConfig;
 use crate::engine::EngineConfig;
 use crate::export::{Format, TableName};
 use crate::flow::FlowLimits;
@@ -131,9 +132,19 @@ pub struct InputArgs {
     /// Stop a live capture after this long (e.g. `10s`, `5m`).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
-    /// Extra BPF filter for a live capture, ANDed with the proxy ports filter.
+    /// Extra BPF filter for a live capture, ANDed with the proxy ports filter (for tunnelled
+    /// copies it sees the outer headers: `host 10.0.0.9` is the mirror's source or collector).
     #[arg(long)]
     pub bpf: Option<String>,
+    /// Remote mirrors and tunnels: `auto` looks inside GRE, ERSPAN I/II/III, VXLAN, Geneve,
+    /// MPLS, PPPoE and IP-in-IP (also in the live filter); `none` takes packets as they are.
+    /// To watch an ERSPAN or cloud (VPC, virtual network TAP) mirror, capture on the
+    /// collector's interface that receives the mirror session.
+    #[arg(long, value_enum, default_value_t = Decap::Auto)]
+    pub decap: Decap,
+    /// More UDP ports carrying VXLAN besides 4789 (e.g. 8472, Linux's port when none is set).
+    #[arg(long = "vxlan-port", value_delimiter = ',')]
+    pub vxlan_ports: Vec<u16>,
     /// Proxy ports (comma-separated or repeated); decides the live filter, failed connection
     /// attempts and TLS-to-proxy detection. Proxies on other ports are still auto-detected.
     #[arg(long = "proxy-port", value_delimiter = ',', default_values_t = [3128u16, 3129, 8080, 8000, 8888, 9090])]
@@ -171,6 +182,13 @@ pub struct InputArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `--decap`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Decap {
+    Auto,
+    None,
 }
 
 fn micros(d: Duration) -> i64 {
@@ -211,6 +229,14 @@ impl InputArgs {
             files.extend(inside);
         }
         Ok(files)
+    }
+
+    /// The decapsulation settings of `--decap` and `--vxlan-port`.
+    pub fn decap_config(&self) -> DecapConfig {
+        DecapConfig {
+            enabled: self.decap == Decap::Auto,
+            vxlan_ports: self.vxlan_ports.clone(),
+        }
     }
 
     /// Validates the options into the engine's settings.
@@ -255,6 +281,7 @@ impl InputArgs {
             },
             since: ts("--since", &self.since)?,
             until: ts("--until", &self.until)?,
+            decap: self.decap_config(),
         })
     }
 }

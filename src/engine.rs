@@ -13,11 +13,14 @@ use crate::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange
 use crate::anomaly::{Anomalies, DecodeAnomaly, FlowAnomaly, ReassemblyAnomaly};
 use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
+use crate::decode::decap::{DecapConfig, Encap, Encapsulation, TunnelSource};
 use crate::decode::{self, Decoded};
 use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowTable};
 use crate::http::conn::ConnKind;
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
-use crate::model::{CaptureCounters, EngineOutput, HttpCounters, Notice, Side, Ts};
+use crate::model::{
+    CaptureCounters, EngineOutput, HttpCounters, MirrorSource, Notice, Side, Ts, MAX_MIRROR_SOURCES,
+};
 use crate::reassembly::StreamEvent;
 use crate::source::{Frame, SourceStats};
 
@@ -29,6 +32,8 @@ pub struct EngineConfig {
     /// Frames before `since` or after `until` are skipped.
     pub since: Option<Ts>,
     pub until: Option<Ts>,
+    /// Tunnels and mirror encapsulations peeled off in decoding.
+    pub decap: DecapConfig,
 }
 
 /// Per-connection state beside the reassemblers.
@@ -61,6 +66,10 @@ pub struct Engine {
     /// Packets per link type number, in order of first appearance (a handful at most); named
     /// only when counters are read, so the per-packet path does not allocate.
     link_counts: Vec<(u32, u64)>,
+    /// Packets per encapsulation, by [`Encap::index`].
+    encap_counts: [u64; Encap::ALL.len()],
+    /// Packets per outer tunnel source, in order of first appearance (bounded).
+    tunnel_sources: Vec<(TunnelSource, u64)>,
 }
 
 /// How often (packet time) idle connections and episodes are swept.
@@ -83,6 +92,8 @@ impl Engine {
             notices: Vec::new(),
             last_advance: Ts::ZERO,
             link_counts: Vec::new(),
+            encap_counts: [0; Encap::ALL.len()],
+            tunnel_sources: Vec::new(),
         }
     }
 
@@ -106,7 +117,12 @@ impl Engine {
             c.last_ts = Some(frame.ts);
         }
         let first_of_link = self.count_link(frame.link_type);
-        match decode::decode(frame) {
+        let mut found = Encapsulation::default();
+        let decoded = decode::decode_with(frame, &self.cfg.decap, &mut found);
+        if !found.is_empty() {
+            self.count_encapsulation(&found);
+        }
+        match decoded {
             Decoded::Tcp(seg) => self.table.segment(&seg, &mut self.down),
             Decoded::Fragment => self.down.capture.ip_fragments += 1,
             Decoded::NotTcp | Decoded::NotIp => {}
@@ -157,12 +173,52 @@ impl Engine {
         true
     }
 
-    /// The capture counters so far: link types named, the flow table's counts added.
+    /// Counts the tunnels of one frame (each kind once) and its outer source.
+    fn count_encapsulation(&mut self, found: &Encapsulation) {
+        let mut seen = [false; Encap::ALL.len()];
+        for e in found.layers() {
+            if let (Some(s), Some(n)) = (
+                seen.get_mut(e.index()),
+                self.encap_counts.get_mut(e.index()),
+            ) {
+                if !*s {
+                    *s = true;
+                    *n += 1;
+                }
+            }
+        }
+        if let Some(src) = found.source() {
+            if let Some(entry) = self.tunnel_sources.iter_mut().find(|e| e.0 == src) {
+                entry.1 += 1;
+            } else if self.tunnel_sources.len() < MAX_MIRROR_SOURCES {
+                self.tunnel_sources.push((src, 1));
+            }
+        }
+    }
+
+    /// The capture counters so far: link types and encapsulations named, the flow table's
+    /// counts added.
     fn capture_counters(&self) -> CaptureCounters {
         let mut c = self.down.capture.clone();
         for &(lt, n) in &self.link_counts {
             *c.link_types.entry(decode::link_type_name(lt)).or_insert(0) += n;
         }
+        for (e, &n) in Encap::ALL.iter().zip(&self.encap_counts) {
+            if n > 0 {
+                c.encapsulations.insert(e.name().to_string(), n);
+            }
+        }
+        c.mirror_sources = self
+            .tunnel_sources
+            .iter()
+            .map(|(s, n)| MirrorSource {
+                encapsulation: s.encap.name().to_string(),
+                id: s.id,
+                outer_src: s.outer_src,
+                outer_dst: s.outer_dst,
+                packets: *n,
+            })
+            .collect();
         let fs = self.table.stats();
         c.tcp_connections = fs.tcp_connections;
         c.gap_bytes = fs.gap_bytes;

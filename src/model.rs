@@ -397,6 +397,29 @@ pub struct CaptureCounters {
     pub http_anomalies: u64,
     pub flow_limit_hits: u64,
     pub kernel_dropped: Option<u64>,
+    /// Packets per encapsulation peeled off (`gre`, `erspan2`, `erspan3`, `vxlan`, `geneve`,
+    /// `mpls`, `pppoe`, `ip_in_ip`); a packet inside two tunnels counts for both.
+    pub encapsulations: BTreeMap<String, u64>,
+    /// The outer ends of the mirror sessions and tunnels over IP (ERSPAN, GRE, VXLAN, Geneve;
+    /// the outermost of a packet), in order of first packet (at most [`MAX_MIRROR_SOURCES`]):
+    /// tells two mirror sessions apart.
+    pub mirror_sources: Vec<MirrorSource>,
+}
+
+/// At most this many mirror sources are listed; the packets of further ones are still
+/// counted in `encapsulations`.
+pub const MAX_MIRROR_SOURCES: usize = 32;
+
+/// One mirror session or tunnel carried over IP, seen from outside (`capture.mirror_sources`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MirrorSource {
+    /// The outermost encapsulation over IP: `erspan2`, `erspan3`, `vxlan`, `geneve`, `gre`, ...
+    pub encapsulation: String,
+    /// The ERSPAN session id, the VXLAN or Geneve VNI, or the GRE key.
+    pub id: Option<u32>,
+    pub outer_src: IpAddr,
+    pub outer_dst: IpAddr,
+    pub packets: u64,
 }
 
 /// The `http` section of the JSON summary (`docs/verdicts.md` §6.2): counts over proxy

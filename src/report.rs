@@ -676,6 +676,30 @@ fn capture_health(out: &mut String, p: Paint, summary: &Summary, lossless: bool)
         health.push(format!("kernel dropped {}", num(d)));
     }
     let _ = writeln!(out, "  {}", health.join("   "));
+    if !cap.encapsulations.is_empty() {
+        let encaps: Vec<String> = cap
+            .encapsulations
+            .iter()
+            .map(|(k, v)| format!("{k} {}", num(*v)))
+            .collect();
+        let _ = writeln!(out, "  encapsulations: {}", encaps.join(", "));
+        for m in &cap.mirror_sources {
+            let id = match (m.encapsulation.as_str(), m.id) {
+                ("vxlan" | "geneve", Some(v)) => format!(" VNI {v}"),
+                ("gre", Some(k)) => format!(" key {k}"),
+                (_, Some(s)) => format!(" session {s}"),
+                (_, None) => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "    {}{id} {} → {}: {} packets",
+                m.encapsulation,
+                m.outer_src,
+                m.outer_dst,
+                num(m.packets)
+            );
+        }
+    }
     if cap.tls_proxy_connections > 0 && cap.proxy_connections > 0 {
         let _ = writeln!(
             out,

@@ -610,6 +610,7 @@ const TSHARK_TCP_KERBEROS_B: usize = 58;
 #[cfg(feature = "live")]
 mod live {
     use super::*;
+    use proxy407::decode::decap::DecapConfig;
     use proxy407::source::live::{list_interfaces, open_live, LiveSource};
     use proxy407::source::LiveError;
     use std::io::Read;
@@ -623,7 +624,14 @@ mod live {
             .or_else(|_| TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mut src = LiveSource::open("lo", None, &[port], Some(Duration::from_secs(20))).unwrap();
+        let mut src = LiveSource::open(
+            "lo",
+            None,
+            &[port],
+            DecapConfig::NONE.tunnel_udp_ports().as_deref(),
+            Some(Duration::from_secs(20)),
+        )
+        .unwrap();
         assert_eq!(src.link_type(), linktype::ETHERNET);
         let notices = src.take_notices();
         assert!(notices[0].message.contains(&format!("port {port}")));
@@ -674,6 +682,7 @@ mod live {
             "lo",
             Some("host 127.0.0.9"),
             &[9],
+            DecapConfig::AUTO.tunnel_udp_ports().as_deref(),
             Some(Duration::from_millis(300)),
         )
         .unwrap();
@@ -687,7 +696,15 @@ mod live {
 
     #[test]
     fn unknown_interface_and_bad_filter_are_live_errors() {
-        let e = open_live("nosuchif0", None, &[3128], None).err().unwrap();
+        let e = open_live(
+            "nosuchif0",
+            None,
+            &[3128],
+            DecapConfig::AUTO.tunnel_udp_ports().as_deref(),
+            None,
+        )
+        .err()
+        .unwrap();
         assert_eq!(exit_code_for(&e), 4);
         let msg = e.to_string();
         assert!(matches!(
@@ -695,9 +712,15 @@ mod live {
             Some(LiveError::NoSuchInterface { .. })
         ));
         assert!(msg.contains("nosuchif0") && msg.contains("lo"), "{msg}");
-        let e = open_live("lo", Some("this is not bpf"), &[3128], None)
-            .err()
-            .unwrap();
+        let e = open_live(
+            "lo",
+            Some("this is not bpf"),
+            &[3128],
+            DecapConfig::AUTO.tunnel_udp_ports().as_deref(),
+            None,
+        )
+        .err()
+        .unwrap();
         assert!(matches!(
             e.downcast_ref::<LiveError>(),
             Some(LiveError::Filter { .. })

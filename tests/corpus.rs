@@ -10,6 +10,10 @@
 //! response inside the tunnel is a clean `HTTP/1.1 200 OK` ended by the server's FIN, which
 //! tshark does not show.
 //!
+//! The tunnel captures (group `tunnel`, and the MPLS telnet of `zeek-mixed-vlan-mpls-http`)
+//! give tshark's inner TCP conversation counts, with every packet counted under its
+//! encapsulation; with `--decap none` their inner connections are not seen.
+//!
 //! The corpus lives beside the repository, not in it: on a
 //! clone without it this test says so and passes over it, except in CI (`CI=true`).
 
@@ -73,8 +77,13 @@ fn manifest(dir: &Path) -> Vec<Row> {
 }
 
 fn analyze(file: &Path) -> Value {
+    analyze_with(file, &[])
+}
+
+fn analyze_with(file: &Path, extra: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_proxy407"))
         .args(["analyze", "--json", "--quiet"])
+        .args(extra)
         .arg(file)
         .output()
         .expect("run proxy407");
@@ -149,4 +158,85 @@ fn the_407_without_challenge_is_a_proxy_signal() {
     let v = analyze(&dir.join("sv-http-evader-455-407-no-challenge.pcap"));
     assert_eq!(v["http"]["responses_407"], 1, "{v}");
     assert_eq!(v["capture"]["proxy_connections"], 1, "{v}");
+}
+
+/// The number after "tshark: " in a manifest row's contents column (the inner TCP
+/// conversations of a tunnel capture).
+fn tshark_inner_conversations(dir: &Path, file: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("MANIFEST.md")).expect("read MANIFEST.md");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{file}`")))?;
+    let after = line.split("tshark: ").nth(1)?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn tunnel_captures_give_tsharks_inner_conversations() {
+    let Some(dir) = corpus_dir() else { return };
+    let rows = manifest(&dir);
+    let tunnels: Vec<&Row> = rows.iter().filter(|r| r.group == "tunnel").collect();
+    assert_eq!(tunnels.len(), 3, "tunnel rows of the manifest");
+    // (file, inner TCP conversations, encapsulation, packets under it). The MPLS count is
+    // tshark's `-z conv,tcp` on the mixed capture (two HTTP flows and the MPLS telnet) and
+    // its 11 frames of `eth:ethertype:mpls`.
+    let mut cases: Vec<(String, u64, &str, u64)> = Vec::new();
+    for r in &tunnels {
+        let conv = tshark_inner_conversations(&dir, &r.file)
+            .unwrap_or_else(|| panic!("{}: no tshark count in the contents column", r.file));
+        let encap = if r.file.contains("vxlan") {
+            "vxlan"
+        } else if r.file.contains("erspan3") {
+            "erspan3"
+        } else {
+            "gre"
+        };
+        cases.push((r.file.clone(), conv, encap, r.packets));
+    }
+    cases.push(("zeek-mixed-vlan-mpls-http.pcap".into(), 3, "mpls", 11));
+    let mut failures = Vec::new();
+    for (file, conv, encap, packets) in &cases {
+        let v = analyze(&dir.join(file));
+        let got = v["capture"]["tcp_connections"].as_u64();
+        if got != Some(*conv) {
+            failures.push(format!("{file}: tcp_connections {got:?}, tshark {conv}"));
+        }
+        let counted = v["capture"]["encapsulations"][*encap].as_u64();
+        if counted != Some(*packets) {
+            failures.push(format!(
+                "{file}: {encap} packets {counted:?}, want {packets}"
+            ));
+        }
+        if v["capture"]["decode_errors"] != 0 {
+            failures.push(format!(
+                "{file}: decode errors {}",
+                v["capture"]["decode_errors"]
+            ));
+        }
+        let none = analyze_with(&dir.join(file), &["--decap", "none"]);
+        let plain_only = if *encap == "mpls" { 2 } else { 0 };
+        if none["capture"]["tcp_connections"] != plain_only
+            || none["capture"]["encapsulations"] != serde_json::json!({})
+        {
+            failures.push(format!(
+                "{file}: --decap none still decapsulates: {}",
+                none["capture"]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The mirror session of the ERSPAN capture and the VNI of the VXLAN one, with the outer
+    // addresses tcpdump shows.
+    let erspan = analyze(&dir.join("zeek-tunnel-erspan3-dot1q.pcap"));
+    assert_eq!(
+        erspan["capture"]["mirror_sources"],
+        serde_json::json!([{"encapsulation": "erspan3", "id": 0, "outer_src": "172.31.1.23",
+            "outer_dst": "172.31.1.135", "packets": 2}])
+    );
+    let vxlan = analyze(&dir.join("zeek-tunnel-vxlan-http.pcap"));
+    assert_eq!(
+        vxlan["capture"]["mirror_sources"],
+        serde_json::json!([{"encapsulation": "vxlan", "id": 1, "outer_src": "10.1.200.131",
+            "outer_dst": "10.1.1.172", "packets": 12}])
+    );
 }

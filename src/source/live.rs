@@ -3,8 +3,11 @@
 //! filter, a read loop that copies each packet into an owned buffer, stopping after a duration or on a
 //! stop flag (set by Ctrl-C), the kernel's drop counters, and listing interfaces.
 //!
-//! The capture filter is `tcp and (port P1 or port P2 ...)` over the proxy ports, ANDed with
-//! the user's `--bpf`. Offline analysis auto-detects proxies on any port; live, only the
+//! The capture filter is `tcp and (port P1 or port P2 ...)` over the proxy ports, or (with
+//! `--decap auto`, the default) any tunnelled copy: GRE (ERSPAN too), IP-in-IP, UDP to the
+//! VXLAN and Geneve ports, MPLS and PPPoE sessions, whose inner packets BPF cannot follow and
+//! the decoder sorts out; all ANDed with the user's `--bpf` (which sees the outer headers of a
+//! tunnelled copy). Offline analysis auto-detects proxies on any port; live, only the
 //! filtered ports are seen at all, which the source says in a notice when it starts.
 //!
 //! This is the one place that reads the wall clock: to end a capture after `--duration`
@@ -92,12 +95,33 @@ pub fn list_interfaces() -> anyhow::Result<Vec<InterfaceInfo>> {
         .collect())
 }
 
-/// The capture filter for the proxy ports and the user's extra filter.
-pub fn build_filter(proxy_ports: &[u16], bpf_extra: Option<&str>) -> String {
+/// The capture filter for the proxy ports, the tunnelled copies the decoder looks into, and
+/// the user's extra filter. `tunnel_udp_ports`: the UDP ports of the tunnels decoded (VXLAN,
+/// Geneve), or `None` when tunnels are not looked into (`--decap none`); GRE, IP-in-IP,
+/// MPLS and PPPoE pass with them. (BPF's `and` and `or` bind equally, left to right: every
+/// group is in parentheses.)
+pub fn build_filter(
+    proxy_ports: &[u16],
+    bpf_extra: Option<&str>,
+    tunnel_udp_ports: Option<&[u16]>,
+) -> String {
     let mut f = String::from("tcp");
     if !proxy_ports.is_empty() {
         let ports: Vec<String> = proxy_ports.iter().map(|p| format!("port {p}")).collect();
         f = format!("tcp and ({})", ports.join(" or "));
+    }
+    if let Some(udp) = tunnel_udp_ports {
+        let udp: Vec<String> = udp.iter().map(|p| format!("udp dst port {p}")).collect();
+        let udp = if udp.is_empty() {
+            String::new()
+        } else {
+            format!("{} or ", udp.join(" or "))
+        };
+        f = format!(
+            "({f}) or (ip proto 47 or ip6 proto 47 or ip proto 4 or ip proto 41 or ip6 proto 4 \
+             or ip6 proto 41 or {udp}ether proto 0x8847 or ether proto 0x8848 \
+             or ether proto 0x8864)"
+        );
     }
     match bpf_extra.map(str::trim).filter(|s| !s.is_empty()) {
         Some(extra) => format!("({f}) and ({extra})"),
@@ -110,12 +134,14 @@ pub fn open_live(
     iface: &str,
     bpf_extra: Option<&str>,
     proxy_ports: &[u16],
+    tunnel_udp_ports: Option<&[u16]>,
     duration: Option<Duration>,
 ) -> anyhow::Result<Box<dyn PacketSource>> {
     Ok(Box::new(LiveSource::open(
         iface,
         bpf_extra,
         proxy_ports,
+        tunnel_udp_ports,
         duration,
     )?))
 }
@@ -146,6 +172,7 @@ impl LiveSource {
         iface: &str,
         bpf_extra: Option<&str>,
         proxy_ports: &[u16],
+        tunnel_udp_ports: Option<&[u16]>,
         duration: Option<Duration>,
     ) -> Result<LiveSource, LiveError> {
         let other = |detail: String| LiveError::Other {
@@ -188,7 +215,7 @@ impl LiveSource {
         // interface blocks until a packet comes), so the capture is non-blocking and the read
         // loop naps briefly when nothing is waiting.
         let mut cap = cap.setnonblock().map_err(|e| other(e.to_string()))?;
-        let filter = build_filter(proxy_ports, bpf_extra);
+        let filter = build_filter(proxy_ports, bpf_extra, tunnel_udp_ports);
         cap.filter(&filter, true).map_err(|e| LiveError::Filter {
             filter: filter.clone(),
             detail: e.to_string(),
@@ -381,15 +408,27 @@ mod tests {
 
     #[test]
     fn filter_text() {
-        assert_eq!(build_filter(&[], None), "tcp");
+        let none = None;
+        assert_eq!(build_filter(&[], None, none), "tcp");
         assert_eq!(
-            build_filter(&[3128, 8080], None),
+            build_filter(&[3128, 8080], None, none),
             "tcp and (port 3128 or port 8080)"
         );
         assert_eq!(
-            build_filter(&[3128], Some("host 10.0.0.1")),
+            build_filter(&[3128], Some("host 10.0.0.1"), none),
             "(tcp and (port 3128)) and (host 10.0.0.1)"
         );
-        assert_eq!(build_filter(&[3128], Some("  ")), "tcp and (port 3128)");
+        assert_eq!(
+            build_filter(&[3128], Some("  "), none),
+            "tcp and (port 3128)"
+        );
+        let auto = Some(&[4789, 6081, 8472][..]);
+        assert_eq!(
+            build_filter(&[3128], Some("host 10.0.0.1"), auto),
+            "((tcp and (port 3128)) or (ip proto 47 or ip6 proto 47 or ip proto 4 or ip proto 41 \
+             or ip6 proto 4 or ip6 proto 41 or udp dst port 4789 or udp dst port 6081 \
+             or udp dst port 8472 or ether proto 0x8847 or ether proto 0x8848 \
+             or ether proto 0x8864)) and (host 10.0.0.1)"
+        );
     }
 }

@@ -4,6 +4,9 @@
 //! Link types: Ethernet (802.1Q, QinQ; trailers ignored by trusting IP lengths), Linux SLL
 //! and SLL2, raw IPv4/IPv6, BSD null/loopback (both byte orders), LOOP, NFLOG. Snap-length
 //! cut packets keep what payload they have and say how many payload bytes are missing.
+//! Tunnels and remote mirrors (GRE, ERSPAN, VXLAN, Geneve, MPLS, PPPoE, IP-in-IP) are peeled
+//! off by the [`decap`] sub-stage (which shares etherparse with this module), called for an
+//! EtherType or IP protocol that is not plain; the segment is then the inner one.
 //!
 //! No panic on any input, enforced by the compiler: clippy's `unwrap_used`, `expect_used`,
 //! `indexing_slicing` and `arithmetic_side_effects` are denied in this module.
@@ -15,8 +18,11 @@
 )]
 
 use crate::anomaly::DecodeAnomaly;
+pub mod decap;
+
 use crate::model::Ts;
 use crate::source::Frame;
+use decap::{Cx, DecapConfig, Encapsulation};
 use etherparse::{
     EtherType, Ethernet2Slice, IpNumber, LaxIpSlice, LaxMacsecSlice, SingleVlanSlice, TcpSlice,
 };
@@ -96,12 +102,23 @@ pub mod linktype {
     ];
 }
 
-/// Decodes one frame. Never panics, whatever the bytes.
+/// Decodes one frame, tunnels included. Never panics, whatever the bytes.
 pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
+    decode_with(frame, &DecapConfig::AUTO, &mut Encapsulation::default())
+}
+
+/// Decodes one frame with the given decapsulation settings; what was peeled off is written
+/// into `found`.
+pub fn decode_with<'a>(
+    frame: &Frame<'a>,
+    cfg: &DecapConfig,
+    found: &mut Encapsulation,
+) -> Decoded<'a> {
+    let cx = &mut Cx { cfg, found };
     let data = frame.data;
     match frame.link_type {
         linktype::ETHERNET => match Ethernet2Slice::from_slice_without_fcs(data) {
-            Ok(eth) => from_ether_type(frame, eth.ether_type(), eth.payload_slice()),
+            Ok(eth) => from_ether_type(frame, cx, eth.ether_type(), eth.payload_slice()),
             Err(_) => Decoded::Malformed(DecodeAnomaly::EthernetHeader),
         },
         linktype::LINUX_SLL => {
@@ -109,18 +126,18 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
             let (Some(proto), Some(rest)) = (be16(data, 14), data.get(16..)) else {
                 return Decoded::Malformed(DecodeAnomaly::LinuxSllHeader);
             };
-            from_ether_type(frame, EtherType(proto), rest)
+            from_ether_type(frame, cx, EtherType(proto), rest)
         }
         linktype::LINUX_SLL2 => {
             // 20-byte header; the protocol is at bytes 0..2.
             let (Some(proto), Some(rest)) = (be16(data, 0), data.get(20..)) else {
                 return Decoded::Malformed(DecodeAnomaly::LinuxSll2Header);
             };
-            from_ether_type(frame, EtherType(proto), rest)
+            from_ether_type(frame, cx, EtherType(proto), rest)
         }
-        linktype::RAW | linktype::RAW_BSD | linktype::RAW_OPENBSD => from_ip(frame, data),
-        linktype::IPV4 => from_raw_ip(frame, data, 4),
-        linktype::IPV6 => from_raw_ip(frame, data, 6),
+        linktype::RAW | linktype::RAW_BSD | linktype::RAW_OPENBSD => from_ip(frame, cx, data),
+        linktype::IPV4 => from_raw_ip(frame, cx, data, 4),
+        linktype::IPV6 => from_raw_ip(frame, cx, data, 6),
         linktype::NULL | linktype::LOOP => {
             let Some(&fam) = data.first_chunk::<4>() else {
                 return Decoded::Malformed(DecodeAnomaly::NullHeader);
@@ -132,15 +149,15 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
             let is = |f: &dyn Fn(u32) -> bool| f(le) || f(be);
             let rest = data.get(4..).unwrap_or(&[]);
             if is(&|f| f == 2) {
-                from_ether_type(frame, EtherType::IPV4, rest)
+                from_ether_type(frame, cx, EtherType::IPV4, rest)
             } else if is(&|f| matches!(f, 10 | 24 | 28 | 30)) {
-                from_ether_type(frame, EtherType::IPV6, rest)
+                from_ether_type(frame, cx, EtherType::IPV6, rest)
             } else {
                 Decoded::NotIp
             }
         }
         linktype::NFLOG => match nflog_payload(data) {
-            Ok(Some(ip)) => from_ip(frame, ip),
+            Ok(Some(ip)) => from_ip(frame, cx, ip),
             Ok(None) => Decoded::NotIp,
             Err(layer) => Decoded::Malformed(layer),
         },
@@ -151,9 +168,15 @@ pub fn decode<'a>(frame: &Frame<'a>) -> Decoded<'a> {
 /// At most this many 802.1Q / 802.1ad / MACsec headers are read before IP.
 const MAX_LINK_EXTS: usize = 3;
 
-/// Follows VLAN tags (802.1Q, QinQ) and unencrypted MACsec to IP. A cut tag, encrypted
-/// MACsec or any other EtherType (ARP, LLDP, ...) is not IP.
-fn from_ether_type<'a>(frame: &Frame<'a>, mut et: EtherType, mut payload: &'a [u8]) -> Decoded<'a> {
+/// Follows VLAN tags (802.1Q, QinQ) and unencrypted MACsec to IP. A cut tag or encrypted
+/// MACsec is not IP; any other EtherType goes to [`decap`] (MPLS, PPPoE; ARP, LLDP, ... are
+/// not IP).
+pub(crate) fn from_ether_type<'a>(
+    frame: &Frame<'a>,
+    cx: &mut Cx<'_>,
+    mut et: EtherType,
+    mut payload: &'a [u8],
+) -> Decoded<'a> {
     for _ in 0..=MAX_LINK_EXTS {
         match et {
             EtherType::VLAN_TAGGED_FRAME
@@ -177,17 +200,17 @@ fn from_ether_type<'a>(frame: &Frame<'a>, mut et: EtherType, mut payload: &'a [u
                     None => return Decoded::NotIp,
                 }
             }
-            EtherType::IPV4 | EtherType::IPV6 => return from_ip(frame, payload),
-            _ => return Decoded::NotIp,
+            EtherType::IPV4 | EtherType::IPV6 => return from_ip(frame, cx, payload),
+            other => return decap::from_ether_type(frame, cx, other, payload),
         }
     }
     Decoded::NotIp
 }
 
 /// Raw IP of a link type that names the version: another version is malformed.
-fn from_raw_ip<'a>(frame: &Frame<'a>, data: &'a [u8], version: u8) -> Decoded<'a> {
+fn from_raw_ip<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, data: &'a [u8], version: u8) -> Decoded<'a> {
     match data.first() {
-        Some(b) if b >> 4 == version => from_ip(frame, data),
+        Some(b) if b >> 4 == version => from_ip(frame, cx, data),
         _ => Decoded::Malformed(DecodeAnomaly::IpVersion),
     }
 }
@@ -238,8 +261,8 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
     (off.checked_add(inner.len())? <= outer.len()).then_some(off)
 }
 
-/// IP (lax: a cut packet keeps what it has), then TCP.
-fn from_ip<'a>(frame: &Frame<'a>, bytes: &'a [u8]) -> Decoded<'a> {
+/// IP (lax: a cut packet keeps what it has), then TCP; another protocol goes to [`decap`].
+pub(crate) fn from_ip<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, bytes: &'a [u8]) -> Decoded<'a> {
     let data = frame.data;
     let Ok((ip, ext_err)) = LaxIpSlice::from_slice(bytes) else {
         return Decoded::Malformed(match bytes.first().map(|b| b >> 4) {
@@ -283,7 +306,8 @@ fn from_ip<'a>(frame: &Frame<'a>, bytes: &'a [u8]) -> Decoded<'a> {
         return Decoded::Fragment;
     }
     if ip_payload.ip_number != IpNumber::TCP {
-        return Decoded::NotTcp;
+        let outer = (src_ip, dst_ip);
+        return decap::from_ip_payload(frame, cx, outer, ip_payload.ip_number, ip_payload.payload);
     }
     if ext_err.is_some() {
         return Decoded::Malformed(DecodeAnomaly::IpExtensionHeader);
