@@ -1,12 +1,13 @@
 //! Helpers shared by the end-to-end tests on generated captures: hand-built NTLMSSP,
-//! SPNEGO/Kerberos and HTTP messages, writing synth captures to files, and running the real
+//! SPNEGO/Kerberos and HTTP messages, writing test-kit captures to files, and running the real
 //! binary to read its JSON summary, transactions and exported episodes.
 
 #![allow(dead_code)]
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use proxy407::synth::{CaptureWriter, LinkKind, Packet, Resolution, TcpConv};
+use proxy407::decode::{Segment, TcpFlags};
+use proxy407_testkit::{CaptureWriter, LinkKind, Packet, Resolution, TcpConv};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,37 @@ pub fn addr(s: &str) -> SocketAddr {
 
 /// A conversation between `client` and `server`, starting `start_ms` after [`T0`].
 pub fn conv(client: &str, server: &str, start_ms: i64) -> TcpConv {
-    TcpConv::new(addr(client), addr(server)).start(proxy407::model::Ts(T0 + start_ms * 1000))
+    TcpConv::new(addr(client), addr(server)).start(proxy407_testkit::Ts(T0 + start_ms * 1000))
+}
+
+/// A test-kit timestamp as proxy407's.
+pub fn ts(t: proxy407_testkit::Ts) -> proxy407::model::Ts {
+    proxy407::model::Ts(t.0)
+}
+
+/// The segment proxy407's decoder would make of a test-kit packet, for driving the flow
+/// table without encoding frames.
+pub fn segment(p: &Packet) -> Segment<'_> {
+    let f = p.flags;
+    Segment {
+        ts: ts(p.ts),
+        src_ip: p.src.ip(),
+        src_port: p.src.port(),
+        dst_ip: p.dst.ip(),
+        dst_port: p.dst.port(),
+        seq: p.seq,
+        ack: p.ack,
+        flags: TcpFlags {
+            syn: f.syn,
+            ack: f.ack,
+            fin: f.fin,
+            rst: f.rst,
+            psh: f.psh,
+        },
+        window: p.window,
+        payload: p.captured(),
+        missing_payload: p.missing() as u32,
+    }
 }
 
 // ------------------------------------------------------------------------------ NTLMSSP
@@ -286,7 +317,7 @@ pub fn write_pcap_res(path: &Path, packets: &[Packet], link: LinkKind, res: Reso
 
 /// Packets sorted by time (stable), as a capture of several conversations records them.
 pub fn merged(lists: Vec<Vec<Packet>>) -> Vec<Packet> {
-    proxy407::synth::merge(lists)
+    proxy407_testkit::merge(lists)
 }
 
 // ------------------------------------------------------------------------------ the binary

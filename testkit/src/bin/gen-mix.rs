@@ -156,9 +156,6 @@ fn print_summary(t: &Truth, path: &std::path::Path) {
     }
 }
 
-/// Single messages exactly as the generator writes them, for the stage benches
-/// (`benches/pipeline.rs` includes this file as a module). Not used by the binary itself.
-
 #[cfg(test)]
 mod tests {
     use super::*;

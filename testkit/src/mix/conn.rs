@@ -170,8 +170,8 @@ impl Conn {
         };
         let mut conn = Conn {
             t,
-            seq: [rng.next() as u32, rng.next() as u32],
-            ip_id: [rng.next() as u16, rng.next() as u16],
+            seq: [rng.next_u64() as u32, rng.next_u64() as u32],
+            ip_id: [rng.next_u64() as u16, rng.next_u64() as u16],
             win: [1026 + rng.below(8) as u16, 501 + rng.below(4) as u16],
             mss,
             st,
