@@ -57,28 +57,16 @@ impl<'w> Out<'w> {
     }
 
     /// Writes one frame: template, options, payload by `fill`; then lengths and checksums.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn packet(
         &mut self,
         ts: u64,
         t: &Template,
-        seq: u32,
-        ack: u32,
-        flags: u8,
-        win: u16,
-        ip_id: u16,
+        fields: TcpFields,
         opts: &[u8],
         fill: impl FnOnce(&mut Vec<u8>),
     ) -> std::io::Result<()> {
         let rec = self.buf.len();
         self.buf.extend_from_slice(&[0; 16]);
-        let fields = TcpFields {
-            seq,
-            ack,
-            flags,
-            window: win,
-            ip_id,
-        };
         let flen = frame::push_tcp(&mut self.buf, t, fields, opts, fill) as u32;
         let h = pcap::record_header(Ts(ts as i64), flen, flen, Resolution::Micro);
         self.buf[rec..rec + 16].copy_from_slice(&h);
@@ -222,17 +210,14 @@ impl Conn {
         let (seq, ack) = (self.seq[d], self.seq[1 - d]);
         let ack = if flags & ACK != 0 { ack } else { 0 };
         self.ip_id[d] = self.ip_id[d].wrapping_add(1);
-        out.packet(
-            ts,
-            &self.t[d],
+        let fields = TcpFields {
             seq,
             ack,
             flags,
-            self.win[d],
-            self.ip_id[d],
-            opts,
-            fill,
-        )
+            window: self.win[d],
+            ip_id: self.ip_id[d],
+        };
+        out.packet(ts, &self.t[d], fields, opts, fill)
     }
 
     pub(crate) fn syn_opts(&self, server: bool) -> [u8; 12] {
@@ -375,21 +360,27 @@ impl Conn {
             let (s, mut c2) = (&self.s, later);
             let (t, ack, win) = (self.t[d], self.seq[1 - d], self.win[d]);
             self.ip_id[d] = self.ip_id[d].wrapping_add(1);
-            out.packet(
-                ts,
-                &t,
-                self.seq[d],
+            let fields = TcpFields {
+                seq: self.seq[d],
                 ack,
-                flags2,
-                win,
-                self.ip_id[d],
-                &[],
-                |b| take(s, &mut c2, n2, Some(b), pools, rng),
-            )?;
+                flags: flags2,
+                window: win,
+                ip_id: self.ip_id[d],
+            };
+            out.packet(ts, &t, fields, &[], |b| {
+                take(s, &mut c2, n2, Some(b), pools, rng)
+            })?;
             self.seq[d] = base;
             let mut c1 = self.cursor;
             self.ip_id[d] = self.ip_id[d].wrapping_add(1);
-            out.packet(ts, &t, base, ack, ACK, win, self.ip_id[d], &[], |b| {
+            let fields = TcpFields {
+                seq: base,
+                ack,
+                flags: ACK,
+                window: win,
+                ip_id: self.ip_id[d],
+            };
+            out.packet(ts, &t, fields, &[], |b| {
                 take(s, &mut c1, n, Some(b), pools, rng)
             })?;
             take(&self.s, &mut after, n2, None, pools, rng);
@@ -407,17 +398,16 @@ impl Conn {
             let (seq, ack, win) = (self.seq[d], self.seq[1 - d], self.win[d]);
             self.ip_id[d] = self.ip_id[d].wrapping_add(1);
             let (s, cur) = (&self.s, &mut self.cursor);
-            out.packet(
-                ts,
-                &self.t[d],
+            let fields = TcpFields {
                 seq,
                 ack,
                 flags,
-                win,
-                self.ip_id[d],
-                &[],
-                |b| take(s, cur, n, Some(b), pools, rng),
-            )?;
+                window: win,
+                ip_id: self.ip_id[d],
+            };
+            out.packet(ts, &self.t[d], fields, &[], |b| {
+                take(s, cur, n, Some(b), pools, rng)
+            })?;
             self.unacked[d] = self.unacked[d].saturating_add(1);
         }
         self.seq[d] = self.seq[d].wrapping_add(sent);
