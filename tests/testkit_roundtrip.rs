@@ -365,7 +365,7 @@ fn spnego_ap_req(realm: &str, host: &str, ticket_len: usize, auth_len: usize) ->
     let authenticator = kerberos::encrypted_data(etype, None, &vec![0x5a; auth_len]);
     let gss = kerberos::gss_token(
         kerberos::TOK_AP_REQ,
-        &kerberos::ap_req(&ticket, &authenticator),
+        &kerberos::ap_req(kerberos::MUTUAL_REQUIRED, &ticket, &authenticator),
     );
     spnego::neg_token_init(&[OID_MS_KRB5, OID_KRB5, OID_NEGOEX, OID_NTLMSSP], &gss)
 }

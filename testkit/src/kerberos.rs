@@ -49,9 +49,14 @@ pub fn ticket(realm: &str, sname: &[u8], enc_part: &[u8]) -> Vec<u8> {
     )
 }
 
-/// AP-REQ `[APPLICATION 14]` { pvno 5, msg-type 14, ap-options (mutual-required), ticket,
-/// authenticator }.
-pub fn ap_req(ticket: &[u8], authenticator: &[u8]) -> Vec<u8> {
+/// APOptions mutual-required, as browsers send it.
+pub const MUTUAL_REQUIRED: u32 = 0x2000_0000;
+
+/// AP-REQ `[APPLICATION 14]` { pvno 5, msg-type 14, ap-options (a 32-bit BIT STRING),
+/// ticket, authenticator (an encoded EncryptedData) }.
+pub fn ap_req(ap_options: u32, ticket: &[u8], authenticator: &[u8]) -> Vec<u8> {
+    let mut options = vec![0x00];
+    options.extend_from_slice(&ap_options.to_be_bytes());
     der(
         0x6e,
         &der(
@@ -59,7 +64,7 @@ pub fn ap_req(ticket: &[u8], authenticator: &[u8]) -> Vec<u8> {
             &cat(&[
                 &der(0xa0, &int(5)),
                 &der(0xa1, &int(AP_REQ)),
-                &der(0xa2, &[0x03, 0x05, 0x00, 0x20, 0x00, 0x00, 0x00]),
+                &der(0xa2, &der(0x03, &options)),
                 &der(0xa3, ticket),
                 &der(0xa4, authenticator),
             ]),

@@ -98,7 +98,7 @@ pub(crate) fn kerberos_token(rng: &mut WyRand, c: &Client, p: &Proxy) -> Vec<u8>
     let ticket_enc = kerberos::encrypted_data(etype, Some(3), &rng.vec(ticket_len));
     let ticket = kerberos::ticket(&realm, &sname, &ticket_enc);
     let authenticator = kerberos::encrypted_data(etype, None, &rng.vec(auth_len));
-    let ap_req = kerberos::ap_req(&ticket, &authenticator);
+    let ap_req = kerberos::ap_req(kerberos::MUTUAL_REQUIRED, &ticket, &authenticator);
     let mech_token = kerberos::gss_token(kerberos::TOK_AP_REQ, &ap_req);
     spnego::neg_token_init(
         &[OID_MS_KRB5, OID_KRB5, OID_NEGOEX, OID_NTLMSSP],
