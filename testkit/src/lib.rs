@@ -1,7 +1,8 @@
-//! The test kit of proxy407: writes the captures its tests, benchmarks and fuzz seeds read,
-//! one emitter per wire format, and the mirror-port mix generator (`gen-mix`). It is not
-//! part of the product: `cargo install --path .` at the repository root installs
-//! `proxy407` alone, and nothing here reads captures.
+//! The test kit of proxy407: writes the captures and messages its tests and benchmarks read
+//! (and a fuzz seed, see `fuzz/README.md`), one emitter per wire format, and the mirror-port
+//! mix generator (`gen-mix`). It is not part of the product: `cargo install --path .` at the
+//! repository root installs `proxy407` alone. Nothing here reads captures, and nothing here
+//! depends on proxy407: its tests turn the kit's values into proxy407's where they need to.
 //!
 //! - `pcap`: pcap (µs, ns) and pcapng files; `frame`: link, IPv4/IPv6 and TCP headers with
 //!   checksums; `tcp`: conversations and capture-point transforms;
