@@ -1,6 +1,6 @@
 //! Round trips through the test kit: for each wire format, proxy407's own reader or parser
 //! reads back what the kit's emitter wrote. pcap and pcapng files through
-//! `source::file::open_reader`, frames of every link kind through `decode::decode`, HTTP
+//! `source::file::open_files` and `open_reader`, frames of every link kind through `decode::decode`, HTTP
 //! heads through `http::parser`, NTLMSSP, SPNEGO, Kerberos AP-REQ and KRB-ERROR, Basic and
 //! Digest through `auth`. A failure here is a bug in the kit or in the parser, and says
 //! which format.
@@ -11,8 +11,8 @@ use proptest::prelude::*;
 use proxy407::auth::{self, negotiate, AuthStep, NtlmVersion, Scheme};
 use proxy407::decode::{decode, Decoded};
 use proxy407::http::parser::{self, Head as Parsed};
-use proxy407::source::file::open_reader;
-use proxy407::source::Frame;
+use proxy407::source::file::{open_files, open_reader};
+use proxy407::source::{Frame, PacketSource};
 use proxy407_testkit::basic_digest::{self, DigestCredentials};
 use proxy407_testkit::der::{OID_KRB5, OID_MS_KRB5, OID_NEGOEX, OID_NTLMSSP};
 use proxy407_testkit::http::Head;
@@ -90,17 +90,30 @@ fn label() -> impl Strategy<Value = String> {
 
 // ------------------------------------------------------------------------------ capture files
 
-/// Every frame of a capture as proxy407's file reader returns it: (µs, link type, bytes,
-/// length on the wire).
-fn read_back(bytes: Vec<u8>) -> Vec<(i64, u32, Vec<u8>, u32)> {
-    let mut src = open_reader("roundtrip", Box::new(std::io::Cursor::new(bytes)))
-        .expect("the reader opens what the kit wrote");
+type Record = (i64, u32, Vec<u8>, u32);
+
+fn drain(src: &mut dyn PacketSource) -> Vec<Record> {
     let mut out = Vec::new();
     while let Some(f) = src.next_frame() {
         out.push((f.ts.0, f.link_type, f.data.to_vec(), f.orig_len));
     }
     assert_eq!(src.take_notices(), Vec::new(), "no damage reported");
     out
+}
+
+/// Every frame of a capture as proxy407's file readers return it: (µs, link type, bytes,
+/// length on the wire). The streaming reader and the memory-mapped file reader must agree.
+fn read_back(bytes: Vec<u8>) -> Vec<Record> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("roundtrip.cap");
+    std::fs::write(&path, &bytes).expect("write capture");
+    let mut mapped = open_files(&[path]).expect("the file reader opens what the kit wrote");
+    let from_file = drain(mapped.as_mut());
+    let mut src = open_reader("roundtrip", Box::new(std::io::Cursor::new(bytes)))
+        .expect("the stream reader opens what the kit wrote");
+    let from_stream = drain(src.as_mut());
+    assert_eq!(from_file, from_stream, "mapped and streamed reads agree");
+    from_stream
 }
 
 proptest! {
