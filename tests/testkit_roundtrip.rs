@@ -1,9 +1,11 @@
 //! Round trips through the test kit: for each wire format, proxy407's own reader or parser
 //! reads back what the kit's emitter wrote. pcap and pcapng files through
-//! `source::file::open_files` and `open_reader`, frames of every link kind through `decode::decode`, HTTP
-//! heads through `http::parser`, NTLMSSP, SPNEGO, Kerberos AP-REQ and KRB-ERROR, Basic and
-//! Digest through `auth`. A failure here is a bug in the kit or in the parser, and says
-//! which format.
+//! `source::file::open_files` and `open_reader`, frames of every link kind through
+//! `decode::decode`, HTTP heads through `http::parser`, NTLMSSP, SPNEGO, Kerberos AP-REQ and
+//! KRB-ERROR, Basic and Digest through `auth`; and the whole mix through `analyze --json`.
+//! A failure here is a bug in the kit or in the parser, and says which format.
+
+mod common;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -16,7 +18,7 @@ use proxy407::source::{Frame, PacketSource};
 use proxy407_testkit::basic_digest::{self, DigestCredentials};
 use proxy407_testkit::der::{OID_KRB5, OID_MS_KRB5, OID_NEGOEX, OID_NTLMSSP};
 use proxy407_testkit::http::Head;
-use proxy407_testkit::{kerberos, ntlm, spnego, time};
+use proxy407_testkit::{kerberos, mix, ntlm, spnego, time};
 use proxy407_testkit::{CaptureWriter, LinkKind, Packet, Resolution, TcpFlags, Ts};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -500,5 +502,60 @@ proptest! {
         prop_assert_eq!(ch[0].realm.as_deref(), Some(realm.as_str()));
         prop_assert_eq!(ch[0].stale, stale);
         prop_assert_eq!(ch[0].anomaly, None);
+    }
+}
+
+// ------------------------------------------------------------------------------ the mix
+
+/// The mix as a whole: proxy407 reads a generated capture back as the generator's ground
+/// truth (packets, `407` responses, and every episode with the verdict its kind should get).
+#[test]
+fn mix_reads_back_as_its_ground_truth() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (seed, size) in [(1u64, 3_000_000u64), (3, 5_000_000)] {
+        let path = dir.path().join(format!("mix-{seed}.pcap"));
+        let mut file = std::fs::File::create(&path).expect("create capture");
+        let opts = mix::Options {
+            size,
+            seed,
+            concurrency: 48,
+        };
+        let truth = mix::generate(&mut file, &opts).expect("write the mix");
+        drop(file);
+        let v = common::analyze(&[&path], &[]);
+        let n = |a: &str, b: &str| v[a][b].as_u64().unwrap_or(u64::MAX);
+        assert_eq!(
+            n("capture", "packets"),
+            truth.packets,
+            "seed {seed}: packets"
+        );
+        assert_eq!(
+            n("http", "responses_407"),
+            truth.responses_407,
+            "seed {seed}: 407s"
+        );
+        assert_eq!(
+            n("episodes", "total"),
+            truth.episodes_total,
+            "seed {seed}: episodes"
+        );
+        let expected = |verdict: &str| truth.expected_verdicts.get(verdict).copied().unwrap_or(0);
+        assert_eq!(
+            n("episodes", "authenticated"),
+            expected("authenticated"),
+            "seed {seed}"
+        );
+        let causes = v["causes"].as_object().expect("causes");
+        for (cause, count) in causes {
+            assert_eq!(
+                count.as_u64(),
+                Some(expected(&format!("failed/{cause}"))),
+                "seed {seed}: {cause}"
+            );
+        }
+        assert!(
+            truth.episodes_total > 20,
+            "seed {seed}: a mix with episodes"
+        );
     }
 }
