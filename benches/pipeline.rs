@@ -3,8 +3,8 @@
 //! request with `Proxy-Authorization`, a `407` with several `Proxy-Authenticate`), parsing
 //! NTLM type 3 and Kerberos credentials, and the whole engine over a small generated mix.
 //!
-//! The data comes from the `gen-mix` generator (included here as a module), so the benches
-//! see the same headers, tokens and traffic shape as `scripts/bench.sh`.
+//! The data comes from the test kit's mix (`proxy407_testkit::mix`, what `gen-mix` writes), so
+//! the benches see the same headers, tokens and traffic shape as `scripts/bench.sh`.
 //!
 //! ```text
 //! cargo bench --bench pipeline            # all
@@ -19,12 +19,9 @@ use proxy407::http::{HttpConn, HttpEvent};
 use proxy407::model::{Side, Ts};
 use proxy407::reassembly::StreamEvent;
 use proxy407::source::{self, Frame};
+use proxy407_testkit::mix as gen_mix;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
-
-#[allow(dead_code)]
-#[path = "../src/bin/gen-mix.rs"]
-mod gen_mix;
 
 const T0: i64 = 1_741_078_800_000_000;
 

@@ -4,8 +4,8 @@
 #   scripts/bench.sh [--skip-tshark] [--tshark-limit MB] [--runs N] [--no-double]
 #                    [--no-build] [--cpu N|none] [FILE]
 #
-# Without FILE, generates /var/tmp/proxy407-mix-1g.pcap (1 GB) with gen-mix (once; an
-# existing file is reused). Builds the release binaries, then measures on the same file:
+# Without FILE, generates /var/tmp/proxy407-mix-1g.pcap (1 GB) with gen-mix, the test kit's
+# mix generator (once; an existing file is reused). Builds the release binaries, then measures on the same file:
 #   cat FILE > /dev/null                              (the disk / page-cache ceiling)
 #   proxy407 analyze FILE --json --quiet
 #   proxy407 export FILE --out DIR --format parquet   (when the binary has `export`)
@@ -67,7 +67,8 @@ fi
 
 if [[ $BUILD == 1 ]]; then
     echo "== building release binaries" >&2
-    (cd "$ROOT" && cargo build --release --quiet --bin proxy407 --bin gen-mix)
+    (cd "$ROOT" && cargo build --release --quiet --bin proxy407 \
+        && cargo build --release --quiet -p proxy407-testkit --bin gen-mix)
 fi
 P407="${PROXY407_BIN:-$TARGET/release/proxy407}"
 GEN="${GEN_MIX_BIN:-$TARGET/release/gen-mix}"

@@ -25,5 +25,4 @@ pub mod report;
 pub mod secret;
 pub mod source;
 pub mod stats;
-pub mod synth;
 pub mod tui;

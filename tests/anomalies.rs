@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use proxy407::anomaly::Anomaly;
-use proxy407::synth::{CaptureWriter, LinkKind, Packet, Resolution};
+use proxy407_testkit::{CaptureWriter, LinkKind, Packet, Resolution};
 use serde_json::Value;
 use std::path::Path;
 
@@ -308,7 +308,7 @@ fn reassembly_gaps_are_named() {
         .position(|p| p.payload.starts_with(b"GET http://example.com/b"))
         .unwrap();
     let lost = packets[second].payload.len();
-    proxy407::synth::drop_packets(&mut packets, &[second]);
+    proxy407_testkit::drop_packets(&mut packets, &[second]);
     let p = write(dir.path(), "gap.pcap", &pcap_bytes(&packets));
     let v = analyze(&[&p], &[]);
     assert_eq!(v["capture"]["gap_bytes"], lost as u64);

@@ -11,6 +11,9 @@ use proxy407::auth::{
     negotiate, ntlm, parse_challenges, parse_credentials, AuthStep, Credentials, NtlmVersion,
     Scheme,
 };
+use proxy407_testkit::der::der as tlv;
+use proxy407_testkit::ntlm::{utf16, Authenticate, SIGNATURE as SIG};
+use proxy407_testkit::{kerberos, spnego};
 
 fn fixture(name: &str) -> Vec<String> {
     let path = format!("{}/tests/fixtures/auth/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -269,8 +272,6 @@ fn basic_captures() {
 
 // ---------------------------------------------------------------- hand-built NTLM
 
-const SIG: &[u8] = b"NTLMSSP\0";
-
 fn sb(len: u16, off: u32) -> Vec<u8> {
     let mut v = len.to_le_bytes().to_vec();
     v.extend(len.to_le_bytes());
@@ -278,26 +279,23 @@ fn sb(len: u16, off: u32) -> Vec<u8> {
     v
 }
 
-fn utf16(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
 /// A type 3 with the given payloads, flags at 60, payload from 64.
 fn type3(flags: u32, lm: &[u8], nt: &[u8], dom: &[u8], user: &[u8], ws: &[u8]) -> Vec<u8> {
-    let mut off = 64u32;
-    let mut head = SIG.to_vec();
-    head.extend(3u32.to_le_bytes());
-    let mut payload = Vec::new();
-    for p in [lm, nt, dom, user, ws] {
-        head.extend(sb(p.len() as u16, off));
-        payload.extend_from_slice(p);
-        off += p.len() as u32;
+    let m = Authenticate {
+        flags,
+        lm,
+        nt,
+        domain: dom,
+        user,
+        workstation: ws,
+        session_key: &[],
+        version: None,
+        mic: None,
+        responses_first: true,
     }
-    head.extend(sb(0, off)); // session key
-    head.extend(flags.to_le_bytes());
-    assert_eq!(head.len(), 64);
-    head.extend(payload);
-    head
+    .to_bytes();
+    assert_eq!(u32::from_le_bytes([m[60], m[61], m[62], m[63]]), flags);
+    m
 }
 
 #[test]
@@ -426,130 +424,39 @@ fn ntlm_type1_supplied_and_type2_oem_and_unicode() {
 
 // ---------------------------------------------------------------- hand-built SPNEGO / Kerberos
 
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    let n = content.len();
-    if n < 0x80 {
-        v.push(n as u8);
-    } else if n < 0x100 {
-        v.extend([0x81, n as u8]);
-    } else {
-        v.extend([0x82, (n >> 8) as u8, n as u8]);
-    }
-    v.extend_from_slice(content);
-    v
-}
-
-fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
-    parts.concat()
-}
-
 fn oid(v: &[u8]) -> Vec<u8> {
     tlv(0x06, v)
 }
 
-fn int(n: u8) -> Vec<u8> {
-    tlv(0x02, &[n])
-}
-
-fn gstr(s: &str) -> Vec<u8> {
-    tlv(0x1b, s.as_bytes())
-}
-
 fn ap_req(realm: &str, sname: &[&str]) -> Vec<u8> {
-    let names: Vec<Vec<u8>> = sname.iter().map(|s| gstr(s)).collect();
-    let principal = tlv(
-        0x30,
-        &cat(&[tlv(0xa0, &int(2)), tlv(0xa1, &tlv(0x30, &names.concat()))]),
-    );
-    let ticket = tlv(
-        0x61,
-        &tlv(
-            0x30,
-            &cat(&[
-                tlv(0xa0, &int(5)),
-                tlv(0xa1, &gstr(realm)),
-                tlv(0xa2, &principal),
-                tlv(0xa3, &tlv(0x30, &[0x55; 40])), // enc-part (secret)
-            ]),
-        ),
-    );
-    tlv(
-        0x6e,
-        &tlv(
-            0x30,
-            &cat(&[
-                tlv(0xa0, &int(5)),
-                tlv(0xa1, &int(14)),
-                tlv(0xa2, &tlv(0x03, &[0, 0, 0, 0, 0])),
-                tlv(0xa3, &ticket),
-                tlv(0xa4, &tlv(0x30, &[0x66; 30])),
-            ]),
-        ),
-    )
+    let principal = kerberos::principal(kerberos::NT_SRV_INST, sname);
+    let ticket = kerberos::ticket(realm, &principal, &tlv(0x30, &[0x55; 40])); // enc-part (secret)
+    kerberos::ap_req(0, &ticket, &tlv(0x30, &[0x66; 30]))
 }
 
 fn krb_gss(tok_id: [u8; 2], inner: &[u8]) -> Vec<u8> {
-    tlv(
-        0x60,
-        &cat(&[
-            oid(negotiate::OID_KERBEROS),
-            tok_id.to_vec(),
-            inner.to_vec(),
-        ]),
-    )
+    kerberos::gss_token(tok_id, inner)
 }
 
 fn spnego_init(mechs: &[&[u8]], token: &[u8]) -> Vec<u8> {
     let m: Vec<Vec<u8>> = mechs.iter().map(|o| oid(o)).collect();
-    tlv(
-        0x60,
-        &cat(&[
-            oid(negotiate::OID_SPNEGO),
-            tlv(
-                0xa0,
-                &tlv(
-                    0x30,
-                    &cat(&[
-                        tlv(0xa0, &tlv(0x30, &m.concat())),
-                        tlv(0xa2, &tlv(0x04, token)),
-                    ]),
-                ),
-            ),
-        ]),
-    )
+    let m: Vec<&[u8]> = m.iter().map(Vec::as_slice).collect();
+    spnego::neg_token_init(&m, token)
 }
 
 fn neg_resp(state: u8, token: &[u8]) -> Vec<u8> {
-    tlv(
-        0xa1,
-        &tlv(
-            0x30,
-            &cat(&[
-                tlv(0xa0, &tlv(0x0a, &[state])),
-                tlv(0xa1, &oid(negotiate::OID_MS_KERBEROS)),
-                tlv(0xa2, &tlv(0x04, token)),
-            ]),
-        ),
-    )
+    let mech = oid(negotiate::OID_MS_KERBEROS);
+    spnego::neg_token_resp(Some(state), Some(&mech), Some(token))
 }
 
 fn krb_error(code: u8) -> Vec<u8> {
-    tlv(
-        0x7e,
-        &tlv(
-            0x30,
-            &cat(&[
-                tlv(0xa0, &int(5)),
-                tlv(0xa1, &int(30)),
-                tlv(0xa4, &tlv(0x18, b"20240101000000Z")),
-                tlv(0xa5, &int(0)),
-                tlv(0xa6, &int(code)),
-                tlv(0xa9, &gstr("EXAMPLE.COM")),
-                tlv(0xaa, &tlv(0x30, &[])),
-            ]),
-        ),
-    )
+    kerberos::krb_error(&kerberos::KrbError {
+        stime: "20240101000000Z",
+        susec: 0,
+        error_code: u32::from(code),
+        realm: "EXAMPLE.COM",
+        sname: &tlv(0x30, &[]),
+    })
 }
 
 #[test]

@@ -820,7 +820,7 @@ fn handwritten_pcapng_interfaces_unknown_blocks_and_damage() {
 #[test]
 fn mapped_and_buffered_reads_agree_across_windows() {
     use proxy407::source::mapped::WINDOW;
-    let mut rng = proxy407::synth::Rng::new(7);
+    let mut rng = proxy407_testkit::rng::XorShift::new(7);
     // Records of 60..1500 bytes up to a little over two and a half windows.
     let mut payloads: Vec<Vec<u8>> = Vec::new();
     let mut size = 24usize;

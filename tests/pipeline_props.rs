@@ -22,7 +22,7 @@ use proxy407::cli::{Cli, Command};
 use proxy407::engine::Engine;
 use proxy407::model::EngineOutput;
 use proxy407::model::Ts;
-use proxy407::synth::{self, CaptureWriter, LinkKind, Packet, Resolution, TcpConv};
+use proxy407_testkit::{self as testkit, CaptureWriter, LinkKind, Packet, Resolution, TcpConv};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -73,7 +73,7 @@ fn get(url: &str, auth: Option<&str>) -> Vec<u8> {
 
 fn new_conv(client: u8, port: u16, start_us: i64, mss: usize) -> TcpConv {
     TcpConv::new(addr(&format!("10.20.0.{client}:{port}")), addr(PROXY))
-        .start(Ts(T0 + start_us))
+        .start(testkit::Ts(T0 + start_us))
         .mss(mss)
 }
 
@@ -208,7 +208,7 @@ fn office(kinds: &[Kind], mss: usize) -> Vec<Packet> {
             client_packets(n, *k, i as i64 * 7_000, mss)
         })
         .collect();
-    synth::merge(lists)
+    testkit::merge(lists)
 }
 
 fn run_engine(packets: &[Packet]) -> EngineOutput {
@@ -270,7 +270,7 @@ fn transactions(out: &EngineOutput) -> Vec<String> {
 }
 
 /// Shuffles packets within consecutive windows of `window` packets; each keeps its time.
-fn shuffle_keep_times(pkts: &mut [Packet], window: usize, rng: &mut synth::Rng) {
+fn shuffle_keep_times(pkts: &mut [Packet], window: usize, rng: &mut testkit::rng::XorShift) {
     for w in pkts.chunks_mut(window.max(1)) {
         for i in (1..w.len()).rev() {
             let j = rng.below(i + 1);
@@ -288,7 +288,7 @@ fn transform_flights(
     window: usize,
     seed: u64,
 ) -> Vec<Packet> {
-    let mut rng = synth::Rng::new(seed);
+    let mut rng = testkit::rng::XorShift::new(seed);
     let mut out = Vec::with_capacity(pkts.len() * 3);
     let mut start = 0;
     while start < pkts.len() {
@@ -299,9 +299,9 @@ fn transform_flights(
         }
         let mut flight = pkts[start..end].to_vec();
         if resegment {
-            synth::resegment_overlapping(&mut flight, rng.next_u64());
+            testkit::resegment_overlapping(&mut flight, rng.next_u64());
         }
-        synth::duplicate_random(&mut flight, dup_percent, rng.next_u64());
+        testkit::duplicate_random(&mut flight, dup_percent, rng.next_u64());
         shuffle_keep_times(&mut flight, window, &mut rng);
         out.extend(flight);
         start = end;
@@ -402,7 +402,7 @@ proptest! {
         let clean = office(&kinds, mss);
         let reference = run_engine(&clean);
         let mut p = transform_flights(&clean, true, 10, 3, seed);
-        let mut rng = synth::Rng::new(seed ^ 0x5eed);
+        let mut rng = testkit::rng::XorShift::new(seed ^ 0x5eed);
         // Neighbouring packets swapped across directions: the skew of a tap whose two
         // directions are merged. Wider skews: `wider_skews_across_directions_change_nothing`.
         shuffle_keep_times(&mut p, 2, &mut rng);
@@ -428,14 +428,14 @@ fn wider_skews_across_directions_change_nothing() {
     ];
     let mut failed = Vec::new();
     for seed in 0..100u64 {
-        let mut rng = synth::Rng::new(seed * 7919 + 1);
+        let mut rng = testkit::rng::XorShift::new(seed * 7919 + 1);
         let n = 2 + (rng.next_u64() % 3) as usize;
         let kinds: Vec<Kind> = (0..n).map(|_| all[(rng.next_u64() % 5) as usize]).collect();
         let mss = 24 + (rng.next_u64() % 376) as usize;
         let clean = office(&kinds, mss);
         let reference = run_engine(&clean);
         let mut p = transform_flights(&clean, true, 10, 3, seed);
-        shuffle_keep_times(&mut p, 4, &mut synth::Rng::new(seed ^ 0x5eed));
+        shuffle_keep_times(&mut p, 4, &mut testkit::rng::XorShift::new(seed ^ 0x5eed));
         if let Err(e) = assert_same(&reference, &run_engine(&p), SKEWED_TOLERANCE_US) {
             failed.push(format!("seed {seed} {kinds:?} mss {mss}: {e}"));
         }

@@ -2,11 +2,13 @@
 //! duplicates, overlaps, wrap-around, loss and snap-length cuts as gaps, roles, resets,
 //! failed connection attempts, and the limits.
 
+mod common;
+use common::{segment, ts};
 use proptest::prelude::*;
 use proxy407::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowStats, FlowTable};
 use proxy407::model::{Side, Ts};
 use proxy407::reassembly::StreamEvent;
-use proxy407::synth::{self, Packet, TcpConv};
+use proxy407_testkit::{self as testkit, Packet, TcpConv};
 use std::net::SocketAddr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,11 +104,11 @@ fn run_with(pkts: &[Packet], limits: FlowLimits) -> Run {
     let mut last = Ts(0);
     let (mut max_len, mut max_buffered) = (0, 0);
     for p in pkts {
-        t.segment(&p.segment(), &mut rec);
-        last = last.max(p.ts);
+        t.segment(&segment(p), &mut rec);
+        last = last.max(ts(p.ts));
         if p.ts.0 - last_adv.0 >= 1_000_000 {
-            t.advance(p.ts, &mut rec);
-            last_adv = p.ts;
+            t.advance(ts(p.ts), &mut rec);
+            last_adv = ts(p.ts);
         }
         max_len = max_len.max(t.len());
         max_buffered = max_buffered.max(t.buffered_total());
@@ -183,7 +185,7 @@ fn in_order_exchange_with_roles_and_fins() {
     assert_eq!(m.client_ip, addr("10.1.1.10:1").ip());
     assert_eq!((m.client_port, m.server_port), (50000, 3128));
     assert!(m.syn_seen);
-    assert_eq!(m.first_ts, c.packets()[0].ts);
+    assert_eq!(m.first_ts, ts(c.packets()[0].ts));
     assert!(r.rec.failed.is_empty());
     // One data event per side: in-order segments are handed on one after another.
     assert_eq!(r.rec.side(1, Side::Client).len(), 2);
@@ -193,7 +195,7 @@ fn in_order_exchange_with_roles_and_fins() {
 fn reordered_segments() {
     let c = exchange(conv());
     let mut p = c.packets().to_vec();
-    synth::reorder(&mut p[3..], 7, 42);
+    testkit::reorder(&mut p[3..], 7, 42);
     assert_ne!(p, c.packets());
     assert_whole(&run(&p), &c);
 }
@@ -202,8 +204,8 @@ fn reordered_segments() {
 fn duplicated_segments() {
     let c = exchange(conv());
     let mut p = c.packets().to_vec();
-    synth::duplicate(&mut p, &[3, 4, 5, 9, 12, 13]);
-    synth::duplicate_random(&mut p, 30, 7);
+    testkit::duplicate(&mut p, &[3, 4, 5, 9, 12, 13]);
+    testkit::duplicate_random(&mut p, 30, 7);
     assert_whole(&run(&p), &c);
 }
 
@@ -211,8 +213,8 @@ fn duplicated_segments() {
 fn overlapping_resegmentation() {
     let c = exchange(conv());
     let mut p = c.packets().to_vec();
-    synth::resegment_overlapping(&mut p, 5);
-    synth::reorder(&mut p[3..], 4, 1);
+    testkit::resegment_overlapping(&mut p, 5);
+    testkit::reorder(&mut p[3..], 4, 1);
     assert_whole(&run(&p), &c);
 }
 
@@ -234,7 +236,7 @@ fn conflicting_overlap_first_copy_wins() {
 fn wrap_around() {
     let c = exchange(conv().isn(u32::MAX - 700, u32::MAX - 5));
     let mut p = c.packets().to_vec();
-    synth::reorder(&mut p[3..], 5, 3);
+    testkit::reorder(&mut p[3..], 5, 3);
     assert_whole(&run(&p), &c);
 }
 
@@ -244,7 +246,7 @@ fn lost_segment_is_an_exact_gap() {
     c.handshake().client_send(&[b'a'; 500]).client_fin();
     let mut p = c.into_packets();
     // Packets: SYN, SYN-ACK, ACK, then five data segments; lose the third.
-    assert_eq!(synth::drop_packets(&mut p, &[5]), 100);
+    assert_eq!(testkit::drop_packets(&mut p, &[5]), 100);
     let r = run(&p);
     assert_eq!(
         r.rec.side(1, Side::Client),
@@ -265,7 +267,7 @@ fn peer_ack_turns_hole_into_gap_before_the_end() {
     c.wait(500_000).server_send(b"HTTP/1.1 200 OK\r\n\r\n");
     c.wait(10_000_000).client_fin().server_fin();
     let mut p = c.into_packets();
-    synth::drop_packets(&mut p, &[4]);
+    testkit::drop_packets(&mut p, &[4]);
     let r = run(&p);
     let gap_at = r
         .rec
@@ -289,7 +291,7 @@ fn lost_tail_acknowledged_by_peer() {
     let mut c = conv().mss(100);
     c.handshake().client_send(&[b'z'; 250]).server_ack();
     let mut p = c.into_packets();
-    synth::drop_packets(&mut p, &[5]); // the last 50 bytes
+    testkit::drop_packets(&mut p, &[5]); // the last 50 bytes
     let r = run(&p);
     assert_eq!(r.rec.gaps(1, Side::Client), 50);
     assert_eq!(r.rec.bytes(1, Side::Client).len(), 200);
@@ -300,7 +302,7 @@ fn snaplen_cut_is_a_gap() {
     let mut c = conv().mss(120);
     c.handshake().client_send(&[b's'; 240]).client_fin();
     let mut p = c.into_packets();
-    synth::cut_payloads(&mut p, 50);
+    testkit::cut_payloads(&mut p, 50);
     let r = run(&p);
     assert_eq!(
         r.rec.side(1, Side::Client),
@@ -321,7 +323,7 @@ fn hole_times_out_in_packet_time() {
     c.handshake().client_send(&[b'h'; 300]);
     c.wait(7_000_000).server_send(b"HTTP/1.1 200 OK\r\n\r\n");
     let mut p = c.into_packets();
-    synth::drop_packets(&mut p, &[3]);
+    testkit::drop_packets(&mut p, &[3]);
     // No ACK covers the hole: it goes after `hole_timeout_us` of packet time.
     let r = run(&p);
     let gap_at = r.rec.events.iter().position(|e| e.2 == Ev::Gap(100));
@@ -385,7 +387,7 @@ fn rst_after_holes_becomes_gap_then_rst() {
     c.handshake().client_send(&[b'r'; 300]).client_rst();
     c.wait(5_000_000).server_ack(); // a late packet
     let mut p = c.into_packets();
-    synth::drop_packets(&mut p, &[4]);
+    testkit::drop_packets(&mut p, &[4]);
     let r = run(&p);
     assert_eq!(
         r.rec.side(1, Side::Client),
@@ -405,7 +407,7 @@ fn closed_connection_lingers_then_leaves_and_new_syn_is_new_connection() {
     let end = c1.packets().last().unwrap().ts;
     let c2 = exchange(conv().isn(900_000, 1).start(end.plus_micros(1_000)));
     let c3 = exchange(conv().isn(12, 13).start(end.plus_micros(60_000_000)));
-    let p = synth::merge(vec![
+    let p = testkit::merge(vec![
         c1.into_packets(),
         c2.into_packets(),
         c3.into_packets(),
@@ -413,14 +415,14 @@ fn closed_connection_lingers_then_leaves_and_new_syn_is_new_connection() {
     let mut t: FlowTable<u32> = FlowTable::new(FlowLimits::default());
     let mut rec = Rec::default();
     for pk in &p {
-        t.segment(&pk.segment(), &mut rec);
+        t.segment(&segment(pk), &mut rec);
         if pk.ts > end.plus_micros(30_000_000) && rec.closed.len() < 2 {
-            t.advance(pk.ts, &mut rec);
+            t.advance(ts(pk.ts), &mut rec);
             // Both earlier connections closed and lingered out.
             assert_eq!(rec.closed.len(), 2);
         }
     }
-    t.finish(p.last().unwrap().ts, &mut rec);
+    t.finish(ts(p.last().unwrap().ts), &mut rec);
     assert_eq!(t.stats().tcp_connections, 3);
     let ids: Vec<u64> = rec.closed.iter().map(|m| m.id).collect();
     assert_eq!(ids, vec![1, 2, 3]);
@@ -483,7 +485,7 @@ fn unanswered_syn_to_other_port_is_not_an_attempt() {
 fn answered_syn_is_not_a_failure() {
     let c = exchange(conv());
     let mut p = c.packets().to_vec();
-    synth::duplicate(&mut p, &[0]); // a SYN retransmission
+    testkit::duplicate(&mut p, &[0]); // a SYN retransmission
     let r = run(&p);
     assert!(r.rec.failed.is_empty());
     assert_eq!(r.stats.tcp_connections, 1);
@@ -497,12 +499,12 @@ fn full_table_evicts_least_recently_active() {
             addr(&format!("10.0.0.{}:{}", i + 1, 40000 + i)),
             addr("10.2.2.2:3128"),
         )
-        .start(Ts(1_000_000 + i64::from(i) * 1000))
+        .start(testkit::Ts(1_000_000 + i64::from(i) * 1000))
         .step(100);
         c.handshake().client_send(b"GET / HTTP/1.1\r\n\r\n");
         lists.push(c.into_packets());
     }
-    let p = synth::merge(lists);
+    let p = testkit::merge(lists);
     let limits = FlowLimits {
         max_connections: 4,
         ..FlowLimits::default()
@@ -543,7 +545,7 @@ fn buffer_cap_forces_gap_and_is_counted() {
     let mut c = conv().mss(100);
     c.handshake().client_send(&[b'b'; 5000]).client_fin();
     let mut p = c.into_packets();
-    synth::drop_packets(&mut p, &[3]);
+    testkit::drop_packets(&mut p, &[3]);
     let limits = FlowLimits {
         max_buffered_per_stream: 1000,
         ..FlowLimits::default()
@@ -566,14 +568,14 @@ fn global_budget_bounds_all_streams() {
             addr("10.2.2.2:3128"),
         )
         .mss(100)
-        .start(Ts(1_000_000 + i64::from(i)))
+        .start(testkit::Ts(1_000_000 + i64::from(i)))
         .step(10);
         c.handshake().client_send(&[b'g'; 3000]);
         let mut p = c.into_packets();
-        synth::drop_packets(&mut p, &[3]);
+        testkit::drop_packets(&mut p, &[3]);
         lists.push(p);
     }
-    let p = synth::merge(lists);
+    let p = testkit::merge(lists);
     let limits = FlowLimits {
         max_buffered_total: 2500,
         ..FlowLimits::default()
@@ -616,10 +618,10 @@ fn mangled(req: &[u8], resp: &[u8], m: Mangle) -> (TcpConv, Vec<Packet>) {
     let mut p = c.packets().to_vec();
     let mut data = p.split_off(3);
     if overlap {
-        synth::resegment_overlapping(&mut data, seed);
+        testkit::resegment_overlapping(&mut data, seed);
     }
-    synth::duplicate_random(&mut data, dup, seed ^ 1);
-    synth::reorder(&mut data, window, seed ^ 2);
+    testkit::duplicate_random(&mut data, dup, seed ^ 1);
+    testkit::reorder(&mut data, window, seed ^ 2);
     p.extend(data);
     (c, p)
 }
@@ -658,11 +660,11 @@ proptest! {
         loss_percent in 1usize..40,
     ) {
         let (c, mut p) = mangled(&req, &resp, Mangle { mss, isn, seed, window, dup: 10, overlap: false });
-        let mut rng = synth::Rng::new(seed ^ 3);
+        let mut rng = testkit::rng::XorShift::new(seed ^ 3);
         let lose: Vec<usize> = (3..p.len())
             .filter(|&i| !p[i].payload.is_empty() && rng.below(100) < loss_percent)
             .collect();
-        synth::drop_packets(&mut p, &lose);
+        testkit::drop_packets(&mut p, &lose);
         let r = run(&p);
         for (side, orig) in [(Side::Client, c.client_bytes()), (Side::Server, c.server_bytes())] {
             let got = r.rec.bytes(1, side).len() as u64 + r.rec.gaps(1, side);

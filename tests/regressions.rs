@@ -4,7 +4,7 @@
 use proxy407::engine::{Engine, EngineConfig};
 use proxy407::model::{EngineOutput, Ts};
 use proxy407::source::file::open_reader;
-use proxy407::synth::{LinkKind, TcpConv};
+use proxy407_testkit::{LinkKind, TcpConv};
 
 /// Reads `bytes` as a capture and runs every frame through an engine, as `analyze` does.
 fn run(bytes: Vec<u8>) -> EngineOutput {

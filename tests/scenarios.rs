@@ -1,13 +1,13 @@
 //! End-to-end scenarios on generated captures: what the real-proxy lab cannot produce
 //! (Kerberos, KRB-ERROR, Negotiate carrying NTLM, NTLMv1, Digest stale legs, oversized
 //! tokens, losses, resets, link layers and file formats, rotated files, terminal servers),
-//! each written with `proxy407::synth` into a temporary directory and judged by running the
+//! each written with `proxy407_testkit` into a temporary directory and judged by running the
 //! real binary (`analyze --json`, `transactions`, `export --format ndjson`). Ends with the
 //! secrets test: no password, token, response or hash of a capture reaches any output.
 
 mod common;
 use common::*;
-use proxy407::synth::{self, LinkKind, Packet, Resolution, TcpConv};
+use proxy407_testkit::{self as testkit, LinkKind, Packet, Resolution, TcpConv};
 use serde_json::Value;
 use std::path::Path;
 
@@ -480,7 +480,7 @@ fn a_segment_lost_inside_the_type2_head_is_unresolved_with_capture_gap() {
         .server_fin()
         .client_ack();
     let mut p = c.into_packets();
-    let lost = synth::drop_packets(&mut p, &[before + 1]);
+    let lost = testkit::drop_packets(&mut p, &[before + 1]);
     assert_eq!(lost, 80);
     let (_d, f) = one_file("gap.pcap", &p);
     let ep = only_episode(&[&f], &[]);
@@ -548,8 +548,9 @@ fn link_layers_and_file_formats_give_the_same_episodes() {
     files.push(("ns".into(), f));
     // pcapng: client packets on an Ethernet interface, server packets on a Linux SLL one.
     let f = dir.path().join("two.pcapng");
-    let mut w = synth::CaptureWriter::pcapng(Vec::new(), &[LinkKind::Ethernet, LinkKind::LinuxSll])
-        .expect("pcapng header");
+    let mut w =
+        testkit::CaptureWriter::pcapng(Vec::new(), &[LinkKind::Ethernet, LinkKind::LinuxSll])
+            .expect("pcapng header");
     let client = addr("10.1.0.20:50013");
     for p in &v4 {
         w.write_on(usize::from(p.src != client), p).expect("record");

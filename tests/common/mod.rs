@@ -1,12 +1,15 @@
 //! Helpers shared by the end-to-end tests on generated captures: hand-built NTLMSSP,
-//! SPNEGO/Kerberos and HTTP messages, writing synth captures to files, and running the real
+//! SPNEGO/Kerberos and HTTP messages, writing test-kit captures to files, and running the real
 //! binary to read its JSON summary, transactions and exported episodes.
 
 #![allow(dead_code)]
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use proxy407::synth::{CaptureWriter, LinkKind, Packet, Resolution, TcpConv};
+use proxy407::decode::{Segment, TcpFlags};
+use proxy407_testkit::http::Head;
+use proxy407_testkit::{der, kerberos, ntlm, spnego};
+use proxy407_testkit::{CaptureWriter, LinkKind, Packet, Resolution, TcpConv};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,143 +30,110 @@ pub fn addr(s: &str) -> SocketAddr {
 
 /// A conversation between `client` and `server`, starting `start_ms` after [`T0`].
 pub fn conv(client: &str, server: &str, start_ms: i64) -> TcpConv {
-    TcpConv::new(addr(client), addr(server)).start(proxy407::model::Ts(T0 + start_ms * 1000))
+    TcpConv::new(addr(client), addr(server)).start(proxy407_testkit::Ts(T0 + start_ms * 1000))
+}
+
+/// A test-kit timestamp as proxy407's.
+pub fn ts(t: proxy407_testkit::Ts) -> proxy407::model::Ts {
+    proxy407::model::Ts(t.0)
+}
+
+/// The segment proxy407's decoder would make of a test-kit packet, for driving the flow
+/// table without encoding frames.
+pub fn segment(p: &Packet) -> Segment<'_> {
+    let f = p.flags;
+    Segment {
+        ts: ts(p.ts),
+        src_ip: p.src.ip(),
+        src_port: p.src.port(),
+        dst_ip: p.dst.ip(),
+        dst_port: p.dst.port(),
+        seq: p.seq,
+        ack: p.ack,
+        flags: TcpFlags {
+            syn: f.syn,
+            ack: f.ack,
+            fin: f.fin,
+            rst: f.rst,
+            psh: f.psh,
+        },
+        window: p.window,
+        payload: p.captured(),
+        missing_payload: p.missing() as u32,
+    }
 }
 
 // ------------------------------------------------------------------------------ NTLMSSP
 
-const SIG: &[u8] = b"NTLMSSP\0";
-pub const NEGOTIATE_UNICODE: u32 = 0x0000_0001;
-pub const NEGOTIATE_NTLM: u32 = 0x0000_0200;
+pub use proxy407_testkit::ntlm::{utf16, NEGOTIATE_NTLM, NEGOTIATE_UNICODE};
 
-fn sec_buf(len: usize, off: usize) -> Vec<u8> {
-    let mut v = (len as u16).to_le_bytes().to_vec();
-    v.extend((len as u16).to_le_bytes());
-    v.extend((off as u32).to_le_bytes());
-    v
-}
-
-pub fn utf16(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
+const FLAGS: u32 = NEGOTIATE_UNICODE | NEGOTIATE_NTLM;
 
 /// NEGOTIATE_MESSAGE (type 1) without supplied domain or workstation.
 pub fn ntlm_type1() -> Vec<u8> {
-    let mut v = SIG.to_vec();
-    v.extend(1u32.to_le_bytes());
-    v.extend((NEGOTIATE_UNICODE | NEGOTIATE_NTLM | 0x0000_0004).to_le_bytes());
-    v.extend(sec_buf(0, 32));
-    v.extend(sec_buf(0, 32));
-    v
+    ntlm::negotiate(FLAGS | ntlm::REQUEST_TARGET, None, 32)
 }
 
 /// CHALLENGE_MESSAGE (type 2) with a Unicode target name and the given server challenge.
 pub fn ntlm_type2(target: &str, server_challenge: [u8; 8]) -> Vec<u8> {
-    let name = utf16(target);
-    let mut v = SIG.to_vec();
-    v.extend(2u32.to_le_bytes());
-    v.extend(sec_buf(name.len(), 48));
-    v.extend((NEGOTIATE_UNICODE | NEGOTIATE_NTLM).to_le_bytes());
-    v.extend(server_challenge);
-    v.extend([0u8; 8]); // reserved
-    v.extend(sec_buf(0, 48 + name.len())); // target info
-    v.extend(name);
-    v
+    ntlm::Challenge {
+        flags: FLAGS,
+        target_name: &utf16(target),
+        server_challenge,
+        target_info: &[],
+        version: None,
+    }
+    .to_bytes()
 }
 
 /// AUTHENTICATE_MESSAGE (type 3), Unicode, with the given LM and NT responses (24-byte NT
 /// response: NTLMv1; longer: NTLMv2).
 pub fn ntlm_type3(domain: &str, user: &str, ws: &str, lm: &[u8], nt: &[u8]) -> Vec<u8> {
-    let (d, u, w) = (utf16(domain), utf16(user), utf16(ws));
-    let mut head = SIG.to_vec();
-    head.extend(3u32.to_le_bytes());
-    let mut payload = Vec::new();
-    let mut off = 64usize;
-    for p in [lm, nt, &d[..], &u[..], &w[..]] {
-        head.extend(sec_buf(p.len(), off));
-        payload.extend_from_slice(p);
-        off += p.len();
+    ntlm::Authenticate {
+        flags: FLAGS,
+        lm,
+        nt,
+        domain: &utf16(domain),
+        user: &utf16(user),
+        workstation: &utf16(ws),
+        session_key: &[],
+        version: None,
+        mic: None,
+        responses_first: true,
     }
-    head.extend(sec_buf(0, off)); // session key
-    head.extend((NEGOTIATE_UNICODE | NEGOTIATE_NTLM).to_le_bytes());
-    assert_eq!(head.len(), 64);
-    head.extend(payload);
-    head
+    .to_bytes()
 }
 
 /// An NTLMv2 NT response: 16-byte proof and a blob, recognisable bytes.
 pub fn ntv2_response(fill: u8) -> Vec<u8> {
     let mut v = vec![fill; 16];
-    v.extend([1, 1, 0, 0, 0, 0, 0, 0]);
-    v.extend([fill.wrapping_add(1); 8]); // timestamp
-    v.extend([fill.wrapping_add(2); 8]); // client challenge
-    v.extend([0u8; 4]);
-    v.extend([0u8; 20]);
+    v.extend(ntlm::ntlmv2_blob(
+        [fill.wrapping_add(1); 8], // timestamp
+        [fill.wrapping_add(2); 8], // client challenge
+        &[0; 16],
+    ));
     v
 }
 
 // ------------------------------------------------------------------------------ DER / Kerberos
 
-pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    let n = content.len();
-    if n < 0x80 {
-        v.push(n as u8);
-    } else if n < 0x100 {
-        v.extend([0x81, n as u8]);
-    } else {
-        v.extend([0x82, (n >> 8) as u8, n as u8]);
-    }
-    v.extend_from_slice(content);
-    v
-}
-
-const OID_KERBEROS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
-const OID_SPNEGO: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
-const OID_NTLMSSP: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a];
+pub use proxy407_testkit::der::der as tlv;
 
 /// KRB-ERROR with `error_code`, in a GSS-API wrapper with TOK_ID 03 00 (RFC 4121).
 pub fn krb_error_gss(error_code: u8) -> Vec<u8> {
-    let int = |n: u8| tlv(0x02, &[n]);
-    let err = tlv(
-        0x7e,
-        &tlv(
-            0x30,
-            &[
-                tlv(0xa0, &int(5)),
-                tlv(0xa1, &int(30)),
-                tlv(0xa4, &tlv(0x18, b"20250101000000Z")),
-                tlv(0xa5, &int(0)),
-                tlv(0xa6, &int(error_code)),
-                tlv(0xa9, &tlv(0x1b, b"EXAMPLE.COM")),
-                tlv(0xaa, &tlv(0x30, &[])),
-            ]
-            .concat(),
-        ),
-    );
-    tlv(0x60, &[tlv(0x06, OID_KERBEROS), vec![3, 0], err].concat())
+    let err = kerberos::krb_error(&kerberos::KrbError {
+        stime: "20250101000000Z",
+        susec: 0,
+        error_code: u32::from(error_code),
+        realm: "EXAMPLE.COM",
+        sname: &tlv(0x30, &[]),
+    });
+    kerberos::gss_token(kerberos::TOK_KRB_ERROR, &err)
 }
 
 /// SPNEGO NegTokenInit offering NTLMSSP and carrying `token`.
 pub fn spnego_ntlm(token: &[u8]) -> Vec<u8> {
-    tlv(
-        0x60,
-        &[
-            tlv(0x06, OID_SPNEGO),
-            tlv(
-                0xa0,
-                &tlv(
-                    0x30,
-                    &[
-                        tlv(0xa0, &tlv(0x30, &tlv(0x06, OID_NTLMSSP))),
-                        tlv(0xa2, &tlv(0x04, token)),
-                    ]
-                    .concat(),
-                ),
-            ),
-        ]
-        .concat(),
-    )
+    spnego::neg_token_init(&[der::OID_NTLMSSP], token)
 }
 
 /// The `Proxy-Authorization` value of a real SPNEGO Kerberos AP-REQ (realm DENYDC.COM, SPN
@@ -182,32 +152,30 @@ pub fn kerberos_authorization() -> String {
 /// A request head: `METHOD TARGET HTTP/1.1`, Host, the extra header lines, empty line.
 pub fn req(method: &str, target: &str, headers: &[(&str, &str)]) -> Vec<u8> {
     let host = if method == "CONNECT" {
-        target.to_string()
+        target
     } else {
         target
             .split("://")
             .nth(1)
             .and_then(|r| r.split('/').next())
             .unwrap_or("example.com")
-            .to_string()
     };
-    let mut s =
-        format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: scenario/1.0\r\n");
+    let mut h = Head::request(method, target);
+    h.header("Host", host).header("User-Agent", "scenario/1.0");
     for (k, v) in headers {
-        s.push_str(&format!("{k}: {v}\r\n"));
+        h.header(k, v);
     }
-    s.push_str("\r\n");
-    s.into_bytes()
+    h.finish()
 }
 
 /// A response head with a body of `body_len` bytes (`x`), Content-Length framed.
 pub fn resp(status: u16, reason: &str, headers: &[(&str, &str)], body_len: usize) -> Vec<u8> {
-    let mut s = format!("HTTP/1.1 {status} {reason}\r\n");
+    let mut h = Head::response(status, reason);
     for (k, v) in headers {
-        s.push_str(&format!("{k}: {v}\r\n"));
+        h.header(k, v);
     }
-    s.push_str(&format!("Content-Length: {body_len}\r\n\r\n"));
-    let mut v = s.into_bytes();
+    h.header("Content-Length", body_len);
+    let mut v = h.finish();
     v.extend(std::iter::repeat_n(b'x', body_len));
     v
 }
@@ -286,7 +254,7 @@ pub fn write_pcap_res(path: &Path, packets: &[Packet], link: LinkKind, res: Reso
 
 /// Packets sorted by time (stable), as a capture of several conversations records them.
 pub fn merged(lists: Vec<Vec<Packet>>) -> Vec<Packet> {
-    proxy407::synth::merge(lists)
+    proxy407_testkit::merge(lists)
 }
 
 // ------------------------------------------------------------------------------ the binary

@@ -1,10 +1,10 @@
-//! Captures written by `synth` read back with pcap-parser (link types, times, lengths,
+//! Captures written by the test kit read back with pcap-parser (link types, times, lengths,
 //! bytes) and, when it is installed, with tshark (TCP streams, payload lengths, and valid
 //! IPv4 and TCP checksums).
 
 use pcap_parser::{create_reader, Block, PcapBlockOwned, PcapError};
-use proxy407::model::Ts;
-use proxy407::synth::{self, CaptureWriter, LinkKind, Packet, Resolution, TcpConv};
+use proxy407_testkit::Ts;
+use proxy407_testkit::{self as testkit, CaptureWriter, LinkKind, Packet, Resolution, TcpConv};
 use std::path::Path;
 use std::process::Command;
 
@@ -41,7 +41,7 @@ fn packets() -> Vec<Packet> {
     b.handshake()
         .client_send(b"GET http://x/ HTTP/1.1\r\n\r\n")
         .server_rst();
-    synth::merge(vec![a.into_packets(), b.into_packets()])
+    testkit::merge(vec![a.into_packets(), b.into_packets()])
 }
 
 /// (link type, µs timestamp, captured bytes, original length) of every packet.
@@ -209,7 +209,7 @@ fn pcapng_with_several_interfaces_reads_back() {
 fn snaplen_cut_frames_keep_their_original_length() {
     let dir = tempfile::tempdir().unwrap();
     let mut pkts = packets();
-    synth::cut_payloads(&mut pkts, 10);
+    testkit::cut_payloads(&mut pkts, 10);
     let path = dir.path().join("cut.pcap");
     let f = std::fs::File::create(&path).unwrap();
     let mut w = CaptureWriter::pcap(f, LinkKind::Ethernet, Resolution::Micro).unwrap();

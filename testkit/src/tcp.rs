@@ -1,105 +1,50 @@
-//! Synthetic captures for tests, benchmarks and the traffic generator: owns building TCP
-//! conversations packet by packet, transforming the packet list the way a lossy or
-//! reordering capture point would, and writing pcap (µs or ns) and pcapng files with a
-//! chosen link type. It does not read captures.
+//! TCP conversations for test captures: [`TcpConv`] builds a connection packet by packet
+//! (handshake, data cut at the MSS, FIN and RST closes, with the sequence numbers a real
+//! stack uses), and the transforms a lossy or reordering capture point would apply to the
+//! packet list (reorder, duplicate, resegment with overlap, drop, snap-length cuts, merge).
+//! Frames are made by `frame`, files by `pcap`.
 //!
 //! ```
-//! use proxy407::synth::{CaptureWriter, LinkKind, Resolution, TcpConv};
+//! use proxy407_testkit::{CaptureWriter, LinkKind, Resolution, TcpConv};
 //! let mut c = TcpConv::new("10.0.0.1:50000".parse().unwrap(), "10.0.0.2:3128".parse().unwrap());
 //! c.handshake().client_send(b"GET http://a/ HTTP/1.1\r\n\r\n").server_ack().client_fin();
 //! let mut w = CaptureWriter::pcap(Vec::new(), LinkKind::Ethernet, Resolution::Micro).unwrap();
 //! w.write_all(c.packets()).unwrap();
 //! assert!(w.into_inner().len() > 24);
 //! ```
-//!
-//! IPv4 header checksums and TCP checksums are computed by etherparse's `PacketBuilder`.
 
-use crate::decode::{Segment, TcpFlags};
-use crate::model::Ts;
-use std::io::{self, Write};
+use crate::frame::{self, push_tcp, LinkKind, TcpFields, Template};
+use crate::rng::XorShift;
+use crate::time::Ts;
 use std::net::{IpAddr, SocketAddr};
 
-/// The link layer a frame is written with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkKind {
-    Ethernet,
-    /// Ethernet with one 802.1Q tag of this VLAN id.
-    EthernetVlan(u16),
-    /// Linux "cooked" capture v1 (LINKTYPE_LINUX_SLL).
-    LinuxSll,
-    /// Linux "cooked" capture v2 (LINKTYPE_LINUX_SLL2).
-    LinuxSll2,
-    /// Raw IPv4/IPv6 (LINKTYPE_RAW).
-    RawIp,
-    /// BSD loopback (LINKTYPE_NULL), address family in host (little-endian) order.
-    Null,
+/// The TCP flags a test packet can carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpFlags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub psh: bool,
 }
 
-impl LinkKind {
-    /// The LINKTYPE_ number.
-    pub fn link_type(self) -> u32 {
-        match self {
-            LinkKind::Ethernet | LinkKind::EthernetVlan(_) => 1,
-            LinkKind::LinuxSll => 113,
-            LinkKind::LinuxSll2 => 276,
-            LinkKind::RawIp => 101,
-            LinkKind::Null => 0,
-        }
-    }
-
-    /// Prepends this link's header to an IP packet.
-    fn wrap(self, ip: &[u8], v6: bool) -> Vec<u8> {
-        let ethertype: u16 = if v6 { 0x86dd } else { 0x0800 };
-        let mut f = Vec::with_capacity(ip.len() + 20);
-        let dst_mac = [0x02, 0, 0, 0, 0, 0x02];
-        let src_mac = [0x02, 0, 0, 0, 0, 0x01];
-        match self {
-            LinkKind::Ethernet => {
-                f.extend_from_slice(&dst_mac);
-                f.extend_from_slice(&src_mac);
-                f.extend_from_slice(&ethertype.to_be_bytes());
-            }
-            LinkKind::EthernetVlan(id) => {
-                f.extend_from_slice(&dst_mac);
-                f.extend_from_slice(&src_mac);
-                f.extend_from_slice(&0x8100u16.to_be_bytes());
-                f.extend_from_slice(&(id & 0x0fff).to_be_bytes());
-                f.extend_from_slice(&ethertype.to_be_bytes());
-            }
-            LinkKind::LinuxSll => {
-                f.extend_from_slice(&0u16.to_be_bytes()); // packet type: to us
-                f.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
-                f.extend_from_slice(&6u16.to_be_bytes());
-                f.extend_from_slice(&src_mac);
-                f.extend_from_slice(&[0, 0]);
-                f.extend_from_slice(&ethertype.to_be_bytes());
-            }
-            LinkKind::LinuxSll2 => {
-                f.extend_from_slice(&ethertype.to_be_bytes());
-                f.extend_from_slice(&0u16.to_be_bytes()); // reserved
-                f.extend_from_slice(&1u32.to_be_bytes()); // interface index
-                f.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
-                f.push(0); // packet type
-                f.push(6);
-                f.extend_from_slice(&src_mac);
-                f.extend_from_slice(&[0, 0]);
-            }
-            LinkKind::RawIp => {}
-            LinkKind::Null => {
-                let af: u32 = if v6 { 30 } else { 2 };
-                f.extend_from_slice(&af.to_le_bytes());
+impl TcpFlags {
+    /// The flag bits of the TCP header.
+    pub fn bits(self) -> u8 {
+        let mut b = 0;
+        for (on, bit) in [
+            (self.fin, frame::FIN),
+            (self.syn, frame::SYN),
+            (self.rst, frame::RST),
+            (self.psh, frame::PSH),
+            (self.ack, frame::ACK),
+        ] {
+            if on {
+                b |= bit;
             }
         }
-        f.extend_from_slice(ip);
-        f
+        b
     }
-}
-
-/// Timestamp resolution of a pcap file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resolution {
-    Micro,
-    Nano,
 }
 
 /// One TCP segment of a synthetic capture.
@@ -119,69 +64,71 @@ pub struct Packet {
 }
 
 impl Packet {
-    fn captured(&self) -> &[u8] {
+    /// The payload bytes that were captured.
+    pub fn captured(&self) -> &[u8] {
         match self.captured_payload {
             Some(n) => self.payload.get(..n).unwrap_or(&self.payload),
             None => &self.payload,
         }
     }
 
-    /// The segment the decoder would make of this packet (for driving the flow table
-    /// without encoding frames).
-    pub fn segment(&self) -> Segment<'_> {
-        let captured = self.captured();
-        Segment {
-            ts: self.ts,
-            src_ip: self.src.ip(),
-            src_port: self.src.port(),
-            dst_ip: self.dst.ip(),
-            dst_port: self.dst.port(),
+    /// Payload bytes on the wire but not captured.
+    pub fn missing(&self) -> usize {
+        self.payload.len() - self.captured().len()
+    }
+
+    /// The frame template of this packet's direction with `link` (TTL 64, IP ID 0).
+    fn template(&self, link: &[u8]) -> Template {
+        let (s, d) = match (self.src.ip(), self.dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => (s.octets().to_vec(), d.octets().to_vec()),
+            (s, d) => (v6(s).to_vec(), v6(d).to_vec()),
+        };
+        Template::new(link, &s, &d, self.src.port(), self.dst.port(), 64)
+    }
+
+    fn fields(&self) -> TcpFields {
+        TcpFields {
             seq: self.seq,
-            ack: self.ack,
-            flags: self.flags,
+            ack: if self.flags.ack { self.ack } else { 0 },
+            flags: self.flags.bits(),
             window: self.window,
-            payload: captured,
-            missing_payload: (self.payload.len() - captured.len()) as u32,
+            ip_id: 0,
         }
     }
 
-    /// The IP packet (IPv4 or IPv6 by the addresses) with valid checksums.
+    /// Whether the IP length fields can hold this packet.
+    fn fits(&self, t: &Template) -> bool {
+        let ip_header = if t.is_v6() { 0 } else { 20 };
+        ip_header + 20 + self.payload.len() <= usize::from(u16::MAX)
+    }
+
+    /// The IP packet (IPv4 or IPv6 by the addresses) with valid checksums; empty when the
+    /// payload is too large for the IP length fields.
     pub fn ip_bytes(&self) -> Vec<u8> {
-        use etherparse::PacketBuilder;
-        let ip = match (self.src.ip(), self.dst.ip()) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 64),
-            (s, d) => PacketBuilder::ipv6(v6(s), v6(d), 64),
-        };
-        let mut t = ip.tcp(self.src.port(), self.dst.port(), self.seq, self.window);
-        if self.flags.syn {
-            t = t.syn();
-        }
-        if self.flags.fin {
-            t = t.fin();
-        }
-        if self.flags.rst {
-            t = t.rst();
-        }
-        if self.flags.psh {
-            t = t.psh();
-        }
-        if self.flags.ack {
-            t = t.ack(self.ack);
-        }
+        let t = self.template(&[]);
         let mut out = Vec::with_capacity(60 + self.payload.len());
-        // Writing into a Vec fails only for payloads over 64 KiB, which the builder never makes.
-        if t.write(&mut out, &self.payload).is_err() {
-            out.clear();
+        if self.fits(&t) {
+            push_tcp(&mut out, &t, self.fields(), &[], |b| {
+                b.extend_from_slice(&self.payload)
+            });
         }
         out
     }
 
     /// The frame as captured with `link` and its length on the wire.
     pub fn frame(&self, link: LinkKind) -> (Vec<u8>, u32) {
-        let mut f = link.wrap(&self.ip_bytes(), self.src.is_ipv6());
+        let t = self.template(&link.header(self.src.is_ipv6()));
+        let mut f = Vec::with_capacity(80 + self.payload.len());
+        if self.fits(&t) {
+            push_tcp(&mut f, &t, self.fields(), &[], |b| {
+                b.extend_from_slice(&self.payload)
+            });
+        } else {
+            f = link.header(self.src.is_ipv6());
+        }
         let orig = f.len() as u32;
-        let cut = self.payload.len() - self.captured().len();
-        f.truncate(f.len() - cut);
+        let cut = self.missing();
+        f.truncate(f.len().saturating_sub(cut));
         (f, orig)
     }
 }
@@ -396,37 +343,11 @@ impl TcpConv {
     }
 }
 
-/// A small seeded generator (xorshift64*), so transforms are reproducible.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15 | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next_u64() % n as u64) as usize
-        }
-    }
-}
-
 /// Shuffles packets within consecutive windows of `window` packets. Timestamps stay in
 /// capture order (the i-th packet keeps the i-th time), as a capture point that saw the
 /// segments out of order would record them.
 pub fn reorder(pkts: &mut [Packet], window: usize, seed: u64) {
-    let mut rng = Rng::new(seed);
+    let mut rng = XorShift::new(seed);
     let times: Vec<Ts> = pkts.iter().map(|p| p.ts).collect();
     for w in pkts.chunks_mut(window.max(1)) {
         for i in (1..w.len()).rev() {
@@ -456,7 +377,7 @@ pub fn duplicate(pkts: &mut Vec<Packet>, indices: &[usize]) {
 
 /// Retransmits each data packet with probability `percent`/100, a few packets later.
 pub fn duplicate_random(pkts: &mut Vec<Packet>, percent: u32, seed: u64) {
-    let mut rng = Rng::new(seed);
+    let mut rng = XorShift::new(seed);
     let mut i = 0;
     while i < pkts.len() {
         if !pkts[i].payload.is_empty() && rng.below(100) < percent as usize {
@@ -472,7 +393,7 @@ pub fn duplicate_random(pkts: &mut Vec<Packet>, percent: u32, seed: u64) {
 /// Splits every data packet of at least 2 bytes at a random point into two segments that
 /// overlap by up to 8 bytes (the overlapping bytes are the same, as in a real resend).
 pub fn resegment_overlapping(pkts: &mut Vec<Packet>, seed: u64) {
-    let mut rng = Rng::new(seed);
+    let mut rng = XorShift::new(seed);
     let mut out = Vec::with_capacity(pkts.len() * 2);
     for p in pkts.drain(..) {
         let len = p.payload.len();
@@ -525,154 +446,6 @@ pub fn merge(lists: Vec<Vec<Packet>>) -> Vec<Packet> {
     let mut all: Vec<Packet> = lists.into_iter().flatten().collect();
     all.sort_by_key(|p| p.ts);
     all
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    Pcap,
-    Pcapng,
-}
-
-/// Writes packets as a pcap or pcapng file.
-pub struct CaptureWriter<W: Write> {
-    w: W,
-    format: Format,
-    links: Vec<LinkKind>,
-    res: Resolution,
-}
-
-const SNAPLEN: u32 = 262_144;
-
-impl<W: Write> CaptureWriter<W> {
-    /// A pcap file with one link type; writes the file header.
-    pub fn pcap(mut w: W, link: LinkKind, res: Resolution) -> io::Result<Self> {
-        let magic: u32 = match res {
-            Resolution::Micro => 0xa1b2_c3d4,
-            Resolution::Nano => 0xa1b2_3c4d,
-        };
-        let mut h = Vec::with_capacity(24);
-        h.extend_from_slice(&magic.to_le_bytes());
-        h.extend_from_slice(&2u16.to_le_bytes());
-        h.extend_from_slice(&4u16.to_le_bytes());
-        h.extend_from_slice(&0i32.to_le_bytes());
-        h.extend_from_slice(&0u32.to_le_bytes());
-        h.extend_from_slice(&SNAPLEN.to_le_bytes());
-        h.extend_from_slice(&link.link_type().to_le_bytes());
-        w.write_all(&h)?;
-        Ok(CaptureWriter {
-            w,
-            format: Format::Pcap,
-            links: vec![link],
-            res,
-        })
-    }
-
-    /// A pcapng file with one interface per link kind, µs timestamps.
-    pub fn pcapng(w: W, links: &[LinkKind]) -> io::Result<Self> {
-        Self::pcapng_with(w, links, Resolution::Micro)
-    }
-
-    /// A pcapng file with one interface per link kind and the given resolution
-    /// (`if_tsresol`).
-    pub fn pcapng_with(mut w: W, links: &[LinkKind], res: Resolution) -> io::Result<Self> {
-        // Section header block.
-        let mut b = Vec::new();
-        b.extend_from_slice(&0x0a0d_0d0au32.to_le_bytes());
-        b.extend_from_slice(&28u32.to_le_bytes());
-        b.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-        b.extend_from_slice(&1u16.to_le_bytes());
-        b.extend_from_slice(&0u16.to_le_bytes());
-        b.extend_from_slice(&(-1i64).to_le_bytes());
-        b.extend_from_slice(&28u32.to_le_bytes());
-        for link in links {
-            // Interface description block with if_tsresol.
-            let tsresol: u8 = match res {
-                Resolution::Micro => 6,
-                Resolution::Nano => 9,
-            };
-            let len: u32 = 20 + 8 + 4;
-            b.extend_from_slice(&1u32.to_le_bytes());
-            b.extend_from_slice(&len.to_le_bytes());
-            b.extend_from_slice(&(link.link_type() as u16).to_le_bytes());
-            b.extend_from_slice(&0u16.to_le_bytes());
-            b.extend_from_slice(&SNAPLEN.to_le_bytes());
-            b.extend_from_slice(&9u16.to_le_bytes());
-            b.extend_from_slice(&1u16.to_le_bytes());
-            b.extend_from_slice(&[tsresol, 0, 0, 0]);
-            b.extend_from_slice(&0u32.to_le_bytes()); // opt_endofopt
-            b.extend_from_slice(&len.to_le_bytes());
-        }
-        w.write_all(&b)?;
-        Ok(CaptureWriter {
-            w,
-            format: Format::Pcapng,
-            links: links.to_vec(),
-            res,
-        })
-    }
-
-    /// Writes a packet on the first interface.
-    pub fn write(&mut self, p: &Packet) -> io::Result<()> {
-        self.write_on(0, p)
-    }
-
-    /// Writes a packet on interface `iface` (pcapng; pcap has only interface 0).
-    pub fn write_on(&mut self, iface: usize, p: &Packet) -> io::Result<()> {
-        let link = *self
-            .links
-            .get(iface)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such interface"))?;
-        let (frame, orig) = p.frame(link);
-        self.write_frame(iface, p.ts, &frame, orig)
-    }
-
-    pub fn write_all(&mut self, ps: &[Packet]) -> io::Result<()> {
-        ps.iter().try_for_each(|p| self.write(p))
-    }
-
-    /// Writes raw frame bytes (any content) with a timestamp and original length.
-    pub fn write_frame(&mut self, iface: usize, ts: Ts, data: &[u8], orig: u32) -> io::Result<()> {
-        let secs = ts.0.div_euclid(1_000_000);
-        let micros = ts.0.rem_euclid(1_000_000);
-        let caplen = data.len() as u32;
-        let mut b = Vec::with_capacity(data.len() + 36);
-        match self.format {
-            Format::Pcap => {
-                let frac = match self.res {
-                    Resolution::Micro => micros,
-                    Resolution::Nano => micros * 1000,
-                };
-                b.extend_from_slice(&(secs as u32).to_le_bytes());
-                b.extend_from_slice(&(frac as u32).to_le_bytes());
-                b.extend_from_slice(&caplen.to_le_bytes());
-                b.extend_from_slice(&orig.to_le_bytes());
-                b.extend_from_slice(data);
-            }
-            Format::Pcapng => {
-                let units: u64 = match self.res {
-                    Resolution::Micro => ts.0 as u64,
-                    Resolution::Nano => (ts.0 as u64).wrapping_mul(1000),
-                };
-                let pad = (4 - data.len() % 4) % 4;
-                let len = 32 + data.len() as u32 + pad as u32;
-                b.extend_from_slice(&6u32.to_le_bytes());
-                b.extend_from_slice(&len.to_le_bytes());
-                b.extend_from_slice(&(iface as u32).to_le_bytes());
-                b.extend_from_slice(&((units >> 32) as u32).to_le_bytes());
-                b.extend_from_slice(&(units as u32).to_le_bytes());
-                b.extend_from_slice(&caplen.to_le_bytes());
-                b.extend_from_slice(&orig.to_le_bytes());
-                b.extend_from_slice(data);
-                b.extend(std::iter::repeat_n(0u8, pad));
-                b.extend_from_slice(&len.to_le_bytes());
-            }
-        }
-        self.w.write_all(&b)
-    }
-
-    pub fn into_inner(self) -> W {
-        self.w
-    }
 }
 
 #[cfg(test)]
@@ -746,6 +519,6 @@ mod tests {
         let total: usize = p.iter().map(|x| x.payload.len()).sum();
         assert!(total >= 95);
         cut_payloads(&mut p, 3);
-        assert!(p.iter().all(|x| x.segment().payload.len() <= 3));
+        assert!(p.iter().all(|x| x.captured().len() <= 3));
     }
 }
