@@ -1,6 +1,6 @@
 //! The analysis gives the same numbers as the recorded ones: `analyze --json` of every sample,
 //! every capture of the public corpus beside the repository and two generated mirror-port
-//! mixes, compared field by field with `tests/golden/`. A change of behaviour shows here as
+//! mixes (the test kit's `gen-mix`), compared field by field with `tests/golden/`. A change of behaviour shows here as
 //! the first field that differs; a deliberate one is recorded again with
 //! `PROXY407_BLESS=1 cargo test --test golden` and reviewed in the diff.
 //!
@@ -9,6 +9,7 @@
 
 mod common;
 
+use proxy407_testkit::mix;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -113,6 +114,27 @@ fn corpus_gives_the_recorded_summaries() {
     let mut failures = Vec::new();
     for c in &corpus {
         check("corpus", c, &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The mirror-port mixes of the test kit, written again (the same seed writes the same
+/// bytes) and analysed.
+#[test]
+fn generated_mixes_give_the_recorded_summaries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut failures = Vec::new();
+    for (seed, size, concurrency) in [(7, 30_000_000, 192), (11, 8_000_000, 40)] {
+        let path = dir.path().join(format!("mix-{seed}.pcap"));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+        let opts = mix::Options {
+            size,
+            seed,
+            concurrency,
+        };
+        mix::generate(&mut file, &opts).expect("write the mix");
+        drop(file);
+        check("mix", &path, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

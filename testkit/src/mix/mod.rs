@@ -105,7 +105,6 @@ pub struct Truth {
     pub generator_mb_per_cpu_s: Option<f64>,
 }
 
-/// User + system CPU seconds of this process, from `/proc/self/stat` (Linux).
 /// What to generate.
 pub struct Options {
     /// Stop starting connections once this many bytes are written.
