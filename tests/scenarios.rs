@@ -846,3 +846,41 @@ fn no_secret_reaches_any_output() {
     }
     assert!(dashboard_files > 0, "the dashboard wrote no export");
 }
+
+// ------------------------------------------------------------------------------ Pipelining
+
+/// Two credentialed requests pipelined in one segment (one packet, one time) on the
+/// connection of a Basic challenge; the proxy rejects the first and never answers the
+/// second. When the retry window passes (another client's traffic 40 s later moves packet
+/// time on), the second is still pending: the episode is `no_response`, not a rejection the
+/// client gave up on. Requests are told apart by their number on the connection, not by
+/// their time.
+#[test]
+fn pipelined_requests_in_one_segment_are_pending_apart() {
+    let mut a = conv("10.1.0.40:50040", PROXY, 0);
+    let creds = [auth(&basic("quinn", "pipelined-secret"))];
+    let mut two = req_with("GET", URL, &creds);
+    two.extend(req_with("GET", "http://intranet.example.com/b", &creds));
+    a.handshake()
+        .client_send(&req("GET", URL, &[]))
+        .server_send(&resp407(&["Basic realm=\"corp\""]))
+        .client_send(&two)
+        .server_send(&resp407(&["Basic realm=\"corp\""]));
+    let mut later = conv("10.1.0.41:50041", PROXY, 40_000);
+    later
+        .handshake()
+        .client_send(&req("GET", URL, &[]))
+        .server_send(&resp200())
+        .client_fin()
+        .server_fin();
+    let packets = testkit::merge(vec![a.into_packets(), later.into_packets()]);
+    let (_dir, f) = one_file("pipelined.pcap", &packets);
+    let eps = episodes(&[&f], &[]);
+    let ep = eps
+        .iter()
+        .find(|e| s(e, "client_ip") == "10.1.0.40")
+        .expect("the episode of the pipelining client");
+    assert_failed(ep, "no_response");
+    assert_eq!(ep["credential_attempts"], 2, "{ep:#}");
+    assert_eq!(eps.len(), 1, "{eps:#?}");
+}
