@@ -1,28 +1,52 @@
 //! proxy407: tells network engineers why HTTP proxy authentication fails.
 //!
-//! The modules are the pipeline stages, in order (see `ARCHITECTURE.md`):
+//! The modules are the pipeline stages, in order (see `ARCHITECTURE.md` for the layers and
+//! what may import what, `docs/verdicts.md` for the rules the analysis follows):
 //! [`source`] → [`decode`] → [`flow`] + [`reassembly`] → [`http`] → [`auth`] →
 //! [`analysis`] → [`stats`] → views: [`report`], [`export`], [`tui`].
-//! [`engine`] drives the stages; [`model`] holds the records every view shares; [`anomaly`]
-//! names what every stage can meet that is not as it should be.
+//!
+//! A run is [`driver::run`]: a [`source::PacketSource`] into an [`Engine`], judged records out
+//! to a [`driver::Sink`], an [`EngineOutput`] at the end. [`model`] holds the records and
+//! counters every view reads; [`anomaly`] names what every stage can meet that is not as it
+//! should be.
+//!
+//! ```no_run
+//! let mut src = proxy407::source::file::open_files(&["capture.pcap".into()])?;
+//! let engine = proxy407::Engine::new(proxy407::EngineConfig::default());
+//! let out = proxy407::driver::run(src.as_mut(), engine, &mut proxy407::driver::Batch);
+//! println!("{} episodes", out.analysis.episodes.len());
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
-pub mod analysis;
+// The bottom: records, counters and names every layer shares.
 pub mod anomaly;
-pub mod app;
-pub mod auth;
-pub mod cli;
-pub mod community_id;
-pub mod decode;
-pub mod driver;
-pub mod engine;
-pub mod export;
-pub mod flow;
-pub mod http;
+pub(crate) mod community_id;
 pub mod model;
 pub mod pseudonym;
-pub mod reassembly;
-pub mod report;
 pub mod secret;
+
+// The wire stages (the compiler holds them to the no-panic rule).
+pub mod auth;
+pub mod decode;
+pub mod flow;
+pub mod http;
+pub mod reassembly;
 pub mod source;
+
+// The analysis and the run.
+pub mod analysis;
+pub mod driver;
+pub mod engine;
+
+// The one aggregator and the views.
+pub mod export;
+pub mod report;
 pub mod stats;
 pub mod tui;
+
+// The command layer of the `proxy407` binary.
+pub mod app;
+pub mod cli;
+
+pub use engine::{Engine, EngineConfig};
+pub use model::{EngineOutput, Episode, Transaction};
