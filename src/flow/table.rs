@@ -322,6 +322,7 @@ impl<T: Default> FlowTable<T> {
 
     /// The slot of the segment's connection: the one on its key, or a new one when there is
     /// none or when a SYN starts a new connection on a reused key.
+    #[inline(always)]
     fn slot_for(
         &mut self,
         key: FlowKey,
@@ -342,6 +343,7 @@ impl<T: Default> FlowTable<T> {
 
     /// Notes a SYN or SYN-ACK of direction `dir`: who opened the connection, with which
     /// ISN, and whether a SYN to a proxy port now waits for its answer.
+    #[inline(always)]
     fn handshake(&mut self, slot: usize, dir: usize, seg: &Segment<'_>) {
         let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return;
@@ -383,6 +385,7 @@ impl<T: Default> FlowTable<T> {
 
     /// A RST answering the other direction's SYN before anything was established: the
     /// attempt failed and the connection closes. True when that is what `seg` is.
+    #[inline(always)]
     fn refused(
         &mut self,
         slot: usize,
@@ -422,6 +425,7 @@ impl<T: Default> FlowTable<T> {
     /// when earlier segments of its direction wait already, or when it is data before the
     /// SYN of a young connection. True when it was held; with no room to hold it, what
     /// waits is released and the segment goes on as it is.
+    #[inline(always)]
     fn park(
         &mut self,
         slot: usize,

@@ -495,6 +495,7 @@ impl FileReader {
 
     /// Classic pcap: checks the record header before the parser sees it, so that an absurd
     /// captured length is not taken as a reason to read gigabytes.
+    #[inline]
     fn legacy_precheck(&self) -> Option<Step> {
         let Format::Legacy {
             snaplen,
@@ -604,6 +605,7 @@ impl FileReader {
 
     /// Acts on a step that is not a packet: the damage policy. Returns where damage to
     /// resynchronise on began (classic pcap only; damage ends a pcapng file).
+    #[inline]
     fn act_on(&mut self, step: Step) -> Option<(u64, String)> {
         match step {
             Step::Skip(n) => {
@@ -725,6 +727,7 @@ impl FileReader {
     }
 
     /// Counts a packet, reports what is odd about its record, and hands it out.
+    #[inline]
     fn frame(&mut self, p: Packet) -> Option<Frame<'_>> {
         let Packet {
             consume,
@@ -794,6 +797,7 @@ impl FileReader {
 }
 
 /// The classic pcap decoder: a record as a packet of the file's link type.
+#[inline]
 fn legacy_packet(format: &Format, consume: usize, b: &LegacyPcapBlock<'_>) -> Step {
     let Format::Legacy {
         link_type, nanos, ..
