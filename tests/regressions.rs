@@ -106,3 +106,40 @@ fn pcapng_tsoffset_at_both_limits_saturates_packet_time() {
     assert_eq!(Ts(i64::MIN).since(Ts(i64::MAX)), i64::MIN);
     assert_eq!(Ts(i64::MAX).since(Ts(i64::MIN)), i64::MAX);
 }
+
+/// A pcapng process information block whose length (6) is below the 12 bytes every block
+/// has: pcap-parser 0.17 subtracts 12 from it unchecked (found by the `capture_reader`
+/// target). The reader now takes it as a block that does not parse, before the parser sees
+/// it, keeps what came before and skips the rest of the file.
+#[test]
+fn pcapng_block_shorter_than_its_header_is_damage() {
+    let conv = {
+        let mut c = TcpConv::new(
+            "10.0.0.1:40001".parse().unwrap(),
+            "10.0.0.2:3128".parse().unwrap(),
+        );
+        c.handshake();
+        c
+    };
+    let mut f = section_header();
+    f.extend(interface_with_offset(0));
+    for p in conv.packets() {
+        let (data, orig) = p.frame(LinkKind::Ethernet);
+        f.extend(enhanced_packet(0, p.ts.0 as u64, &data, orig));
+    }
+    let damage_at = f.len() as u64;
+    // Type 0x80000001 (process information), length 6, then a packet that is not read.
+    f.extend_from_slice(&0x8000_0001u32.to_le_bytes());
+    f.extend_from_slice(&6u32.to_le_bytes());
+    let (data, orig) = conv.packets()[0].frame(LinkKind::Ethernet);
+    f.extend(enhanced_packet(0, 1, &data, orig));
+    let out = run(f);
+    assert_eq!(out.capture.packets, conv.packets().len() as u64);
+    assert_eq!(out.notices.len(), 1, "{:?}", out.notices);
+    assert_eq!(out.notices[0].offset, Some(damage_at));
+    assert!(
+        out.notices[0].message.contains("does not parse"),
+        "{:?}",
+        out.notices
+    );
+}

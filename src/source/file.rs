@@ -19,7 +19,7 @@ use crate::anomaly::{Anomalies, CaptureAnomaly};
 use crate::model::Ts;
 use pcap_parser::pcapng::{build_ts_resolution, Block};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{create_reader, LegacyPcapBlock, PcapBlockOwned, PcapError};
+use pcap_parser::{create_reader, LegacyPcapBlock, PcapBlockOwned, PcapError, SHB_MAGIC};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -493,30 +493,46 @@ impl FileReader {
         (1..data.len().saturating_sub(15)).find(|&k| self.legacy_plausible(data, k))
     }
 
-    /// Classic pcap: checks the record header before the parser sees it, so that an absurd
-    /// captured length is not taken as a reason to read gigabytes.
+    /// Checks the next record or block header before the parser sees it. Classic pcap: an
+    /// absurd captured length is not taken as a reason to read gigabytes. pcapng: a block
+    /// length below 12 (type, length, length again) is damage; pcap-parser would subtract 12
+    /// from it unchecked for some block types.
     #[inline]
-    fn legacy_precheck(&self) -> Option<Step> {
-        let Format::Legacy {
-            snaplen,
-            big_endian,
-            header_seen: true,
-            ..
-        } = self.format
-        else {
-            return None;
-        };
-        let (_, _, caplen, _) = Self::legacy_header(self.rdr.data(), 0, big_endian)?;
-        (caplen > Self::legacy_cap_limit(snaplen)).then(|| {
-            Step::Damaged(format!(
-                "record header with an impossible captured length {caplen}"
-            ))
-        })
+    fn precheck(&self) -> Option<Step> {
+        match self.format {
+            Format::Legacy {
+                snaplen,
+                big_endian,
+                header_seen: true,
+                ..
+            } => {
+                let (_, _, caplen, _) = Self::legacy_header(self.rdr.data(), 0, big_endian)?;
+                (caplen > Self::legacy_cap_limit(snaplen)).then(|| {
+                    Step::Damaged(format!(
+                        "record header with an impossible captured length {caplen}"
+                    ))
+                })
+            }
+            Format::Legacy { .. } => None,
+            Format::Ng { big_endian, .. } => {
+                let &[t0, t1, t2, t3, l0, l1, l2, l3] = self.rdr.data().first_chunk::<8>()?;
+                // A section header's length is in its own byte order, read by its parser.
+                if u32::from_le_bytes([t0, t1, t2, t3]) == SHB_MAGIC {
+                    return None;
+                }
+                let len = if big_endian {
+                    u32::from_be_bytes([l0, l1, l2, l3])
+                } else {
+                    u32::from_le_bytes([l0, l1, l2, l3])
+                };
+                (len < 12).then_some(Step::BadBlock)
+            }
+        }
     }
 
     /// Reads the next block and decides what it is.
     fn step(&mut self) -> Step {
-        if let Some(damaged) = self.legacy_precheck() {
+        if let Some(damaged) = self.precheck() {
             return damaged;
         }
         let is_ng = matches!(self.format, Format::Ng { .. });
