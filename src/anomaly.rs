@@ -395,7 +395,7 @@ impl Anomalies {
     }
 
     /// The anomalies counted at least once, in the order of [`Anomaly::all`].
-    pub fn non_zero(&self) -> impl Iterator<Item = (Anomaly, u64)> + '_ {
+    pub(crate) fn non_zero(&self) -> impl Iterator<Item = (Anomaly, u64)> + '_ {
         self.iter().filter(|(_, n)| *n > 0)
     }
 
@@ -405,7 +405,7 @@ impl Anomalies {
     }
 
     /// The anomaly counted most (the first in order on a tie), if any was counted.
-    pub fn largest(&self) -> Option<(Anomaly, u64)> {
+    pub(crate) fn largest(&self) -> Option<(Anomaly, u64)> {
         self.non_zero()
             .fold(None, |best: Option<(Anomaly, u64)>, (a, n)| match best {
                 Some((_, m)) if m >= n => best,

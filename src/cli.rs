@@ -207,7 +207,7 @@ impl InputArgs {
 
     /// The files to read: the paths given, with each directory replaced by the regular
     /// files in it, in name order (hidden files left out).
-    pub fn capture_files(&self) -> anyhow::Result<Vec<PathBuf>> {
+    pub(crate) fn capture_files(&self) -> anyhow::Result<Vec<PathBuf>> {
         let mut files = Vec::new();
         for path in &self.files {
             if !path.is_dir() {

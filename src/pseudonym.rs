@@ -41,7 +41,7 @@ impl Pseudonymizer {
 /// A client address replaced by one derived from its keyed hash: IPv4 and IPv6 clients
 /// both map into `fd00::/8` (40 bits of the hash), so pseudonyms practically never collide
 /// and can never be mistaken for a real address of the network.
-pub fn pseudonymize_ip(p: &Pseudonymizer, ip: IpAddr) -> IpAddr {
+pub(crate) fn pseudonymize_ip(p: &Pseudonymizer, ip: IpAddr) -> IpAddr {
     let name = p.name("ip", &ip.to_string());
     let hex = name.rsplit('-').next().unwrap_or("");
     let mut bytes = [0u8; 16];

@@ -76,7 +76,7 @@ impl Table {
     }
 
     /// The name of the key column of this table's rows.
-    pub fn key_column(self) -> &'static str {
+    pub(crate) fn key_column(self) -> &'static str {
         match self {
             Table::Users => "user",
             Table::Clients => "client_ip",
@@ -128,7 +128,7 @@ impl Table {
 }
 
 /// The key of an episode in one table.
-pub fn key_of(table: Table, e: &Episode) -> String {
+pub(crate) fn key_of(table: Table, e: &Episode) -> String {
     match table {
         Table::Users => user_key_str(e).to_string(),
         Table::Clients => ip_text(e.client_ip),
@@ -187,7 +187,7 @@ fn count_str(map: &mut BTreeMap<String, u64>, k: &str) {
 }
 
 /// `ip:port`, with IPv6 addresses in brackets.
-pub fn proxy_key(ip: IpAddr, port: u16) -> String {
+pub(crate) fn proxy_key(ip: IpAddr, port: u16) -> String {
     match ip {
         IpAddr::V4(_) => {
             let mut s = ip_text(ip);
@@ -201,7 +201,7 @@ pub fn proxy_key(ip: IpAddr, port: u16) -> String {
 
 /// An address as text, as `Display` writes it; IPv4 without the formatting machinery (the
 /// keys of every episode are made of addresses).
-pub fn ip_text(ip: IpAddr) -> String {
+pub(crate) fn ip_text(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => {
             let mut s = String::with_capacity(21);
@@ -252,7 +252,7 @@ fn sorted_values(v: &[f64]) -> Vec<f64> {
 }
 
 /// The most entries of `times` that fit in a window `t_last − t_first < window_us`.
-pub fn max_in_window(times: &[Ts], window_us: i64) -> u64 {
+pub(crate) fn max_in_window(times: &[Ts], window_us: i64) -> u64 {
     let mut t: Vec<i64> = times.iter().map(|t| t.0).collect();
     t.sort_unstable();
     let mut best = 0usize;
@@ -446,7 +446,7 @@ impl KeyRow {
         self.findings[finding_idx(f)]
     }
     /// The cause with the most failures (first in [`Cause::ALL`] order on ties).
-    pub fn top_cause(&self) -> Option<Cause> {
+    pub(crate) fn top_cause(&self) -> Option<Cause> {
         let mut best: Option<(Cause, u64)> = None;
         for c in Cause::ALL {
             let n = self.failed_cause(c);
@@ -575,7 +575,7 @@ impl Stats {
     }
 
     /// Everything of a finished run.
-    pub fn from_parts(episodes: &[Episode], transactions: &[Transaction]) -> Self {
+    pub(crate) fn from_parts(episodes: &[Episode], transactions: &[Transaction]) -> Self {
         let mut s = Stats::new();
         for e in episodes {
             s.add_episode(e);
@@ -694,7 +694,7 @@ impl Stats {
     }
 
     /// Distinct named users seen in any episode.
-    pub fn users_seen(&self) -> u64 {
+    pub(crate) fn users_seen(&self) -> u64 {
         self.tables[Table::Users.index()]
             .keys()
             .filter(|u| u.as_str() != UNKNOWN_USER)
@@ -715,12 +715,12 @@ impl Stats {
     }
 
     /// Episodes showing a finding.
-    pub fn finding_episodes(&self, f: Finding) -> u64 {
+    pub(crate) fn finding_episodes(&self, f: Finding) -> u64 {
         self.finding_episodes[finding_idx(f)]
     }
 
     /// The summary's count for a finding (see the module notes).
-    pub fn finding_count(&self, f: Finding) -> u64 {
+    pub(crate) fn finding_count(&self, f: Finding) -> u64 {
         match f {
             Finding::LockoutRisk => self.lockout_users.len() as u64,
             Finding::CaptureGap => self.finding_episodes[finding_idx(f)],
@@ -728,15 +728,15 @@ impl Stats {
         }
     }
 
-    pub fn schemes_offered(&self) -> &BTreeMap<String, u64> {
+    pub(crate) fn schemes_offered(&self) -> &BTreeMap<String, u64> {
         &self.schemes_offered
     }
 
-    pub fn schemes_used(&self) -> &BTreeMap<String, u64> {
+    pub(crate) fn schemes_used(&self) -> &BTreeMap<String, u64> {
         &self.schemes_used
     }
 
-    pub fn time_to_auth(&self) -> TimeToAuth {
+    pub(crate) fn time_to_auth(&self) -> TimeToAuth {
         let s = sorted_values(&self.time_to_auth);
         TimeToAuth {
             p50: percentile(&s, 50.0),
@@ -746,7 +746,7 @@ impl Stats {
     }
 
     /// Authenticated episodes with a time to authenticate.
-    pub fn time_to_auth_samples(&self) -> usize {
+    pub(crate) fn time_to_auth_samples(&self) -> usize {
         self.time_to_auth.len()
     }
 
@@ -758,7 +758,7 @@ impl Stats {
     }
 
     /// Number of rows of a table.
-    pub fn row_count(&self, table: Table) -> usize {
+    pub(crate) fn row_count(&self, table: Table) -> usize {
         self.tables[table.index()].len()
     }
 

@@ -82,7 +82,7 @@ impl IdentityHistory {
     }
 
     /// The user last seen from `ip` at or before `ts`, else the first seen after it.
-    pub fn infer(&self, ip: IpAddr, ts: Ts) -> Option<&Sighting> {
+    pub(crate) fn infer(&self, ip: IpAddr, ts: Ts) -> Option<&Sighting> {
         let c = self.clients.get(&ip)?;
         c.sightings
             .iter()
@@ -94,7 +94,7 @@ impl IdentityHistory {
 
 /// The key a user's attempts are counted under: lower-cased, `DOMAIN\` prefix dropped, so
 /// `CORP\alice` (NTLM) and `alice` (Basic) are one account.
-pub fn lockout_key(user: &str) -> String {
+pub(crate) fn lockout_key(user: &str) -> String {
     let u = match user.rfind('\\') {
         Some(i) => user.get(i + 1..).unwrap_or(user),
         None => user,
@@ -148,7 +148,8 @@ impl LockoutTracker {
             .retain(|_, q| q.back().is_some_and(|(t, _)| *t >= start));
     }
 
-    pub fn users_tracked(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn users_tracked(&self) -> usize {
         self.users.len()
     }
 }

@@ -116,14 +116,14 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
 }
 
 /// Adds a finding, keeping the list sorted and without repeats.
-pub fn add_finding(findings: &mut Vec<Finding>, f: Finding) {
+pub(crate) fn add_finding(findings: &mut Vec<Finding>, f: Finding) {
     if let Err(i) = findings.binary_search(&f) {
         findings.insert(i, f);
     }
 }
 
 /// Findings a credentials header shows by itself (`docs/verdicts.md` §5.3–§5.5, §5.7).
-pub fn credential_findings(c: &Credentials) -> Vec<Finding> {
+pub(crate) fn credential_findings(c: &Credentials) -> Vec<Finding> {
     let mut out = Vec::new();
     if c.scheme == Scheme::Basic {
         // Everything this tool reads travels in the clear: TLS to the proxy is not parsed.
@@ -202,7 +202,7 @@ impl OpenEpisode {
     }
 
     /// One more failed connection attempt of an unreachable episode.
-    pub fn add_attempt(&mut self, ts: Ts, reset: bool) {
+    pub(crate) fn add_attempt(&mut self, ts: Ts, reset: bool) {
         if let Some((rst, nosyn)) = self.facts.unreachable.as_mut() {
             if reset {
                 *rst = rst.saturating_add(1);
@@ -214,7 +214,7 @@ impl OpenEpisode {
         self.touch(ts);
     }
 
-    pub fn touch(&mut self, ts: Ts) {
+    pub(crate) fn touch(&mut self, ts: Ts) {
         if ts > self.last_event_ts {
             self.last_event_ts = ts;
         }
@@ -224,7 +224,7 @@ impl OpenEpisode {
     }
 
     /// Binds one more connection to the episode (a retry on a new connection).
-    pub fn add_conn(&mut self, conn_id: u64) {
+    pub(crate) fn add_conn(&mut self, conn_id: u64) {
         if !self.conn_ids.contains(&conn_id) {
             self.conn_ids.push(conn_id);
             self.rec.connections = self.rec.connections.saturating_add(1);

@@ -249,7 +249,7 @@ impl Analyzer {
     }
 
     /// Every transaction is kept for the output.
-    pub fn keeps_transactions(&self) -> bool {
+    pub(crate) fn keeps_transactions(&self) -> bool {
         self.cfg.keep_transactions
     }
 
@@ -285,13 +285,13 @@ impl Analyzer {
 
     /// Whether a request just sent on `conn_id` matters to an open episode: its connection
     /// belongs to one, or it carries credentials (which may join one).
-    pub fn wants_sent(&self, conn_id: u64, credentialed: bool) -> bool {
+    pub(crate) fn wants_sent(&self, conn_id: u64, credentialed: bool) -> bool {
         credentialed || self.open_episode_of(conn_id).is_some()
     }
 
     /// The credentials of request `seq` of a connection, handed over as sent and still
     /// pending: taken back when the request is done, so that they are read once.
-    pub fn take_sent_credentials(&mut self, conn_id: u64, seq: u64) -> Option<Credentials> {
+    pub(crate) fn take_sent_credentials(&mut self, conn_id: u64, seq: u64) -> Option<Credentials> {
         let cs = self.conns.get_mut(&conn_id)?;
         cs.sent
             .iter_mut()

@@ -75,12 +75,12 @@ pub enum EndReason {
 }
 
 /// The proxy refused the request itself (`denied`, `docs/verdicts.md` §4.8).
-pub fn is_refusal(status: u16) -> bool {
+pub(crate) fn is_refusal(status: u16) -> bool {
     matches!(status, 400 | 403 | 431)
 }
 
 /// The verdict: outcome, cause (failed only), detail.
-pub fn judge(f: &Facts, reason: EndReason) -> (Outcome, Option<Cause>, Option<String>) {
+pub(crate) fn judge(f: &Facts, reason: EndReason) -> (Outcome, Option<Cause>, Option<String>) {
     if let Some((rst, nosyn)) = f.unreachable {
         let detail = match (rst > 0, nosyn > 0) {
             (true, true) => "rst,no_synack",

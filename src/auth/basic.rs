@@ -17,12 +17,12 @@ pub const LENIENT: GeneralPurpose = GeneralPurpose::new(
 
 /// Decodes a base64 token (standard alphabet, padding optional). `None` when it is not
 /// base64. Callers that may hold a secret in the result must [`wipe`] it.
-pub fn decode_base64(token: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(token: &str) -> Option<Vec<u8>> {
     LENIENT.decode(token.trim().as_bytes()).ok()
 }
 
 /// Overwrites a buffer that held a secret.
-pub fn wipe(buf: &mut [u8]) {
+pub(crate) fn wipe(buf: &mut [u8]) {
     buf.fill(0);
     // Keeps the zeroing from being dropped as a dead store (best effort, no `unsafe`).
     std::hint::black_box(&buf);

@@ -112,7 +112,7 @@ impl<'a> Tlv<'a> {
     }
 
     /// The first child with identifier `tag`, skipping others; errors stop the search.
-    pub fn child(&self, tag: u8) -> Result<Option<Tlv<'a>>, DerError> {
+    pub(crate) fn child(&self, tag: u8) -> Result<Option<Tlv<'a>>, DerError> {
         for c in self.children() {
             let c = c?;
             if c.tag == tag {
@@ -131,7 +131,7 @@ impl<'a> Tlv<'a> {
     }
 
     /// The value as a signed INTEGER (up to 8 bytes), if it is one.
-    pub fn integer(&self) -> Option<i64> {
+    pub(crate) fn integer(&self) -> Option<i64> {
         if self.tag != TAG_INTEGER && self.tag != TAG_ENUMERATED {
             return None;
         }
@@ -182,7 +182,7 @@ impl<'a> Iterator for Children<'a> {
 
 /// Dotted form of an OBJECT IDENTIFIER's contents (`1.2.840.113554.1.2.2`), or `None` when
 /// the encoding is broken.
-pub fn oid_string(value: &[u8]) -> Option<String> {
+pub(crate) fn oid_string(value: &[u8]) -> Option<String> {
     let (&first, rest) = value.split_first()?;
     let mut out = format!("{}.{}", first / 40, first % 40);
     if first >= 120 {

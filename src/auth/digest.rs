@@ -62,7 +62,7 @@ fn non_empty(v: Option<&str>) -> Option<String> {
 
 /// Decodes an RFC 8187 ext-value: `charset'language'percent-encoded`. UTF-8 and
 /// ISO-8859-1 are understood (others are read as UTF-8, lossily).
-pub fn ext_value(v: &str) -> Option<String> {
+pub(crate) fn ext_value(v: &str) -> Option<String> {
     let mut parts = v.splitn(3, '\'');
     let charset = parts.next()?;
     let _lang = parts.next()?;

@@ -37,7 +37,7 @@ impl std::fmt::Debug for AuthItem<'_> {
 
 impl AuthItem<'_> {
     /// The value of a parameter, by case-insensitive name (the first one if repeated).
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))

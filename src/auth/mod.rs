@@ -61,7 +61,7 @@ impl Scheme {
         }
     }
     /// NTLM and Negotiate bind their handshake to one connection.
-    pub fn is_connection_bound(&self) -> bool {
+    pub(crate) fn is_connection_bound(&self) -> bool {
         matches!(self, Scheme::Ntlm | Scheme::Negotiate)
     }
 }
@@ -100,7 +100,7 @@ impl AuthStep {
         }
     }
     /// Credentials that finish a handshake: the proxy's next answer is its verdict on them.
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(
             self,
             AuthStep::Basic | AuthStep::Digest | AuthStep::NtlmType3 | AuthStep::Kerberos

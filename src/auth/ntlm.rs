@@ -38,7 +38,7 @@ pub struct NtlmMessage {
 }
 
 /// Starts with the NTLMSSP signature.
-pub fn is_ntlmssp(bytes: &[u8]) -> bool {
+pub(crate) fn is_ntlmssp(bytes: &[u8]) -> bool {
     bytes.starts_with(SIGNATURE)
 }
 
@@ -77,7 +77,7 @@ fn slice(b: &[u8], sb: SecBuf) -> Option<&[u8]> {
 }
 
 /// Decodes a name: UTF-16LE when `unicode`, else OEM read as Latin-1. Empty → `None`.
-pub fn decode_string(bytes: &[u8], unicode: bool) -> Option<String> {
+pub(crate) fn decode_string(bytes: &[u8], unicode: bool) -> Option<String> {
     if bytes.is_empty() {
         return None;
     }

@@ -350,7 +350,7 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 
 /// Bytes that may precede a head and are ignored: the stray empty lines some clients and
 /// servers send after a message (RFC 9112 §2.2).
-pub fn leading_newlines(buf: &[u8]) -> usize {
+pub(crate) fn leading_newlines(buf: &[u8]) -> usize {
     buf.iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len())

@@ -123,16 +123,16 @@ impl Assembler {
     }
 
     /// Holes are waiting (something buffered, or acknowledged bytes never seen).
-    pub fn has_pending(&self) -> bool {
+    pub(crate) fn has_pending(&self) -> bool {
         self.state == State::Open && (!self.buf.is_empty() || self.acked_data() > self.next)
     }
 
     /// The FIN or RST of this direction was delivered.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.state != State::Open
     }
 
-    pub fn is_reset(&self) -> bool {
+    pub(crate) fn is_reset(&self) -> bool {
         self.state == State::Reset
     }
 
@@ -147,7 +147,7 @@ impl Assembler {
 
     /// Whether an ACK number of the other direction acknowledges bytes of this direction
     /// that have not been delivered yet (they are late in the capture, or lost).
-    pub fn acks_undelivered(&self, ack: u32) -> bool {
+    pub(crate) fn acks_undelivered(&self, ack: u32) -> bool {
         let Some(base) = self.base else { return false };
         if self.state != State::Open {
             return false;
@@ -228,7 +228,7 @@ impl Assembler {
     }
 
     /// Applies the time bounds on holes as of `now`.
-    pub fn tick(&mut self, now: Ts, out: &mut impl FnMut(StreamEvent<'_>)) {
+    pub(crate) fn tick(&mut self, now: Ts, out: &mut impl FnMut(StreamEvent<'_>)) {
         if self.state != State::Open {
             return;
         }

@@ -54,7 +54,7 @@ impl SortCol {
     ];
 
     /// The column heading (the key column is named after the table).
-    pub fn title(self, table: Table) -> &'static str {
+    pub(crate) fn title(self, table: Table) -> &'static str {
         match self {
             SortCol::Key => table.key_column(),
             SortCol::Episodes => "episodes",
@@ -158,7 +158,7 @@ impl Store {
     }
 
     /// The episodes of one key, newest first.
-    pub fn of_key(&self, table: Table, key: &str) -> Vec<&Episode> {
+    pub(crate) fn of_key(&self, table: Table, key: &str) -> Vec<&Episode> {
         self.by_key[table as usize]
             .get(key)
             .map(|ix| {
@@ -171,7 +171,7 @@ impl Store {
     }
 
     /// Recently judged failed episodes, newest first.
-    pub fn recent_failed(&self) -> impl Iterator<Item = &Episode> {
+    pub(crate) fn recent_failed(&self) -> impl Iterator<Item = &Episode> {
         self.recent_failed
             .iter()
             .rev()
@@ -291,7 +291,7 @@ impl App {
     }
 
     /// Adds judged episodes (held back while paused).
-    pub fn add_episodes(&mut self, episodes: Vec<Episode>) {
+    pub(crate) fn add_episodes(&mut self, episodes: Vec<Episode>) {
         if self.paused {
             self.held.extend(episodes);
             return;
@@ -304,7 +304,7 @@ impl App {
     }
 
     /// Replaces everything by the run's final episodes.
-    pub fn replace_all(&mut self, episodes: Vec<Episode>) {
+    pub(crate) fn replace_all(&mut self, episodes: Vec<Episode>) {
         self.held.clear();
         self.stats = Stats::new();
         self.store = Store::default();
@@ -362,7 +362,7 @@ impl App {
     }
 
     /// Packet time from the first packet to now.
-    pub fn elapsed_us(&self) -> i64 {
+    pub(crate) fn elapsed_us(&self) -> i64 {
         let c = &self.progress.capture;
         match (c.first_ts, self.progress.now.or(c.last_ts)) {
             (Some(a), Some(b)) => b.0.saturating_sub(a.0).max(0),
@@ -376,7 +376,7 @@ impl App {
     }
 
     /// Whether the visible table must be rebuilt.
-    pub fn needs_refresh(&self) -> bool {
+    pub(crate) fn needs_refresh(&self) -> bool {
         self.dirty || self.rows_of != Some(self.table)
     }
 
@@ -643,7 +643,7 @@ impl App {
     }
 
     /// Pauses (deltas are held) or resumes (held deltas are added).
-    pub fn set_paused(&mut self, p: bool) {
+    pub(crate) fn set_paused(&mut self, p: bool) {
         self.paused = p;
         if !p {
             let held = std::mem::take(&mut self.held);

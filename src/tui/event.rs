@@ -99,13 +99,13 @@ impl Control {
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
-    pub fn set_paused(&self, p: bool) {
+    pub(crate) fn set_paused(&self, p: bool) {
         self.paused.store(p, Ordering::Relaxed);
     }
-    pub fn paused(&self) -> bool {
+    pub(crate) fn paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
     }
-    pub fn set_speed(&self, s: Option<f64>) {
+    pub(crate) fn set_speed(&self, s: Option<f64>) {
         let v = match s {
             Some(x) if x.is_finite() && x > 0.0 => x,
             _ => 0.0,
@@ -125,7 +125,7 @@ pub type Opener = Box<dyn FnOnce() -> anyhow::Result<Box<dyn PacketSource>> + Se
 /// Starts the engine thread. Returns once the source is open (or failed to open), with the
 /// thread's handle. `replay`: pace on packet time and obey pause (files); otherwise read
 /// as fast as packets come (live).
-pub fn spawn_engine(
+pub(crate) fn spawn_engine(
     open: Opener,
     cfg: EngineConfig,
     replay: bool,

@@ -151,7 +151,7 @@ fn prune(out: &Path, keep: usize) -> anyhow::Result<()> {
 }
 
 /// One status line (headless mode).
-pub fn status_line(app: &App) -> String {
+pub(crate) fn status_line(app: &App) -> String {
     let t = app.stats.totals();
     let c = &app.progress.capture;
     let (pps, _) = app.rates().unwrap_or((0.0, 0.0));

@@ -72,7 +72,7 @@ pub fn draw(f: &mut Frame, app: &App) {
 }
 
 /// `1234` → `1.2k`, for rates.
-pub fn human(v: f64) -> String {
+pub(crate) fn human(v: f64) -> String {
     let a = v.abs();
     if a >= 1e9 {
         format!("{:.1}G", v / 1e9)
