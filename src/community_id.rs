@@ -9,7 +9,12 @@ use std::net::IpAddr;
 pub const PROTO_TCP: u8 = 6;
 
 /// `1:<base64 sha1>` of the flow (seed 0 unless given), the same for both directions.
-pub(crate) fn community_id_v1(seed: u16, proto: u8, src: (IpAddr, u16), dst: (IpAddr, u16)) -> String {
+pub(crate) fn community_id_v1(
+    seed: u16,
+    proto: u8,
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+) -> String {
     // The smaller (address, port) endpoint first, so both directions hash alike.
     let (a, b) = if src <= dst { (src, dst) } else { (dst, src) };
     let mut h = Sha1::new();

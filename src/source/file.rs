@@ -74,6 +74,20 @@ pub fn open_reader(name: &str, r: Box<dyn Read + Send>) -> anyhow::Result<Box<dy
 /// A file that could not be opened as a capture: what went wrong, and the notice.
 type OpenFailure = (CaptureAnomaly, Notice);
 
+fn open_failure(
+    name: &str,
+    anomaly: CaptureAnomaly,
+    offset: Option<u64>,
+    message: String,
+) -> OpenFailure {
+    let n = Notice {
+        origin: name.to_string(),
+        offset,
+        message,
+    };
+    (anomaly, n)
+}
+
 fn finish_open(
     mut readers: Vec<FileReader>,
     failures: Vec<OpenFailure>,
@@ -125,12 +139,12 @@ fn open_path(p: &PathBuf, window: usize) -> Result<FileReader, OpenFailure> {
         return FileReader::open("-".into(), Box::new(counting), counter, None);
     }
     let f = std::fs::File::open(p).map_err(|e| {
-        let n = Notice {
-            origin: name.clone(),
-            offset: None,
-            message: format!("cannot open: {e}"),
-        };
-        (CaptureAnomaly::ReadError, n)
+        open_failure(
+            &name,
+            CaptureAnomaly::ReadError,
+            None,
+            format!("cannot open: {e}"),
+        )
     })?;
     let total = f.metadata().ok().map(|m| m.len());
     if let Some(mapped) = MappedReader::open(&f, Arc::clone(&counter), window) {
@@ -272,14 +286,7 @@ impl FileReader {
         raw_read: Arc<AtomicU64>,
         total: Option<u64>,
     ) -> Result<FileReader, OpenFailure> {
-        let notice = |anomaly: CaptureAnomaly, offset: Option<u64>, message: String| {
-            let n = Notice {
-                origin: name.clone(),
-                offset,
-                message,
-            };
-            (anomaly, n)
-        };
+        let notice = |anomaly, offset, message| open_failure(&name, anomaly, offset, message);
         let mut buffered = BufReader::with_capacity(64 * 1024, raw);
         let magic = match buffered.fill_buf() {
             Ok(b) => b.first_chunk::<2>().copied(),
@@ -345,14 +352,7 @@ impl FileReader {
         total: Option<u64>,
         io_error: Arc<Mutex<Option<String>>>,
     ) -> Result<FileReader, OpenFailure> {
-        let notice = |anomaly: CaptureAnomaly, offset: Option<u64>, message: String| {
-            let n = Notice {
-                origin: name.clone(),
-                offset,
-                message,
-            };
-            (anomaly, n)
-        };
+        let notice = |anomaly, offset, message| open_failure(&name, anomaly, offset, message);
         let format = match rdr.next() {
             Ok((_, PcapBlockOwned::LegacyHeader(h))) => Format::Legacy {
                 link_type: (h.network.0 as u32) & 0xffff,
