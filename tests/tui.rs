@@ -280,6 +280,22 @@ fn health_line_names_the_largest_anomaly() {
 }
 
 #[test]
+fn health_line_names_the_tunnels_taken_off() {
+    let mut app = app_with(sample());
+    assert!(!line_with(&screen(&app, 80, 24), "capture").contains("via"));
+    let mut progress = app.progress.clone();
+    progress.capture.encapsulations.insert("vxlan".into(), 12);
+    progress.capture.encapsulations.insert("erspan3".into(), 2);
+    app.on_engine(EngineMsg::Update {
+        episodes: Vec::new(),
+        progress,
+    });
+    let s = screen(&app, 100, 24);
+    let line = line_with(&s, "capture");
+    assert!(line.contains("via erspan3 2, vxlan 12"), "{s}");
+}
+
+#[test]
 fn bigger_screens_show_more() {
     let app = app_with(sample());
     let s = screen(&app, 120, 40);

@@ -217,6 +217,15 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             Style::new().fg(Color::Yellow),
         ));
     }
+    // A remote or cloud mirror: the tunnels taken off, so a sensor on the wrong session shows.
+    if !c.encapsulations.is_empty() {
+        let via: Vec<String> = c
+            .encapsulations
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        l2.push(Span::raw(format!("  via {}", via.join(", "))));
+    }
     l2.push(Span::raw(format!(
         "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}",
         c.packets,
