@@ -190,7 +190,7 @@ fn bench_http(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(request.len() as u64));
     g.bench_function("request_with_proxy_authorization", |b| {
         b.iter_batched_ref(
-            HttpConn::default,
+            HttpConn::new,
             |conn| {
                 let mut out: Vec<HttpEvent> = Vec::new();
                 conn.on_stream(Side::Client, Ts(T0), StreamEvent::Data(&request), &mut out);
@@ -202,7 +202,7 @@ fn bench_http(c: &mut Criterion) {
     g.throughput(Throughput::Bytes((plain.len() + response.len()) as u64));
     g.bench_function("connect_then_407_three_challenges", |b| {
         b.iter_batched_ref(
-            HttpConn::default,
+            HttpConn::new,
             |conn| {
                 let mut out: Vec<HttpEvent> = Vec::new();
                 conn.on_stream(Side::Client, Ts(T0), StreamEvent::Data(&plain), &mut out);

@@ -9,7 +9,9 @@
 //! `docs/verdicts.md` §6.2), and counts every named [`Anomaly`](crate::anomaly::Anomaly) the
 //! stages report (the source's are added at the end).
 
-use crate::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
+use crate::analysis::{
+    AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange, PendingRequests,
+};
 use crate::anomaly::{Anomalies, DecodeAnomaly, FlowAnomaly, ReassemblyAnomaly};
 use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
@@ -39,7 +41,9 @@ pub struct EngineConfig {
 /// Per-connection state beside the reassemblers.
 #[derive(Default)]
 struct ConnApp {
-    http: HttpConn,
+    /// HTTP pairing; its record of each pending request also holds what the engine keeps
+    /// with it ([`Announced`]).
+    http: HttpConn<Announced>,
     /// Counted as a proxy connection already.
     proxy: bool,
     /// Counted as TLS straight to a proxy port already.
@@ -47,13 +51,19 @@ struct ConnApp {
     community_id: Option<String>,
 }
 
+/// What the engine keeps with a pending request, in the HTTP layer's record of it: whether
+/// it was handed to the analysis as sent, with the credentials read then (read once, and
+/// reused when the request is done).
+#[derive(Debug, Default)]
+struct Announced(Option<Option<Credentials>>);
+
 /// The FlowHandler: everything downstream of the flow table.
 struct Downstream {
     analyzer: Analyzer,
     capture: CaptureCounters,
     http: HttpCounters,
     anomalies: Anomalies,
-    events: Vec<HttpEvent>,
+    events: Vec<HttpEvent<Announced>>,
     proxy_ports: Vec<u16>,
 }
 
@@ -155,7 +165,11 @@ impl Engine {
     pub fn advance(&mut self, now: Ts) {
         self.last_advance = now;
         self.table.advance(now, &mut self.down);
-        self.down.analyzer.advance(now);
+        let mut pending = TablePending {
+            table: &mut self.table,
+            community: self.down.analyzer.keeps_transactions(),
+        };
+        self.down.analyzer.advance(now, &mut pending);
     }
 
     /// Episodes judged since the last call (live views add them to their `Stats`).
@@ -311,7 +325,7 @@ impl Downstream {
         }
         let events = std::mem::take(&mut self.events);
         for ev in events {
-            let (seq, req_ts, request, outcome, after_gap, tunneled) = match ev {
+            let done = match ev {
                 HttpEvent::Anomaly { kind, .. } => {
                     self.capture.http_anomalies += 1;
                     self.anomalies.add(kind);
@@ -331,14 +345,16 @@ impl Downstream {
                     response,
                     after_gap,
                     tunneled,
-                } => (
+                    ext,
+                } => Done {
                     seq,
                     req_ts,
                     request,
-                    Ok((resp_ts, response)),
+                    outcome: Ok((resp_ts, response)),
                     after_gap,
                     tunneled,
-                ),
+                    announced: ext,
+                },
                 HttpEvent::Unanswered {
                     seq,
                     req_ts,
@@ -346,12 +362,19 @@ impl Downstream {
                     why,
                     after_gap,
                     tunneled,
+                    ext,
                     ..
-                } => (seq, req_ts, request, Err(why), after_gap, tunneled),
+                } => Done {
+                    seq,
+                    req_ts,
+                    request,
+                    outcome: Err(why),
+                    after_gap,
+                    tunneled,
+                    announced: ext,
+                },
             };
-            self.request_done(
-                meta, app, seq, req_ts, request, outcome, after_gap, tunneled,
-            );
+            self.request_done(meta, app, done);
         }
     }
 
@@ -363,17 +386,19 @@ impl Downstream {
         if new == 0 {
             return;
         }
-        let wanted: Vec<(u64, Ts, RequestHead, bool)> = app
-            .http
-            .newest_pending(new)
-            .filter(|(_, _, head, _)| {
-                self.analyzer
-                    .wants_sent(meta.id, head.proxy_authorization.is_some())
-            })
-            .map(|(seq, ts, head, after_gap)| (seq, ts, head.clone(), after_gap))
-            .collect();
-        for (seq, req_ts, head, after_gap) in wanted {
-            let credentials = read_credentials(&head);
+        let mut wanted = Vec::new();
+        for (seq, ts, head, after_gap, announced) in app.http.newest_pending_mut(new) {
+            if !self
+                .analyzer
+                .wants_sent(meta.id, head.proxy_authorization.is_some())
+            {
+                continue;
+            }
+            let credentials = read_credentials(head);
+            announced.0 = Some(credentials.clone());
+            wanted.push((seq, ts, head.clone(), after_gap, credentials));
+        }
+        for (seq, req_ts, head, after_gap, credentials) in wanted {
             let ex = exchange(
                 Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
                 seq,
@@ -390,18 +415,16 @@ impl Downstream {
     /// A request of a connection is done: answered (`Ok`) or known to get no answer (`Err`).
     /// On a proxy connection it is counted and handed to the analysis; inside a tunnel it is
     /// only counted apart.
-    #[allow(clippy::too_many_arguments)]
-    fn request_done(
-        &mut self,
-        meta: &ConnMeta,
-        app: &mut ConnApp,
-        seq: u64,
-        req_ts: Ts,
-        request: RequestHead,
-        outcome: Result<(Ts, ResponseHead), Unanswered>,
-        after_gap: bool,
-        tunneled: bool,
-    ) {
+    fn request_done(&mut self, meta: &ConnMeta, app: &mut ConnApp, done: Done) {
+        let Done {
+            seq,
+            req_ts,
+            request,
+            outcome,
+            after_gap,
+            tunneled,
+            announced,
+        } = done;
         if !app.proxy {
             return;
         }
@@ -415,11 +438,11 @@ impl Downstream {
             Ok((_, response)) => self.count_response(response),
             Err(_) => self.http.unanswered_requests += 1,
         }
-        // Read when the request was sent, if the analysis kept it then; otherwise now.
-        let credentials = self
-            .analyzer
-            .take_sent_credentials(meta.id, seq)
-            .or_else(|| read_credentials(&request));
+        // Read when the request was handed over as sent; otherwise now.
+        let credentials = match announced.0 {
+            Some(c) => c,
+            None => read_credentials(&request),
+        };
         let ex = exchange(
             Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
             seq,
@@ -458,6 +481,49 @@ impl Downstream {
         if r.status == 407 {
             self.http.responses_407 += 1;
         }
+    }
+}
+
+/// A request of a connection that is done, as the HTTP layer hands it back.
+struct Done {
+    seq: u64,
+    req_ts: Ts,
+    request: RequestHead,
+    outcome: Result<(Ts, ResponseHead), Unanswered>,
+    after_gap: bool,
+    tunneled: bool,
+    announced: Announced,
+}
+
+/// The requests still pending on a connection, read from the HTTP layer's record of them
+/// when the analysis judges an episode whose retry window passed: those handed over as sent,
+/// with the credentials read then.
+struct TablePending<'t> {
+    table: &'t mut FlowTable<ConnApp>,
+    /// Transactions are kept (they carry the Community ID).
+    community: bool,
+}
+
+impl PendingRequests for TablePending<'_> {
+    fn pending(&mut self, conn_id: u64) -> Vec<Exchange> {
+        let Some((meta, app)) = self.table.app_mut(conn_id) else {
+            return Vec::new();
+        };
+        let announced: Vec<(u64, Ts, RequestHead, bool, Option<Credentials>)> = app
+            .http
+            .pending_requests()
+            .filter_map(|(seq, ts, head, after_gap, a)| {
+                let c = a.0.as_ref()?;
+                Some((seq, ts, head.clone(), after_gap, c.clone()))
+            })
+            .collect();
+        announced
+            .into_iter()
+            .map(|(seq, ts, head, after_gap, credentials)| {
+                let conn = Downstream::conn_ref(meta, app, self.community);
+                exchange(conn, seq, ts, head, credentials, None, after_gap)
+            })
+            .collect()
     }
 }
 

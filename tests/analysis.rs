@@ -1,7 +1,9 @@
 //! The episode and verdict engine (`docs/verdicts.md` §3–§5) fed with hand-built events: one
 //! sequence per cause and finding, and the chaining cases that matter in the field.
 
-use proxy407::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
+use proxy407::analysis::{
+    AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange, NoPending, PendingRequests,
+};
 use proxy407::auth::{AuthStep, Challenge, Credentials, NtlmVersion, Scheme};
 use proxy407::http::Unanswered;
 use proxy407::model::{AnalysisOutput, Cause, Episode, Finding, Outcome, Side, Ts, UserSource};
@@ -379,7 +381,7 @@ fn lockout_risk_counts_across_episodes_and_marks_each_contributor() {
                 .ev(),
         );
     }
-    a.advance(at(60_000));
+    a.advance(at(60_000), &mut NoPending);
     let live = a.take_finished();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].cause, Some(Cause::BadCredentials));
@@ -645,9 +647,9 @@ fn a_retry_after_the_window_opens_a_new_episode() {
     let mut a = Analyzer::new(AnalysisConfig::default());
     let (c1, c2) = (conn(1), conn(2));
     a.on_event(get(&c1, 0, URL).c407(vec![ch(Scheme::Basic)]).ev());
-    a.advance(at(20_000));
+    a.advance(at(20_000), &mut NoPending);
     assert!(a.take_finished().is_empty(), "still inside the window");
-    a.advance(at(31_000));
+    a.advance(at(31_000), &mut NoPending);
     let live = a.take_finished();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].cause, Some(Cause::NoCredentials));
@@ -673,10 +675,19 @@ fn a_retry_after_the_window_opens_a_new_episode() {
     assert_eq!(out.episodes[0].user_source, Some(UserSource::Inferred));
 }
 
-/// Two requests pipelined in one segment share their time; they are told apart by their
-/// number on the connection. The first is answered `407`, the second never: when the window
-/// passes, the second is still pending and the episode is `no_response` (not a rejection the
-/// client gave up on).
+/// The HTTP layer's record of the requests still pending, as a test sets it.
+struct Waiting(Vec<Exchange>);
+
+impl PendingRequests for Waiting {
+    fn pending(&mut self, conn_id: u64) -> Vec<Exchange> {
+        let on_conn = self.0.iter().filter(|e| e.conn.conn_id == conn_id);
+        on_conn.cloned().collect()
+    }
+}
+
+/// Two requests pipelined in one segment share their time; the proxy rejects the first and
+/// never answers the second. When the window passes, the second is still pending (the HTTP
+/// layer says so): the episode is `no_response`, not a rejection the client gave up on.
 #[test]
 fn pipelined_requests_with_one_time_are_pending_apart() {
     let mut a = Analyzer::new(AnalysisConfig::default());
@@ -686,7 +697,7 @@ fn pipelined_requests_with_one_time_are_pending_apart() {
     a.on_event(pipelined(1).sent());
     a.on_event(pipelined(2).sent());
     a.on_event(pipelined(1).c407(vec![ch(Scheme::Basic)]).ev());
-    a.advance(at(40_000));
+    a.advance(at(40_000), &mut Waiting(vec![pipelined(2).0]));
     let out = a.finish();
     let ep = only(&out);
     assert_failed(ep, Cause::NoResponse, None);
@@ -694,7 +705,8 @@ fn pipelined_requests_with_one_time_are_pending_apart() {
 }
 
 /// Both pipelined requests are still pending when the window passes; their responses come
-/// late. Each is recorded under the episode it was applied to; neither opens a new episode.
+/// late. Each is recorded under the episode it was applied to, told apart by its number on
+/// the connection (they share their time); neither opens a new episode.
 #[test]
 fn late_answers_to_pipelined_requests_stay_with_their_episode() {
     let mut a = Analyzer::new(AnalysisConfig::default());
@@ -703,7 +715,10 @@ fn late_answers_to_pipelined_requests_stay_with_their_episode() {
     let pipelined = |n: u64| get(&c, 100, URL).seq(n).creds(basic("pat"));
     a.on_event(pipelined(1).sent());
     a.on_event(pipelined(2).sent());
-    a.advance(at(40_000));
+    a.advance(
+        at(40_000),
+        &mut Waiting(vec![pipelined(1).0, pipelined(2).0]),
+    );
     let mut late = pipelined(1).c407(vec![ch(Scheme::Basic)]);
     late.0.resp_ts = Some(at(41_000));
     a.on_event(late.ev());
@@ -744,7 +759,7 @@ fn a_request_unanswered_when_the_window_passes_is_no_response() {
             .unanswered(Unanswered::End)
             .ev(),
     );
-    a.advance(at(40_000));
+    a.advance(at(40_000), &mut NoPending);
     let out = a.finish();
     assert_failed(only(&out), Cause::NoResponse, None);
 }
@@ -916,9 +931,9 @@ fn failed_attempts_group_into_proxy_unreachable_episodes() {
     }
     a.on_event(attempt(1_000, "192.168.1.11", "10.0.0.9", true));
     a.on_event(attempt(2_000, "192.168.1.10", "10.0.0.8", true));
-    a.advance(at(20_000));
+    a.advance(at(20_000), &mut NoPending);
     assert!(a.take_finished().is_empty());
-    a.advance(at(45_000));
+    a.advance(at(45_000), &mut NoPending);
     assert_eq!(a.take_finished().len(), 3);
     // A new attempt long after: a new episode.
     a.on_event(attempt(100_000, "192.168.1.10", "10.0.0.9", true));

@@ -25,7 +25,7 @@ fn d(side: Side, bytes: &[u8]) -> (Side, Ev) {
 /// Feeds a conversation (message `i` at time `i` ms), each data message cut into chunks of
 /// the sizes in `chunks` (used in turn; empty means whole), then `finish`.
 fn run_chunked(conv: &[(Side, Ev)], chunks: &[usize]) -> (Vec<HttpEvent>, HttpConn) {
-    let mut conn = HttpConn::default();
+    let mut conn = HttpConn::new();
     let mut out = Vec::new();
     let mut k = 0;
     for (i, (side, ev)) in conv.iter().enumerate() {
@@ -333,13 +333,13 @@ fn requests_are_numbered_in_the_order_sent() {
             })
             .collect()
     };
-    let mut conn = HttpConn::default();
+    let mut conn = HttpConn::new();
     let mut out = Vec::new();
     let reqs = b"GET http://a/1 HTTP/1.1\r\n\r\nGET http://a/2 HTTP/1.1\r\n\r\nGET http://a/3 HTTP/1.1\r\n\r\n";
     conn.on_stream(C, Ts(1), StreamEvent::Data(reqs), &mut out);
     let waiting: Vec<(u64, String)> = conn
-        .newest_pending(2)
-        .map(|(seq, _, head, _)| (seq, head.target.clone()))
+        .newest_pending_mut(2)
+        .map(|(seq, _, head, _, _)| (seq, head.target.clone()))
         .collect();
     assert_eq!(
         waiting,
@@ -810,7 +810,7 @@ fn first_bytes_decide_the_kind() {
     assert_eq!(conn.kind(), ConnKind::Http);
     assert!(!conn.proxy_signal());
     // Nothing yet.
-    assert_eq!(HttpConn::default().kind(), ConnKind::Unknown);
+    assert_eq!(HttpConn::new().kind(), ConnKind::Unknown);
 }
 
 #[test]
@@ -854,7 +854,7 @@ fn gap_inside_a_body_is_counted_off() {
 fn long_bodies_are_counted_off_not_reported() {
     // 64 MiB of body in 64 KiB segments: counted off, no event but the exchange.
     let seg = vec![b'x'; 64 * 1024];
-    let mut conn = HttpConn::default();
+    let mut conn = HttpConn::new();
     let mut out = Vec::new();
     conn.on_stream(C, Ts(0), StreamEvent::Data(GET_A), &mut out);
     let total: u64 = 64 * 1024 * 1024;
@@ -949,7 +949,7 @@ fn pcap_stream(file: &[u8], server_port: u16) -> Vec<(Side, Ts, Ev)> {
 
 fn run_capture(name: &str, port: u16) -> Option<(Vec<String>, HttpConn)> {
     let file = corpus(name)?;
-    let mut conn = HttpConn::default();
+    let mut conn = HttpConn::new();
     let mut out = Vec::new();
     let mut last = Ts::ZERO;
     for (side, ts, ev) in pcap_stream(&file, port) {

@@ -8,7 +8,7 @@ use proxy407::model::{Side, Ts};
 use proxy407::reassembly::StreamEvent;
 
 fuzz_target!(|data: &[u8]| {
-    let mut conn = HttpConn::default();
+    let mut conn = HttpConn::new();
     let mut out = Vec::new();
     let mut rest = data;
     let mut ts = Ts(1_700_000_000_000_000);

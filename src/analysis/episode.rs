@@ -69,8 +69,6 @@ pub struct ConnState {
     pub awaiting_type3: bool,
     pub client_closed: bool,
     pub server_closed: bool,
-    /// Requests sent on this connection and not answered yet (oldest first).
-    pub sent: Vec<super::Exchange>,
 }
 
 impl ConnState {
@@ -80,7 +78,6 @@ impl ConnState {
             awaiting_type3: false,
             client_closed: false,
             server_closed: false,
-            sent: Vec::new(),
         }
     }
 }

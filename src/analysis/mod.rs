@@ -19,7 +19,8 @@
 //! - §3.6, §3.7: a request is known when it is sent ([`AnalysisEvent::Sent`]: on a connection of an
 //!   open episode, or with credentials that join one) and again when it is answered or known
 //!   unanswered. Its sending is an event of the episode (the retry window runs from it); when the
-//!   window passes with it still pending, it is applied as unanswered and the episode is judged
+//!   window passes with it still pending (the HTTP layer's record, asked through
+//!   [`PendingRequests`]), it is applied as unanswered and the episode is judged
 //!   `no_response` (its late exchange is then only recorded as a transaction of that episode). At
 //!   the end of the capture a request still unanswered makes it `unresolved`.
 //! - §4.2: a capture gap is decisive (unresolved) when it touches the latest exchange of the
@@ -84,6 +85,23 @@ pub struct Exchange {
     pub unanswered: Option<Unanswered>,
     /// The pairing crossed a capture gap.
     pub after_gap: bool,
+}
+
+/// Where the analysis finds the requests still waiting for their response on a connection
+/// when an episode's retry window passes: the HTTP layer's one record of each pending
+/// request (the engine reads it from the connection), as exchanges without a response, in
+/// the order sent. Only requests handed over as [`AnalysisEvent::Sent`] count.
+pub trait PendingRequests {
+    fn pending(&mut self, conn_id: u64) -> Vec<Exchange>;
+}
+
+/// No request is pending anywhere (hand-fed analyses, the end of a capture).
+pub struct NoPending;
+
+impl PendingRequests for NoPending {
+    fn pending(&mut self, _conn_id: u64) -> Vec<Exchange> {
+        Vec::new()
+    }
 }
 
 /// What the analysis is fed, in packet-time order.
@@ -164,8 +182,7 @@ pub struct Analyzer {
     realms: HashMap<u64, String>,
 }
 
-/// Most requests remembered as sent per connection, and as applied late in all.
-const MAX_SENT_PER_CONN: usize = 64;
+/// Most requests remembered as applied late.
 const MAX_LATE: usize = 65_536;
 
 impl Analyzer {
@@ -221,7 +238,10 @@ impl Analyzer {
     }
 
     /// Packet time moved on: episodes whose retry window passed get their verdict.
-    pub fn advance(&mut self, now: Ts) {
+    /// Packet time moved on to `now`: episodes whose retry window passed are judged, with
+    /// the requests still waiting on their connections (asked of `pending`) applied as
+    /// unanswered.
+    pub fn advance(&mut self, now: Ts, pending: &mut dyn PendingRequests) {
         let window = self.cfg.retry_window_us;
         let due: Vec<u64> = self
             .open
@@ -230,7 +250,7 @@ impl Analyzer {
             .map(|ep| ep.rec.episode_id)
             .collect();
         for id in due {
-            self.apply_pending(id);
+            self.apply_pending(id, pending);
             self.close(id, EndReason::Window);
         }
         if now.0.saturating_sub(self.last_lockout_sweep.0) >= 60_000_000 {
@@ -289,17 +309,6 @@ impl Analyzer {
         credentialed || self.open_episode_of(conn_id).is_some()
     }
 
-    /// The credentials of request `seq` of a connection, handed over as sent and still
-    /// pending: taken back when the request is done, so that they are read once.
-    pub(crate) fn take_sent_credentials(&mut self, conn_id: u64, seq: u64) -> Option<Credentials> {
-        let cs = self.conns.get_mut(&conn_id)?;
-        cs.sent
-            .iter_mut()
-            .find(|s| s.seq == seq)?
-            .credentials
-            .take()
-    }
-
     /// The open episode a connection is bound to, if any.
     fn open_episode_of(&self, conn_id: u64) -> Option<u64> {
         self.conns
@@ -326,25 +335,23 @@ impl Analyzer {
         if let Some(ep) = self.open.get_mut(&id) {
             ep.touch(ex.req_ts);
         }
-        if let Some(cs) = self.conns.get_mut(&conn_id) {
-            if cs.sent.len() < MAX_SENT_PER_CONN {
-                cs.sent.push(ex);
-            }
-        }
     }
 
     /// The retry window of episode `id` passed: requests still pending on its connections
-    /// are applied as unanswered, so the verdict sees them.
-    fn apply_pending(&mut self, id: u64) {
+    /// (the HTTP layer's record of them, through `pending`) are applied as unanswered, so the
+    /// verdict sees them. Each is applied once: its late exchange is only recorded.
+    fn apply_pending(&mut self, id: u64, pending: &mut dyn PendingRequests) {
         let Some(conn_ids) = self.open.get(&id).map(|ep| ep.conn_ids.clone()) else {
             return;
         };
         for conn_id in conn_ids {
-            let sent = match self.conns.get_mut(&conn_id) {
-                Some(cs) if cs.episode == id => std::mem::take(&mut cs.sent),
-                _ => continue,
-            };
-            for mut ex in sent {
+            if self.conns.get(&conn_id).is_none_or(|cs| cs.episode != id) {
+                continue;
+            }
+            for mut ex in pending.pending(conn_id) {
+                if self.late.contains_key(&(conn_id, ex.seq)) {
+                    continue;
+                }
                 ex.unanswered = Some(Unanswered::End);
                 let applied = match (self.open.get_mut(&id), self.conns.get_mut(&conn_id)) {
                     (Some(ep), Some(cs)) => ep.apply(&ex, cs),
@@ -372,10 +379,6 @@ impl Analyzer {
                 self.transactions.push(transaction(ex, Some(id)));
             }
             return;
-        }
-        if let Some(cs) = self.conns.get_mut(&conn_id) {
-            // Requests are done in the order sent: older ones were dropped unanswered.
-            cs.sent.retain(|s| s.seq > ex.seq);
         }
         let mut ep_id = self.open_episode_of(conn_id);
         if ep_id.is_none() {

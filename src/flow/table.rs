@@ -251,6 +251,8 @@ pub struct FlowTable<T> {
     timeouts: HoleTimeouts,
     stats: FlowStats,
     map: HashMap<FlowKey, usize>,
+    /// Slots by connection id, for the owner's look-ups ([`FlowTable::app_mut`]).
+    ids: HashMap<u64, usize>,
     slots: Vec<Option<Conn<T>>>,
     free: Vec<usize>,
     head: usize,
@@ -276,6 +278,7 @@ impl<T: Default> FlowTable<T> {
             timeouts,
             stats: FlowStats::default(),
             map: HashMap::default(),
+            ids: HashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
             head: NIL,
@@ -792,8 +795,16 @@ impl<T: Default> FlowTable<T> {
             }
         };
         self.map.insert(key, slot);
+        self.ids.insert(self.next_id, slot);
         self.link_front(slot);
         slot
+    }
+
+    /// A connection still in the table, by its id: its description and the owner's state.
+    pub fn app_mut(&mut self, id: u64) -> Option<(&ConnMeta, &mut T)> {
+        let slot = *self.ids.get(&id)?;
+        let core = &mut self.slots.get_mut(slot)?.as_mut()?.core;
+        Some((&core.meta, &mut core.app))
     }
 
     /// Flushes a connection's streams, reports an unanswered attempt, and hands its state
@@ -806,6 +817,7 @@ impl<T: Default> FlowTable<T> {
         };
         self.free.push(slot);
         self.map.remove(&conn.core.key);
+        self.ids.remove(&conn.core.meta.id);
         let held = buffered(&conn.asm);
         self.total_buffered = self.total_buffered.saturating_sub(held);
         let core = &mut conn.core;

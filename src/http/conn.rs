@@ -110,14 +110,18 @@ impl Default for SideState {
     }
 }
 
+/// A request waiting for its response: the one record of it while it is pending.
 #[derive(Debug)]
-struct Pending {
+struct Pending<X> {
     /// The request's number on its connection, from 0 in the order sent.
     seq: u64,
     ts: Ts,
     head: RequestHead,
     after_gap: bool,
     tunneled: bool,
+    /// What the owner of the connection keeps with the request (the engine: its parsed
+    /// credentials), handed back with the request's event.
+    ext: X,
 }
 
 /// The outcome of looking for a head at the start of some bytes.
@@ -128,13 +132,15 @@ enum Attempt {
     Fail { name: HttpAnomaly, tls: bool },
 }
 
+/// One connection's HTTP state. `X` is what the owner keeps with each pending request
+/// ([`HttpConn::newest_pending_mut`]); it comes back in the request's [`HttpEvent`].
 #[derive(Debug, Default)]
-pub struct HttpConn {
+pub struct HttpConn<X = ()> {
     kind: ConnKind,
     proxy_signal: bool,
     client: SideState,
     server: SideState,
-    pending: VecDeque<Pending>,
+    pending: VecDeque<Pending<X>>,
     /// The number the next request gets.
     next_seq: u64,
     /// A `CONNECT` was answered 2xx: what follows is inside the tunnel.
@@ -154,8 +160,16 @@ impl HttpConn {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
-    pub fn on_stream(&mut self, side: Side, ts: Ts, ev: StreamEvent<'_>, out: &mut Vec<HttpEvent>) {
+impl<X: Default> HttpConn<X> {
+    pub fn on_stream(
+        &mut self,
+        side: Side,
+        ts: Ts,
+        ev: StreamEvent<'_>,
+        out: &mut Vec<HttpEvent<X>>,
+    ) {
         match ev {
             StreamEvent::Data(d) => self.data(side, ts, d, out),
             StreamEvent::Gap(n) => self.gap(side, ts, n, out),
@@ -165,7 +179,7 @@ impl HttpConn {
     }
 
     /// The connection ends: pending requests become [`HttpEvent::Unanswered`].
-    pub fn finish(&mut self, ts: Ts, out: &mut Vec<HttpEvent>) {
+    pub fn finish(&mut self, ts: Ts, out: &mut Vec<HttpEvent<X>>) {
         let why = match self.first_close {
             Some((by, reset)) => Unanswered::Closed { by, reset },
             None => Unanswered::End,
@@ -189,14 +203,27 @@ impl HttpConn {
     }
 
     /// The newest `n` requests still waiting for a response, oldest first, outside CONNECT
-    /// tunnels: (number, time, head, the request came after a gap). The number is the `seq`
-    /// of the request's [`HttpEvent`] when it is done.
-    pub fn newest_pending(&self, n: usize) -> impl Iterator<Item = (u64, Ts, &RequestHead, bool)> {
+    /// tunnels: (number, time, head, the request came after a gap, the owner's value). The
+    /// number is the `seq` of the request's [`HttpEvent`] when it is done.
+    pub fn newest_pending_mut(
+        &mut self,
+        n: usize,
+    ) -> impl Iterator<Item = (u64, Ts, &RequestHead, bool, &mut X)> {
+        let skip = self.pending.len().saturating_sub(n);
+        self.pending
+            .iter_mut()
+            .skip(skip)
+            .filter(|p| !p.tunneled)
+            .map(|p| (p.seq, p.ts, &p.head, p.after_gap, &mut p.ext))
+    }
+
+    /// Every request still waiting for a response outside CONNECT tunnels, oldest first, as
+    /// [`newest_pending_mut`](Self::newest_pending_mut) gives them.
+    pub fn pending_requests(&self) -> impl Iterator<Item = (u64, Ts, &RequestHead, bool, &X)> {
         self.pending
             .iter()
-            .skip(self.pending.len().saturating_sub(n))
             .filter(|p| !p.tunneled)
-            .map(|p| (p.seq, p.ts, &p.head, p.after_gap))
+            .map(|p| (p.seq, p.ts, &p.head, p.after_gap, &p.ext))
     }
 
     /// Bytes of one side counted off without being parsed (bodies, tunnels, gaps, skipped
@@ -215,7 +242,7 @@ impl HttpConn {
         }
     }
 
-    fn data(&mut self, side: Side, ts: Ts, mut data: &[u8], out: &mut Vec<HttpEvent>) {
+    fn data(&mut self, side: Side, ts: Ts, mut data: &[u8], out: &mut Vec<HttpEvent<X>>) {
         // Every step consumes bytes or changes state; a few steps in a row that do neither
         // would mean a bug, so stop rather than spin.
         let mut idle = 0u8;
@@ -227,7 +254,7 @@ impl HttpConn {
     }
 
     /// Consumes a prefix of `data` in the current state; returns its length.
-    fn step(&mut self, side: Side, ts: Ts, data: &[u8], out: &mut Vec<HttpEvent>) -> usize {
+    fn step(&mut self, side: Side, ts: Ts, data: &[u8], out: &mut Vec<HttpEvent<X>>) -> usize {
         let st = self.side_mut(side);
         match &mut st.state {
             State::Skip | State::Tunnel | State::UntilClose | State::Closed => {
@@ -334,7 +361,7 @@ impl HttpConn {
         ts: Ts,
         data: &[u8],
         mode: Mode,
-        out: &mut Vec<HttpEvent>,
+        out: &mut Vec<HttpEvent<X>>,
     ) -> usize {
         let st = self.side_mut(side);
         if st.buf.is_empty() {
@@ -423,7 +450,7 @@ impl HttpConn {
         name: HttpAnomaly,
         tls: bool,
         bytes: &[u8],
-        out: &mut Vec<HttpEvent>,
+        out: &mut Vec<HttpEvent<X>>,
     ) -> usize {
         let (resync_state, resync_len) = if name == HttpAnomaly::OversizedHead {
             let line_start = bytes.get(MAX_HEAD.wrapping_sub(1)) == Some(&b'\n');
@@ -525,7 +552,7 @@ impl HttpConn {
         st.head_ts = None;
     }
 
-    fn on_request(&mut self, ts: Ts, r: ParsedRequest, out: &mut Vec<HttpEvent>) {
+    fn on_request(&mut self, ts: Ts, r: ParsedRequest, out: &mut Vec<HttpEvent<X>>) {
         self.saw_http(Side::Client);
         if r.head.is_proxy_form() {
             self.proxy_signal = true;
@@ -550,6 +577,7 @@ impl HttpConn {
             head: r.head,
             after_gap,
             tunneled: self.tunneled,
+            ext: X::default(),
         };
         self.next_seq = self.next_seq.saturating_add(1);
         if self.server_closed {
@@ -566,7 +594,7 @@ impl HttpConn {
         }
     }
 
-    fn on_response(&mut self, ts: Ts, r: ParsedResponse, out: &mut Vec<HttpEvent>) {
+    fn on_response(&mut self, ts: Ts, r: ParsedResponse, out: &mut Vec<HttpEvent<X>>) {
         self.saw_http(Side::Server);
         let status = r.head.status;
         if status == 407 || !r.head.proxy_authenticate.is_empty() {
@@ -613,6 +641,7 @@ impl HttpConn {
                 response: r.head,
                 after_gap: p.after_gap || resp_after_gap,
                 tunneled: p.tunneled,
+                ext: p.ext,
             }),
             None => out.push(HttpEvent::Orphan {
                 ts,
@@ -657,7 +686,7 @@ impl HttpConn {
         };
     }
 
-    fn gap(&mut self, side: Side, ts: Ts, n: u64, out: &mut Vec<HttpEvent>) {
+    fn gap(&mut self, side: Side, ts: Ts, n: u64, out: &mut Vec<HttpEvent<X>>) {
         let kind = self.kind;
         let st = self.side_mut(side);
         st.skipped = st.skipped.saturating_add(n);
@@ -700,7 +729,7 @@ impl HttpConn {
         }
     }
 
-    fn close(&mut self, side: Side, ts: Ts, reset: bool, out: &mut Vec<HttpEvent>) {
+    fn close(&mut self, side: Side, ts: Ts, reset: bool, out: &mut Vec<HttpEvent<X>>) {
         if self.first_close.is_none() {
             self.first_close = Some((side, reset));
         }
@@ -741,7 +770,7 @@ impl HttpConn {
         }
     }
 
-    fn flush_pending(&mut self, ts: Ts, why: Unanswered, out: &mut Vec<HttpEvent>) {
+    fn flush_pending(&mut self, ts: Ts, why: Unanswered, out: &mut Vec<HttpEvent<X>>) {
         // The server side lost its place in a gap and found no response head since: the
         // responses of the pending requests may be in the bytes that were lost or skipped.
         let why = if self.server_gap_pending.is_some() {
@@ -763,7 +792,7 @@ fn has_head_end(bytes: &[u8]) -> bool {
     bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
 }
 
-fn unanswered(p: Pending, ts: Ts, why: Unanswered) -> HttpEvent {
+fn unanswered<X>(p: Pending<X>, ts: Ts, why: Unanswered) -> HttpEvent<X> {
     HttpEvent::Unanswered {
         seq: p.seq,
         req_ts: p.ts,
@@ -772,6 +801,7 @@ fn unanswered(p: Pending, ts: Ts, why: Unanswered) -> HttpEvent {
         why,
         after_gap: p.after_gap,
         tunneled: p.tunneled,
+        ext: p.ext,
     }
 }
 

@@ -74,7 +74,7 @@ pub enum Unanswered {
 
 /// What an [`HttpConn`] makes of its two byte streams.
 #[derive(Debug)]
-pub enum HttpEvent {
+pub enum HttpEvent<X = ()> {
     /// A request and its response.
     Exchange {
         /// The request's number on its connection, from 0 in the order sent.
@@ -87,6 +87,8 @@ pub enum HttpEvent {
         after_gap: bool,
         /// Inside a CONNECT tunnel that turned out to carry plain HTTP.
         tunneled: bool,
+        /// What the connection's owner kept with the request.
+        ext: X,
     },
     /// A request that will get no response.
     Unanswered {
@@ -98,6 +100,8 @@ pub enum HttpEvent {
         why: Unanswered,
         after_gap: bool,
         tunneled: bool,
+        /// What the connection's owner kept with the request.
+        ext: X,
     },
     /// A response with no request to pair with (the capture began mid-connection, or a gap).
     Orphan { ts: Ts, response: ResponseHead },
