@@ -82,7 +82,7 @@ pub struct FlowStats {
     pub evicted_full: u64,
     pub buffer_limit_hits: u64,
     /// The part of `buffer_limit_hits` where a reassembler's buffer forced holes into gaps
-    /// (the rest: segments held for a late handshake or an acknowledged hole).
+    /// (the rest: segments held back for a late SYN or for bytes not yet seen).
     pub reassembly_cap_hits: u64,
 }
 
