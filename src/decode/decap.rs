@@ -233,7 +233,7 @@ pub(crate) fn from_ip_payload<'a>(
         IpNumber::GRE => gre(frame, cx, outer, payload),
         IpNumber::UDP => udp(frame, cx, outer, payload),
         IpNumber::IPV4 | IpNumber::IPV6 => match cx.enter(Encap::IpInIp, None) {
-            Some(()) => decode::from_ip::<true>(frame, cx, payload),
+            Some(()) => decode::from_ip(frame, cx, payload),
             None => TOO_DEEP,
         },
         _ => Decoded::NotTcp,
@@ -263,9 +263,7 @@ pub(crate) fn from_ether_type<'a>(
 /// An inner Ethernet frame (no FCS: an Ethernet trailer is ignored by trusting IP lengths).
 fn ethernet<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, bytes: &'a [u8]) -> Decoded<'a> {
     match Ethernet2Slice::from_slice_without_fcs(bytes) {
-        Ok(eth) => {
-            decode::from_ether_type::<true>(frame, cx, eth.ether_type(), eth.payload_slice())
-        }
+        Ok(eth) => decode::from_ether_type(frame, cx, eth.ether_type(), eth.payload_slice()),
         Err(_) => Decoded::Malformed(DecodeAnomaly::EthernetHeader),
     }
 }
@@ -316,7 +314,7 @@ fn gre<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, outer: Outer, bytes: &'a [u8]) ->
     };
     match u16::from_be_bytes([p0, p1]) {
         proto::IPV4 | proto::IPV6 => match cx.enter(Encap::Gre, source(Encap::Gre, key)) {
-            Some(()) => decode::from_ip::<true>(frame, cx, rest),
+            Some(()) => decode::from_ip(frame, cx, rest),
             None => TOO_DEEP,
         },
         proto::TRANSPARENT_ETHERNET => match cx.enter(Encap::Gre, source(Encap::Gre, key)) {
@@ -398,7 +396,7 @@ fn erspan3<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, outer: Outer, bytes: &'a [u8]
     }
     match (b10 >> 2) & 0x1f {
         0 => ethernet(frame, cx, rest),
-        2 => decode::from_ip::<true>(frame, cx, rest),
+        2 => decode::from_ip(frame, cx, rest),
         _ => Decoded::NotIp,
     }
 }
@@ -463,7 +461,7 @@ fn geneve<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, outer: Outer, bytes: &'a [u8])
     }
     match u16::from_be_bytes([*p0, *p1]) {
         proto::TRANSPARENT_ETHERNET => ethernet(frame, cx, rest),
-        proto::IPV4 | proto::IPV6 => decode::from_ip::<true>(frame, cx, rest),
+        proto::IPV4 | proto::IPV6 => decode::from_ip(frame, cx, rest),
         _ => Decoded::NotIp,
     }
 }
@@ -483,7 +481,7 @@ fn mpls<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, bytes: &'a [u8]) -> Decoded<'a> 
             continue;
         }
         return match rest.first().map(|b| b >> 4) {
-            Some(4 | 6) => decode::from_ip::<true>(frame, cx, rest),
+            Some(4 | 6) => decode::from_ip(frame, cx, rest),
             Some(0) => match rest.get(4..) {
                 Some(eth) => ethernet(frame, cx, eth),
                 None => Decoded::Malformed(DecodeAnomaly::MplsHeader),
@@ -516,7 +514,7 @@ fn pppoe<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, bytes: &'a [u8]) -> Decoded<'a>
         return TOO_DEEP;
     }
     match protocol {
-        0x0021 | 0x0057 => decode::from_ip::<true>(frame, cx, ip),
+        0x0021 | 0x0057 => decode::from_ip(frame, cx, ip),
         _ => Decoded::NotIp,
     }
 }

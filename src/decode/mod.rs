@@ -118,7 +118,7 @@ pub fn decode_with<'a>(
     let data = frame.data;
     match frame.link_type {
         linktype::ETHERNET => match Ethernet2Slice::from_slice_without_fcs(data) {
-            Ok(eth) => from_ether_type::<false>(frame, cx, eth.ether_type(), eth.payload_slice()),
+            Ok(eth) => from_ether_type(frame, cx, eth.ether_type(), eth.payload_slice()),
             Err(_) => Decoded::Malformed(DecodeAnomaly::EthernetHeader),
         },
         linktype::LINUX_SLL => {
@@ -126,18 +126,16 @@ pub fn decode_with<'a>(
             let (Some(proto), Some(rest)) = (be16(data, 14), data.get(16..)) else {
                 return Decoded::Malformed(DecodeAnomaly::LinuxSllHeader);
             };
-            from_ether_type::<false>(frame, cx, EtherType(proto), rest)
+            from_ether_type(frame, cx, EtherType(proto), rest)
         }
         linktype::LINUX_SLL2 => {
             // 20-byte header; the protocol is at bytes 0..2.
             let (Some(proto), Some(rest)) = (be16(data, 0), data.get(20..)) else {
                 return Decoded::Malformed(DecodeAnomaly::LinuxSll2Header);
             };
-            from_ether_type::<false>(frame, cx, EtherType(proto), rest)
+            from_ether_type(frame, cx, EtherType(proto), rest)
         }
-        linktype::RAW | linktype::RAW_BSD | linktype::RAW_OPENBSD => {
-            from_ip::<false>(frame, cx, data)
-        }
+        linktype::RAW | linktype::RAW_BSD | linktype::RAW_OPENBSD => from_ip(frame, cx, data),
         linktype::IPV4 => from_raw_ip(frame, cx, data, 4),
         linktype::IPV6 => from_raw_ip(frame, cx, data, 6),
         linktype::NULL | linktype::LOOP => {
@@ -151,15 +149,15 @@ pub fn decode_with<'a>(
             let is = |f: &dyn Fn(u32) -> bool| f(le) || f(be);
             let rest = data.get(4..).unwrap_or(&[]);
             if is(&|f| f == 2) {
-                from_ether_type::<false>(frame, cx, EtherType::IPV4, rest)
+                from_ether_type(frame, cx, EtherType::IPV4, rest)
             } else if is(&|f| matches!(f, 10 | 24 | 28 | 30)) {
-                from_ether_type::<false>(frame, cx, EtherType::IPV6, rest)
+                from_ether_type(frame, cx, EtherType::IPV6, rest)
             } else {
                 Decoded::NotIp
             }
         }
         linktype::NFLOG => match nflog_payload(data) {
-            Ok(Some(ip)) => from_ip::<false>(frame, cx, ip),
+            Ok(Some(ip)) => from_ip(frame, cx, ip),
             Ok(None) => Decoded::NotIp,
             Err(layer) => Decoded::Malformed(layer),
         },
@@ -174,12 +172,10 @@ const MAX_LINK_EXTS: usize = 3;
 /// MACsec is not IP; any other EtherType goes to [`decap`] (MPLS, PPPoE; ARP, LLDP, ... are
 /// not IP).
 ///
-/// `TUNNELED`: called by [`decap`] for an inner frame. The plain frame's copy
-/// (`TUNNELED = false`) calls into `decap` but is never called back from it, so it is not
-/// part of the tunnels' recursion and inlines into [`decode_with`] as before tunnels were
-/// decoded.
+/// Inlined into the plain frame's path: the tunnels' recursion back into it goes through
+/// `decap`'s entry points, which stay out of line.
 #[inline(always)]
-pub(crate) fn from_ether_type<'a, const TUNNELED: bool>(
+pub(crate) fn from_ether_type<'a>(
     frame: &Frame<'a>,
     cx: &mut Cx<'_>,
     mut et: EtherType,
@@ -208,7 +204,7 @@ pub(crate) fn from_ether_type<'a, const TUNNELED: bool>(
                     None => return Decoded::NotIp,
                 }
             }
-            EtherType::IPV4 | EtherType::IPV6 => return from_ip::<TUNNELED>(frame, cx, payload),
+            EtherType::IPV4 | EtherType::IPV6 => return from_ip(frame, cx, payload),
             other => return decap::from_ether_type(frame, cx, other, payload),
         }
     }
@@ -218,7 +214,7 @@ pub(crate) fn from_ether_type<'a, const TUNNELED: bool>(
 /// Raw IP of a link type that names the version: another version is malformed.
 fn from_raw_ip<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, data: &'a [u8], version: u8) -> Decoded<'a> {
     match data.first() {
-        Some(b) if b >> 4 == version => from_ip::<false>(frame, cx, data),
+        Some(b) if b >> 4 == version => from_ip(frame, cx, data),
         _ => Decoded::Malformed(DecodeAnomaly::IpVersion),
     }
 }
@@ -270,13 +266,9 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> Option<usize> {
 }
 
 /// IP (lax: a cut packet keeps what it has), then TCP; another protocol goes to [`decap`].
-/// `TUNNELED` as for [`from_ether_type`].
+/// Inlined as [`from_ether_type`] is.
 #[inline(always)]
-pub(crate) fn from_ip<'a, const TUNNELED: bool>(
-    frame: &Frame<'a>,
-    cx: &mut Cx<'_>,
-    bytes: &'a [u8],
-) -> Decoded<'a> {
+pub(crate) fn from_ip<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, bytes: &'a [u8]) -> Decoded<'a> {
     let data = frame.data;
     let Ok((ip, ext_err)) = LaxIpSlice::from_slice(bytes) else {
         return Decoded::Malformed(match bytes.first().map(|b| b >> 4) {
