@@ -9,6 +9,7 @@ use proxy407::model::Ts;
 use proxy407::source::file::{open_files, open_reader};
 use proxy407::source::InputError;
 use proxy407::source::PacketSource;
+use proxy407_testkit::pcap::block as ng_block;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -747,20 +748,7 @@ mod live {
     }
 }
 
-/// A pcapng block: type, body padded to 4, total length before and after.
-fn ng_block(ty: u32, body: &[u8]) -> Vec<u8> {
-    let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
-        body.push(0);
-    }
-    let total = (12 + body.len()) as u32;
-    let mut b = ty.to_le_bytes().to_vec();
-    b.extend_from_slice(&total.to_le_bytes());
-    b.extend_from_slice(&body);
-    b.extend_from_slice(&total.to_le_bytes());
-    b
-}
-
+/// An enhanced packet block; `ts` in the units of its interface's resolution.
 fn ng_epb(iface: u32, ts: u64, data: &[u8], orig: u32) -> Vec<u8> {
     let mut b = iface.to_le_bytes().to_vec();
     b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());

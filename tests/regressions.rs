@@ -4,46 +4,14 @@
 use proxy407::engine::{Engine, EngineConfig};
 use proxy407::model::{EngineOutput, Ts};
 use proxy407::source::file::open_reader;
-use proxy407_testkit::{LinkKind, TcpConv};
+use proxy407_testkit::{pcap, LinkKind, Resolution, TcpConv};
 
-/// Reads `bytes` as a capture and runs every frame through an engine, as `analyze` does.
+/// Reads `bytes` as a capture and runs it through an engine, as `analyze` does.
 fn run(bytes: Vec<u8>) -> EngineOutput {
     let mut src = open_reader("regression", Box::new(std::io::Cursor::new(bytes)))
         .expect("the capture opens");
-    let mut engine = Engine::new(EngineConfig::default());
-    let mut last: Option<Ts> = None;
-    while let Some(frame) = src.next_frame() {
-        engine.ingest(&frame);
-        last = last.max(Some(frame.ts));
-    }
-    if let Some(t) = last {
-        engine.advance(t);
-    }
-    engine.add_notices(src.take_notices());
-    engine.finish(&src.stats())
-}
-
-/// A pcapng block: type, total length, body padded to 4 bytes, total length.
-fn ng_block(ty: u32, body: &[u8]) -> Vec<u8> {
-    let mut body = body.to_vec();
-    while body.len() % 4 != 0 {
-        body.push(0);
-    }
-    let total = (12 + body.len()) as u32;
-    let mut b = ty.to_le_bytes().to_vec();
-    b.extend_from_slice(&total.to_le_bytes());
-    b.extend_from_slice(&body);
-    b.extend_from_slice(&total.to_le_bytes());
-    b
-}
-
-fn section_header() -> Vec<u8> {
-    ng_block(
-        0x0a0d_0d0a,
-        &[
-            0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        ],
-    )
+    let engine = Engine::new(EngineConfig::default());
+    proxy407::driver::run(src.as_mut(), engine, &mut proxy407::driver::Batch)
 }
 
 /// An Ethernet interface with microsecond timestamps and this `if_tsoffset` (seconds).
@@ -54,20 +22,15 @@ fn interface_with_offset(offset_secs: i64) -> Vec<u8> {
     body.extend_from_slice(&8u16.to_le_bytes());
     body.extend_from_slice(&offset_secs.to_le_bytes());
     body.extend_from_slice(&[0, 0, 0, 0]);
-    ng_block(1, &body)
+    pcap::block(1, &body)
 }
 
-fn enhanced_packet(iface: u32, ts_us: u64, data: &[u8], orig: u32) -> Vec<u8> {
-    let mut b = iface.to_le_bytes().to_vec();
-    b.extend_from_slice(&((ts_us >> 32) as u32).to_le_bytes());
-    b.extend_from_slice(&(ts_us as u32).to_le_bytes());
-    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    b.extend_from_slice(&orig.to_le_bytes());
-    b.extend_from_slice(data);
-    while b.len() % 4 != 0 {
-        b.push(0);
-    }
-    ng_block(6, &b)
+/// An enhanced packet block with a timestamp in microseconds.
+fn enhanced_packet(iface: u32, ts_us: i64, data: &[u8], orig: u32) -> Vec<u8> {
+    let mut b = Vec::new();
+    let ts = proxy407_testkit::Ts(ts_us);
+    pcap::enhanced_packet(&mut b, iface, ts, data, orig, Resolution::Micro);
+    b
 }
 
 /// Two interfaces whose `if_tsoffset`s put their packets at the two ends of the `i64` range:
@@ -87,14 +50,14 @@ fn pcapng_tsoffset_at_both_limits_saturates_packet_time() {
         )
         .client_fin()
         .server_fin();
-    let mut f = section_header();
+    let mut f = pcap::section_header();
     f.extend(interface_with_offset(i64::MAX));
     f.extend(interface_with_offset(i64::MIN));
     let packets = conv.packets();
     for (i, p) in packets.iter().enumerate() {
         let (data, orig) = p.frame(LinkKind::Ethernet);
         // Alternate interfaces: packet time jumps between the two limits.
-        f.extend(enhanced_packet((i % 2) as u32, p.ts.0 as u64, &data, orig));
+        f.extend(enhanced_packet((i % 2) as u32, p.ts.0, &data, orig));
     }
     let out = run(f);
     assert_eq!(out.capture.packets, packets.len() as u64);
@@ -121,11 +84,11 @@ fn pcapng_block_shorter_than_its_header_is_damage() {
         c.handshake();
         c
     };
-    let mut f = section_header();
+    let mut f = pcap::section_header();
     f.extend(interface_with_offset(0));
     for p in conv.packets() {
         let (data, orig) = p.frame(LinkKind::Ethernet);
-        f.extend(enhanced_packet(0, p.ts.0 as u64, &data, orig));
+        f.extend(enhanced_packet(0, p.ts.0, &data, orig));
     }
     let damage_at = f.len() as u64;
     // Type 0x80000001 (process information), length 6, then a packet that is not read.

@@ -50,17 +50,28 @@ pub fn record_header(ts: Ts, caplen: u32, orig: u32, res: Resolution) -> [u8; 16
     h
 }
 
+/// A pcapng block of type `ty`: its total length, the body padded to 4 bytes, the total
+/// length again.
+pub fn block(ty: u32, body: &[u8]) -> Vec<u8> {
+    let pad = (4 - body.len() % 4) % 4;
+    let total = (12 + body.len() + pad) as u32;
+    let mut b = Vec::with_capacity(total as usize);
+    b.extend_from_slice(&ty.to_le_bytes());
+    b.extend_from_slice(&total.to_le_bytes());
+    b.extend_from_slice(body);
+    b.extend(std::iter::repeat_n(0u8, pad));
+    b.extend_from_slice(&total.to_le_bytes());
+    b
+}
+
 /// A pcapng section header block (version 1.0, section length unknown).
 pub fn section_header() -> Vec<u8> {
-    let mut b = Vec::with_capacity(28);
-    b.extend_from_slice(&0x0a0d_0d0au32.to_le_bytes());
-    b.extend_from_slice(&28u32.to_le_bytes());
-    b.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&0u16.to_le_bytes());
-    b.extend_from_slice(&(-1i64).to_le_bytes());
-    b.extend_from_slice(&28u32.to_le_bytes());
-    b
+    let mut body = Vec::with_capacity(16);
+    body.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    body.extend_from_slice(&1u16.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&(-1i64).to_le_bytes());
+    block(0x0a0d_0d0a, &body)
 }
 
 /// A pcapng interface description block with an `if_tsresol` option.
@@ -69,19 +80,15 @@ pub fn interface_description(link_type: u32, res: Resolution) -> Vec<u8> {
         Resolution::Micro => 6,
         Resolution::Nano => 9,
     };
-    let len: u32 = 20 + 8 + 4;
-    let mut b = Vec::with_capacity(len as usize);
-    b.extend_from_slice(&1u32.to_le_bytes());
-    b.extend_from_slice(&len.to_le_bytes());
-    b.extend_from_slice(&(link_type as u16).to_le_bytes());
-    b.extend_from_slice(&0u16.to_le_bytes());
-    b.extend_from_slice(&SNAPLEN.to_le_bytes());
-    b.extend_from_slice(&9u16.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&[tsresol, 0, 0, 0]);
-    b.extend_from_slice(&0u32.to_le_bytes()); // opt_endofopt
-    b.extend_from_slice(&len.to_le_bytes());
-    b
+    let mut body = Vec::with_capacity(20);
+    body.extend_from_slice(&(link_type as u16).to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes());
+    body.extend_from_slice(&SNAPLEN.to_le_bytes());
+    body.extend_from_slice(&9u16.to_le_bytes());
+    body.extend_from_slice(&1u16.to_le_bytes());
+    body.extend_from_slice(&[tsresol, 0, 0, 0]);
+    body.extend_from_slice(&0u32.to_le_bytes()); // opt_endofopt
+    block(1, &body)
 }
 
 /// Appends a pcapng enhanced packet block on interface `iface`, timestamp in units of `res`.
