@@ -1,13 +1,15 @@
 //! The whole pipeline: the input is read as a capture file (pcap, pcapng, gzip of either)
-//! through `source::file::open_reader`, every frame goes through `Engine::ingest`, then
-//! `advance` to the last packet time and `finish`. Transactions are kept, and the flow limits
-//! are small, so eviction, buffer caps and the analysis of every exchange are reachable.
+//! through `source::file::open_reader`, then the driver's loop as every command runs it
+//! (`Engine::ingest` per frame, the live views' reads of judged episodes and counters on the
+//! way, `finish` at the end). Transactions are kept, and the flow limits are small, so
+//! eviction, buffer caps and the analysis of every exchange are reachable.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use proxy407::driver::{Flow, Sink, Step};
 use proxy407::engine::{Engine, EngineConfig};
 use proxy407::flow::FlowLimits;
-use proxy407::model::Ts;
+use proxy407::source::PacketSource;
 
 fuzz_target!(|data: &[u8]| {
     let reader = Box::new(std::io::Cursor::new(data.to_vec()));
@@ -24,22 +26,24 @@ fuzz_target!(|data: &[u8]| {
         ..EngineConfig::default()
     };
     cfg.analysis.keep_transactions = true;
-    let mut engine = Engine::new(cfg);
-    let mut last: Option<Ts> = None;
-    let mut n = 0u32;
-    while let Some(frame) = src.next_frame() {
-        engine.ingest(&frame);
-        last = last.max(Some(frame.ts));
-        n += 1;
-        if n > 100_000 {
-            break;
+    let mut sink = Bounded(0);
+    let _ = proxy407::driver::run(src.as_mut(), Engine::new(cfg), &mut sink);
+});
+
+/// Reads what a live view reads now and then, and stops after 100,000 steps.
+struct Bounded(u32);
+
+impl Sink for Bounded {
+    fn after_step(&mut self, engine: &mut Engine, _: &dyn PacketSource, _: Step) -> Flow {
+        self.0 += 1;
+        if self.0 == 1 || self.0 % 1024 == 0 {
+            let _ = engine.take_finished();
+            let _ = engine.counters();
+        }
+        if self.0 > 100_000 {
+            Flow::Stop
+        } else {
+            Flow::Continue
         }
     }
-    if let Some(t) = last {
-        engine.advance(t);
-    }
-    let _ = engine.take_finished();
-    let _ = engine.counters();
-    engine.add_notices(src.take_notices());
-    let _ = engine.finish(&src.stats());
-});
+}
