@@ -55,7 +55,12 @@ struct ConnApp {
 /// it was handed to the analysis as sent, with the credentials read then (read once, and
 /// reused when the request is done).
 #[derive(Debug, Default)]
-struct Announced(Option<Option<Credentials>>);
+enum Announced {
+    #[default]
+    No,
+    /// Handed over as sent; what its `Proxy-Authorization` revealed, if it had one.
+    Sent(Option<Credentials>),
+}
 
 /// The FlowHandler: everything downstream of the flow table.
 struct Downstream {
@@ -395,7 +400,7 @@ impl Downstream {
                 continue;
             }
             let credentials = read_credentials(head);
-            announced.0 = Some(credentials.clone());
+            *announced = Announced::Sent(credentials.clone());
             wanted.push((seq, ts, head.clone(), after_gap, credentials));
         }
         for (seq, req_ts, head, after_gap, credentials) in wanted {
@@ -439,9 +444,9 @@ impl Downstream {
             Err(_) => self.http.unanswered_requests += 1,
         }
         // Read when the request was handed over as sent; otherwise now.
-        let credentials = match announced.0 {
-            Some(c) => c,
-            None => read_credentials(&request),
+        let credentials = match announced {
+            Announced::Sent(c) => c,
+            Announced::No => read_credentials(&request),
         };
         let ex = exchange(
             Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
@@ -513,7 +518,7 @@ impl PendingRequests for TablePending<'_> {
             .http
             .pending_requests()
             .filter_map(|(seq, ts, head, after_gap, a)| {
-                let c = a.0.as_ref()?;
+                let Announced::Sent(c) = a else { return None };
                 Some((seq, ts, head.clone(), after_gap, c.clone()))
             })
             .collect();
