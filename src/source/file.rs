@@ -661,13 +661,7 @@ impl FileReader {
                 self.done = true;
             }
             Step::ReadError => {
-                let off = Some(self.offset());
-                let e = self.io_error.lock().ok().and_then(|g| g.clone());
-                self.notice(
-                    CaptureAnomaly::ReadError,
-                    off,
-                    format!("read error: {}", e.unwrap_or_else(|| "unknown".into())),
-                );
+                self.read_error();
                 self.done = true;
             }
             Step::Damaged(msg) => {
@@ -797,15 +791,20 @@ impl FileReader {
         })
     }
 
+    /// Notes the reader's I/O error where reading stopped.
+    fn read_error(&mut self) {
+        let off = Some(self.offset());
+        let e = self.io_error.lock().ok().and_then(|g| g.clone());
+        self.notice(
+            CaptureAnomaly::ReadError,
+            off,
+            format!("read error: {}", e.unwrap_or_else(|| "unknown".into())),
+        );
+    }
+
     fn refill(&mut self) -> Result<(), ()> {
         if self.rdr.refill().is_err() {
-            let off = Some(self.offset());
-            let e = self.io_error.lock().ok().and_then(|g| g.clone());
-            self.notice(
-                CaptureAnomaly::ReadError,
-                off,
-                format!("read error: {}", e.unwrap_or_else(|| "unknown".into())),
-            );
+            self.read_error();
             return Err(());
         }
         Ok(())
