@@ -266,6 +266,28 @@ layer! {
     }
 }
 
+layer! {
+    /// The analysis' limits were reached: what it keeps of episodes, users and floods is
+    /// bounded so a sensor's memory stays flat (`--max-open-episodes`, `--max-tracked-users`).
+    AnalysisAnomaly => Analysis, "analysis", {
+        OpenEpisodesFull = "open_episodes_full":
+            "more episodes open at once than --max-open-episodes: the least recently active \
+             one was judged early",
+        SettlingFull = "settling_full":
+            "more judged episodes waiting to settle (for a later lockout or user name) than \
+             --max-open-episodes: the oldest was handed on early",
+        IdentitiesFull = "identities_full":
+            "more client addresses with a known user than --max-tracked-users: the least \
+             recently seen was forgotten",
+        LockoutUsersFull = "lockout_users_full":
+            "more users with rejected attempts in the lockout window than --max-tracked-users: \
+             attempts of further users were not tracked",
+        FloodSourcesFull = "flood_sources_full":
+            "more one-shot connection sources than --max-tracked-users: further sources were \
+             counted as attempts only",
+    }
+}
+
 /// An anomaly of any layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Anomaly {
@@ -275,6 +297,7 @@ pub enum Anomaly {
     Reassembly(ReassemblyAnomaly),
     Http(HttpAnomaly),
     Credential(CredentialAnomaly),
+    Analysis(AnalysisAnomaly),
 }
 
 /// Where each layer's counters start in [`Anomalies`].
@@ -284,8 +307,9 @@ const FLOW_AT: usize = DECODE_AT + DecodeAnomaly::COUNT;
 const REASSEMBLY_AT: usize = FLOW_AT + FlowAnomaly::COUNT;
 const HTTP_AT: usize = REASSEMBLY_AT + ReassemblyAnomaly::COUNT;
 const CREDENTIAL_AT: usize = HTTP_AT + HttpAnomaly::COUNT;
+const ANALYSIS_AT: usize = CREDENTIAL_AT + CredentialAnomaly::COUNT;
 /// How many anomaly names there are.
-pub const ANOMALY_COUNT: usize = CREDENTIAL_AT + CredentialAnomaly::COUNT;
+pub const ANOMALY_COUNT: usize = ANALYSIS_AT + AnalysisAnomaly::COUNT;
 
 impl Anomaly {
     pub fn name(self) -> &'static str {
@@ -296,6 +320,7 @@ impl Anomaly {
             Anomaly::Reassembly(a) => a.name(),
             Anomaly::Http(a) => a.name(),
             Anomaly::Credential(a) => a.name(),
+            Anomaly::Analysis(a) => a.name(),
         }
     }
 
@@ -307,6 +332,7 @@ impl Anomaly {
             Anomaly::Reassembly(a) => a.explanation(),
             Anomaly::Http(a) => a.explanation(),
             Anomaly::Credential(a) => a.explanation(),
+            Anomaly::Analysis(a) => a.explanation(),
         }
     }
 
@@ -318,12 +344,14 @@ impl Anomaly {
         let reassembly = ReassemblyAnomaly::ALL.iter().map(|&a| Anomaly::from(a));
         let http = HttpAnomaly::ALL.iter().map(|&a| Anomaly::from(a));
         let credential = CredentialAnomaly::ALL.iter().map(|&a| Anomaly::from(a));
+        let analysis = AnalysisAnomaly::ALL.iter().map(|&a| Anomaly::from(a));
         capture
             .chain(decode)
             .chain(flow)
             .chain(reassembly)
             .chain(http)
             .chain(credential)
+            .chain(analysis)
     }
 
     /// The anomaly of a name, if there is one.
@@ -340,6 +368,7 @@ impl Anomaly {
             Anomaly::Reassembly(a) => REASSEMBLY_AT + a.index(),
             Anomaly::Http(a) => HTTP_AT + a.index(),
             Anomaly::Credential(a) => CREDENTIAL_AT + a.index(),
+            Anomaly::Analysis(a) => ANALYSIS_AT + a.index(),
         }
     }
 }
@@ -438,7 +467,16 @@ mod tests {
         for a in Anomaly::all() {
             let (layer, what) = a.name().split_once('.').unwrap_or_default();
             assert!(
-                ["capture", "decode", "flow", "reassembly", "http", "auth"].contains(&layer),
+                [
+                    "capture",
+                    "decode",
+                    "flow",
+                    "reassembly",
+                    "http",
+                    "auth",
+                    "analysis"
+                ]
+                .contains(&layer),
                 "{a}"
             );
             assert!(

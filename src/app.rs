@@ -6,10 +6,13 @@ use crate::cli::{
 };
 use crate::driver;
 use crate::engine::Engine;
-use crate::model::{EngineOutput, Notice};
+use crate::export::{TableName, TableStream};
+use crate::model::{EngineOutput, Episode, Notice, Transaction, Ts};
 use crate::source::{self, InputError, PacketSource};
+use crate::stats::Stats;
 use anyhow::bail;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Exit code: 0 done; 1 internal or output error; 2 usage; 3 no usable input; 4 live capture
@@ -101,52 +104,191 @@ fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
     source::file::open_files(&files)
 }
 
-/// Runs the engine over the whole input, with a progress bar on standard error when it is
-/// a terminal (and `--quiet` is not given); the source's notices are printed there too.
+/// Runs the engine over the whole input into `run` (the aggregate and the record writers),
+/// with a progress bar on standard error when it is a terminal (and `--quiet` is not
+/// given); the source's notices are printed there too. Records are pseudonymized (when
+/// asked) before anything sees them.
 ///
-/// `keep_transactions`: whether every transaction is kept for the output (`transactions`,
-/// `export`); the report needs only the episodes, so its memory does not grow with requests.
-pub fn run_engine(input: &InputArgs, keep_transactions: bool) -> anyhow::Result<EngineOutput> {
+/// `keep_transactions`: whether transactions are handed on (`transactions`, `export`,
+/// `--records-transactions`); the report needs only the episodes.
+fn run_engine(
+    input: &InputArgs,
+    keep_transactions: bool,
+    outs: Vec<Box<dyn RecordOut>>,
+) -> anyhow::Result<(Stats, EngineOutput, Vec<PathBuf>)> {
     let mut cfg = input.engine_config()?;
     cfg.analysis.keep_transactions = keep_transactions;
     let mut src = open(input)?;
-    let mut sink = Progress {
+    let mut sink = Run {
         bar: progress_bar(input, src.progress().1),
         frames: 0,
+        pseudonymizer: input.pseudonymizer(),
+        stats: Stats::with_limits(input.stats_limits()),
+        outs,
+        error: None,
     };
-    let out = driver::run(src.as_mut(), Engine::new(cfg), &mut sink);
-    if let Some(bar) = sink.bar {
+    let out = driver::stream(src.as_mut(), Engine::new(cfg), &mut sink);
+    if let Some(bar) = &sink.bar {
         bar.finish_and_clear();
+    }
+    if let Some(e) = sink.error {
+        return Err(e);
+    }
+    let mut written = Vec::new();
+    for o in sink.outs {
+        written.extend(o.finish()?);
+    }
+    Ok((sink.stats, out, written))
+}
+
+/// Runs the engine over the whole input and returns the output with every record collected
+/// (pseudonymized when asked), for inputs small enough to hold: tests and tools that want
+/// the records in memory. The commands stream instead.
+pub fn collect(input: &InputArgs, keep_transactions: bool) -> anyhow::Result<EngineOutput> {
+    let mut cfg = input.engine_config()?;
+    cfg.analysis.keep_transactions = keep_transactions;
+    let mut src = open(input)?;
+    let mut out = driver::run(src.as_mut(), Engine::new(cfg), &mut driver::Batch);
+    if let Some(p) = input.pseudonymizer() {
+        crate::pseudonym::pseudonymize(
+            &mut out.analysis.episodes,
+            &mut out.analysis.transactions,
+            &p,
+        );
     }
     Ok(out)
 }
 
-/// The batch commands' sink: a progress bar and the notices on standard error.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    frames: u64,
+/// A writer of records as they come (export's record tables, `--records`, standard output).
+trait RecordOut {
+    fn episode(&mut self, e: &Episode) -> anyhow::Result<()>;
+    fn transaction(&mut self, t: &Transaction) -> anyhow::Result<()>;
+    /// Packet time reached `now`.
+    fn advance(&mut self, _now: Ts) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// The end of the run: the files written.
+    fn finish(self: Box<Self>) -> anyhow::Result<Vec<PathBuf>>;
 }
 
-impl driver::Sink for Progress {
+/// `export`'s record tables, streamed.
+struct TableOut {
+    episodes: Option<TableStream<Episode>>,
+    transactions: Option<TableStream<Transaction>>,
+}
+
+impl RecordOut for TableOut {
+    fn episode(&mut self, e: &Episode) -> anyhow::Result<()> {
+        match &mut self.episodes {
+            Some(s) => s.push(e),
+            None => Ok(()),
+        }
+    }
+    fn transaction(&mut self, t: &Transaction) -> anyhow::Result<()> {
+        match &mut self.transactions {
+            Some(s) => s.push(t),
+            None => Ok(()),
+        }
+    }
+    fn finish(self: Box<Self>) -> anyhow::Result<Vec<PathBuf>> {
+        let mut v = Vec::new();
+        if let Some(s) = self.transactions {
+            v.push(s.finish()?);
+        }
+        if let Some(s) = self.episodes {
+            v.push(s.finish()?);
+        }
+        Ok(v)
+    }
+}
+
+/// `transactions`: one JSON object per line on standard output.
+struct NdjsonOut {
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl RecordOut for NdjsonOut {
+    fn episode(&mut self, _: &Episode) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn transaction(&mut self, t: &Transaction) -> anyhow::Result<()> {
+        serde_json::to_writer(&mut self.out, t)?;
+        self.out.write_all(b"\n")?;
+        Ok(())
+    }
+    fn finish(mut self: Box<Self>) -> anyhow::Result<Vec<PathBuf>> {
+        self.out.flush()?;
+        Ok(Vec::new())
+    }
+}
+
+/// The batch commands' sink: a progress bar and the notices on standard error, the
+/// aggregate, and the record writers. The first write error stops the run.
+struct Run {
+    bar: Option<indicatif::ProgressBar>,
+    frames: u64,
+    pseudonymizer: Option<crate::pseudonym::Pseudonymizer>,
+    stats: Stats,
+    outs: Vec<Box<dyn RecordOut>>,
+    error: Option<anyhow::Error>,
+}
+
+impl Run {
+    fn each(&mut self, f: impl Fn(&mut dyn RecordOut) -> anyhow::Result<()>) {
+        if self.error.is_some() {
+            return;
+        }
+        for o in &mut self.outs {
+            if let Err(e) = f(o.as_mut()) {
+                self.error = Some(e);
+                return;
+            }
+        }
+    }
+}
+
+impl driver::Sink for Run {
     fn after_step(
         &mut self,
         _: &mut Engine,
         src: &dyn PacketSource,
-        _: driver::Step,
+        step: driver::Step,
     ) -> driver::Flow {
         self.frames += 1;
         if self.frames % 65_536 == 0 {
             if let Some(bar) = &self.bar {
                 bar.set_position(src.progress().0);
             }
+            let (driver::Step::Frame(now) | driver::Step::Idle(now)) = step;
+            self.each(|o| o.advance(now));
         }
-        driver::Flow::Continue
+        if self.error.is_some() {
+            driver::Flow::Stop
+        } else {
+            driver::Flow::Continue
+        }
     }
 
     fn notices(&mut self, notices: &[Notice]) {
         for n in notices {
             eprintln!("proxy407: {n}");
         }
+    }
+
+    fn episode(&mut self, mut e: Episode) {
+        if let Some(p) = &self.pseudonymizer {
+            crate::pseudonym::pseudonymize_episode(&mut e, p);
+        }
+        self.stats.add_episode(&e);
+        self.each(|o| o.episode(&e));
+    }
+
+    fn transaction(&mut self, mut t: Transaction) {
+        if let Some(p) = &self.pseudonymizer {
+            crate::pseudonym::pseudonymize_transaction(&mut t, p);
+        }
+        self.stats.add_transaction(&t);
+        self.each(|o| o.transaction(&t));
     }
 }
 
@@ -166,23 +308,15 @@ fn progress_bar(input: &InputArgs, total: Option<u64>) -> Option<indicatif::Prog
     Some(bar)
 }
 
-/// Runs the engine and applies `--pseudonymize`: what every view reads.
-fn analysed(input: &InputArgs, keep_transactions: bool) -> anyhow::Result<EngineOutput> {
-    let mut out = run_engine(input, keep_transactions)?;
-    if let Some(p) = input.pseudonymizer() {
-        crate::pseudonym::pseudonymize(
-            &mut out.analysis.episodes,
-            &mut out.analysis.transactions,
-            &p,
-        );
-    }
-    Ok(out)
-}
-
 fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let out = analysed(&a.input, false)?;
-    let text =
-        crate::report::analyze_report(&out, a.top, a.json, crate::report::use_color(a.no_color));
+    let (stats, out, _) = run_engine(&a.input, false, Vec::new())?;
+    let text = crate::report::render(
+        &stats,
+        &out,
+        a.top,
+        a.json,
+        crate::report::use_color(a.no_color),
+    );
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
@@ -190,22 +324,37 @@ fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn transactions(i: &InputArgs) -> anyhow::Result<ExitCode> {
-    let out = analysed(i, true)?;
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    for t in &out.analysis.transactions {
-        serde_json::to_writer(&mut stdout, t)?;
-        writeln!(stdout)?;
-    }
-    stdout.flush()?;
+    let out = NdjsonOut {
+        out: std::io::BufWriter::new(std::io::stdout()),
+    };
+    run_engine(i, true, vec![Box::new(out)])?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn export(e: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let out = analysed(&e.input, true)?;
-    let tables = crate::export::build_tables(&out.analysis.episodes, &out.analysis.transactions)?;
-    let written = crate::export::write_tables(&tables, &e.out, e.format, &e.tables, e.force)?;
-    for path in written {
-        eprintln!("wrote {}", path.display());
+    let names = crate::export::table_names(&e.tables);
+    crate::export::check_targets(&e.out, e.format, &names, e.force)?;
+    let tables = TableOut {
+        episodes: names
+            .contains(&TableName::Episodes)
+            .then(|| TableStream::create(&e.out, e.format)),
+        transactions: names
+            .contains(&TableName::Transactions)
+            .then(|| TableStream::create(&e.out, e.format)),
+    };
+    let (stats, _, mut written) = run_engine(&e.input, true, vec![Box::new(tables)])?;
+    let frames: Vec<_> = crate::export::aggregate_frames(&stats)?
+        .into_iter()
+        .filter(|(t, _)| names.contains(t))
+        .collect();
+    written.extend(crate::export::write_frames(&frames, &e.out, e.format)?);
+    for t in &names {
+        if let Some(path) = written
+            .iter()
+            .find(|p| p.file_stem().and_then(|s| s.to_str()) == Some(t.as_str()))
+        {
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -235,6 +384,8 @@ fn view_options(
         status_every: view.status_every,
         fps: view.fps,
         pseudonymizer: None,
+        keep_episodes: view.keep_episodes,
+        stats_limits: crate::stats::StatsLimits::default(),
     })
 }
 
@@ -270,6 +421,7 @@ fn dashboard(d: &DashboardArgs) -> anyhow::Result<ExitCode> {
         .join(", ");
     let mut opts = view_options(&d.view, label, crate::tui::app::SourceKind::Replay, speed)?;
     opts.pseudonymizer = d.input.pseudonymizer();
+    opts.stats_limits = d.input.stats_limits();
     let cfg = dashboard_engine_config(&d.input)?;
     crate::tui::run(
         Box::new(move || {
@@ -296,6 +448,7 @@ fn live(l: &LiveArgs) -> anyhow::Result<ExitCode> {
         None,
     )?;
     opts.pseudonymizer = l.input.pseudonymizer();
+    opts.stats_limits = l.input.stats_limits();
     let cfg = dashboard_engine_config(&l.input)?;
     live_run(iface, &l.input, cfg, opts)
 }

@@ -118,6 +118,9 @@ pub struct ViewArgs {
     /// Screen redraws per second.
     #[arg(long, default_value_t = 8)]
     pub fps: u32,
+    /// Episodes kept for the drill-down (the latest); the numbers count every episode.
+    #[arg(long, default_value_t = crate::tui::app::KEEP_EPISODES)]
+    pub keep_episodes: usize,
 }
 
 /// Where packets come from, and the options every analysing command shares.
@@ -179,6 +182,21 @@ pub struct InputArgs {
     /// A connection quiet for this long (packet time) is closed.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
+    /// How long a judged episode waits (packet time) for a later lockout or user name
+    /// before it is final and counted; default: the lockout window.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub settle: Option<Duration>,
+    /// Most episodes open at once (and most settling at once).
+    #[arg(long, default_value_t = 100_000)]
+    pub max_open_episodes: usize,
+    /// Most client addresses with a known user, users in the lockout window, and flood
+    /// sources counted per proxy.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_tracked_users: usize,
+    /// Most rows per per-key table (users, clients, proxies, targets) and distinct values
+    /// per count; the rest are counted in one `(other)` row.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_keys: usize,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -231,6 +249,14 @@ impl InputArgs {
         Ok(files)
     }
 
+    /// The aggregate's bounds (`--max-keys`).
+    pub fn stats_limits(&self) -> crate::stats::StatsLimits {
+        crate::stats::StatsLimits {
+            max_keys: self.max_keys.max(1),
+            max_distinct: self.max_keys.max(1),
+        }
+    }
+
     /// The decapsulation settings of `--decap` and `--vxlan-port`.
     pub fn decap_config(&self) -> DecapConfig {
         DecapConfig {
@@ -277,6 +303,9 @@ impl InputArgs {
                 retry_window_us: micros(self.retry_window),
                 lockout_threshold: count,
                 lockout_window_us: micros(window),
+                settle_us: micros(self.settle.unwrap_or(window)),
+                max_open_episodes: self.max_open_episodes.max(1),
+                max_tracked_users: self.max_tracked_users.max(1),
                 ..AnalysisConfig::default()
             },
             since: ts("--since", &self.since)?,

@@ -21,7 +21,8 @@ use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowTable};
 use crate::http::conn::ConnKind;
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
 use crate::model::{
-    CaptureCounters, EngineOutput, HttpCounters, MirrorSource, Notice, Side, Ts, MAX_MIRROR_SOURCES,
+    AnalysisOutput, CaptureCounters, EngineOutput, Flood, HttpCounters, MirrorSource, Notice,
+    Records, Side, Ts, MAX_MIRROR_SOURCES,
 };
 use crate::reassembly::StreamEvent;
 use crate::source::{Frame, SourceStats};
@@ -177,9 +178,32 @@ impl Engine {
         self.down.analyzer.advance(now, &mut pending);
     }
 
-    /// Episodes judged since the last call (live views add them to their `Stats`).
-    pub fn take_finished(&mut self) -> Vec<crate::model::Episode> {
-        self.down.analyzer.take_finished()
+    /// Hands the records that became final since the last call to `out`.
+    #[inline]
+    pub fn drain(&mut self, out: &mut dyn Records) {
+        if self.down.analyzer.has_output() {
+            self.down.analyzer.drain(out);
+        }
+    }
+
+    /// Judged episodes still settling (`docs/verdicts.md` §3.10).
+    pub fn settling_episodes(&self) -> usize {
+        self.down.analyzer.settling_episodes()
+    }
+
+    /// Episodes open now.
+    pub fn open_episodes(&self) -> usize {
+        self.down.analyzer.open_episodes()
+    }
+
+    /// Connections in the flow table now.
+    pub fn tracked_connections(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Connection floods and scans found so far.
+    pub fn floods(&self) -> Vec<Flood> {
+        self.down.analyzer.floods()
     }
 
     /// Counts a frame's link type; true the first time it is seen.
@@ -255,6 +279,7 @@ impl Engine {
             fs.buffer_limit_hits.saturating_sub(fs.reassembly_cap_hits),
         );
         a.add_n(ReassemblyAnomaly::BufferFull, fs.reassembly_cap_hits);
+        a.merge(&self.down.analyzer.anomalies());
         a.merge(&source.anomalies);
         a
     }
@@ -269,10 +294,14 @@ impl Engine {
         self.notices.extend(notices);
     }
 
-    /// The end of the capture: flush every connection and judge every open episode.
-    pub fn finish(mut self, source: &SourceStats) -> EngineOutput {
+    /// The end of the capture: flush every connection, judge every open episode and hand
+    /// every record still held to `out`. The output's `analysis` is empty: the records went
+    /// to `out`.
+    pub fn finish(mut self, source: &SourceStats, out: &mut dyn Records) -> EngineOutput {
         let end = self.down.capture.last_ts.unwrap_or(Ts::ZERO);
         self.table.finish(end, &mut self.down);
+        self.down.analyzer.finish();
+        self.down.analyzer.drain(out);
         let mut capture = self.capture_counters();
         capture.files = source.files;
         capture.kernel_dropped = source.kernel_dropped;
@@ -281,7 +310,8 @@ impl Engine {
             capture,
             http: self.down.http,
             anomalies,
-            analysis: self.down.analyzer.finish(),
+            floods: self.down.analyzer.floods(),
+            analysis: AnalysisOutput::default(),
             notices: self.notices,
         }
     }
@@ -649,6 +679,7 @@ impl FlowHandler<ConnApp> for Downstream {
             proxy_ip: a.server_ip,
             proxy_port: a.server_port,
             reset: a.reset,
+            retried: a.syns > 1,
         });
     }
 }

@@ -15,28 +15,21 @@
 //!   `last_seen` (latest `end_ts`), then per table: users → `domain`, `client_ips`,
 //!   `workstations`, `schemes`, `user_agents`, `max_failures_10min`; clients → `users`;
 //!   proxies → `users`, `clients`; targets → `users`, `clients`.
-//!   Episodes without a user are grouped into one `users` row whose `user` is null (an
-//!   empty cell in CSV). Rows are ordered by `failed` descending, then `episodes`
-//!   descending, then key ascending (the null key last).
+//!   Episodes without a user are grouped into one `users` row whose `user` is `(unknown)`,
+//!   the name every view gives it; beyond `--max-keys` keys per table, the rest are one row
+//!   `(other)`. Rows are ordered by `failed` descending, then `episodes` descending, then key.
 //! - `causes`: `cause`, `episodes`, `users`, `clients`, `remedy`: one row per [`Cause::ALL`],
 //!   in that order, with 0 when no episode failed so. `users`/`clients` count distinct
-//!   known users / client addresses.
+//!   user keys (`(unknown)` included, as in the report) / client addresses.
 //! - `timeline`: `minute`, `challenges`, `authenticated`, `failed`, `failed_<cause>`: episodes
 //!   bucketed by the UTC minute of their `start_ts` (`challenges` sums their challenges).
 //!   Minutes between the first and the last are present with zeros, unless the span exceeds
 //!   [`TIMELINE_MAX_DENSE_MINUTES`]; then only minutes with episodes are listed.
 //!
-//! The per-key, cause and minute tables are polars group-bys over the episodes DataFrame
-//! (`group_by_stable` on the key columns); each group's row indices are then aggregated
-//! over the records of those rows.
-//!
-//! Definitions shared with the JSON summary:
-//!
-//! - **Percentiles** are nearest-rank over the `time_to_auth_ms` of authenticated episodes:
-//!   with the `n` values sorted ascending, the p-th percentile is the value at 1-based rank
-//!   `ceil(p × n / 100)` (at least 1); null when there is none. See [`crate::stats::percentile`].
-//! - **`max_failures_10min`**: the largest number of the user's failed episodes whose
-//!   `start_ts` lie within one 10-minute window (last − first < 10 minutes).
+//! The per-key, cause and minute tables are the rows of [`Stats`], the one aggregator (its
+//! module states the definitions: percentiles, `max_failures_10min`, bounds), so they say
+//! what the report and the JSON summary say. The record tables are written as the records
+//! come ([`TableStream`]), in row groups of [`STREAM_ROWS`] rows, so no command keeps them all.
 //!
 //! Types: timestamps are `Datetime(Microseconds, UTC)`; counts are unsigned integers (record
 //! counts `UInt32` as in the model, ids `UInt64`, aggregates `UInt64`); ports and HTTP
@@ -53,10 +46,11 @@
 //! table is written to `.<table>.<ext>.tmp` in the same directory and renamed into place, so
 //! a failed write leaves no half-written table and the error names the file.
 
-use crate::model::{Cause, Episode, Finding, Outcome, Transaction, Ts};
+use crate::model::{Cause, Episode, Finding, Transaction, Ts};
+use crate::stats::{Stats, Table, TimelineRow};
 use anyhow::{bail, Context as _};
 use polars::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufWriter, Write as _};
 use std::net::IpAddr;
@@ -69,7 +63,6 @@ use std::str::FromStr;
 pub const TIMELINE_MAX_DENSE_MINUTES: i64 = 100_000;
 
 const MINUTE_US: i64 = 60_000_000;
-const TEN_MINUTES_US: i64 = 10 * MINUTE_US;
 
 /// An output file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -204,16 +197,16 @@ pub fn build_tables(episodes: &[Episode], transactions: &[Transaction]) -> anyho
 }
 
 fn try_build_tables(episodes: &[Episode], transactions: &[Transaction]) -> PolarsResult<Tables> {
-    let episodes_df = episodes_frame(episodes)?;
+    let stats = Stats::from_parts(episodes, transactions);
     Ok(Tables {
         transactions: transactions_frame(transactions)?,
-        users: per_key_frame(&episodes_df, episodes, KeyKind::User)?,
-        clients: per_key_frame(&episodes_df, episodes, KeyKind::Client)?,
-        proxies: per_key_frame(&episodes_df, episodes, KeyKind::Proxy)?,
-        targets: per_key_frame(&episodes_df, episodes, KeyKind::Target)?,
-        causes: causes_frame(&episodes_df, episodes)?,
-        timeline: timeline_frame(&episodes_df, episodes)?,
-        episodes: episodes_df,
+        episodes: episodes_frame(episodes)?,
+        users: per_key_frame(&stats, Table::Users)?,
+        clients: per_key_frame(&stats, Table::Clients)?,
+        proxies: per_key_frame(&stats, Table::Proxies)?,
+        targets: per_key_frame(&stats, Table::Targets)?,
+        causes: causes_frame(&stats)?,
+        timeline: timeline_frame(&stats)?,
     })
 }
 
@@ -349,375 +342,129 @@ fn episodes_frame(e: &[Episode]) -> PolarsResult<DataFrame> {
     )
 }
 
-// ---- grouping -------------------------------------------------------------------------
+// ---- tables of the aggregate --------------------------------------------------------
 
-/// Row indices of each group of `df` by the columns `by`, in order of first appearance.
-fn group_rows(df: &DataFrame, by: &[&str]) -> PolarsResult<Vec<Vec<usize>>> {
-    if df.height() == 0 {
-        return Ok(Vec::new());
-    }
-    let gb = df.group_by_stable(by.iter().copied())?;
-    Ok(gb
-        .get_groups()
-        .iter()
-        .map(|g| match g {
-            GroupsIndicator::Idx((_, idx)) => idx.iter().map(|&i| i as usize).collect(),
-            GroupsIndicator::Slice([first, len]) => {
-                (first as usize..(first as usize).saturating_add(len as usize)).collect()
-            }
-        })
-        .collect())
-}
-
-fn rows<'a>(episodes: &'a [Episode], idx: &'a [usize]) -> impl Iterator<Item = &'a Episode> {
-    idx.iter().filter_map(|&i| episodes.get(i))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum KeyKind {
-    User,
-    Client,
-    Proxy,
-    Target,
-}
-
-impl KeyKind {
-    fn column(self) -> &'static str {
-        match self {
-            KeyKind::User => "user",
-            KeyKind::Client => "client_ip",
-            KeyKind::Proxy => "proxy",
-            KeyKind::Target => "target",
-        }
-    }
-    fn group_by(self) -> &'static [&'static str] {
-        match self {
-            KeyKind::User => &["user"],
-            KeyKind::Client => &["client_ip"],
-            KeyKind::Proxy => &["proxy_ip", "proxy_port"],
-            KeyKind::Target => &["target"],
-        }
-    }
-    fn key(self, e: &Episode) -> Option<String> {
-        match self {
-            KeyKind::User => e.user.clone(),
-            KeyKind::Client => Some(ip_str(e.client_ip)),
-            KeyKind::Proxy => Some(match e.proxy_ip {
-                IpAddr::V4(ip) => format!("{ip}:{}", e.proxy_port),
-                IpAddr::V6(ip) => format!("[{ip}]:{}", e.proxy_port),
-            }),
-            KeyKind::Target => Some(e.target.clone()),
-        }
-    }
-}
-
-/// The counts every per-key table shares, for one group of episodes.
-struct Counts {
-    episodes: u64,
-    by_outcome: [u64; 3],
-    by_cause: [u64; Cause::ALL.len()],
-    challenges: u64,
-    credential_attempts: u64,
-    by_finding: [u64; Finding::ALL.len()],
-    p50: Option<f64>,
-    p95: Option<f64>,
-    first_seen: Option<Ts>,
-    last_seen: Option<Ts>,
-}
-
-fn outcome_index(o: Outcome) -> usize {
-    Outcome::ALL.iter().position(|x| *x == o).unwrap_or(0)
-}
-
-fn cause_index(c: Cause) -> usize {
-    Cause::ALL.iter().position(|x| *x == c).unwrap_or(0)
-}
-
-fn counts<'a>(group: impl Iterator<Item = &'a Episode>) -> Counts {
-    let mut c = Counts {
-        episodes: 0,
-        by_outcome: [0; 3],
-        by_cause: [0; Cause::ALL.len()],
-        challenges: 0,
-        credential_attempts: 0,
-        by_finding: [0; Finding::ALL.len()],
-        p50: None,
-        p95: None,
-        first_seen: None,
-        last_seen: None,
-    };
-    let mut times = Vec::new();
-    for e in group {
-        c.episodes += 1;
-        c.by_outcome[outcome_index(e.outcome)] += 1;
-        if let (Outcome::Failed, Some(cause)) = (e.outcome, e.cause) {
-            c.by_cause[cause_index(cause)] += 1;
-        }
-        c.challenges = c.challenges.saturating_add(u64::from(e.challenges));
-        c.credential_attempts = c
-            .credential_attempts
-            .saturating_add(u64::from(e.credential_attempts));
-        for (i, f) in Finding::ALL.iter().enumerate() {
-            if e.findings.contains(f) {
-                c.by_finding[i] += 1;
-            }
-        }
-        if e.outcome == Outcome::Authenticated {
-            if let Some(t) = e.time_to_auth_ms.filter(|t| t.is_finite()) {
-                times.push(t);
-            }
-        }
-        c.first_seen = Some(c.first_seen.map_or(e.start_ts, |t| t.min(e.start_ts)));
-        c.last_seen = Some(c.last_seen.map_or(e.end_ts, |t| t.max(e.end_ts)));
-    }
-    times.sort_by(f64::total_cmp);
-    c.p50 = crate::stats::percentile(&times, 50.0);
-    c.p95 = crate::stats::percentile(&times, 95.0);
-    c
-}
-
-/// Distinct non-empty values, sorted.
-fn distinct<'a>(v: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
-    v.flatten()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn distinct_ips<'a>(group: impl Iterator<Item = &'a Episode>) -> Vec<String> {
-    group
-        .map(|e| e.client_ip)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(ip_str)
-        .collect()
-}
-
-/// The most frequent value (ties: the smallest).
-fn most_frequent<'a>(v: impl Iterator<Item = Option<&'a str>>) -> Option<String> {
-    let mut n: BTreeMap<&str, u64> = BTreeMap::new();
-    for s in v.flatten() {
-        *n.entry(s).or_default() += 1;
-    }
-    let mut best: Option<(&str, u64)> = None;
-    for (s, c) in n {
-        if best.is_none_or(|(_, b)| c > b) {
-            best = Some((s, c));
-        }
-    }
-    best.map(|(s, _)| s.to_owned())
-}
-
-fn per_key_frame(df: &DataFrame, episodes: &[Episode], kind: KeyKind) -> PolarsResult<DataFrame> {
-    struct Row {
-        key: Option<String>,
-        counts: Counts,
-        idx: Vec<usize>,
-    }
-    let mut groups: Vec<Row> = group_rows(df, kind.group_by())?
-        .into_iter()
-        .map(|idx| {
-            let key = idx
-                .first()
-                .and_then(|&i| episodes.get(i))
-                .and_then(|e| kind.key(e));
-            let counts = counts(rows(episodes, &idx));
-            Row { key, counts, idx }
-        })
-        .collect();
-    let failed = outcome_index(Outcome::Failed);
-    groups.sort_by(|a, b| {
-        b.counts.by_outcome[failed]
-            .cmp(&a.counts.by_outcome[failed])
-            .then(b.counts.episodes.cmp(&a.counts.episodes))
-            .then_with(|| match (&a.key, &b.key) {
-                (Some(x), Some(y)) => x.cmp(y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
-            })
-    });
-
-    let g = &groups;
+/// A per-key table: the rows of [`Stats`], in its order.
+fn per_key_frame(stats: &Stats, table: Table) -> PolarsResult<DataFrame> {
+    let g = stats.rows(table);
     let mut cols = vec![
-        col_str(kind.column(), g.iter().map(|r| r.key.as_deref())),
-        col_u64("episodes", g.iter().map(|r| r.counts.episodes)),
+        col_str(table.key_column(), g.iter().map(|r| Some(r.key.as_str()))),
+        col_u64("episodes", g.iter().map(|r| r.episodes)),
+        col_u64("authenticated", g.iter().map(|r| r.authenticated)),
+        col_u64("failed", g.iter().map(|r| r.failed)),
+        col_u64("unresolved", g.iter().map(|r| r.unresolved)),
     ];
-    for o in Outcome::ALL {
-        let i = outcome_index(o);
-        cols.push(col_u64(
-            o.as_str(),
-            g.iter().map(|r| r.counts.by_outcome[i]),
-        ));
-    }
-    for (i, c) in Cause::ALL.iter().enumerate() {
+    for c in Cause::ALL {
         cols.push(col_u64(
             &format!("failed_{}", c.as_str()),
-            g.iter().map(|r| r.counts.by_cause[i]),
+            g.iter().map(|r| r.failed_cause(c)),
         ));
     }
-    cols.push(col_u64("challenges", g.iter().map(|r| r.counts.challenges)));
+    cols.push(col_u64("challenges", g.iter().map(|r| r.challenges)));
     cols.push(col_u64(
         "credential_attempts",
-        g.iter().map(|r| r.counts.credential_attempts),
+        g.iter().map(|r| r.credential_attempts),
     ));
-    for (i, f) in Finding::ALL.iter().enumerate() {
-        cols.push(col_u64(
-            f.as_str(),
-            g.iter().map(|r| r.counts.by_finding[i]),
-        ));
+    for f in Finding::ALL {
+        cols.push(col_u64(f.as_str(), g.iter().map(|r| r.finding(f))));
     }
     cols.push(col_f64(
         "time_to_auth_p50_ms",
-        g.iter().map(|r| r.counts.p50),
+        g.iter().map(|r| r.time_to_auth_p50_ms),
     ));
     cols.push(col_f64(
         "time_to_auth_p95_ms",
-        g.iter().map(|r| r.counts.p95),
+        g.iter().map(|r| r.time_to_auth_p95_ms),
     ));
-    cols.push(col_ts("first_seen", g.iter().map(|r| r.counts.first_seen)));
-    cols.push(col_ts("last_seen", g.iter().map(|r| r.counts.last_seen)));
-
-    let users_of = |r: &Row| distinct(rows(episodes, &r.idx).map(|e| e.user.as_deref()));
-    let clients_of = |r: &Row| distinct_ips(rows(episodes, &r.idx));
-    match kind {
-        KeyKind::User => {
-            cols.push(col_string(
-                "domain",
-                g.iter()
-                    .map(|r| most_frequent(rows(episodes, &r.idx).map(|e| e.domain.as_deref()))),
-            ));
-            cols.push(col_list("client_ips", g.iter().map(clients_of)));
-            cols.push(col_list(
-                "workstations",
-                g.iter()
-                    .map(|r| distinct(rows(episodes, &r.idx).map(|e| e.workstation.as_deref()))),
-            ));
-            cols.push(col_list(
-                "schemes",
-                g.iter()
-                    .map(|r| distinct(rows(episodes, &r.idx).map(|e| e.scheme.as_deref()))),
-            ));
-            cols.push(col_list(
-                "user_agents",
-                g.iter()
-                    .map(|r| distinct(rows(episodes, &r.idx).map(|e| e.user_agent.as_deref()))),
-            ));
+    cols.push(col_ts("first_seen", g.iter().map(|r| r.first_seen)));
+    cols.push(col_ts("last_seen", g.iter().map(|r| r.last_seen)));
+    match table {
+        Table::Users => {
+            cols.push(col_str("domain", g.iter().map(|r| r.domain.as_deref())));
+            cols.push(col_list("client_ips", g.iter().map(|r| &r.client_ips)));
+            cols.push(col_list("workstations", g.iter().map(|r| &r.workstations)));
+            cols.push(col_list("schemes", g.iter().map(|r| &r.schemes)));
+            cols.push(col_list("user_agents", g.iter().map(|r| &r.user_agents)));
             cols.push(col_u64(
                 "max_failures_10min",
-                g.iter().map(|r| {
-                    let ts: Vec<Ts> = rows(episodes, &r.idx)
-                        .filter(|e| e.outcome == Outcome::Failed)
-                        .map(|e| e.start_ts)
-                        .collect();
-                    crate::stats::max_in_window(&ts, TEN_MINUTES_US)
-                }),
+                g.iter().map(|r| r.max_failures_10min),
             ));
         }
-        KeyKind::Client => cols.push(col_list("users", g.iter().map(users_of))),
-        KeyKind::Proxy | KeyKind::Target => {
-            cols.push(col_list("users", g.iter().map(users_of)));
-            cols.push(col_list("clients", g.iter().map(clients_of)));
+        Table::Clients => cols.push(col_list("users", g.iter().map(|r| &r.users))),
+        Table::Proxies | Table::Targets => {
+            cols.push(col_list("users", g.iter().map(|r| &r.users)));
+            cols.push(col_list("clients", g.iter().map(|r| &r.clients)));
         }
     }
-    DataFrame::new(groups.len(), cols)
+    DataFrame::new(g.len(), cols)
 }
 
-fn causes_frame(df: &DataFrame, episodes: &[Episode]) -> PolarsResult<DataFrame> {
-    let mut per_cause: [(u64, u64, u64); Cause::ALL.len()] = [(0, 0, 0); Cause::ALL.len()];
-    for idx in group_rows(df, &["cause"])? {
-        let Some(cause) = rows(episodes, &idx).next().and_then(|e| e.cause) else {
-            continue; // the null group: episodes that did not fail
-        };
-        let failed: Vec<&Episode> = rows(episodes, &idx)
-            .filter(|e| e.outcome == Outcome::Failed)
-            .collect();
-        let users = failed
-            .iter()
-            .filter_map(|e| e.user.as_deref())
-            .collect::<BTreeSet<_>>()
-            .len();
-        let clients = failed
-            .iter()
-            .map(|e| e.client_ip)
-            .collect::<BTreeSet<_>>()
-            .len();
-        per_cause[cause_index(cause)] = (failed.len() as u64, users as u64, clients as u64);
-    }
+fn causes_frame(stats: &Stats) -> PolarsResult<DataFrame> {
+    let c = stats.causes();
     DataFrame::new(
-        Cause::ALL.len(),
+        c.len(),
         vec![
-            col_str("cause", Cause::ALL.iter().map(|c| Some(c.as_str()))),
-            col_u64("episodes", per_cause.iter().map(|x| x.0)),
-            col_u64("users", per_cause.iter().map(|x| x.1)),
-            col_u64("clients", per_cause.iter().map(|x| x.2)),
-            col_str("remedy", Cause::ALL.iter().map(|c| Some(c.remedy()))),
+            col_str("cause", c.iter().map(|r| Some(r.cause.as_str()))),
+            col_u64("episodes", c.iter().map(|r| r.episodes)),
+            col_u64("users", c.iter().map(|r| r.users)),
+            col_u64("clients", c.iter().map(|r| r.clients)),
+            col_str("remedy", c.iter().map(|r| Some(r.remedy))),
         ],
     )
 }
 
-fn minute_of(t: Ts) -> i64 {
-    t.micros().div_euclid(MINUTE_US).saturating_mul(MINUTE_US)
-}
-
-fn timeline_frame(df: &DataFrame, episodes: &[Episode]) -> PolarsResult<DataFrame> {
-    struct Minute {
-        challenges: u64,
-        authenticated: u64,
-        failed: u64,
-        by_cause: [u64; Cause::ALL.len()],
-    }
-    let mut with_minute = df.select(["start_ts"])?;
-    with_minute.with_column(col_ts(
-        "minute",
-        episodes.iter().map(|e| Some(Ts(minute_of(e.start_ts)))),
-    ))?;
-    let mut minutes: BTreeMap<i64, Minute> = BTreeMap::new();
-    for idx in group_rows(&with_minute, &["minute"])? {
-        let Some(first) = rows(episodes, &idx).next() else {
-            continue;
-        };
-        let c = counts(rows(episodes, &idx));
-        minutes.insert(
-            minute_of(first.start_ts),
-            Minute {
-                challenges: c.challenges,
-                authenticated: c.by_outcome[outcome_index(Outcome::Authenticated)],
-                failed: c.by_outcome[outcome_index(Outcome::Failed)],
-                by_cause: c.by_cause,
-            },
-        );
-    }
+fn timeline_frame(stats: &Stats) -> PolarsResult<DataFrame> {
+    let mut minutes: BTreeMap<i64, TimelineRow> = stats
+        .timeline()
+        .into_iter()
+        .map(|r| (r.minute.micros(), r))
+        .collect();
     if let (Some(&lo), Some(&hi)) = (minutes.keys().next(), minutes.keys().next_back()) {
         let span = hi.saturating_sub(lo) / MINUTE_US;
         if span <= TIMELINE_MAX_DENSE_MINUTES {
             let mut m = lo;
             while m < hi {
-                minutes.entry(m).or_insert(Minute {
+                minutes.entry(m).or_insert(TimelineRow {
+                    minute: Ts(m),
                     challenges: 0,
                     authenticated: 0,
                     failed: 0,
-                    by_cause: [0; Cause::ALL.len()],
+                    failed_by_cause: [0; Cause::ALL.len()],
                 });
                 m += MINUTE_US;
             }
         }
     }
-    let m: Vec<(&i64, &Minute)> = minutes.iter().collect();
+    let m: Vec<&TimelineRow> = minutes.values().collect();
     let mut cols = vec![
-        col_ts("minute", m.iter().map(|(t, _)| Some(Ts(**t)))),
-        col_u64("challenges", m.iter().map(|(_, x)| x.challenges)),
-        col_u64("authenticated", m.iter().map(|(_, x)| x.authenticated)),
-        col_u64("failed", m.iter().map(|(_, x)| x.failed)),
+        col_ts("minute", m.iter().map(|x| Some(x.minute))),
+        col_u64("challenges", m.iter().map(|x| x.challenges)),
+        col_u64("authenticated", m.iter().map(|x| x.authenticated)),
+        col_u64("failed", m.iter().map(|x| x.failed)),
     ];
     for (i, c) in Cause::ALL.iter().enumerate() {
         cols.push(col_u64(
             &format!("failed_{}", c.as_str()),
-            m.iter().map(|(_, x)| x.by_cause[i]),
+            m.iter()
+                .map(|x| x.failed_by_cause.get(i).copied().unwrap_or(0)),
         ));
     }
     DataFrame::new(m.len(), cols)
+}
+
+/// The tables of the aggregate (per key, causes, timeline), by name.
+pub fn aggregate_frames(stats: &Stats) -> anyhow::Result<Vec<(TableName, DataFrame)>> {
+    let build = || -> PolarsResult<Vec<(TableName, DataFrame)>> {
+        Ok(vec![
+            (TableName::Users, per_key_frame(stats, Table::Users)?),
+            (TableName::Clients, per_key_frame(stats, Table::Clients)?),
+            (TableName::Proxies, per_key_frame(stats, Table::Proxies)?),
+            (TableName::Targets, per_key_frame(stats, Table::Targets)?),
+            (TableName::Causes, causes_frame(stats)?),
+            (TableName::Timeline, timeline_frame(stats)?),
+        ])
+    };
+    anyhow::Context::context(build(), "building the export tables")
 }
 
 // ---- writing --------------------------------------------------------------------------
@@ -800,6 +547,238 @@ fn write_one(df: &DataFrame, format: Format, tmp: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Rows buffered by a [`TableStream`] before they are written (one Parquet row group).
+pub const STREAM_ROWS: usize = 16_384;
+
+/// A record that is a row of one of the record tables.
+pub trait Row: Clone {
+    const TABLE: TableName;
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame>;
+}
+
+impl Row for Episode {
+    const TABLE: TableName = TableName::Episodes;
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+        episodes_frame(rows)
+    }
+}
+
+impl Row for Transaction {
+    const TABLE: TableName = TableName::Transactions;
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+        transactions_frame(rows)
+    }
+}
+
+enum StreamWriter {
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<BufWriter<std::fs::File>>>),
+    Text(BufWriter<std::fs::File>),
+}
+
+/// One record table written as its rows come: [`STREAM_ROWS`] at a time, into a temporary
+/// file renamed into place by [`TableStream::finish`] (so a failed run leaves no half table).
+pub struct TableStream<R: Row> {
+    format: Format,
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: Option<StreamWriter>,
+    buf: Vec<R>,
+    rows: u64,
+}
+
+impl<R: Row> TableStream<R> {
+    /// The stream of `R`'s table in `dir` (which must exist).
+    pub fn create(dir: &Path, format: Format) -> TableStream<R> {
+        let ext = format.extension();
+        TableStream {
+            format,
+            path: dir.join(format!("{}.{ext}", R::TABLE)),
+            tmp: dir.join(format!(".{}.{ext}.tmp", R::TABLE)),
+            writer: None,
+            buf: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    pub fn push(&mut self, r: &R) -> anyhow::Result<()> {
+        self.buf.push(r.clone());
+        if self.buf.len() >= STREAM_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let rows = std::mem::take(&mut self.buf);
+        let first = self.writer.is_none();
+        if rows.is_empty() && !first {
+            return Ok(());
+        }
+        self.write_batch(&rows, first)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.rows += rows.len() as u64;
+        Ok(())
+    }
+
+    fn write_batch(&mut self, rows: &[R], first: bool) -> anyhow::Result<()> {
+        let df = R::frame(rows)?;
+        if self.writer.is_none() {
+            let file = BufWriter::new(std::fs::File::create(&self.tmp)?);
+            self.writer = Some(match self.format {
+                Format::Parquet => {
+                    StreamWriter::Parquet(Box::new(ParquetWriter::new(file).batched(df.schema())?))
+                }
+                _ => StreamWriter::Text(file),
+            });
+        }
+        let format = self.format;
+        match &mut self.writer {
+            Some(StreamWriter::Parquet(w)) => w.write_batch(&df)?,
+            Some(StreamWriter::Text(w)) => write_text_batch(w, &df, format, first)?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered, closes the file and renames it into place; returns its path.
+    pub fn finish(mut self) -> anyhow::Result<PathBuf> {
+        let result = self.close();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        result.with_context(|| format!("cannot write {}", self.path.display()))?;
+        Ok(self.path)
+    }
+
+    fn close(&mut self) -> anyhow::Result<()> {
+        self.flush()?;
+        let file = match self.writer.take() {
+            Some(StreamWriter::Parquet(w)) => {
+                w.finish()?;
+                None
+            }
+            Some(StreamWriter::Text(mut w)) => {
+                if self.format == Format::Json {
+                    w.write_all(if self.rows == 0 { b"[]" } else { b"]" })?;
+                }
+                w.flush()?;
+                Some(w.into_inner().map_err(|e| e.into_error())?)
+            }
+            None => None,
+        };
+        if let Some(f) = file {
+            f.sync_all()?;
+        }
+        std::fs::rename(&self.tmp, &self.path)?;
+        Ok(())
+    }
+}
+
+/// Appends one batch to a text table: CSV with the header first, NDJSON lines, or the
+/// objects of a JSON array (opened by the first batch, closed by the stream's end).
+fn write_text_batch(
+    w: &mut BufWriter<std::fs::File>,
+    df: &DataFrame,
+    format: Format,
+    first: bool,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Csv => {
+            let mut df = text_frame(df, true)?;
+            CsvWriter::new(&mut *w)
+                .include_header(first)
+                .with_line_terminator("\r\n".into())
+                .finish(&mut df)?;
+        }
+        Format::Ndjson => {
+            let mut df = text_frame(df, false)?;
+            JsonWriter::new(&mut *w)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish(&mut df)?;
+        }
+        Format::Json | Format::Parquet => {
+            if df.height() == 0 {
+                return Ok(());
+            }
+            let mut df = text_frame(df, false)?;
+            let mut buf: Vec<u8> = Vec::new();
+            JsonWriter::new(&mut buf)
+                .with_json_format(JsonFormat::Json)
+                .finish(&mut df)?;
+            // `[{..},{..}]`: the objects go into the one array of the file.
+            let inner = buf
+                .strip_prefix(b"[")
+                .and_then(|b| b.strip_suffix(b"]"))
+                .unwrap_or(&buf);
+            w.write_all(if first { b"[" } else { b"," })?;
+            w.write_all(inner)?;
+        }
+    }
+    Ok(())
+}
+
+/// The files of `names` in `dir`, refused when one exists and `force` is not given.
+pub fn check_targets(
+    dir: &Path,
+    format: Format,
+    names: &[TableName],
+    force: bool,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    if force {
+        return Ok(());
+    }
+    for t in names {
+        let path = dir.join(format!("{t}.{}", format.extension()));
+        if path.symlink_metadata().is_ok() {
+            bail!(
+                "{} already exists (use --force to overwrite)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The distinct tables of `which`, all of them when empty, in order.
+pub fn table_names(which: &[TableName]) -> Vec<TableName> {
+    let mut names: Vec<TableName> = Vec::new();
+    for &t in if which.is_empty() {
+        &TableName::ALL[..]
+    } else {
+        which
+    } {
+        if !names.contains(&t) {
+            names.push(t);
+        }
+    }
+    names
+}
+
+/// Writes frames into `dir` as `<table>.<ext>` (each through a temporary file); returns the
+/// paths written. A failure stops at that frame and names its file.
+pub fn write_frames(
+    frames: &[(TableName, DataFrame)],
+    dir: &Path,
+    format: Format,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let ext = format.extension();
+    let mut written = Vec::with_capacity(frames.len());
+    for (t, df) in frames {
+        let path = dir.join(format!("{t}.{ext}"));
+        let tmp = dir.join(format!(".{t}.{ext}.tmp"));
+        let result = write_one(df, format, &tmp)
+            .and_then(|()| std::fs::rename(&tmp, &path).map_err(anyhow::Error::from));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.context(format!("cannot write {}", path.display())));
+        }
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// Writes the tables named in `which` (all of them when empty) into `dir` as
 /// `<table>.<ext>`, and returns the paths written, in the order of `which`.
 ///
@@ -813,43 +792,9 @@ pub fn write_tables(
     which: &[TableName],
     force: bool,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let mut names: Vec<TableName> = Vec::new();
-    for &t in if which.is_empty() {
-        &TableName::ALL[..]
-    } else {
-        which
-    } {
-        if !names.contains(&t) {
-            names.push(t);
-        }
-    }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
-    let ext = format.extension();
-    let targets: Vec<(TableName, PathBuf)> = names
-        .iter()
-        .map(|&t| (t, dir.join(format!("{t}.{ext}"))))
-        .collect();
-    if !force {
-        for (_, path) in &targets {
-            if path.symlink_metadata().is_ok() {
-                bail!(
-                    "{} already exists (use --force to overwrite)",
-                    path.display()
-                );
-            }
-        }
-    }
-    let mut written = Vec::with_capacity(targets.len());
-    for (t, path) in targets {
-        let tmp = dir.join(format!(".{t}.{ext}.tmp"));
-        let result = write_one(tables.get(t), format, &tmp)
-            .and_then(|()| std::fs::rename(&tmp, &path).map_err(anyhow::Error::from));
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.context(format!("cannot write {}", path.display())));
-        }
-        written.push(path);
-    }
-    Ok(written)
+    let names = table_names(which);
+    check_targets(dir, format, &names, force)?;
+    let frames: Vec<(TableName, DataFrame)> =
+        names.iter().map(|&t| (t, tables.get(t).clone())).collect();
+    write_frames(&frames, dir, format)
 }

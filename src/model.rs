@@ -375,6 +375,39 @@ pub struct AnalysisOutput {
     pub transactions: Vec<Transaction>,
 }
 
+/// Where judged records go, one at a time, once they are final (`docs/verdicts.md` §3.10):
+/// the aggregate, the record writers, the dashboard. Nothing keeps them all unless it is a
+/// collecting sink of a batch run.
+pub trait Records {
+    fn episode(&mut self, e: Episode);
+    fn transaction(&mut self, t: Transaction);
+}
+
+/// Collects every record (batch runs and tests).
+impl Records for AnalysisOutput {
+    fn episode(&mut self, e: Episode) {
+        self.episodes.push(e);
+    }
+    fn transaction(&mut self, t: Transaction) {
+        self.transactions.push(t);
+    }
+}
+
+/// Connection attempts to one proxy from sources that never completed a handshake, never
+/// retried and never made a request (`docs/verdicts.md` §3.11): a scan or a flood, counted
+/// apart from the clients.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Flood {
+    pub proxy_ip: IpAddr,
+    pub proxy_port: u16,
+    /// Distinct sources (exact up to the cap; `sources_capped` says when it was reached).
+    pub sources: u64,
+    pub sources_capped: bool,
+    pub attempts: u64,
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+}
+
 /// The `capture` section of the JSON summary (`docs/verdicts.md` §6.2).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CaptureCounters {
@@ -446,5 +479,7 @@ pub struct EngineOutput {
     /// Every named anomaly of the run, counted.
     pub anomalies: Anomalies,
     pub analysis: AnalysisOutput,
+    /// Connection floods and scans, per proxy.
+    pub floods: Vec<Flood>,
     pub notices: Vec<Notice>,
 }

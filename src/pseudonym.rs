@@ -62,27 +62,38 @@ pub(crate) fn pseudonymize_ip(p: &Pseudonymizer, ip: IpAddr) -> IpAddr {
 /// shows only pseudonyms. With IPs pseudonymized the transactions' `community_id` is
 /// emptied too: it is a hash of the real addresses and would undo the pseudonym.
 pub fn pseudonymize(episodes: &mut [Episode], transactions: &mut [Transaction], p: &Pseudonymizer) {
-    let name = |kind: &str, v: &mut Option<String>| {
-        if let Some(s) = v.as_mut() {
-            *s = p.name(kind, s);
-        }
-    };
     for e in episodes.iter_mut() {
-        name("user", &mut e.user);
-        name("domain", &mut e.domain);
-        name("workstation", &mut e.workstation);
-        if p.ips {
-            e.client_ip = pseudonymize_ip(p, e.client_ip);
-        }
+        pseudonymize_episode(e, p);
     }
     for t in transactions.iter_mut() {
-        name("user", &mut t.user);
-        name("domain", &mut t.domain);
-        name("workstation", &mut t.workstation);
-        if p.ips {
-            t.client_ip = pseudonymize_ip(p, t.client_ip);
-            t.community_id.clear();
-        }
+        pseudonymize_transaction(t, p);
+    }
+}
+
+fn rename(p: &Pseudonymizer, kind: &str, v: &mut Option<String>) {
+    if let Some(s) = v.as_mut() {
+        *s = p.name(kind, s);
+    }
+}
+
+/// One episode, as [`pseudonymize`] does it (records streamed one at a time).
+pub fn pseudonymize_episode(e: &mut Episode, p: &Pseudonymizer) {
+    rename(p, "user", &mut e.user);
+    rename(p, "domain", &mut e.domain);
+    rename(p, "workstation", &mut e.workstation);
+    if p.ips {
+        e.client_ip = pseudonymize_ip(p, e.client_ip);
+    }
+}
+
+/// One transaction, as [`pseudonymize`] does it.
+pub fn pseudonymize_transaction(t: &mut Transaction, p: &Pseudonymizer) {
+    rename(p, "user", &mut t.user);
+    rename(p, "domain", &mut t.domain);
+    rename(p, "workstation", &mut t.workstation);
+    if p.ips {
+        t.client_ip = pseudonymize_ip(p, t.client_ip);
+        t.community_id.clear();
     }
 }
 

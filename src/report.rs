@@ -31,11 +31,17 @@ pub fn use_color(no_color_flag: bool) -> bool {
 /// The whole `analyze` output for a run: the JSON summary or the terminal report, with
 /// `top` rows per top list. Pseudonymization, when asked, happens before (on the output).
 pub fn analyze_report(out: &EngineOutput, top: usize, json: bool, color: bool) -> String {
-    let (stats, summary) = Summary::from_output(out, top);
+    let (stats, _) = Summary::from_output(out, top);
+    render(&stats, out, top, json, color)
+}
+
+/// The report of a run whose records went into `stats` as they came.
+pub fn render(stats: &Stats, out: &EngineOutput, top: usize, json: bool, color: bool) -> String {
+    let summary = Summary::of_run(stats, out, top);
     if json {
         render_json(&summary)
     } else {
-        render_text(&stats, &summary, &TextOptions { color })
+        render_text(stats, &summary, &TextOptions { color })
     }
 }
 
@@ -352,6 +358,7 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
     // The capture may be the problem: say so before anything is blamed on users.
     let loss = loss(stats, summary);
     warnings(&mut out, p, summary, &loss);
+    floods(&mut out, p, summary);
     causes(&mut out, p, stats);
     for t in Table::ALL {
         top_table(&mut out, p, stats, summary, t);
@@ -521,6 +528,36 @@ fn warnings(out: &mut String, p: Paint, summary: &Summary, loss: &[String]) {
     }
 }
 
+/// Connection floods and scans: attempts kept out of the clients (`docs/verdicts.md` §3.11).
+fn floods(out: &mut String, p: Paint, summary: &Summary) {
+    if summary.floods.is_empty() {
+        return;
+    }
+    heading(
+        out,
+        p,
+        "Connection floods and scans (not counted as clients)",
+    );
+    for f in &summary.floods {
+        let each = if f.attempts == f.sources && !f.sources_capped {
+            ", one SYN each".to_string()
+        } else {
+            format!(", {} attempts", num(f.attempts))
+        };
+        let _ = writeln!(
+            out,
+            "  {} against {}: {}{} sources{}, {} to {}",
+            p.red("connection flood or scan"),
+            crate::stats::proxy_key(f.proxy_ip, f.proxy_port),
+            if f.sources_capped { "more than " } else { "" },
+            num(f.sources),
+            each,
+            f.first_ts,
+            f.last_ts
+        );
+    }
+}
+
 /// Failures by cause, with what to do.
 fn causes(out: &mut String, p: Paint, stats: &Stats) {
     let causes: Vec<_> = stats
@@ -613,7 +650,7 @@ fn time_to_auth(out: &mut String, p: Paint, stats: &Stats, summary: &Summary) {
             ms(tta.p50),
             ms(tta.p95),
             ms(tta.max),
-            num(stats.time_to_auth_samples() as u64)
+            num(stats.time_to_auth_samples())
         );
     } else {
         let _ = writeln!(out, "  no authenticated episode");

@@ -183,7 +183,22 @@ fn run(events: Vec<AnalysisEvent>) -> AnalysisOutput {
     for e in events {
         a.on_event(e);
     }
-    a.finish()
+    finish(a)
+}
+
+/// The end of the capture: every record the analyzer hands on, episodes by start.
+fn finish(mut a: Analyzer) -> AnalysisOutput {
+    a.finish();
+    let mut out = drained(&mut a);
+    out.episodes.sort_by_key(|e| (e.start_ts, e.episode_id));
+    out
+}
+
+/// What the analyzer hands on now (settled episodes, transactions).
+fn drained(a: &mut Analyzer) -> AnalysisOutput {
+    let mut out = AnalysisOutput::default();
+    a.drain(&mut out);
+    out
 }
 
 fn only(out: &AnalysisOutput) -> &Episode {
@@ -382,10 +397,10 @@ fn lockout_risk_counts_across_episodes_and_marks_each_contributor() {
         );
     }
     a.advance(at(60_000), &mut NoPending);
-    let live = a.take_finished();
-    assert_eq!(live.len(), 1);
-    assert_eq!(live[0].cause, Some(Cause::BadCredentials));
-    assert!(!live[0].findings.contains(&Finding::LockoutRisk));
+    // Judged, not final: it settles for the lockout window, since later rejections of the
+    // same user may still mark it.
+    assert_eq!((a.open_episodes(), a.settling_episodes()), (0, 1));
+    assert!(drained(&mut a).episodes.is_empty());
     // Episode 2, two minutes later, another target: two more rejections reach five.
     let c2 = conn(2);
     let other = "http://other.example.org/x";
@@ -407,7 +422,7 @@ fn lockout_risk_counts_across_episodes_and_marks_each_contributor() {
             .c407(vec![ch(Scheme::Basic)])
             .ev(),
     );
-    let out = a.finish();
+    let out = finish(a);
     assert_eq!(out.episodes.len(), 3);
     let by_id = |id: u64| out.episodes.iter().find(|e| e.episode_id == id);
     for id in [1, 2] {
@@ -447,7 +462,7 @@ fn rejections_outside_the_lockout_window_do_not_add_up() {
                 .ev(),
         );
     }
-    let out = a.finish();
+    let out = finish(a);
     assert_eq!(out.episodes.len(), 2);
     assert!(out
         .episodes
@@ -648,11 +663,9 @@ fn a_retry_after_the_window_opens_a_new_episode() {
     let (c1, c2) = (conn(1), conn(2));
     a.on_event(get(&c1, 0, URL).c407(vec![ch(Scheme::Basic)]).ev());
     a.advance(at(20_000), &mut NoPending);
-    assert!(a.take_finished().is_empty(), "still inside the window");
+    assert_eq!(a.open_episodes(), 1, "still inside the window");
     a.advance(at(31_000), &mut NoPending);
-    let live = a.take_finished();
-    assert_eq!(live.len(), 1);
-    assert_eq!(live[0].cause, Some(Cause::NoCredentials));
+    assert_eq!(a.settling_episodes(), 1);
     assert_eq!(a.open_episodes(), 0);
     assert_eq!(a.tracked_connections(), 0);
     a.on_event(
@@ -662,13 +675,12 @@ fn a_retry_after_the_window_opens_a_new_episode() {
             .ev(),
     );
     a.on_event(get(&c2, 46_000, URL).creds(basic("ivan")).status(200).ev());
-    let live = a.take_finished();
-    assert_eq!(live.len(), 1);
-    assert_eq!(live[0].episode_id, 2);
-    assert_eq!(live[0].outcome, Outcome::Authenticated);
-    assert_eq!(live[0].credential_attempts, 2);
-    let out = a.finish();
+    assert_eq!(a.settling_episodes(), 2);
+    let out = finish(a);
     assert_eq!(out.episodes.len(), 2);
+    assert_eq!(out.episodes[1].episode_id, 2);
+    assert_eq!(out.episodes[1].outcome, Outcome::Authenticated);
+    assert_eq!(out.episodes[1].credential_attempts, 2);
     assert_eq!(out.episodes[0].episode_id, 1);
     // The first episode had no credentials: the user seen later from that client.
     assert_eq!(out.episodes[0].user.as_deref(), Some("ivan"));
@@ -698,7 +710,7 @@ fn pipelined_requests_with_one_time_are_pending_apart() {
     a.on_event(pipelined(2).sent());
     a.on_event(pipelined(1).c407(vec![ch(Scheme::Basic)]).ev());
     a.advance(at(40_000), &mut Waiting(vec![pipelined(2).0]));
-    let out = a.finish();
+    let out = finish(a);
     let ep = only(&out);
     assert_failed(ep, Cause::NoResponse, None);
     assert_eq!(ep.credential_attempts, 2);
@@ -725,7 +737,7 @@ fn late_answers_to_pipelined_requests_stay_with_their_episode() {
     let mut late = pipelined(2).c407(vec![ch(Scheme::Basic)]);
     late.0.resp_ts = Some(at(41_000));
     a.on_event(late.ev());
-    let out = a.finish();
+    let out = finish(a);
     let ep = only(&out);
     assert_failed(ep, Cause::NoResponse, None);
     assert_eq!(out.transactions.len(), 3);
@@ -760,7 +772,7 @@ fn a_request_unanswered_when_the_window_passes_is_no_response() {
             .ev(),
     );
     a.advance(at(40_000), &mut NoPending);
-    let out = a.finish();
+    let out = finish(a);
     assert_failed(only(&out), Cause::NoResponse, None);
 }
 
@@ -925,6 +937,7 @@ fn failed_attempts_group_into_proxy_unreachable_episodes() {
         proxy_ip: ip(proxy),
         proxy_port: 8080,
         reset,
+        retried: true,
     };
     for ms in [0, 3_000, 9_000] {
         a.on_event(attempt(ms, "192.168.1.10", "10.0.0.9", false));
@@ -932,12 +945,12 @@ fn failed_attempts_group_into_proxy_unreachable_episodes() {
     a.on_event(attempt(1_000, "192.168.1.11", "10.0.0.9", true));
     a.on_event(attempt(2_000, "192.168.1.10", "10.0.0.8", true));
     a.advance(at(20_000), &mut NoPending);
-    assert!(a.take_finished().is_empty());
+    assert_eq!(a.open_episodes(), 3);
     a.advance(at(45_000), &mut NoPending);
-    assert_eq!(a.take_finished().len(), 3);
+    assert_eq!((a.open_episodes(), a.settling_episodes()), (0, 3));
     // A new attempt long after: a new episode.
     a.on_event(attempt(100_000, "192.168.1.10", "10.0.0.9", true));
-    let out = a.finish();
+    let out = finish(a);
     assert_eq!(out.episodes.len(), 4);
     let first = &out.episodes[0];
     assert_failed(first, Cause::ProxyUnreachable, Some("no_synack"));
@@ -1020,7 +1033,7 @@ fn requests_never_challenged_are_transactions_only() {
     });
     a.on_event(get(&c, 0, URL).status(200).ev());
     a.on_event(get(&c, 100, URL).creds(basic("rita")).status(200).ev());
-    let out = a.finish();
+    let out = finish(a);
     assert!(out.episodes.is_empty());
     assert_eq!(out.transactions.len(), 2);
     assert!(out.transactions.iter().all(|t| t.episode_id.is_none()));
@@ -1030,7 +1043,7 @@ fn requests_never_challenged_are_transactions_only() {
         ..AnalysisConfig::default()
     });
     a.on_event(get(&c, 0, URL).c407(vec![ch(Scheme::Basic)]).ev());
-    let out = a.finish();
+    let out = finish(a);
     assert_eq!(out.episodes.len(), 1);
     assert!(out.transactions.is_empty());
 }
@@ -1048,8 +1061,8 @@ fn episodes_are_sorted_by_start_and_state_is_released() {
     }
     assert_eq!(a.open_episodes(), 0);
     assert_eq!(a.tracked_connections(), 0);
-    assert_eq!(a.take_finished().len(), 50);
-    let out = a.finish();
+    assert_eq!(a.settling_episodes(), 50);
+    let out = finish(a);
     let ids: Vec<u64> = out.episodes.iter().map(|e| e.episode_id).collect();
     assert_eq!(ids, (1..=50).collect::<Vec<_>>());
     assert!(out

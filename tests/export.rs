@@ -362,10 +362,13 @@ fn per_key_tables_have_the_spec_columns_and_types() {
 fn users_group_by_counts_causes_findings_and_windows() {
     let t = tables();
     let u = &t.users;
-    // Ordered by failed descending, then episodes: bob (7), alice (2 of 4), no user (2 of 2),
-    // carol (0).
+    // Ordered by failed descending, then episodes: bob (7), alice (2 of 4), no user (2 of 2,
+    // named `(unknown)` as in every view), carol (0).
     let keys: Vec<Option<&str>> = u.column("user").unwrap().str().unwrap().iter().collect();
-    assert_eq!(keys, [Some("bob"), Some("alice"), None, Some("carol")]);
+    assert_eq!(
+        keys,
+        [Some("bob"), Some("alice"), Some("(unknown)"), Some("carol")]
+    );
 
     let bob = row_of(u, "user", Some("bob"));
     assert_eq!(u64_at(u, "episodes", bob), 7);
@@ -407,7 +410,7 @@ fn users_group_by_counts_causes_findings_and_windows() {
     assert_eq!(first.i64().unwrap().get(alice), Some(at(0).micros()));
     assert_eq!(last.i64().unwrap().get(alice), Some(at(92).micros()));
 
-    let nobody = row_of(u, "user", None);
+    let nobody = row_of(u, "user", Some("(unknown)"));
     assert_eq!(u64_at(u, "failed_no_credentials", nobody), 1);
     assert_eq!(u64_at(u, "failed_proxy_unreachable", nobody), 1);
     assert!(list_at(u, "workstations", nobody).is_empty());
@@ -433,7 +436,7 @@ fn clients_proxies_targets_group_by() {
     let p = &t.proxies;
     let p2 = row_of(p, "proxy", Some("[fd00::1]:3128"));
     assert_eq!(u64_at(p, "episodes", p2), 4);
-    assert_eq!(list_at(p, "users", p2), ["alice", "bob"]);
+    assert_eq!(list_at(p, "users", p2), ["(unknown)", "alice", "bob"]);
     assert_eq!(
         list_at(p, "clients", p2),
         ["10.0.0.2", "10.0.0.3", "2001:db8::7"]
@@ -472,10 +475,11 @@ fn causes_table_has_every_cause() {
     assert_eq!(u64_at(c, "episodes", bad), 8);
     assert_eq!(u64_at(c, "users", bad), 2);
     assert_eq!(u64_at(c, "clients", bad), 2);
+    // The nameless user counts as one user, as in the report.
     let nocred = row_of(c, "cause", Some("no_credentials"));
     assert_eq!(
         (u64_at(c, "episodes", nocred), u64_at(c, "users", nocred)),
-        (1, 0)
+        (1, 1)
     );
     let denied = row_of(c, "cause", Some("denied"));
     assert_eq!(u64_at(c, "episodes", denied), 0);

@@ -265,6 +265,7 @@ fn output() -> EngineOutput {
             ..Default::default()
         },
         anomalies,
+        floods: Vec::new(),
         analysis: AnalysisOutput {
             episodes,
             transactions,
@@ -336,6 +337,7 @@ fn empty_summary_keeps_every_key() {
         &CaptureCounters::default(),
         &HttpCounters::default(),
         &Anomalies::default(),
+        &[],
         &[],
         10,
     );
@@ -484,6 +486,7 @@ fn incremental_equals_batch_in_any_order() {
         &out.capture,
         &out.http,
         &out.anomalies,
+        &out.floods,
         &out.notices,
         10,
     );
@@ -542,6 +545,7 @@ fn json_has_exactly_the_spec_names() {
             "schemes",
             "time_to_auth_ms",
             "top",
+            "floods",
             "notices"
         ])
     );
@@ -687,7 +691,15 @@ fn capture_health_lists_the_anomalies_met() {
         Anomaly::all().map(|a| a.name().to_string()).collect()
     );
     // Without any, the section has no anomaly list.
-    let quiet = Summary::build(&stats, &s.capture, &s.http, &Anomalies::default(), &[], 10);
+    let quiet = Summary::build(
+        &stats,
+        &s.capture,
+        &s.http,
+        &Anomalies::default(),
+        &[],
+        &[],
+        10,
+    );
     let text = render_text(&stats, &quiet, &TextOptions { color: false });
     assert!(!text.contains("anomalies:"));
 }

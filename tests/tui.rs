@@ -5,7 +5,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use proxy407::anomaly::{HttpAnomaly, ReassemblyAnomaly};
 use proxy407::model::{Cause, Episode, Finding, Outcome, Ts, UserSource};
-use proxy407::stats::Table;
+use proxy407::stats::{Stats, Table};
 use proxy407::tui::app::{Action, App, Focus, SortCol, SourceKind, View};
 use proxy407::tui::event::{EngineMsg, Progress};
 use proxy407::tui::{export_rotated, ui};
@@ -514,10 +514,14 @@ fn recent_failures_drill_into_their_user() {
 }
 
 #[test]
-fn final_message_replaces_and_marks_the_end() {
-    let mut app = app_with(sample());
-    let mut last = sample();
-    last.truncate(2);
+fn final_message_adds_the_last_episodes_and_marks_the_end() {
+    let mut app = App::new("x.pcap", SourceKind::Replay, None);
+    let mut first = sample();
+    let last = first.split_off(first.len() - 2);
+    app.on_engine(EngineMsg::Update {
+        episodes: first,
+        progress: Progress::default(),
+    });
     app.on_engine(EngineMsg::Done {
         episodes: last,
         progress: Progress::default(),
@@ -525,10 +529,18 @@ fn final_message_replaces_and_marks_the_end() {
     });
     app.refresh_view();
     assert!(app.finished);
-    assert_eq!(app.stats.totals().total, 2);
+    assert_eq!(app.stats.totals().total, sample().len() as u64);
     let s = screen(&app, 80, 24);
     assert!(s.contains("[END OF CAPTURE]"), "{s}");
-    assert_eq!(tile_values(&s)[..4], ["4", "1", "1", "0"]);
+    let t = app.stats.totals();
+    let want = [
+        app.stats.challenges(),
+        t.authenticated,
+        t.failed,
+        t.unresolved,
+    ]
+    .map(|n| n.to_string());
+    assert_eq!(tile_values(&s)[..4], want);
 }
 
 #[test]
@@ -581,7 +593,26 @@ fn many_episodes_and_users_stay_fast() {
     assert_eq!(app.rows().len(), 10_000);
     assert_eq!(app.drill_episodes().len(), 0);
     press(&mut app, KeyCode::Enter);
-    assert_eq!(app.drill_episodes().len(), 10);
+    // The store keeps the latest episodes only: of this user's 10, the one among the last
+    // 10,000; the drill-down says the others are gone.
+    let View::Drill(d) = &app.view else {
+        panic!("not drilled")
+    };
+    let kept = eps
+        .iter()
+        .rev()
+        .take(proxy407::tui::app::KEEP_EPISODES)
+        .filter(|e| e.user.as_deref() == Some(d.key.as_str()))
+        .count();
+    assert_eq!(app.drill_episodes().len(), kept);
+    assert!(kept < 10);
+    let row = app.stats.row(Table::Users, &d.key).unwrap();
+    let s = screen(&app, 120, 30);
+    let title = format!(
+        "{} episodes, {} failed; the latest {kept} kept",
+        row.episodes, row.failed
+    );
+    assert!(s.contains(&title), "{s}");
     // Speed at this size is measured by the `dashboard` benchmark, not here.
 }
 
@@ -591,11 +622,36 @@ fn exports_rotate_and_keep_the_last() {
     let other = dir.path().join("keep-me");
     std::fs::create_dir(&other).unwrap();
     let mut written = Vec::new();
+    let mut total = Stats::new();
+    for e in sample() {
+        total.add_episode(&e);
+    }
+    let mut interval = Stats::new();
+    for e in sample().iter().take(2) {
+        interval.add_episode(e);
+    }
     for seq in 1..=4 {
+        let at = Ts(1_764_000_000_000_000 + i64::try_from(seq).unwrap() * 60_000_000);
         written.push(
-            export_rotated(&sample(), dir.path(), proxy407::export::Format::Csv, 2, seq).unwrap(),
+            export_rotated(
+                &total,
+                &interval,
+                at,
+                dir.path(),
+                proxy407::export::Format::Csv,
+                2,
+                seq,
+            )
+            .unwrap(),
         );
     }
+    // Named by packet time.
+    let name = written[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(name, "proxy407-20251124T160100Z-0001");
     let mut left: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -610,8 +666,20 @@ fn exports_rotate_and_keep_the_last() {
         users.lines().nth(1).unwrap().starts_with("alice,3,0,3,0"),
         "{users}"
     );
-    let eps = std::fs::read_to_string(written[3].join("episodes.csv")).unwrap();
-    assert_eq!(eps.lines().count(), 8, "{eps}");
+    // The interval's tables beside: only its two episodes.
+    let part = std::fs::read_to_string(written[3].join("interval/causes.csv")).unwrap();
+    let sum: u64 = part
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    let failed_in_interval = sample()
+        .iter()
+        .take(2)
+        .filter(|e| e.outcome == Outcome::Failed)
+        .count() as u64;
+    assert_eq!(sum, failed_in_interval, "{part}");
+    assert!(!written[3].join("episodes.csv").exists());
 }
 
 fn corpus_file(name: &str) -> Option<PathBuf> {
@@ -628,17 +696,47 @@ fn corpus_file(name: &str) -> Option<PathBuf> {
 
 const CAPTURE: &str = "sv-http-evader-455-407-no-challenge.pcap";
 
+/// The CSV column `col` of a file, summed.
+fn csv_sum(path: &Path, col: &str) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let i = header
+        .iter()
+        .position(|h| *h == col)
+        .unwrap_or_else(|| panic!("{col}"));
+    lines
+        .map(|l| l.split(',').nth(i).unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
 #[test]
-fn headless_replay_writes_the_tables() {
-    let Some(pcap) = corpus_file(CAPTURE) else {
-        return;
-    };
+fn headless_replay_rotates_exports_in_packet_time() {
+    // A generated capture of about 3.3 s of packet time, replayed at full speed with an
+    // export every second of packet time: the exports a live run would have written.
     let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("mix.pcap");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&pcap).unwrap());
+    let opts = proxy407_testkit::mix::Options {
+        size: 4_000_000,
+        seed: 7,
+        concurrency: 40,
+    };
+    proxy407_testkit::mix::generate(&mut file, &opts).unwrap();
+    drop(file);
     let out = dir.path().join("exports");
     let o = Command::new(env!("CARGO_BIN_EXE_proxy407"))
         .arg("dashboard")
         .arg(&pcap)
-        .args(["--headless", "--max-speed", "--export-every", "1s", "--out"])
+        .args([
+            "--headless",
+            "--max-speed",
+            "--export-every",
+            "1s",
+            "--keep",
+            "100",
+        ])
+        .arg("--out")
         .arg(&out)
         .output()
         .unwrap();
@@ -648,23 +746,49 @@ fn headless_replay_writes_the_tables() {
         stderr.contains("proxy407: ") && stderr.contains("episodes "),
         "{stderr}"
     );
-    let dirs: Vec<PathBuf> = std::fs::read_dir(&out)
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    for t in [
-        "episodes", "users", "clients", "proxies", "targets", "causes", "timeline",
-    ] {
-        let f = dirs[0].join(format!("{t}.csv"));
-        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        assert!(
-            text.lines().next().is_some_and(|h| !h.is_empty()),
-            "{t} has no header"
-        );
+    dirs.sort();
+    // One per second of packet time crossed, and the last one at the end.
+    assert!((3..=5).contains(&dirs.len()), "{dirs:?}");
+    for d in &dirs {
+        for t in [
+            "users", "clients", "proxies", "targets", "causes", "timeline",
+        ] {
+            for f in [
+                d.join(format!("{t}.csv")),
+                d.join(format!("interval/{t}.csv")),
+            ] {
+                let text =
+                    std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+                assert!(text.lines().next().is_some_and(|h| !h.is_empty()), "{t}");
+            }
+        }
+        let causes = std::fs::read_to_string(d.join("causes.csv")).unwrap();
+        assert_eq!(causes.lines().count(), 1 + Cause::ALL.len(), "{causes}");
     }
-    let causes = std::fs::read_to_string(dirs[0].join("causes.csv")).unwrap();
-    assert_eq!(causes.lines().count(), 1 + Cause::ALL.len(), "{causes}");
+    // Every episode is in exactly one interval, and the last cumulative tables are those of
+    // `analyze` on the same capture.
+    let last = dirs.last().unwrap();
+    let intervals: u64 = dirs
+        .iter()
+        .map(|d| csv_sum(&d.join("interval/users.csv"), "episodes"))
+        .sum();
+    let total = csv_sum(&last.join("users.csv"), "episodes");
+    assert_eq!(intervals, total);
+    let a = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+        .args(["analyze", "--json", "--quiet"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(Some(total), v["episodes"]["total"].as_u64());
+    assert_eq!(
+        Some(csv_sum(&last.join("causes.csv"), "episodes")),
+        v["episodes"]["failed"].as_u64()
+    );
     // Export options are checked.
     let o = Command::new(env!("CARGO_BIN_EXE_proxy407"))
         .arg("dashboard")

@@ -43,7 +43,7 @@ fn analyze(path: &Path, extra: &[&str]) -> (Value, Value) {
     let Command::Analyze(a) = Cli::try_parse_from(&args).expect("arguments").command else {
         panic!("not analyze");
     };
-    let out = proxy407::app::run_engine(&a.input, true).expect("run");
+    let out = proxy407::app::collect(&a.input, true).expect("run");
     let summary: Value =
         serde_json::from_str(&proxy407::report::analyze_report(&out, 10, true, false))
             .expect("summary is JSON");
@@ -251,7 +251,7 @@ fn mirror_sources_tell_sessions_apart() {
     else {
         panic!()
     };
-    let out = proxy407::app::run_engine(&a.input, false).unwrap();
+    let out = proxy407::app::collect(&a.input, false).unwrap();
     let text = proxy407::report::analyze_report(&out, 10, false, false);
     assert!(text.contains("erspan2"), "{text}");
     assert!(text.contains("192.0.2.10 → 198.51.100.20"), "{text}");
@@ -654,6 +654,8 @@ fn live_vxlan_run(frames: &[OwnedFrame], pace: std::time::Duration) -> Option<Va
         engine.ingest(&f);
     }
     sender.join().expect("sender");
-    let out = engine.finish(&src.stats());
+    let mut records = proxy407::model::AnalysisOutput::default();
+    let mut out = engine.finish(&src.stats(), &mut records);
+    out.analysis = records;
     Some(serde_json::from_str(&proxy407::report::analyze_report(&out, 10, true, false)).unwrap())
 }

@@ -1,6 +1,6 @@
 //! The whole pipeline: the input is read as a capture file (pcap, pcapng, gzip of either)
 //! through `source::file::open_reader`, then the driver's loop as every command runs it
-//! (`Engine::ingest` per frame, the live views' reads of judged episodes and counters on the
+//! (`Engine::ingest` per frame, the records streamed to the sink and the counters read on the
 //! way, `finish` at the end). Transactions are kept, and the flow limits are small, so
 //! eviction, buffer caps and the analysis of every exchange are reachable.
 #![no_main]
@@ -26,8 +26,10 @@ fuzz_target!(|data: &[u8]| {
         ..EngineConfig::default()
     };
     cfg.analysis.keep_transactions = true;
+    cfg.analysis.max_open_episodes = 16;
+    cfg.analysis.max_tracked_users = 16;
     let mut sink = Bounded(0);
-    let _ = proxy407::driver::run(src.as_mut(), Engine::new(cfg), &mut sink);
+    let _ = proxy407::driver::stream(src.as_mut(), Engine::new(cfg), &mut sink);
 });
 
 /// Reads what a live view reads now and then, and stops after 100,000 steps.
@@ -37,8 +39,8 @@ impl Sink for Bounded {
     fn after_step(&mut self, engine: &mut Engine, _: &dyn PacketSource, _: Step) -> Flow {
         self.0 += 1;
         if self.0 == 1 || self.0 % 1024 == 0 {
-            let _ = engine.take_finished();
             let _ = engine.counters();
+            let _ = engine.floods();
         }
         if self.0 > 100_000 {
             Flow::Stop

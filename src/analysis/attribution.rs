@@ -5,9 +5,8 @@
 //! capture (only the changes, a bounded number per client and a bounded number of clients).
 //! An episode without an identity of its own (no credentials, Kerberos, or a connection
 //! attempt that failed) takes the user last seen from its client IP at or before the episode's
-//! end; failing that, the first one seen later in the capture. Episodes handed out live by
-//! `take_finished` are attributed with what was known when they were judged; `finish`
-//! attributes every episode again over the whole capture.
+//! end; failing that, the first one seen later, up to the moment the episode settles (the end
+//! of the capture, or the settle delay after it was judged).
 //!
 //! [`LockoutTracker`] keeps, per user, the rejected final-credential attempts inside the
 //! sliding lockout window, whichever episodes they belong to, and says which episodes
@@ -20,8 +19,6 @@ use std::net::IpAddr;
 
 /// Changes of user kept per client IP.
 const SIGHTINGS_PER_CLIENT: usize = 16;
-/// Client IPs remembered; the least recently seen is dropped beyond this.
-const MAX_CLIENTS: usize = 200_000;
 
 /// A user seen in credentials from one client IP, from `ts` on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,16 +34,38 @@ struct ClientIds {
     last_ts: Ts,
 }
 
-/// Users seen authenticating, per client IP.
-#[derive(Clone, Debug, Default)]
+/// Users seen authenticating, per client IP, for at most `max_clients` addresses (the least
+/// recently seen is forgotten beyond).
+#[derive(Clone, Debug)]
 pub struct IdentityHistory {
     clients: HashMap<IpAddr, ClientIds>,
+    max_clients: usize,
+    evicted: u64,
+}
+
+impl Default for IdentityHistory {
+    fn default() -> Self {
+        IdentityHistory::new(200_000)
+    }
 }
 
 impl IdentityHistory {
+    pub fn new(max_clients: usize) -> Self {
+        IdentityHistory {
+            clients: HashMap::new(),
+            max_clients: max_clients.max(1),
+            evicted: 0,
+        }
+    }
+
+    /// Addresses forgotten to stay within the limit.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
     /// Credentials from `ip` at `ts` named `user`.
     pub fn record(&mut self, ip: IpAddr, ts: Ts, user: &str, domain: Option<&str>) {
-        if !self.clients.contains_key(&ip) && self.clients.len() >= MAX_CLIENTS {
+        if !self.clients.contains_key(&ip) && self.clients.len() >= self.max_clients {
             self.evict_oldest();
         }
         let c = self.clients.entry(ip).or_default();
@@ -78,6 +97,7 @@ impl IdentityHistory {
             .map(|(ip, _)| *ip);
         if let Some(ip) = oldest {
             self.clients.remove(&ip);
+            self.evicted += 1;
         }
     }
 
@@ -102,27 +122,45 @@ pub(crate) fn lockout_key(user: &str) -> String {
     u.to_lowercase()
 }
 
-/// Rejected final-credential attempts per user, in a sliding window.
+/// Rejected final-credential attempts per user, in a sliding window, for at most
+/// `max_users` users at once.
 #[derive(Clone, Debug)]
 pub struct LockoutTracker {
     threshold: u32,
     window_us: i64,
     users: HashMap<String, VecDeque<(Ts, u64)>>,
+    max_users: usize,
+    untracked: u64,
 }
 
 impl LockoutTracker {
-    pub fn new(threshold: u32, window_us: i64) -> Self {
+    pub fn new(threshold: u32, window_us: i64, max_users: usize) -> Self {
         LockoutTracker {
             threshold: threshold.max(1),
             window_us,
             users: HashMap::new(),
+            max_users: max_users.max(1),
+            untracked: 0,
         }
+    }
+
+    /// Attempts not tracked because the limit of users was reached.
+    pub fn untracked(&self) -> u64 {
+        self.untracked
     }
 
     /// A rejected attempt of `user` at `ts` in episode `episode`. Returns the episodes that
     /// contributed to the threshold being reached (empty while below it).
     pub fn rejected(&mut self, user: &str, ts: Ts, episode: u64) -> Vec<u64> {
-        let q = self.users.entry(lockout_key(user)).or_default();
+        let key = lockout_key(user);
+        if !self.users.contains_key(&key) && self.users.len() >= self.max_users {
+            self.expire(ts);
+            if self.users.len() >= self.max_users {
+                self.untracked += 1;
+                return Vec::new();
+            }
+        }
+        let q = self.users.entry(key).or_default();
         q.push_back((ts, episode));
         let start = ts.plus_micros(self.window_us.saturating_neg());
         while q.front().is_some_and(|(t, _)| *t < start) {
@@ -177,7 +215,7 @@ mod tests {
 
     #[test]
     fn lockout_is_a_sliding_window() {
-        let mut l = LockoutTracker::new(3, 100);
+        let mut l = LockoutTracker::new(3, 100, 10);
         assert!(l.rejected("CORP\\Alice", Ts(0), 1).is_empty());
         assert!(l.rejected("alice", Ts(50), 2).is_empty());
         assert_eq!(l.rejected("ALICE", Ts(90), 2), vec![1, 2]);

@@ -28,21 +28,31 @@
 //!   after it; otherwise it only adds the finding `capture_gap`.
 //! - §5.1: findings from credentials (`cleartext_basic`, `ntlm_fallback`, `ntlmv1`,
 //!   `oversized_token`) are only raised on episodes: transactions have no findings column.
-//! - §2.3, §5.2: lockout risk and attribution reach back into episodes already judged; episodes
-//!   taken live with [`Analyzer::take_finished`] are copies and do not see later changes, while
-//!   [`Analyzer::finish`] returns every episode in its final state.
+//! - §2.3, §5.2, §3.10: lockout risk and attribution reach back into episodes already judged,
+//!   so a judged episode *settles* for `settle_us` of packet time (by default the lockout
+//!   window) before it is handed on, attributed again with what is known then; at the end of
+//!   the capture every episode settles. Judged records leave through [`Analyzer::drain`]:
+//!   nothing judged stays once it has settled.
+//! - §3.11: failed connection attempts from sources that look like no client are counted per
+//!   proxy as a flood or scan ([`flood`]), not made into episodes.
+//! - Bounds: open episodes (`max_open_episodes`; the least recently active is judged early),
+//!   settling episodes (the same number; the oldest is handed on early), client identities and
+//!   lockout users (`max_tracked_users`), each hit counted as an `analysis.*` anomaly.
 
 pub mod attribution;
 pub mod episode;
+pub mod flood;
 pub mod verdict;
 
+use crate::anomaly::{AnalysisAnomaly, Anomalies};
 use crate::auth::{Challenge, Credentials};
 use crate::http::Unanswered;
-use crate::model::{AnalysisOutput, Episode, Finding, Outcome, Side, Transaction, Ts, UserSource};
+use crate::model::{Episode, Finding, Flood, Outcome, Records, Side, Transaction, Ts, UserSource};
 use attribution::{IdentityHistory, LockoutTracker};
 use episode::{add_finding, ConnState, EpKey, OpenEpisode};
-use foldhash::{HashMap, HashMapExt};
-use std::collections::BTreeMap;
+use flood::{Attempt, Decision, FloodTracker};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use verdict::EndReason;
 
@@ -132,18 +142,27 @@ pub enum AnalysisEvent {
         proxy_ip: IpAddr,
         proxy_port: u16,
         reset: bool,
+        /// The client sent its SYN more than once.
+        retried: bool,
     },
 }
 
-/// Settings of the analysis: the retry window (`docs/verdicts.md` §3.4, §3.6) and the
-/// lockout threshold (§5.2), with their defaults.
+/// Settings of the analysis: the retry window (`docs/verdicts.md` §3.4, §3.6), the
+/// lockout threshold (§5.2), the settle delay (§3.10) and the bounds, with their defaults.
 #[derive(Clone, Debug)]
 pub struct AnalysisConfig {
     pub retry_window_us: i64,
     pub lockout_threshold: u32,
     pub lockout_window_us: i64,
-    /// Keep every transaction (for export); the report needs only counts.
+    /// Hand on transactions too (export, records); the report needs only episodes.
     pub keep_transactions: bool,
+    /// How long (packet time) a judged episode waits for a later lockout or user name.
+    pub settle_us: i64,
+    /// Most episodes open at once, and most settling at once.
+    pub max_open_episodes: usize,
+    /// Most client addresses with a known user, users in the lockout window, and distinct
+    /// flood sources per proxy.
+    pub max_tracked_users: usize,
 }
 
 impl Default for AnalysisConfig {
@@ -153,14 +172,27 @@ impl Default for AnalysisConfig {
             lockout_threshold: 5,
             lockout_window_us: 600_000_000,
             keep_transactions: true,
+            settle_us: 600_000_000,
+            max_open_episodes: 100_000,
+            max_tracked_users: 200_000,
         }
     }
 }
 
-/// Open episodes, per-connection and per-client state, and the judged episodes.
+/// A judged episode waiting to settle.
+struct Settling {
+    ep: Episode,
+    /// The ticket realm when its only identity was a Kerberos ticket: kept as its domain
+    /// when the attributed user names none.
+    realm: Option<String>,
+}
+
+/// Open episodes, per-connection and per-client state, and the episodes settling.
 pub struct Analyzer {
     cfg: AnalysisConfig,
     next_id: u64,
+    /// The latest packet time seen.
+    now: Ts,
     open: BTreeMap<u64, OpenEpisode>,
     by_key: HashMap<EpKey, Vec<u64>>,
     conns: HashMap<u64, ConnState>,
@@ -169,17 +201,19 @@ pub struct Analyzer {
     identities: IdentityHistory,
     lockout: LockoutTracker,
     last_lockout_sweep: Ts,
-    done: Vec<Episode>,
-    done_index: HashMap<u64, usize>,
-    /// Indices into `done` judged since the last `take_finished`.
-    fresh: Vec<usize>,
-    transactions: Vec<Transaction>,
+    /// Judged episodes by id, and the order they settle in (packet time, id).
+    settling: HashMap<u64, Settling>,
+    settle_queue: VecDeque<(Ts, u64)>,
+    /// Settled episodes and transactions not yet drained.
+    out_episodes: Vec<Episode>,
+    out_transactions: Vec<Transaction>,
     /// Requests applied as unanswered when their episode's window passed, by (connection,
     /// request number): their exchange, when it comes, is only recorded under that episode.
     late: HashMap<(u64, u64), u64>,
-    /// The ticket realm of judged episodes whose only identity was a Kerberos ticket: kept
-    /// as their domain when the attributed user names none.
-    realms: HashMap<u64, String>,
+    /// Sources seen making requests on a proxy connection: clients, never flood sources.
+    known_clients: HashSet<IpAddr>,
+    floods: FloodTracker,
+    anomalies: Anomalies,
 }
 
 /// Most requests remembered as applied late.
@@ -188,21 +222,28 @@ const MAX_LATE: usize = 65_536;
 impl Analyzer {
     pub fn new(cfg: AnalysisConfig) -> Self {
         Analyzer {
-            lockout: LockoutTracker::new(cfg.lockout_threshold, cfg.lockout_window_us),
+            lockout: LockoutTracker::new(
+                cfg.lockout_threshold,
+                cfg.lockout_window_us,
+                cfg.max_tracked_users,
+            ),
+            identities: IdentityHistory::new(cfg.max_tracked_users),
+            floods: FloodTracker::new(cfg.max_tracked_users),
             cfg,
             next_id: 1,
+            now: Ts::ZERO,
             open: BTreeMap::new(),
             by_key: HashMap::new(),
             conns: HashMap::new(),
             unreachable: HashMap::new(),
-            identities: IdentityHistory::default(),
             last_lockout_sweep: Ts::ZERO,
-            done: Vec::new(),
-            done_index: HashMap::new(),
-            fresh: Vec::new(),
-            transactions: Vec::new(),
+            settling: HashMap::new(),
+            settle_queue: VecDeque::new(),
+            out_episodes: Vec::new(),
+            out_transactions: Vec::new(),
             late: HashMap::new(),
-            realms: HashMap::new(),
+            known_clients: HashSet::default(),
+            anomalies: Anomalies::default(),
         }
     }
 
@@ -233,15 +274,28 @@ impl Analyzer {
                 proxy_ip,
                 proxy_port,
                 reset,
-            } => self.on_attempt_failed(ts, client_ip, proxy_ip, proxy_port, reset),
+                retried,
+            } => self.on_attempt(
+                Attempt {
+                    ts,
+                    client_ip,
+                    proxy_ip,
+                    proxy_port,
+                    reset,
+                },
+                retried,
+            ),
         }
     }
 
-    /// Packet time moved on: episodes whose retry window passed get their verdict.
     /// Packet time moved on to `now`: episodes whose retry window passed are judged, with
     /// the requests still waiting on their connections (asked of `pending`) applied as
-    /// unanswered.
+    /// unanswered; judged episodes whose settle delay passed are handed on.
     pub fn advance(&mut self, now: Ts, pending: &mut dyn PendingRequests) {
+        self.now = self.now.max(now);
+        for a in self.floods.expire(Some(now)) {
+            self.client_attempt(a);
+        }
         let window = self.cfg.retry_window_us;
         let due: Vec<u64> = self
             .open
@@ -257,20 +311,68 @@ impl Analyzer {
             self.last_lockout_sweep = now;
             self.lockout.expire(now);
         }
+        self.settle(Some(now));
     }
 
-    /// Episodes judged since the last call (for live views).
-    pub fn take_finished(&mut self) -> Vec<Episode> {
-        let fresh = std::mem::take(&mut self.fresh);
-        fresh
-            .into_iter()
-            .filter_map(|i| self.done.get(i).cloned())
-            .collect()
+    /// Hands on the episodes that settled and the transactions recorded since the last call.
+    pub fn drain(&mut self, out: &mut dyn Records) {
+        for t in self.out_transactions.drain(..) {
+            out.transaction(t);
+        }
+        for e in self.out_episodes.drain(..) {
+            out.episode(e);
+        }
     }
 
-    /// Every transaction is kept for the output.
+    /// Whether records wait to be drained.
+    pub fn has_output(&self) -> bool {
+        !self.out_episodes.is_empty() || !self.out_transactions.is_empty()
+    }
+
+    /// Transactions are handed on.
     pub(crate) fn keeps_transactions(&self) -> bool {
         self.cfg.keep_transactions
+    }
+
+    /// Judged episodes still settling.
+    pub fn settling_episodes(&self) -> usize {
+        self.settling.len()
+    }
+
+    /// Connection floods and scans found so far.
+    pub fn floods(&self) -> Vec<Flood> {
+        self.floods.floods()
+    }
+
+    /// The analysis' own anomalies (its limits reached).
+    pub fn anomalies(&self) -> Anomalies {
+        let mut a = self.anomalies.clone();
+        a.add_n(AnalysisAnomaly::IdentitiesFull, self.identities.evicted());
+        a.add_n(AnalysisAnomaly::LockoutUsersFull, self.lockout.untracked());
+        a.add_n(
+            AnalysisAnomaly::FloodSourcesFull,
+            self.floods.sources_dropped,
+        );
+        a
+    }
+
+    /// Settled episodes leave: those judged more than the settle delay before `now` (all
+    /// with `None`), attributed again with every identity known by then.
+    fn settle(&mut self, now: Option<Ts>) {
+        while let Some(&(at, id)) = self.settle_queue.front() {
+            if now.is_some_and(|n| n.0.saturating_sub(at.0) <= self.cfg.settle_us) {
+                break;
+            }
+            self.settle_queue.pop_front();
+            self.release(id);
+        }
+    }
+
+    fn release(&mut self, id: u64) {
+        if let Some(mut s) = self.settling.remove(&id) {
+            attribute(&self.identities, &mut s.ep, s.realm.as_deref());
+            self.out_episodes.push(s.ep);
+        }
     }
 
     /// Episodes not judged yet.
@@ -283,24 +385,17 @@ impl Analyzer {
         self.conns.len()
     }
 
-    /// End of capture: every open episode is judged; attribution and lockout risk are
-    /// applied over the whole capture.
-    pub fn finish(mut self) -> AnalysisOutput {
+    /// End of capture: every open episode is judged and every judged one settles, with
+    /// attribution over the whole capture; [`Analyzer::drain`] hands them on.
+    pub fn finish(&mut self) {
+        for a in self.floods.expire(None) {
+            self.client_attempt(a);
+        }
         let ids: Vec<u64> = self.open.keys().copied().collect();
         for id in ids {
             self.close(id, EndReason::Finish);
         }
-        for ep in &mut self.done {
-            let realm = self.realms.get(&ep.episode_id).map(String::as_str);
-            attribute(&self.identities, ep, realm);
-        }
-        let mut episodes = self.done;
-        // Sorting keys and then moving each (large) episode once beats moving them while sorting.
-        episodes.sort_by_cached_key(|e| (e.start_ts, e.episode_id));
-        AnalysisOutput {
-            episodes,
-            transactions: self.transactions,
-        }
+        self.settle(None);
     }
 
     /// Whether a request just sent on `conn_id` matters to an open episode: its connection
@@ -367,6 +462,12 @@ impl Analyzer {
 
     fn on_exchange(&mut self, ex: &Exchange) {
         let conn_id = ex.conn.conn_id;
+        self.now = self.now.max(ex.resp_ts.unwrap_or(ex.req_ts));
+        if !self.known_clients.contains(&ex.conn.client_ip)
+            && self.known_clients.len() < self.cfg.max_tracked_users
+        {
+            self.known_clients.insert(ex.conn.client_ip);
+        }
         if let Some(c) = &ex.credentials {
             if let Some(u) = &c.user {
                 self.identities
@@ -376,7 +477,7 @@ impl Analyzer {
         if let Some(id) = self.late.remove(&(conn_id, ex.seq)) {
             // Already applied to its episode when the window passed.
             if self.cfg.keep_transactions {
-                self.transactions.push(transaction(ex, Some(id)));
+                self.out_transactions.push(transaction(ex, Some(id)));
             }
             return;
         }
@@ -397,6 +498,7 @@ impl Analyzer {
             let id = self.next_id;
             self.next_id = self.next_id.saturating_add(1);
             let key = EpKey::of(&ex.conn, &ex.method, &ex.target);
+            self.make_room();
             self.by_key.entry(key.clone()).or_default().push(id);
             self.open.insert(id, OpenEpisode::open(id, key, ex));
             self.conns.insert(conn_id, ConnState::new(id));
@@ -417,7 +519,23 @@ impl Analyzer {
             }
         }
         if self.cfg.keep_transactions {
-            self.transactions.push(transaction(ex, ep_id));
+            self.out_transactions.push(transaction(ex, ep_id));
+        }
+    }
+
+    /// Before an episode opens at the limit: the least recently active one is judged early.
+    fn make_room(&mut self) {
+        if self.open.len() < self.cfg.max_open_episodes.max(1) {
+            return;
+        }
+        let oldest = self
+            .open
+            .values()
+            .min_by_key(|ep| (ep.last_event_ts, ep.rec.episode_id))
+            .map(|ep| ep.rec.episode_id);
+        if let Some(id) = oldest {
+            self.anomalies.add(AnalysisAnomaly::OpenEpisodesFull);
+            self.close(id, EndReason::Window);
         }
     }
 
@@ -456,12 +574,12 @@ impl Analyzer {
         }
     }
 
-    /// Adds a finding to an episode, open or already judged.
+    /// Adds a finding to an episode, open or still settling.
     fn mark(&mut self, id: u64, f: Finding) {
         if let Some(ep) = self.open.get_mut(&id) {
             add_finding(&mut ep.rec.findings, f);
-        } else if let Some(ep) = self.done_index.get(&id).and_then(|&i| self.done.get_mut(i)) {
-            add_finding(&mut ep.findings, f);
+        } else if let Some(s) = self.settling.get_mut(&id) {
+            add_finding(&mut s.ep.findings, f);
         }
     }
 
@@ -494,14 +612,34 @@ impl Analyzer {
         }
     }
 
-    fn on_attempt_failed(
-        &mut self,
-        ts: Ts,
-        client_ip: IpAddr,
-        proxy_ip: IpAddr,
-        port: u16,
-        reset: bool,
-    ) {
+    /// A failed connection attempt: a client's (`proxy_unreachable`), or one-shot and
+    /// judged with the proxy's other one-shot attempts (§3.11).
+    fn on_attempt(&mut self, a: Attempt, retried: bool) {
+        self.now = self.now.max(a.ts);
+        let client = retried
+            || self.known_clients.contains(&a.client_ip)
+            || self
+                .unreachable
+                .contains_key(&(a.client_ip, a.proxy_ip, a.proxy_port));
+        if client {
+            self.client_attempt(a);
+            return;
+        }
+        if let Decision::Clients(attempts) = self.floods.one_shot(a) {
+            for a in attempts {
+                self.client_attempt(a);
+            }
+        }
+    }
+
+    fn client_attempt(&mut self, a: Attempt) {
+        let Attempt {
+            ts,
+            client_ip,
+            proxy_ip,
+            proxy_port: port,
+            reset,
+        } = a;
         let key = (client_ip, proxy_ip, port);
         let window = self.cfg.retry_window_us;
         let joined = self
@@ -516,6 +654,7 @@ impl Analyzer {
         if let Some(old) = self.unreachable.get(&key).copied() {
             self.close(old, EndReason::Window);
         }
+        self.make_room();
         let id = self.next_id;
         self.next_id = self.next_id.saturating_add(1);
         let mut ep = OpenEpisode::unreachable(id, ts, client_ip, proxy_ip, port);
@@ -524,7 +663,7 @@ impl Analyzer {
         self.unreachable.insert(key, id);
     }
 
-    /// Judges an open episode and moves it to the judged ones.
+    /// Judges an open episode; it settles before it is handed on.
     fn close(&mut self, id: u64, reason: EndReason) {
         let Some(mut ep) = self.open.remove(&id) else {
             return;
@@ -551,18 +690,21 @@ impl Analyzer {
         if outcome != Outcome::Authenticated {
             ep.rec.time_to_auth_ms = None;
         }
-        if ep.rec.user_source.is_none() {
-            // Only a Kerberos ticket sets a domain without a user: its realm.
-            if let Some(realm) = &ep.rec.domain {
-                self.realms.insert(id, realm.clone());
+        // Only a Kerberos ticket sets a domain without a user: its realm.
+        let realm = if ep.rec.user_source.is_none() {
+            ep.rec.domain.clone()
+        } else {
+            None
+        };
+        attribute(&self.identities, &mut ep.rec, realm.as_deref());
+        if self.settling.len() >= self.cfg.max_open_episodes.max(1) {
+            if let Some((_, oldest)) = self.settle_queue.pop_front() {
+                self.anomalies.add(AnalysisAnomaly::SettlingFull);
+                self.release(oldest);
             }
         }
-        let realm = self.realms.get(&id).map(String::as_str);
-        attribute(&self.identities, &mut ep.rec, realm);
-        let idx = self.done.len();
-        self.done_index.insert(id, idx);
-        self.done.push(ep.rec);
-        self.fresh.push(idx);
+        self.settle_queue.push_back((self.now, id));
+        self.settling.insert(id, Settling { ep: ep.rec, realm });
     }
 }
 

@@ -1,7 +1,8 @@
 //! The dashboard's state and its key handling, free of any terminal: what is shown
 //! ([`View`], [`Focus`], the selected table, sort, filter, pause), the aggregated numbers
-//! (one [`Stats`] fed with the episodes as they are judged) and the episodes themselves,
-//! kept once and indexed per user, client, proxy and target for the drill-down.
+//! (one [`Stats`] fed with the episodes as they become final) and a bounded [`Store`] of the
+//! latest episodes and failures for the drill-down (`--keep-episodes`): the dashboard's
+//! memory does not grow with the episodes it has seen.
 //!
 //! Nothing here is cloned per frame: the engine sends deltas that [`App::on_engine`] adds;
 //! only the visible table is built and sorted, by [`App::refresh_view`], when its data,
@@ -14,10 +15,12 @@ use crate::model::{Cause, Episode, Notice, Outcome, Ts};
 use crate::pseudonym::{pseudonymize, Pseudonymizer};
 use crate::stats::{key_of, KeyRow, Stats, Table};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
-/// Failed episodes kept for the "recent failures" panel.
+/// Failed episodes kept for the "recent failures" panel, at most.
 pub const RECENT_MAX: usize = 500;
+/// Episodes kept for the drill-down by default (`--keep-episodes`).
+pub const KEEP_EPISODES: usize = 10_000;
 
 /// Where the input comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,55 +130,64 @@ pub enum Action {
     Speed(Option<f64>),
 }
 
-/// Every episode of the run, once, with indices per key for the drill-down.
-#[derive(Debug, Default)]
+/// The latest episodes (at most `keep`) and the latest failures, for the drill-down: older
+/// ones are dropped and counted, so the panels can say what is no longer shown.
+#[derive(Debug)]
 pub struct Store {
-    episodes: Vec<Episode>,
-    by_key: [HashMap<String, Vec<usize>>; 4],
-    recent_failed: VecDeque<usize>,
+    keep: usize,
+    latest: VecDeque<Episode>,
+    recent_failed: VecDeque<Episode>,
+    /// Episodes dropped from `latest`.
+    pub dropped: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new(KEEP_EPISODES)
+    }
 }
 
 impl Store {
-    fn push(&mut self, e: Episode) {
-        let i = self.episodes.len();
-        for t in Table::ALL {
-            self.by_key[t as usize]
-                .entry(key_of(t, &e))
-                .or_default()
-                .push(i);
+    pub fn new(keep: usize) -> Store {
+        Store {
+            keep: keep.max(1),
+            latest: VecDeque::new(),
+            recent_failed: VecDeque::new(),
+            dropped: 0,
         }
+    }
+
+    fn push(&mut self, e: Episode) {
         if e.outcome == Outcome::Failed {
-            if self.recent_failed.len() >= RECENT_MAX {
+            if self.recent_failed.len() >= RECENT_MAX.min(self.keep) {
                 self.recent_failed.pop_front();
             }
-            self.recent_failed.push_back(i);
+            self.recent_failed.push_back(e.clone());
         }
-        self.episodes.push(e);
+        if self.latest.len() >= self.keep {
+            self.latest.pop_front();
+            self.dropped += 1;
+        }
+        self.latest.push_back(e);
     }
 
-    pub fn episodes(&self) -> &[Episode] {
-        &self.episodes
+    /// The latest episodes, oldest first.
+    pub fn episodes(&self) -> impl Iterator<Item = &Episode> {
+        self.latest.iter()
     }
 
-    /// The episodes of one key, newest first.
+    /// The kept episodes of one key, newest first.
     pub(crate) fn of_key(&self, table: Table, key: &str) -> Vec<&Episode> {
-        self.by_key[table as usize]
-            .get(key)
-            .map(|ix| {
-                ix.iter()
-                    .rev()
-                    .filter_map(|&i| self.episodes.get(i))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.latest
+            .iter()
+            .rev()
+            .filter(|e| key_of(table, e) == key)
+            .collect()
     }
 
     /// Recently judged failed episodes, newest first.
     pub(crate) fn recent_failed(&self) -> impl Iterator<Item = &Episode> {
-        self.recent_failed
-            .iter()
-            .rev()
-            .filter_map(|&i| self.episodes.get(i))
+        self.recent_failed.iter().rev()
     }
 }
 
@@ -223,6 +235,8 @@ pub struct App {
     pub source_label: String,
     pub kind: SourceKind,
     pub stats: Stats,
+    /// The aggregate since the last export (the interval tables).
+    interval: Stats,
     pub store: Store,
     pub progress: Progress,
     rates: Rates,
@@ -263,6 +277,7 @@ impl App {
             source_label: source_label.into(),
             kind,
             stats: Stats::new(),
+            interval: Stats::new(),
             store: Store::default(),
             progress: Progress::default(),
             rates: Rates::default(),
@@ -298,21 +313,16 @@ impl App {
         }
         for e in episodes {
             self.stats.add_episode(&e);
+            self.interval.add_episode(&e);
             self.store.push(e);
             self.dirty = true;
         }
     }
 
-    /// Replaces everything by the run's final episodes.
-    pub(crate) fn replace_all(&mut self, episodes: Vec<Episode>) {
-        self.held.clear();
-        self.stats = Stats::new();
-        self.store = Store::default();
-        for e in episodes {
-            self.stats.add_episode(&e);
-            self.store.push(e);
-        }
-        self.dirty = true;
+    /// The aggregate since the last call (an export's interval), started again.
+    pub(crate) fn take_interval(&mut self) -> Stats {
+        let fresh = Stats::with_limits(self.stats.limits());
+        std::mem::replace(&mut self.interval, fresh)
     }
 
     fn set_progress(&mut self, p: Progress) {
@@ -343,11 +353,18 @@ impl App {
                 if let Some(p) = &self.pseudonymizer {
                     pseudonymize(&mut episodes, &mut [], p);
                 }
-                self.replace_all(episodes);
+                // The run is over: what was held while paused counts now.
+                let held = std::mem::take(&mut self.held);
+                let paused = std::mem::replace(&mut self.paused, false);
+                self.add_episodes(held);
+                self.add_episodes(episodes);
+                self.paused = paused;
                 self.set_progress(progress);
                 self.notices = notices;
                 self.finished = true;
             }
+            // The runner rotates the exports on it; nothing to show.
+            EngineMsg::Boundary { .. } => {}
         }
     }
 

@@ -1,11 +1,12 @@
 //! The engine thread of the dashboard and what it sends to the screen: the capture (or the
 //! replay of files in packet time) runs here, apart from drawing, and hands the UI only
-//! deltas: the episodes judged since the last message and a copy of the small counters.
+//! deltas: the episodes that became final since the last message and a copy of the small
+//! counters.
 //!
 //! The channel to the UI is bounded, and the engine never waits on it while reading:
-//! when it is full, judged episodes are kept and sent with the next message. Only the final
-//! message (the complete, attributed list of episodes after [`Engine::finish`]) is sent
-//! with a blocking send, once the capture has stopped.
+//! when it is full, final episodes are kept and sent with the next message. Only the final
+//! message (the episodes that settled at [`Engine::finish`]) is sent with a blocking send,
+//! once the capture has stopped.
 //!
 //! A replay is paced on packet time: frame `ts` is ingested at
 //! `anchor_wall + (ts − anchor_ts) / speed`; while it waits, the engine is advanced to the
@@ -15,7 +16,7 @@
 use crate::anomaly::Anomalies;
 use crate::driver::{self, Flow, Step};
 use crate::engine::{Engine, EngineConfig};
-use crate::model::{CaptureCounters, Episode, HttpCounters, Notice, Ts};
+use crate::model::{CaptureCounters, Episode, Flood, HttpCounters, Notice, Ts};
 use crate::source::{PacketSource, SourceStats};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,18 +40,28 @@ pub struct Progress {
     pub anomalies: Anomalies,
     /// The virtual packet time of a replay (or the last packet's time).
     pub now: Option<Ts>,
+    /// Episodes open, and judged but still settling (`docs/verdicts.md` §3.10).
+    pub open_episodes: usize,
+    pub settling_episodes: usize,
+    /// Connections tracked now.
+    pub tracked_connections: usize,
+    /// Connection floods and scans found so far.
+    pub floods: Vec<Flood>,
 }
 
 /// What the engine thread tells the UI.
 #[derive(Debug)]
 pub enum EngineMsg {
-    /// Episodes judged since the last message, and the counters.
+    /// Episodes that became final since the last message, and the counters.
     Update {
         episodes: Vec<Episode>,
         progress: Progress,
     },
-    /// The capture ended or was stopped: every episode of the run (attributed, final),
-    /// replacing what was sent before, with the final counters and the notices.
+    /// Packet time reached `at`, a multiple of `--export-every`: every episode final by
+    /// then was sent before this message, none after it (the exports rotate on it).
+    Boundary { at: Ts },
+    /// The capture ended or was stopped: the episodes that settled at its end, with the
+    /// final counters and the notices.
     Done {
         episodes: Vec<Episode>,
         progress: Progress,
@@ -129,6 +140,7 @@ pub(crate) fn spawn_engine(
     open: Opener,
     cfg: EngineConfig,
     replay: bool,
+    export_every: Option<Duration>,
     ctrl: Arc<Control>,
     tx: mpsc::Sender<EngineMsg>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
@@ -146,7 +158,9 @@ pub(crate) fn spawn_engine(
                     return;
                 }
             };
-            run_engine(src, cfg, replay, &ctrl, &tx);
+            let every =
+                export_every.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX).max(1));
+            run_engine(src, cfg, replay, every, &ctrl, &tx);
         })?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(handle),
@@ -165,7 +179,7 @@ struct Screen<'a> {
     ctrl: &'a Control,
     /// Pace on packet time and obey pause (files); a live source is read as packets come.
     replay: bool,
-    /// Judged episodes the channel had no room for yet.
+    /// Final episodes not sent yet (the channel had no room, or the next flush is due).
     pending: Vec<Episode>,
     last_flush: Instant,
     source: SourceStats,
@@ -174,15 +188,44 @@ struct Screen<'a> {
     /// The latest packet time fed.
     last_ts: Option<Ts>,
     frames: u64,
+    /// `--export-every` in µs, and the packet time of the next boundary.
+    every_us: Option<i64>,
+    next_boundary: Option<Ts>,
 }
 
 impl Screen<'_> {
-    /// Sends the deltas without waiting; on a full channel they stay pending.
-    fn flush(&mut self, engine: &mut Engine, now: Option<Ts>) {
-        self.pending.extend(engine.take_finished());
+    /// Before the frame at `ts`: when it is past the next export boundary, the engine is
+    /// advanced to the boundary, everything final by then is sent (waiting for room), then
+    /// the boundary itself.
+    fn boundary(&mut self, engine: &mut Engine, ts: Ts) {
+        let Some(every) = self.every_us else { return };
+        let next_after = |t: Ts| {
+            Ts(t.0
+                .div_euclid(every)
+                .saturating_add(1)
+                .saturating_mul(every))
+        };
+        let Some(next) = self.next_boundary else {
+            self.next_boundary = Some(next_after(ts));
+            return;
+        };
+        if ts < next {
+            return;
+        }
+        if self.last_ts.is_some_and(|l| next > l) {
+            engine.advance(next);
+        }
+        engine.drain(&mut Pending(&mut self.pending));
+        let msg = self.update(engine, Some(next));
+        let _ = self.tx.blocking_send(msg);
+        let _ = self.tx.blocking_send(EngineMsg::Boundary { at: next });
         self.last_flush = Instant::now();
+        self.next_boundary = Some(next_after(ts));
+    }
+
+    fn update(&mut self, engine: &Engine, now: Option<Ts>) -> EngineMsg {
         let (capture, http) = engine.counters();
-        let msg = EngineMsg::Update {
+        EngineMsg::Update {
             episodes: std::mem::take(&mut self.pending),
             progress: Progress {
                 capture,
@@ -190,8 +233,19 @@ impl Screen<'_> {
                 source: self.source.clone(),
                 anomalies: engine.anomalies(&self.source),
                 now,
+                open_episodes: engine.open_episodes(),
+                settling_episodes: engine.settling_episodes(),
+                tracked_connections: engine.tracked_connections(),
+                floods: engine.floods(),
             },
-        };
+        }
+    }
+
+    /// Sends the deltas without waiting; on a full channel they stay pending.
+    fn flush(&mut self, engine: &mut Engine, now: Option<Ts>) {
+        engine.drain(&mut Pending(&mut self.pending));
+        self.last_flush = Instant::now();
+        let msg = self.update(engine, now);
         if let Err(mpsc::error::TrySendError::Full(EngineMsg::Update { episodes, .. })) =
             self.tx.try_send(msg)
         {
@@ -223,6 +277,16 @@ impl Screen<'_> {
     }
 }
 
+/// Episodes drained by a flush join the pending ones (transactions are not kept here).
+struct Pending<'a>(&'a mut Vec<Episode>);
+
+impl crate::model::Records for Pending<'_> {
+    fn episode(&mut self, e: Episode) {
+        self.0.push(e);
+    }
+    fn transaction(&mut self, _: crate::model::Transaction) {}
+}
+
 fn micros_of(d: Duration, speed: f64) -> i64 {
     let v = d.as_secs_f64() * speed * 1e6;
     if v.is_finite() {
@@ -236,6 +300,7 @@ impl driver::Sink for Screen<'_> {
     /// A replay waits until its virtual packet time reaches `ts`, advancing the engine to
     /// it meanwhile so that retry windows pass as they did live; paused, it waits.
     fn before_frame(&mut self, ts: Ts, engine: &mut Engine) -> Flow {
+        self.boundary(engine, ts);
         let mut last_advance = Instant::now();
         loop {
             if self.ctrl.stopped() {
@@ -300,12 +365,17 @@ impl driver::Sink for Screen<'_> {
             Flow::Continue
         }
     }
+
+    fn episode(&mut self, e: Episode) {
+        self.pending.push(e);
+    }
 }
 
 fn run_engine(
     mut src: Box<dyn PacketSource>,
     cfg: EngineConfig,
     replay: bool,
+    every_us: Option<i64>,
     ctrl: &Control,
     tx: &mpsc::Sender<EngineMsg>,
 ) {
@@ -322,18 +392,24 @@ fn run_engine(
         anchor: None,
         last_ts: None,
         frames: 0,
+        every_us,
+        next_boundary: None,
     };
-    let result = driver::run(src.as_mut(), Engine::new(cfg), &mut screen);
+    let result = driver::stream(src.as_mut(), Engine::new(cfg), &mut screen);
     let progress = Progress {
         capture: result.capture,
         http: result.http,
         source: src.stats(),
         anomalies: result.anomalies,
         now: screen.last_ts,
+        open_episodes: 0,
+        settling_episodes: 0,
+        tracked_connections: 0,
+        floods: result.floods,
     };
     // The capture is over: waiting on the UI loses nothing now.
     let _ = tx.blocking_send(EngineMsg::Done {
-        episodes: result.analysis.episodes,
+        episodes: std::mem::take(&mut screen.pending),
         progress,
         notices: result.notices,
     });

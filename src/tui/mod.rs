@@ -47,20 +47,27 @@
 //!
 //! `--headless` (sensors) draws nothing: it prints a one-line status to standard error
 //! every `--status-every` (10 s) and, with `--out DIR`, exports the tables every
-//! `--export-every` (wall time) and once more at the end, each time into a new
-//! subdirectory `DIR/proxy407-<UTC time>-<n>/`, keeping the last `--keep` (12). The tables
-//! are those of `proxy407 export` except `transactions` (the dashboard keeps episodes
-//! only). Ctrl-C or SIGTERM stops the capture, judges what is pending and writes the last
-//! export: nothing is lost. `e` in the dashboard writes the same export (into `--out`,
-//! default `./proxy407-export`).
+//! `--export-every` of packet time (a replay writes the exports a live run would have
+//! written) and once more at the end, each time into a new subdirectory
+//! `DIR/proxy407-<UTC packet time>-<n>/`, keeping the last `--keep` (12). An export holds the
+//! aggregate tables of `proxy407 export` (users, clients, proxies, targets, causes,
+//! timeline) since the start, and the same tables of the interval since the previous export
+//! in `interval/`; the records themselves go to `--records`. Ctrl-C or SIGTERM stops the
+//! capture, judges what is pending and writes the last export: nothing is lost. `e` in the
+//! dashboard writes the same export (into `--out`, default `./proxy407-export`).
+//!
+//! Memory stays flat over weeks: the dashboard keeps the aggregate ([`crate::stats::Stats`],
+//! bounded by `--max-keys`) and the latest `--keep-episodes` episodes for the drill-down,
+//! which says when older ones of a key are no longer kept.
 
 pub mod app;
 pub mod event;
 pub mod ui;
 
 use crate::engine::EngineConfig;
-use crate::export::{build_tables, write_tables, Format, TableName};
-use crate::model::Episode;
+use crate::export::{aggregate_frames, check_targets, write_frames, Format, TableName};
+use crate::model::Ts;
+use crate::stats::Stats;
 use anyhow::Context as _;
 use app::{Action, App, SourceKind};
 use event::{spawn_engine, Control, EngineMsg, Opener};
@@ -90,25 +97,40 @@ pub struct Options {
     pub fps: u32,
     /// `--pseudonymize`: names (and maybe addresses) replaced before anything is shown.
     pub pseudonymizer: Option<crate::pseudonym::Pseudonymizer>,
+    /// `--keep-episodes`: episodes kept for the drill-down.
+    pub keep_episodes: usize,
+    /// `--max-keys`.
+    pub stats_limits: crate::stats::StatsLimits,
 }
 
-/// The tables an export of the dashboard writes: all but `transactions` (the dashboard
-/// keeps none), which comes first in [`TableName::ALL`].
-pub const EXPORT_TABLES: &[TableName] = TableName::ALL.as_slice().split_at(1).1;
+/// The tables an export of the dashboard writes: the aggregate ones (the records go to
+/// `--records`).
+pub const EXPORT_TABLES: &[TableName] = &[
+    TableName::Users,
+    TableName::Clients,
+    TableName::Proxies,
+    TableName::Targets,
+    TableName::Causes,
+    TableName::Timeline,
+];
 
 /// The name prefix of export subdirectories (only those are ever removed by rotation).
 pub const EXPORT_PREFIX: &str = "proxy407-";
 
-/// Writes the tables into a new subdirectory of `out` and removes the oldest such
+/// Writes the aggregate tables of `total` and, in `interval/`, of `interval` into a new
+/// subdirectory of `out` named by the packet time `at`, and removes the oldest such
 /// subdirectories beyond `keep`. Returns the directory written.
 pub fn export_rotated(
-    episodes: &[Episode],
+    total: &Stats,
+    interval: &Stats,
+    at: Ts,
     out: &Path,
     format: Format,
     keep: usize,
     seq: u64,
 ) -> anyhow::Result<PathBuf> {
-    let now = time::OffsetDateTime::now_utc();
+    let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.micros()) * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let stamp = format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         now.year(),
@@ -119,8 +141,11 @@ pub fn export_rotated(
         now.second()
     );
     let dir = out.join(format!("{EXPORT_PREFIX}{stamp}-{seq:04}"));
-    let tables = build_tables(episodes, &[])?;
-    write_tables(&tables, &dir, format, EXPORT_TABLES, false)?;
+    let part = dir.join("interval");
+    check_targets(&dir, format, EXPORT_TABLES, false)?;
+    check_targets(&part, format, EXPORT_TABLES, false)?;
+    write_frames(&aggregate_frames(total)?, &dir, format)?;
+    write_frames(&aggregate_frames(interval)?, &part, format)?;
     prune(out, keep.max(1))?;
     Ok(dir)
 }
@@ -187,9 +212,12 @@ async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Re
     let ctrl = Control::new(opts.speed);
     let (tx, rx) = mpsc::channel(event::CHANNEL_CAPACITY);
     let replay = opts.kind == SourceKind::Replay;
-    let _engine = spawn_engine(open, cfg, replay, ctrl.clone(), tx)?;
+    let every = opts.export_every.filter(|_| opts.out.is_some());
+    let _engine = spawn_engine(open, cfg, replay, every, ctrl.clone(), tx)?;
     let mut app = App::new(opts.source_label.clone(), opts.kind.clone(), opts.speed);
     app.pseudonymizer = opts.pseudonymizer.clone();
+    app.store = app::Store::new(opts.keep_episodes);
+    app.stats = Stats::with_limits(opts.stats_limits);
     if opts.headless {
         headless(&mut app, rx, &ctrl, &opts).await
     } else {
@@ -203,16 +231,56 @@ async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Re
 /// Export state shared by both modes.
 struct Exporter {
     seq: u64,
+    /// `--export-every` (with `--out`): the engine sends the boundaries.
+    periodic: bool,
 }
 
 impl Exporter {
-    fn export(&mut self, app: &App, opts: &Options) -> anyhow::Result<PathBuf> {
+    fn new(opts: &Options) -> Exporter {
+        Exporter {
+            seq: 0,
+            periodic: opts.export_every.is_some() && opts.out.is_some(),
+        }
+    }
+
+    /// Exports now, named by packet time `at` (the interval tables start again).
+    fn export(&mut self, app: &mut App, opts: &Options, at: Option<Ts>) -> anyhow::Result<PathBuf> {
         self.seq += 1;
         let out = opts
             .out
             .clone()
             .unwrap_or_else(|| PathBuf::from("proxy407-export"));
-        export_rotated(app.store.episodes(), &out, opts.format, opts.keep, self.seq)
+        let at = at
+            .or(app.progress.now)
+            .or(app.progress.capture.last_ts)
+            .unwrap_or(Ts::ZERO);
+        let interval = app.take_interval();
+        export_rotated(
+            &app.stats,
+            &interval,
+            at,
+            &out,
+            opts.format,
+            opts.keep,
+            self.seq,
+        )
+    }
+
+    /// A message from the engine: a boundary is a periodic export.
+    fn on_engine(
+        &mut self,
+        app: &mut App,
+        msg: EngineMsg,
+        opts: &Options,
+    ) -> Option<anyhow::Result<PathBuf>> {
+        match msg {
+            EngineMsg::Boundary { at } if self.periodic => Some(self.export(app, opts, Some(at))),
+            EngineMsg::Boundary { .. } => None,
+            m => {
+                app.on_engine(m);
+                None
+            }
+        }
     }
 }
 
@@ -254,15 +322,17 @@ async fn headless(
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut status = interval(opts.status_every.max(Duration::from_millis(100)));
-    let every = opts.export_every.filter(|_| opts.out.is_some());
-    let mut export = interval(every.unwrap_or(Duration::from_secs(3600)));
-    let mut exporter = Exporter { seq: 0 };
+    let mut exporter = Exporter::new(opts);
     let mut open = true;
     loop {
         tokio::select! {
             m = rx.recv(), if open => match m {
                 Some(m) => {
-                    app.on_engine(m);
+                    match exporter.on_engine(app, m, opts) {
+                        Some(Ok(d)) => eprintln!("proxy407: exported {}", d.display()),
+                        Some(Err(e)) => eprintln!("proxy407: export failed: {e:#}"),
+                        None => {}
+                    }
                     if app.finished {
                         break;
                     }
@@ -270,10 +340,6 @@ async fn headless(
                 None => open = false,
             },
             _ = status.tick() => eprintln!("{}", status_line(app)),
-            _ = export.tick(), if every.is_some() => match exporter.export(app, opts) {
-                Ok(d) => eprintln!("proxy407: exported {}", d.display()),
-                Err(e) => eprintln!("proxy407: export failed: {e:#}"),
-            },
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
@@ -285,7 +351,7 @@ async fn headless(
     }
     eprintln!("{}", status_line(app));
     if opts.out.is_some() {
-        let d = exporter.export(app, opts)?;
+        let d = exporter.export(app, opts, None)?;
         eprintln!("proxy407: exported {}", d.display());
     }
     Ok(())
@@ -303,9 +369,7 @@ async fn interactive(
     let mut sigterm = signal(SignalKind::terminate())?;
     let period = Duration::from_millis(1000 / u64::from(opts.fps.clamp(1, 60)));
     let mut tick = interval(period);
-    let every = opts.export_every.filter(|_| opts.out.is_some());
-    let mut export = interval(every.unwrap_or(Duration::from_secs(3600)));
-    let mut exporter = Exporter { seq: 0 };
+    let mut exporter = Exporter::new(opts);
     let mut open = true;
     let mut last_refresh = Instant::now();
     let mut redraw = true;
@@ -323,7 +387,11 @@ async fn interactive(
         tokio::select! {
             _ = tick.tick() => redraw = true,
             m = rx.recv(), if open => match m {
-                Some(m) => app.on_engine(m),
+                Some(m) => {
+                    if let Some(Err(e)) = exporter.on_engine(app, m, opts) {
+                        app.status = Some(format!("export failed: {e:#}"));
+                    }
+                }
                 None => open = false,
             },
             ev = events.next() => match ev {
@@ -333,7 +401,7 @@ async fn interactive(
                     match app.on_key(k) {
                         Action::Quit => break,
                         Action::Export => {
-                            app.status = Some(match exporter.export(app, opts) {
+                            app.status = Some(match exporter.export(app, opts, None) {
                                 Ok(d) => format!("exported the tables to {}", d.display()),
                                 Err(e) => format!("export failed: {e:#}"),
                             });
@@ -348,19 +416,14 @@ async fn interactive(
                 Some(Ok(_)) => redraw = true,
                 Some(Err(_)) | None => break,
             },
-            _ = export.tick(), if every.is_some() => {
-                if let Err(e) = exporter.export(app, opts) {
-                    app.status = Some(format!("export failed: {e:#}"));
-                }
-            },
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
     }
     ctrl.stop();
-    if opts.out.is_some() && every.is_some() {
+    if exporter.periodic {
         drain_until_done(app, &mut rx, Duration::from_secs(10)).await;
-        exporter.export(app, opts)?;
+        exporter.export(app, opts, None)?;
     }
     Ok(())
 }

@@ -217,6 +217,18 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             Style::new().fg(Color::Yellow),
         ));
     }
+    // A connection flood or scan against a proxy (docs/verdicts.md §3.11), the largest one.
+    if let Some(fl) = app.progress.floods.first() {
+        l2.push(Span::styled(
+            format!(
+                "  flood or scan vs {}: {}{} sources",
+                crate::stats::proxy_key(fl.proxy_ip, fl.proxy_port),
+                fl.sources,
+                if fl.sources_capped { "+" } else { "" }
+            ),
+            BOLD.fg(Color::Red),
+        ));
+    }
     // A remote or cloud mirror: the tunnels taken off, so a sensor on the wrong session shows.
     if !c.encapsulations.is_empty() {
         let via: Vec<String> = c
@@ -227,13 +239,15 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         l2.push(Span::raw(format!("  via {}", via.join(", "))));
     }
     l2.push(Span::raw(format!(
-        "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}",
+        "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}  episodes open {} settling {}",
         c.packets,
         drops,
         c.gap_bytes,
         c.truncated_packets,
         c.decode_errors,
-        c.tls_proxy_connections
+        c.tls_proxy_connections,
+        app.progress.open_episodes,
+        app.progress.settling_episodes
     )));
     f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
 }
@@ -514,11 +528,21 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
         Table::Proxies => "proxy",
         Table::Targets => "target",
     };
+    // The counts are the aggregate's; the list is what the store still keeps.
+    let (n, nf) = app
+        .stats
+        .row(d.table, &d.key)
+        .map_or((eps.len() as u64, failed as u64), |r| {
+            (r.episodes, r.failed)
+        });
+    let kept = if (eps.len() as u64) < n {
+        format!("; the latest {} kept, older ones are gone", eps.len())
+    } else {
+        String::new()
+    };
     let title = format!(
-        " Episodes of {kind} {}: {} episodes, {} failed (Esc: back) ",
-        d.key,
-        eps.len(),
-        failed
+        " Episodes of {kind} {}: {n} episodes, {nf} failed{kept} (Esc: back) ",
+        d.key
     );
     let block = Block::default()
         .borders(Borders::ALL)

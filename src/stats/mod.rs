@@ -1,8 +1,9 @@
 //! The one aggregator: every number the terminal report, the JSON summary
 //! (`docs/verdicts.md` §6.2), the live dashboard and the per-key tables (§6.3) show comes
-//! from a [`Stats`] fed with [`Episode`]s (and, when kept, [`Transaction`]s). Updates are
-//! cheap (hash maps keyed by user, client, proxy and target) so the dashboard can add
-//! episodes as they are judged.
+//! from a [`Stats`] fed with [`Episode`]s (and, when kept, [`Transaction`]s) one at a time,
+//! as they are judged. Updates are cheap (hash maps keyed by user, client, proxy and target),
+//! the state is bounded ([`StatsLimits`]) and two `Stats` merge ([`Stats::merge`]) into the
+//! `Stats` of both inputs, whatever the order the records came in.
 //!
 //! This module owns the definitions of the statistics; it renders nothing. Its choices
 //! (`docs/verdicts.md` §5.1 and §6 say the same for readers of the outputs):
@@ -14,8 +15,15 @@
 //! - **Times.** An episode belongs to the minute of its `start_ts` in the timeline and in
 //!   `max_failures_10min`; `first_seen`/`last_seen` are the earliest `start_ts` and the
 //!   latest `end_ts` of a key's episodes.
-//! - **Percentiles.** Nearest rank over the exact values of `time_to_auth_ms` of the
-//!   authenticated episodes (`p` → the `ceil(p/100·n)`-th smallest value).
+//! - **Percentiles.** Nearest rank over the values of `time_to_auth_ms` of the authenticated
+//!   episodes (`p` → the `ceil(p/100·n)`-th smallest value) while a key has at most
+//!   [`bounded::EXACT_SAMPLES`] of them; beyond, a DDSketch whose answer is within 1 % of the
+//!   value of that rank. `max` is exact.
+//! - **Bounds.** At most [`StatsLimits::max_keys`] rows per table: the episodes of later keys
+//!   are counted in one row [`OTHER_KEY`]. Distinct counts (users and clients per cause, users
+//!   and clients affected, lockout users) are exact up to [`StatsLimits::max_distinct`]. List
+//!   columns keep at most [`MAX_LIST`] values. The timeline keeps the latest
+//!   [`StatsLimits::max_keys`] minutes.
 //! - **Findings in per-key rows** count the episodes that carry the finding.
 //! - **Findings in the summary** (`findings`, `docs/verdicts.md` §5.1):
 //!   `lockout_risk` counts distinct named users with a flagged episode; `capture_gap` counts
@@ -25,21 +33,50 @@
 //! - **Schemes.** `offered` counts episodes whose challenges offered a scheme (each scheme
 //!   once per episode); `used` counts episodes by the scheme the client answered with.
 //! - `max_failures_10min`: the most failed episodes of a user whose start times fit in a
-//!   window of 10 minutes (`t_last − t_first < 10 min`).
+//!   window of 10 minutes (`t_last − t_first < 10 min`); see [`bounded::FailureTimes`].
+//! - **Transactions** add the user agents they show to their user's row, whichever comes
+//!   first: they are kept per user (bounded) and joined when the row is read.
 
 use crate::anomaly::Anomalies;
 use crate::model::{
-    CaptureCounters, Cause, EngineOutput, Episode, Finding, HttpCounters, Notice, Outcome,
-    Transaction, Ts,
+    CaptureCounters, Cause, EngineOutput, Episode, Finding, Flood, HttpCounters, Notice, Outcome,
+    Records, Transaction, Ts,
 };
-use foldhash::{HashMap, HashSet};
+use bounded::{CappedSet, FailureTimes, Samples};
+use foldhash::HashMap;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-/// The user key of episodes without a user name.
+pub mod bounded;
+
+pub use bounded::percentile;
+
+/// The user key of episodes without a user name, in every view and table.
 pub const UNKNOWN_USER: &str = "(unknown)";
+/// The key of the row that counts the episodes of keys beyond [`StatsLimits::max_keys`].
+pub const OTHER_KEY: &str = "(other)";
+/// Most scheme names counted (names come from the wire); the rest count as [`OTHER_KEY`].
+const MAX_SCHEMES: usize = 64;
+
+/// The bounds of one [`Stats`] (`--max-keys`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatsLimits {
+    /// Rows per per-key table, minutes of the timeline.
+    pub max_keys: usize,
+    /// Values of each distinct count.
+    pub max_distinct: usize,
+}
+
+impl Default for StatsLimits {
+    fn default() -> Self {
+        StatsLimits {
+            max_keys: 100_000,
+            max_distinct: 100_000,
+        }
+    }
+}
 
 const N_CAUSES: usize = Cause::ALL.len();
 const N_FINDINGS: usize = Finding::ALL.len();
@@ -169,13 +206,6 @@ impl<'e> EpisodeKeys<'e> {
     }
 }
 
-/// Inserts `v` into a set of owned strings, allocating only when it is new.
-fn insert_str(set: &mut HashSet<String>, v: &str) {
-    if !set.contains(v) {
-        set.insert(v.to_string());
-    }
-}
-
 /// Adds one to the count of `k`, allocating only when it is new.
 fn count_str(map: &mut BTreeMap<String, u64>, k: &str) {
     match map.get_mut(k) {
@@ -234,38 +264,6 @@ fn push_decimal(s: &mut String, n: u32) {
     }
 }
 
-/// Percentile by nearest rank over values sorted ascending; `None` when empty.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let n = sorted.len();
-    let rank = ((p / 100.0) * n as f64).ceil() as usize;
-    let i = rank.clamp(1, n) - 1;
-    sorted.get(i).copied()
-}
-
-fn sorted_values(v: &[f64]) -> Vec<f64> {
-    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    s.sort_by(f64::total_cmp);
-    s
-}
-
-/// The most entries of `times` that fit in a window `t_last − t_first < window_us`.
-pub(crate) fn max_in_window(times: &[Ts], window_us: i64) -> u64 {
-    let mut t: Vec<i64> = times.iter().map(|t| t.0).collect();
-    t.sort_unstable();
-    let mut best = 0usize;
-    let mut lo = 0usize;
-    for hi in 0..t.len() {
-        while lo < hi && t[hi].saturating_sub(t[lo]) >= window_us {
-            lo += 1;
-        }
-        best = best.max(hi - lo + 1);
-    }
-    best as u64
-}
-
 /// Running counts of one key.
 #[derive(Clone, Debug, Default)]
 struct KeyAcc {
@@ -277,7 +275,7 @@ struct KeyAcc {
     challenges: u64,
     credential_attempts: u64,
     findings: [u64; N_FINDINGS],
-    time_to_auth: Vec<f64>,
+    time_to_auth: Samples,
     first_seen: Option<Ts>,
     last_seen: Option<Ts>,
     // users table
@@ -286,7 +284,7 @@ struct KeyAcc {
     workstations: BTreeSet<String>,
     schemes: BTreeSet<String>,
     user_agents: BTreeSet<String>,
-    failure_times: Vec<Ts>,
+    failure_times: FailureTimes,
     // clients, proxies, targets
     users: BTreeSet<String>,
     clients: BTreeSet<String>,
@@ -302,14 +300,42 @@ fn insert_capped(set: &mut BTreeSet<String>, v: &str) {
     }
 }
 
+fn union_capped(set: &mut BTreeSet<String>, other: &BTreeSet<String>) {
+    for v in other {
+        insert_capped(set, v);
+    }
+}
+
+fn min_ts(a: Option<Ts>, b: Option<Ts>) -> Option<Ts> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn max_ts(a: Option<Ts>, b: Option<Ts>) -> Option<Ts> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn add_arrays<const N: usize>(a: &mut [u64; N], b: &[u64; N]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
 impl KeyAcc {
     fn add(&mut self, table: Table, e: &Episode, keys: &EpisodeKeys<'_>) {
         self.episodes += 1;
         match e.outcome {
             Outcome::Authenticated => {
                 self.authenticated += 1;
-                if let Some(ms) = e.time_to_auth_ms.filter(|m| m.is_finite()) {
-                    self.time_to_auth.push(ms);
+                if let Some(ms) = e.time_to_auth_ms {
+                    self.time_to_auth.add(ms);
                 }
             }
             Outcome::Failed => {
@@ -325,13 +351,8 @@ impl KeyAcc {
         for f in distinct_findings(e) {
             self.findings[finding_idx(f)] += 1;
         }
-        if self.first_seen.is_none_or(|t| e.start_ts < t) {
-            self.first_seen = Some(e.start_ts);
-        }
-        let end = e.end_ts.max(e.start_ts);
-        if self.last_seen.is_none_or(|t| end > t) {
-            self.last_seen = Some(end);
-        }
+        self.first_seen = min_ts(self.first_seen, Some(e.start_ts));
+        self.last_seen = max_ts(self.last_seen, Some(e.end_ts.max(e.start_ts)));
         match table {
             Table::Users => {
                 if let Some(d) = &e.domain {
@@ -350,7 +371,7 @@ impl KeyAcc {
                     insert_capped(&mut self.user_agents, ua);
                 }
                 if e.outcome == Outcome::Failed {
-                    self.failure_times.push(e.start_ts);
+                    self.failure_times.add(e.start_ts, TEN_MINUTES_US);
                 }
             }
             Table::Clients => insert_capped(&mut self.users, keys.user),
@@ -361,14 +382,45 @@ impl KeyAcc {
         }
     }
 
-    fn row(&self, table: Table, key: &str) -> KeyRow {
-        let tta = sorted_values(&self.time_to_auth);
+    /// Adds another key's counts (the `(other)` row, or the same key of another `Stats`).
+    fn merge(&mut self, o: &KeyAcc) {
+        self.episodes += o.episodes;
+        self.authenticated += o.authenticated;
+        self.failed += o.failed;
+        self.unresolved += o.unresolved;
+        add_arrays(&mut self.failed_by_cause, &o.failed_by_cause);
+        self.challenges += o.challenges;
+        self.credential_attempts += o.credential_attempts;
+        add_arrays(&mut self.findings, &o.findings);
+        self.time_to_auth.merge(&o.time_to_auth);
+        self.first_seen = min_ts(self.first_seen, o.first_seen);
+        self.last_seen = max_ts(self.last_seen, o.last_seen);
+        for (d, n) in &o.domains {
+            if self.domains.len() < MAX_LIST || self.domains.contains_key(d) {
+                *self.domains.entry(d.clone()).or_insert(0) += n;
+            }
+        }
+        union_capped(&mut self.client_ips, &o.client_ips);
+        union_capped(&mut self.workstations, &o.workstations);
+        union_capped(&mut self.schemes, &o.schemes);
+        union_capped(&mut self.user_agents, &o.user_agents);
+        self.failure_times.merge(&o.failure_times, TEN_MINUTES_US);
+        union_capped(&mut self.users, &o.users);
+        union_capped(&mut self.clients, &o.clients);
+    }
+
+    /// The row; `tx_agents`: the user agents transactions showed for this key (users).
+    fn row(&self, table: Table, key: &str, tx_agents: Option<&BTreeSet<String>>) -> KeyRow {
         // The most frequent domain; ties go to the first by name.
         let mut domain: Option<(&String, u64)> = None;
         for (d, n) in &self.domains {
             if domain.is_none_or(|(_, m)| *n > m) {
                 domain = Some((d, *n));
             }
+        }
+        let mut user_agents = self.user_agents.clone();
+        if let Some(t) = tx_agents {
+            union_capped(&mut user_agents, t);
         }
         KeyRow {
             table,
@@ -381,19 +433,74 @@ impl KeyAcc {
             challenges: self.challenges,
             credential_attempts: self.credential_attempts,
             findings: self.findings,
-            time_to_auth_p50_ms: percentile(&tta, 50.0),
-            time_to_auth_p95_ms: percentile(&tta, 95.0),
+            time_to_auth_p50_ms: self.time_to_auth.percentile(50.0),
+            time_to_auth_p95_ms: self.time_to_auth.percentile(95.0),
             first_seen: self.first_seen,
             last_seen: self.last_seen,
             domain: domain.map(|(d, _)| d.clone()),
             client_ips: self.client_ips.iter().cloned().collect(),
             workstations: self.workstations.iter().cloned().collect(),
             schemes: self.schemes.iter().cloned().collect(),
-            user_agents: self.user_agents.iter().cloned().collect(),
-            max_failures_10min: max_in_window(&self.failure_times, TEN_MINUTES_US),
+            user_agents: user_agents.into_iter().collect(),
+            max_failures_10min: self.failure_times.max_in_window(TEN_MINUTES_US),
             users: self.users.iter().cloned().collect(),
             clients: self.clients.iter().cloned().collect(),
         }
+    }
+}
+
+/// The rows of one table: at most `max_keys` keys, the episodes of the rest in `other`.
+#[derive(Clone, Debug, Default)]
+struct KeyTable {
+    keys: HashMap<String, KeyAcc>,
+    other: Option<KeyAcc>,
+}
+
+impl KeyTable {
+    /// The accumulator of `key`: its own while there is room, else the `(other)` row.
+    fn acc(&mut self, key: &str, max_keys: usize) -> &mut KeyAcc {
+        if !self.keys.contains_key(key) && self.keys.len() < max_keys && key != OTHER_KEY {
+            self.keys.insert(key.to_string(), KeyAcc::default());
+        }
+        match self.keys.get_mut(key) {
+            Some(acc) => acc,
+            None => self.other.get_or_insert_with(KeyAcc::default),
+        }
+    }
+
+    /// Merges `o`'s rows; returns the episodes of its keys that found no room (now in
+    /// `(other)`).
+    fn merge(&mut self, o: &KeyTable, max_keys: usize) -> u64 {
+        let mut folded = 0;
+        for (k, acc) in &o.keys {
+            if !self.keys.contains_key(k) && self.keys.len() >= max_keys {
+                folded += acc.episodes;
+            }
+            self.acc(k, max_keys).merge(acc);
+        }
+        if let Some(acc) = &o.other {
+            self.other.get_or_insert_with(KeyAcc::default).merge(acc);
+        }
+        folded
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len() + usize::from(self.other.is_some())
+    }
+
+    fn get(&self, key: &str) -> Option<&KeyAcc> {
+        if key == OTHER_KEY {
+            self.other.as_ref()
+        } else {
+            self.keys.get(key)
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &KeyAcc)> {
+        self.keys
+            .iter()
+            .map(|(k, a)| (k.as_str(), a))
+            .chain(self.other.iter().map(|a| (OTHER_KEY, a)))
     }
 }
 
@@ -540,14 +647,15 @@ impl Serialize for TimelineRow {
 #[derive(Clone, Debug, Default)]
 struct CauseAcc {
     episodes: u64,
-    users: HashSet<String>,
-    clients: HashSet<IpAddr>,
+    users: CappedSet<String>,
+    clients: CappedSet<IpAddr>,
 }
 
-/// The aggregator. Feed it with [`Stats::add_episode`] (and [`Stats::add_transaction`]);
-/// read it through the row, table and summary accessors.
+/// The aggregator. Feed it with [`Stats::add_episode`] (and [`Stats::add_transaction`]),
+/// merge two with [`Stats::merge`]; read it through the row, table and summary accessors.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
+    limits: StatsLimits,
     episodes: u64,
     authenticated: u64,
     failed: u64,
@@ -559,19 +667,49 @@ pub struct Stats {
     finding_episodes: [u64; N_FINDINGS],
     /// Credentialed requests of the episodes carrying each finding (at least 1 each).
     finding_requests: [u64; N_FINDINGS],
-    lockout_users: BTreeSet<String>,
-    failed_users: HashSet<String>,
-    failed_clients: HashSet<IpAddr>,
+    lockout_users: CappedSet<String>,
+    failed_users: CappedSet<String>,
+    failed_clients: CappedSet<IpAddr>,
     schemes_offered: BTreeMap<String, u64>,
     schemes_used: BTreeMap<String, u64>,
-    time_to_auth: Vec<f64>,
-    tables: [HashMap<String, KeyAcc>; 4],
+    time_to_auth: Samples,
+    tables: [KeyTable; 4],
+    /// User agents of transactions, per user (joined to the user's row when read).
+    tx_user_agents: HashMap<String, BTreeSet<String>>,
     timeline: BTreeMap<i64, TimelineRow>,
+    /// Episodes counted in an `(other)` row, per table.
+    folded: [u64; 4],
+}
+
+/// Counts one scheme name, the names beyond [`MAX_SCHEMES`] as [`OTHER_KEY`].
+fn count_scheme(map: &mut BTreeMap<String, u64>, s: &str, n: u64) {
+    let key = if map.contains_key(s) || map.len() < MAX_SCHEMES {
+        s
+    } else {
+        OTHER_KEY
+    };
+    match map.get_mut(key) {
+        Some(c) => *c += n,
+        None => {
+            map.insert(key.to_string(), n);
+        }
+    }
 }
 
 impl Stats {
     pub fn new() -> Self {
         Stats::default()
+    }
+
+    pub fn with_limits(limits: StatsLimits) -> Self {
+        Stats {
+            limits,
+            ..Stats::default()
+        }
+    }
+
+    pub fn limits(&self) -> StatsLimits {
+        self.limits
     }
 
     /// Everything of a finished run.
@@ -586,38 +724,66 @@ impl Stats {
         s
     }
 
+    fn timeline_row(&mut self, minute: i64) -> Option<&mut TimelineRow> {
+        if !self.timeline.contains_key(&minute) {
+            if self.timeline.len() >= self.limits.max_keys.max(1) {
+                // The oldest minute makes room, unless the new one is older still.
+                match self.timeline.keys().next() {
+                    Some(&first) if first < minute => {
+                        self.timeline.remove(&first);
+                    }
+                    _ => return None,
+                }
+            }
+            self.timeline.insert(
+                minute,
+                TimelineRow {
+                    minute: Ts(minute),
+                    challenges: 0,
+                    authenticated: 0,
+                    failed: 0,
+                    failed_by_cause: [0; N_CAUSES],
+                },
+            );
+        }
+        self.timeline.get_mut(&minute)
+    }
+
     pub fn add_episode(&mut self, e: &Episode) {
         let keys = EpisodeKeys::of(e);
+        let cap = self.limits.max_distinct;
         self.episodes += 1;
         self.challenges += u64::from(e.challenges);
         let minute = e.start_ts.0.div_euclid(MINUTE_US).saturating_mul(MINUTE_US);
-        let tl = self.timeline.entry(minute).or_insert_with(|| TimelineRow {
-            minute: Ts(minute),
-            challenges: 0,
-            authenticated: 0,
-            failed: 0,
-            failed_by_cause: [0; N_CAUSES],
-        });
-        tl.challenges += u64::from(e.challenges);
+        if let Some(tl) = self.timeline_row(minute) {
+            tl.challenges += u64::from(e.challenges);
+            match e.outcome {
+                Outcome::Authenticated => tl.authenticated += 1,
+                Outcome::Failed => {
+                    tl.failed += 1;
+                    if let Some(c) = e.cause {
+                        tl.failed_by_cause[cause_idx(c)] += 1;
+                    }
+                }
+                Outcome::Unresolved => {}
+            }
+        }
         match e.outcome {
             Outcome::Authenticated => {
                 self.authenticated += 1;
-                tl.authenticated += 1;
-                if let Some(ms) = e.time_to_auth_ms.filter(|m| m.is_finite()) {
-                    self.time_to_auth.push(ms);
+                if let Some(ms) = e.time_to_auth_ms {
+                    self.time_to_auth.add(ms);
                 }
             }
             Outcome::Failed => {
                 self.failed += 1;
-                tl.failed += 1;
-                insert_str(&mut self.failed_users, keys.user);
-                self.failed_clients.insert(e.client_ip);
+                self.failed_users.insert_str(keys.user, cap);
+                self.failed_clients.insert_with(e.client_ip, cap);
                 if let Some(c) = e.cause {
-                    tl.failed_by_cause[cause_idx(c)] += 1;
                     let acc = &mut self.causes[cause_idx(c)];
                     acc.episodes += 1;
-                    insert_str(&mut acc.users, keys.user);
-                    acc.clients.insert(e.client_ip);
+                    acc.users.insert_str(keys.user, cap);
+                    acc.clients.insert_with(e.client_ip, cap);
                 }
             }
             Outcome::Unresolved => self.unresolved += 1,
@@ -627,7 +793,7 @@ impl Stats {
             self.finding_requests[finding_idx(f)] += u64::from(e.credential_attempts.max(1));
             if f == Finding::LockoutRisk {
                 if let Some(u) = &e.user {
-                    self.lockout_users.insert(u.clone());
+                    self.lockout_users.insert_str(u, cap);
                 }
             }
         }
@@ -635,20 +801,19 @@ impl Stats {
         offered.sort();
         offered.dedup();
         for s in offered {
-            count_str(&mut self.schemes_offered, s);
+            count_scheme(&mut self.schemes_offered, s, 1);
         }
         if let Some(s) = &e.scheme {
-            count_str(&mut self.schemes_used, s);
+            count_scheme(&mut self.schemes_used, s, 1);
         }
+        let max_keys = self.limits.max_keys;
         for t in Table::ALL {
             let key = keys.key(t);
-            let map = &mut self.tables[t.index()];
-            if !map.contains_key(key) {
-                map.insert(key.to_string(), KeyAcc::default());
+            let table = &mut self.tables[t.index()];
+            if table.get(key).is_none() && table.keys.len() >= max_keys {
+                self.folded[t.index()] += 1;
             }
-            if let Some(acc) = map.get_mut(key) {
-                acc.add(t, e, &keys);
-            }
+            table.acc(key, max_keys).add(t, e, &keys);
         }
     }
 
@@ -656,8 +821,68 @@ impl Stats {
     pub fn add_transaction(&mut self, t: &Transaction) {
         self.transactions += 1;
         if let (Some(u), Some(ua)) = (&t.user, &t.user_agent) {
-            if let Some(acc) = self.tables[Table::Users.index()].get_mut(u) {
-                insert_capped(&mut acc.user_agents, ua);
+            let room = self.tx_user_agents.len() < self.limits.max_keys;
+            match self.tx_user_agents.get_mut(u) {
+                Some(set) => insert_capped(set, ua),
+                None if room => {
+                    let mut set = BTreeSet::new();
+                    set.insert(ua.clone());
+                    self.tx_user_agents.insert(u.clone(), set);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Adds everything `o` counted: the result is the `Stats` of both inputs (within the
+    /// bounds of `self`'s limits).
+    pub fn merge(&mut self, o: &Stats) {
+        let cap = self.limits.max_distinct;
+        self.episodes += o.episodes;
+        self.authenticated += o.authenticated;
+        self.failed += o.failed;
+        self.unresolved += o.unresolved;
+        self.challenges += o.challenges;
+        self.transactions += o.transactions;
+        for (a, b) in self.causes.iter_mut().zip(&o.causes) {
+            a.episodes += b.episodes;
+            a.users.merge(&b.users, cap);
+            a.clients.merge(&b.clients, cap);
+        }
+        add_arrays(&mut self.finding_episodes, &o.finding_episodes);
+        add_arrays(&mut self.finding_requests, &o.finding_requests);
+        self.lockout_users.merge(&o.lockout_users, cap);
+        self.failed_users.merge(&o.failed_users, cap);
+        self.failed_clients.merge(&o.failed_clients, cap);
+        for (s, n) in &o.schemes_offered {
+            count_scheme(&mut self.schemes_offered, s, *n);
+        }
+        for (s, n) in &o.schemes_used {
+            count_scheme(&mut self.schemes_used, s, *n);
+        }
+        self.time_to_auth.merge(&o.time_to_auth);
+        let max_keys = self.limits.max_keys;
+        for t in Table::ALL {
+            let i = t.index();
+            let folded = self.tables[i].merge(&o.tables[i], max_keys);
+            self.folded[i] += o.folded[i] + folded;
+        }
+        for (u, set) in &o.tx_user_agents {
+            let room = self.tx_user_agents.len() < max_keys;
+            match self.tx_user_agents.get_mut(u) {
+                Some(mine) => union_capped(mine, set),
+                None if room => {
+                    self.tx_user_agents.insert(u.clone(), set.clone());
+                }
+                None => {}
+            }
+        }
+        for row in o.timeline.values() {
+            if let Some(tl) = self.timeline_row(row.minute.0) {
+                tl.challenges += row.challenges;
+                tl.authenticated += row.authenticated;
+                tl.failed += row.failed;
+                add_arrays(&mut tl.failed_by_cause, &row.failed_by_cause);
             }
         }
     }
@@ -683,26 +908,26 @@ impl Stats {
     /// Distinct named users with at least one failed episode.
     pub fn users_affected(&self) -> u64 {
         self.failed_users
-            .iter()
-            .filter(|u| u.as_str() != UNKNOWN_USER)
-            .count() as u64
+            .len()
+            .saturating_sub(u64::from(self.unknown_user_failed()))
     }
 
     /// Whether some failed episode has no user name.
     pub fn unknown_user_failed(&self) -> bool {
-        self.failed_users.contains(UNKNOWN_USER)
+        self.failed_users.contains(&UNKNOWN_USER.to_string())
     }
 
-    /// Distinct named users seen in any episode.
+    /// Distinct named users seen in any episode (up to the key limit).
     pub(crate) fn users_seen(&self) -> u64 {
         self.tables[Table::Users.index()]
+            .keys
             .keys()
             .filter(|u| u.as_str() != UNKNOWN_USER)
             .count() as u64
     }
 
     pub fn clients_affected(&self) -> u64 {
-        self.failed_clients.len() as u64
+        self.failed_clients.len()
     }
 
     pub fn failed_by(&self, c: Cause) -> u64 {
@@ -711,7 +936,9 @@ impl Stats {
 
     /// Users whose episodes carry `lockout_risk`, by name.
     pub fn lockout_users(&self) -> Vec<String> {
-        self.lockout_users.iter().cloned().collect()
+        let mut v: Vec<String> = self.lockout_users.iter().cloned().collect();
+        v.sort();
+        v
     }
 
     /// Episodes showing a finding.
@@ -722,7 +949,7 @@ impl Stats {
     /// The summary's count for a finding (see the module notes).
     pub(crate) fn finding_count(&self, f: Finding) -> u64 {
         match f {
-            Finding::LockoutRisk => self.lockout_users.len() as u64,
+            Finding::LockoutRisk => self.lockout_users.len(),
             Finding::CaptureGap => self.finding_episodes[finding_idx(f)],
             _ => self.finding_requests[finding_idx(f)],
         }
@@ -737,24 +964,36 @@ impl Stats {
     }
 
     pub(crate) fn time_to_auth(&self) -> TimeToAuth {
-        let s = sorted_values(&self.time_to_auth);
         TimeToAuth {
-            p50: percentile(&s, 50.0),
-            p95: percentile(&s, 95.0),
-            max: s.last().copied(),
+            p50: self.time_to_auth.percentile(50.0),
+            p95: self.time_to_auth.percentile(95.0),
+            max: self.time_to_auth.max(),
         }
     }
 
     /// Authenticated episodes with a time to authenticate.
-    pub(crate) fn time_to_auth_samples(&self) -> usize {
-        self.time_to_auth.len()
+    pub(crate) fn time_to_auth_samples(&self) -> u64 {
+        self.time_to_auth.count()
+    }
+
+    /// Episodes counted in the `(other)` row of a table (their keys were beyond the limit).
+    pub fn folded(&self, table: Table) -> u64 {
+        self.folded[table.index()]
+    }
+
+    fn key_row(&self, table: Table, key: &str, acc: &KeyAcc) -> KeyRow {
+        let agents = match table {
+            Table::Users => self.tx_user_agents.get(key),
+            _ => None,
+        };
+        acc.row(table, key, agents)
     }
 
     /// One row.
     pub fn row(&self, table: Table, key: &str) -> Option<KeyRow> {
         self.tables[table.index()]
             .get(key)
-            .map(|acc| acc.row(table, key))
+            .map(|acc| self.key_row(table, key, acc))
     }
 
     /// Number of rows of a table.
@@ -769,7 +1008,7 @@ impl Stats {
 
     /// The first `n` rows in the order of [`Stats::rows`]; only those rows are built.
     pub fn top(&self, table: Table, n: usize) -> Vec<KeyRow> {
-        let mut keys: Vec<(&String, &KeyAcc)> = self.tables[table.index()].iter().collect();
+        let mut keys: Vec<(&str, &KeyAcc)> = self.tables[table.index()].iter().collect();
         keys.sort_by(|(ka, a), (kb, b)| {
             b.failed
                 .cmp(&a.failed)
@@ -778,7 +1017,7 @@ impl Stats {
         });
         keys.into_iter()
             .take(n)
-            .map(|(k, acc)| acc.row(table, k))
+            .map(|(k, acc)| self.key_row(table, k, acc))
             .collect()
     }
 
@@ -791,8 +1030,8 @@ impl Stats {
                 CauseRow {
                     cause: c,
                     episodes: acc.episodes,
-                    users: acc.users.len() as u64,
-                    clients: acc.clients.len() as u64,
+                    users: acc.users.len(),
+                    clients: acc.clients.len(),
                     remedy: c.remedy(),
                 }
             })
@@ -802,6 +1041,16 @@ impl Stats {
     /// The `timeline` table, one row per minute that saw an episode start, in time order.
     pub fn timeline(&self) -> Vec<TimelineRow> {
         self.timeline.values().cloned().collect()
+    }
+}
+
+/// The aggregate as a sink of records: every command that aggregates feeds it this way.
+impl Records for Stats {
+    fn episode(&mut self, e: Episode) {
+        self.add_episode(&e);
+    }
+    fn transaction(&mut self, t: Transaction) {
+        self.add_transaction(&t);
     }
 }
 
@@ -854,6 +1103,8 @@ pub struct Summary {
     pub schemes: Schemes,
     pub time_to_auth_ms: TimeToAuth,
     pub top: Top,
+    /// Connection floods and scans, per proxy (`docs/verdicts.md` §3.11).
+    pub floods: Vec<Flood>,
     /// Damage met while reading, and what was out of reach, one line each.
     pub notices: Vec<String>,
 }
@@ -887,6 +1138,7 @@ impl Summary {
         capture: &CaptureCounters,
         http: &HttpCounters,
         anomalies: &Anomalies,
+        floods: &[Flood],
         notices: &[Notice],
         top_n: usize,
     ) -> Summary {
@@ -918,21 +1170,28 @@ impl Summary {
                 proxies: stats.top(Table::Proxies, top_n),
                 targets: stats.top(Table::Targets, top_n),
             },
+            floods: floods.to_vec(),
             notices: notices.iter().map(|n| n.to_string()).collect(),
         }
+    }
+
+    /// The summary of a run's counters and the aggregate of its records.
+    pub fn of_run(stats: &Stats, out: &EngineOutput, top_n: usize) -> Summary {
+        Summary::build(
+            stats,
+            &out.capture,
+            &out.http,
+            &out.anomalies,
+            &out.floods,
+            &out.notices,
+            top_n,
+        )
     }
 
     /// Aggregates a run's output and summarizes it.
     pub fn from_output(out: &EngineOutput, top_n: usize) -> (Stats, Summary) {
         let stats = Stats::from_parts(&out.analysis.episodes, &out.analysis.transactions);
-        let summary = Summary::build(
-            &stats,
-            &out.capture,
-            &out.http,
-            &out.anomalies,
-            &out.notices,
-            top_n,
-        );
+        let summary = Summary::of_run(&stats, out, top_n);
         (stats, summary)
     }
 }
@@ -952,26 +1211,6 @@ mod tests {
         for (i, t) in Table::ALL.into_iter().enumerate() {
             assert_eq!(t.index(), i);
         }
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=20).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), Some(10.0));
-        assert_eq!(percentile(&v, 95.0), Some(19.0));
-        assert_eq!(percentile(&v, 100.0), Some(20.0));
-        assert_eq!(percentile(&[7.0], 50.0), Some(7.0));
-        assert_eq!(percentile(&[], 50.0), None);
-        assert_eq!(sorted_values(&[3.0, f64::NAN, 1.0]), vec![1.0, 3.0]);
-    }
-
-    #[test]
-    fn sliding_window_counts() {
-        let m = |mins: &[i64]| -> Vec<Ts> { mins.iter().map(|m| Ts(m * 60_000_000)).collect() };
-        assert_eq!(max_in_window(&[], TEN_MINUTES_US), 0);
-        // 0, 5, 9 fit; 10 is exactly ten minutes after 0, so 5, 9, 10, 14 fit.
-        assert_eq!(max_in_window(&m(&[0, 5, 9, 10, 14, 30]), TEN_MINUTES_US), 4);
-        assert_eq!(max_in_window(&m(&[30, 0, 20, 10]), TEN_MINUTES_US), 1);
     }
 
     #[test]
