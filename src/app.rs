@@ -171,6 +171,34 @@ trait RecordOut {
     fn finish(self: Box<Self>) -> anyhow::Result<Vec<PathBuf>>;
 }
 
+/// `--records`: the hive-partitioned records.
+impl RecordOut for crate::records::RecordsWriter {
+    fn episode(&mut self, e: &Episode) -> anyhow::Result<()> {
+        crate::records::RecordsWriter::episode(self, e)
+    }
+    fn transaction(&mut self, t: &Transaction) -> anyhow::Result<()> {
+        crate::records::RecordsWriter::transaction(self, t)
+    }
+    fn advance(&mut self, now: Ts) -> anyhow::Result<()> {
+        crate::records::RecordsWriter::advance(self, now)
+    }
+    fn finish(self: Box<Self>) -> anyhow::Result<Vec<PathBuf>> {
+        Ok((*self).finish()?.files)
+    }
+}
+
+/// The record writer of `--records`, when given.
+fn records_out(
+    records: &crate::cli::RecordsArgs,
+    input: &InputArgs,
+) -> anyhow::Result<Option<crate::records::RecordsWriter>> {
+    let cfg = input.engine_config()?;
+    records
+        .config(&cfg)
+        .map(crate::records::RecordsWriter::create)
+        .transpose()
+}
+
 /// `export`'s record tables, streamed.
 struct TableOut {
     episodes: Option<TableStream<Episode>>,
@@ -309,7 +337,12 @@ fn progress_bar(input: &InputArgs, total: Option<u64>) -> Option<indicatif::Prog
 }
 
 fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let (stats, out, _) = run_engine(&a.input, false, Vec::new())?;
+    let mut outs: Vec<Box<dyn RecordOut>> = Vec::new();
+    if let Some(w) = records_out(&a.records, &a.input)? {
+        outs.push(Box::new(w));
+    }
+    let transactions = a.records.records.is_some() && a.records.records_transactions;
+    let (stats, out, _) = run_engine(&a.input, transactions, outs)?;
     let text = crate::report::render(
         &stats,
         &out,
@@ -386,13 +419,18 @@ fn view_options(
         pseudonymizer: None,
         keep_episodes: view.keep_episodes,
         stats_limits: crate::stats::StatsLimits::default(),
+        records: None,
     })
 }
 
-/// Engine settings of the dashboard: transactions are not kept (episodes only).
-fn dashboard_engine_config(input: &InputArgs) -> anyhow::Result<crate::engine::EngineConfig> {
+/// Engine settings of the dashboard: transactions are handed on only for
+/// `--records-transactions` (the screen shows episodes).
+fn dashboard_engine_config(
+    input: &InputArgs,
+    records: &crate::cli::RecordsArgs,
+) -> anyhow::Result<crate::engine::EngineConfig> {
     let mut cfg = input.engine_config()?;
-    cfg.analysis.keep_transactions = false;
+    cfg.analysis.keep_transactions = records.records.is_some() && records.records_transactions;
     Ok(cfg)
 }
 
@@ -422,7 +460,8 @@ fn dashboard(d: &DashboardArgs) -> anyhow::Result<ExitCode> {
     let mut opts = view_options(&d.view, label, crate::tui::app::SourceKind::Replay, speed)?;
     opts.pseudonymizer = d.input.pseudonymizer();
     opts.stats_limits = d.input.stats_limits();
-    let cfg = dashboard_engine_config(&d.input)?;
+    let cfg = dashboard_engine_config(&d.input, &d.records)?;
+    opts.records = d.records.config(&cfg);
     crate::tui::run(
         Box::new(move || {
             source::file::open_files(&files).map_err(|e| InputError(format!("{e:#}")).into())
@@ -449,7 +488,8 @@ fn live(l: &LiveArgs) -> anyhow::Result<ExitCode> {
     )?;
     opts.pseudonymizer = l.input.pseudonymizer();
     opts.stats_limits = l.input.stats_limits();
-    let cfg = dashboard_engine_config(&l.input)?;
+    let cfg = dashboard_engine_config(&l.input, &l.records)?;
+    opts.records = l.records.config(&cfg);
     live_run(iface, &l.input, cfg, opts)
 }
 

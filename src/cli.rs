@@ -6,6 +6,7 @@ use crate::engine::EngineConfig;
 use crate::export::{Format, TableName};
 use crate::flow::FlowLimits;
 use crate::model::Ts;
+use crate::records::{default_sensor, RecordsConfig, RecordsFormat, DEFAULT_GRACE_US};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,6 +52,47 @@ pub struct AnalyzeArgs {
     /// No colour in the terminal report (also when `NO_COLOR` is set).
     #[arg(long)]
     pub no_color: bool,
+    #[command(flatten)]
+    pub records: RecordsArgs,
+}
+
+/// `--records DIR`: the records streamed for a security team's data platform.
+#[derive(Debug, Args, Clone)]
+pub struct RecordsArgs {
+    /// Write every episode as it becomes final into DIR, partitioned by packet hour
+    /// (`DIR/episodes/date=YYYY-MM-DD/hour=HH/<sensor>-<n>.parquet`).
+    #[arg(long, value_name = "DIR")]
+    pub records: Option<PathBuf>,
+    /// Parquet with the export's columns, or NDJSON with Elastic Common Schema names.
+    #[arg(long, value_enum, default_value_t = RecordsFormat::Parquet, requires = "records")]
+    pub records_format: RecordsFormat,
+    /// Write the transactions too (`DIR/transactions/...`).
+    #[arg(long, requires = "records")]
+    pub records_transactions: bool,
+    /// The sensor's name: a column of every record and the start of each file name
+    /// (default: the host name).
+    #[arg(long, requires = "records")]
+    pub sensor: Option<String>,
+}
+
+impl RecordsArgs {
+    /// The writer's settings, when `--records` is given. Files stay open for late records
+    /// as long as a record can come late: the settle delay and the retry window, and more.
+    pub fn config(&self, engine: &EngineConfig) -> Option<RecordsConfig> {
+        let dir = self.records.clone()?;
+        let late = engine
+            .analysis
+            .settle_us
+            .saturating_add(engine.analysis.retry_window_us)
+            .saturating_add(5 * 60 * 1_000_000);
+        Some(RecordsConfig {
+            dir,
+            sensor: self.sensor.clone().unwrap_or_else(default_sensor),
+            format: self.records_format,
+            transactions: self.records_transactions,
+            grace_us: late.max(DEFAULT_GRACE_US),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +119,8 @@ pub struct DashboardArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub view: ViewArgs,
+    #[command(flatten)]
+    pub records: RecordsArgs,
     /// Replay speed: packet seconds per second (`+` and `-` change it while running).
     #[arg(long, default_value_t = 1.0, conflicts_with = "max_speed")]
     pub speed: f64,
@@ -92,6 +136,8 @@ pub struct LiveArgs {
     pub input: InputArgs,
     #[command(flatten)]
     pub view: ViewArgs,
+    #[command(flatten)]
+    pub records: RecordsArgs,
 }
 
 /// How the dashboard shows (or, headless, exports) what it sees.

@@ -40,6 +40,7 @@ pub mod engine;
 
 // The one aggregator and the views.
 pub mod export;
+pub mod records;
 pub mod report;
 pub mod stats;
 pub mod tui;

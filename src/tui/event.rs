@@ -47,6 +47,8 @@ pub struct Progress {
     pub tracked_connections: usize,
     /// Connection floods and scans found so far.
     pub floods: Vec<Flood>,
+    /// `--records` failed: why (it writes no more).
+    pub records_error: Option<String>,
 }
 
 /// What the engine thread tells the UI.
@@ -141,6 +143,7 @@ pub(crate) fn spawn_engine(
     cfg: EngineConfig,
     replay: bool,
     export_every: Option<Duration>,
+    records: Option<RecordsOut>,
     ctrl: Arc<Control>,
     tx: mpsc::Sender<EngineMsg>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
@@ -160,7 +163,7 @@ pub(crate) fn spawn_engine(
             };
             let every =
                 export_every.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX).max(1));
-            run_engine(src, cfg, replay, every, &ctrl, &tx);
+            run_engine(src, cfg, replay, every, records, &ctrl, &tx);
         })?;
     match ready_rx.recv() {
         Ok(Ok(())) => Ok(handle),
@@ -191,6 +194,29 @@ struct Screen<'a> {
     /// `--export-every` in µs, and the packet time of the next boundary.
     every_us: Option<i64>,
     next_boundary: Option<Ts>,
+    /// `--records`, and its first error (then it writes no more).
+    records: Option<RecordsOut>,
+    records_error: Option<String>,
+}
+
+/// `--records` on the engine thread: every final record is written (pseudonymized first
+/// when asked) before it is sent to the screen.
+pub(crate) struct RecordsOut {
+    pub writer: crate::records::RecordsWriter,
+    pub pseudonymizer: Option<crate::pseudonym::Pseudonymizer>,
+}
+
+impl Screen<'_> {
+    fn write_records(&mut self, f: impl FnOnce(&mut RecordsOut) -> anyhow::Result<()>) {
+        if self.records_error.is_some() {
+            return;
+        }
+        if let Some(r) = &mut self.records {
+            if let Err(e) = f(r) {
+                self.records_error = Some(format!("--records: {e:#}"));
+            }
+        }
+    }
 }
 
 impl Screen<'_> {
@@ -215,7 +241,7 @@ impl Screen<'_> {
         if self.last_ts.is_some_and(|l| next > l) {
             engine.advance(next);
         }
-        engine.drain(&mut Pending(&mut self.pending));
+        engine.drain(&mut Drained(self));
         let msg = self.update(engine, Some(next));
         let _ = self.tx.blocking_send(msg);
         let _ = self.tx.blocking_send(EngineMsg::Boundary { at: next });
@@ -237,13 +263,14 @@ impl Screen<'_> {
                 settling_episodes: engine.settling_episodes(),
                 tracked_connections: engine.tracked_connections(),
                 floods: engine.floods(),
+                records_error: self.records_error.clone(),
             },
         }
     }
 
     /// Sends the deltas without waiting; on a full channel they stay pending.
     fn flush(&mut self, engine: &mut Engine, now: Option<Ts>) {
-        engine.drain(&mut Pending(&mut self.pending));
+        engine.drain(&mut Drained(self));
         self.last_flush = Instant::now();
         let msg = self.update(engine, now);
         if let Err(mpsc::error::TrySendError::Full(EngineMsg::Update { episodes, .. })) =
@@ -277,14 +304,16 @@ impl Screen<'_> {
     }
 }
 
-/// Episodes drained by a flush join the pending ones (transactions are not kept here).
-struct Pending<'a>(&'a mut Vec<Episode>);
+/// Records drained by the screen itself (a flush, a boundary) go where the driver's would.
+struct Drained<'s, 'a>(&'s mut Screen<'a>);
 
-impl crate::model::Records for Pending<'_> {
+impl crate::model::Records for Drained<'_, '_> {
     fn episode(&mut self, e: Episode) {
-        self.0.push(e);
+        driver::Sink::episode(self.0, e);
     }
-    fn transaction(&mut self, _: crate::model::Transaction) {}
+    fn transaction(&mut self, t: crate::model::Transaction) {
+        driver::Sink::transaction(self.0, t);
+    }
 }
 
 fn micros_of(d: Duration, speed: f64) -> i64 {
@@ -345,6 +374,9 @@ impl driver::Sink for Screen<'_> {
             Step::Frame(ts) => {
                 self.last_ts = Some(ts);
                 self.frames += 1;
+                if self.frames % 4096 == 0 {
+                    self.write_records(|r| r.writer.advance(ts));
+                }
                 // A live source can be quiet for long: look at the clock on every frame there.
                 if (self.frames % 64 == 0 || !self.replay)
                     && self.last_flush.elapsed() >= FLUSH_EVERY
@@ -355,6 +387,7 @@ impl driver::Sink for Screen<'_> {
             }
             // A quiet live interface: retry windows passed, and the screen shows it.
             Step::Idle(now) => {
+                self.write_records(|r| r.writer.advance(now));
                 self.source = src.stats();
                 self.flush(engine, Some(now));
             }
@@ -367,7 +400,24 @@ impl driver::Sink for Screen<'_> {
     }
 
     fn episode(&mut self, e: Episode) {
+        self.write_records(|r| match &r.pseudonymizer {
+            Some(p) => {
+                let mut e = e.clone();
+                crate::pseudonym::pseudonymize_episode(&mut e, p);
+                r.writer.episode(&e)
+            }
+            None => r.writer.episode(&e),
+        });
         self.pending.push(e);
+    }
+
+    fn transaction(&mut self, mut t: crate::model::Transaction) {
+        self.write_records(|r| {
+            if let Some(p) = &r.pseudonymizer {
+                crate::pseudonym::pseudonymize_transaction(&mut t, p);
+            }
+            r.writer.transaction(&t)
+        });
     }
 }
 
@@ -376,6 +426,7 @@ fn run_engine(
     cfg: EngineConfig,
     replay: bool,
     every_us: Option<i64>,
+    records: Option<RecordsOut>,
     ctrl: &Control,
     tx: &mpsc::Sender<EngineMsg>,
 ) {
@@ -394,8 +445,24 @@ fn run_engine(
         frames: 0,
         every_us,
         next_boundary: None,
+        records,
+        records_error: None,
     };
-    let result = driver::stream(src.as_mut(), Engine::new(cfg), &mut screen);
+    let mut result = driver::stream(src.as_mut(), Engine::new(cfg), &mut screen);
+    if let Some(r) = screen.records.take() {
+        if screen.records_error.is_none() {
+            if let Err(e) = r.writer.finish() {
+                screen.records_error = Some(format!("--records: {e:#}"));
+            }
+        }
+    }
+    if let Some(e) = &screen.records_error {
+        result.notices.push(Notice {
+            origin: "records".into(),
+            offset: None,
+            message: e.clone(),
+        });
+    }
     let progress = Progress {
         capture: result.capture,
         http: result.http,
@@ -406,6 +473,7 @@ fn run_engine(
         settling_episodes: 0,
         tracked_connections: 0,
         floods: result.floods,
+        records_error: screen.records_error.clone(),
     };
     // The capture is over: waiting on the UI loses nothing now.
     let _ = tx.blocking_send(EngineMsg::Done {

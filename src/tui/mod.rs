@@ -101,6 +101,8 @@ pub struct Options {
     pub keep_episodes: usize,
     /// `--max-keys`.
     pub stats_limits: crate::stats::StatsLimits,
+    /// `--records`: written on the engine thread as episodes become final.
+    pub records: Option<crate::records::RecordsConfig>,
 }
 
 /// The tables an export of the dashboard writes: the aggregate ones (the records go to
@@ -213,7 +215,14 @@ async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Re
     let (tx, rx) = mpsc::channel(event::CHANNEL_CAPACITY);
     let replay = opts.kind == SourceKind::Replay;
     let every = opts.export_every.filter(|_| opts.out.is_some());
-    let _engine = spawn_engine(open, cfg, replay, every, ctrl.clone(), tx)?;
+    let records = match &opts.records {
+        Some(c) => Some(event::RecordsOut {
+            writer: crate::records::RecordsWriter::create(c.clone())?,
+            pseudonymizer: opts.pseudonymizer.clone(),
+        }),
+        None => None,
+    };
+    let _engine = spawn_engine(open, cfg, replay, every, records, ctrl.clone(), tx)?;
     let mut app = App::new(opts.source_label.clone(), opts.kind.clone(), opts.speed);
     app.pseudonymizer = opts.pseudonymizer.clone();
     app.store = app::Store::new(opts.keep_episodes);
