@@ -235,6 +235,7 @@ fn view_options(
         status_every: view.status_every,
         fps: view.fps,
         pseudonymizer: None,
+        metrics: view.metrics.map(|a| (a, crate::metrics::Metrics::new())),
     })
 }
 

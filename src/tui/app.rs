@@ -10,11 +10,12 @@
 //! terminal.
 
 use super::event::{EngineMsg, Progress};
-use crate::model::{Cause, Episode, Notice, Outcome, Ts};
+use crate::metrics::{Metrics, SensorCounters};
+use crate::model::{Cause, Episode, Finding, Notice, Outcome, Ts};
 use crate::pseudonym::{pseudonymize, Pseudonymizer};
 use crate::stats::{key_of, KeyRow, Stats, Table};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Failed episodes kept for the "recent failures" panel.
 pub const RECENT_MAX: usize = 500;
@@ -255,6 +256,8 @@ pub struct App {
     pub page: usize,
     /// Applied to every episode before it is counted or shown.
     pub pseudonymizer: Option<Pseudonymizer>,
+    /// `--metrics`: counts every episode once, as received, and the running counters.
+    pub metrics: Option<Metrics>,
 }
 
 impl App {
@@ -287,6 +290,7 @@ impl App {
             status: None,
             page: 10,
             pseudonymizer: None,
+            metrics: None,
         }
     }
 
@@ -329,6 +333,9 @@ impl App {
                 mut episodes,
                 progress,
             } => {
+                if let Some(m) = &self.metrics {
+                    episodes.iter().for_each(|e| m.episode(e));
+                }
                 if let Some(p) = &self.pseudonymizer {
                     pseudonymize(&mut episodes, &mut [], p);
                 }
@@ -340,6 +347,20 @@ impl App {
                 progress,
                 notices,
             } => {
+                if let Some(m) = &self.metrics {
+                    // The final list holds the episodes received before: count the others.
+                    let seen: HashSet<u64> = self
+                        .store
+                        .episodes()
+                        .iter()
+                        .chain(&self.held)
+                        .map(|e| e.episode_id)
+                        .collect();
+                    episodes
+                        .iter()
+                        .filter(|e| !seen.contains(&e.episode_id))
+                        .for_each(|e| m.episode(e));
+                }
                 if let Some(p) = &self.pseudonymizer {
                     pseudonymize(&mut episodes, &mut [], p);
                 }
@@ -348,6 +369,16 @@ impl App {
                 self.notices = notices;
                 self.finished = true;
             }
+        }
+        if let Some(m) = &self.metrics {
+            m.counters(&SensorCounters {
+                packets: self.progress.capture.packets,
+                kernel_dropped: self.progress.source.kernel_dropped.unwrap_or(0),
+                gap_bytes: self.progress.capture.gap_bytes,
+                // The engine does not report the size of its flow table (yet).
+                tracked_connections: 0,
+                lockout_risk_users: self.stats.finding_count(Finding::LockoutRisk),
+            });
         }
     }
 

@@ -90,6 +90,9 @@ pub struct Options {
     pub fps: u32,
     /// `--pseudonymize`: names (and maybe addresses) replaced before anything is shown.
     pub pseudonymizer: Option<crate::pseudonym::Pseudonymizer>,
+    /// `--metrics`: where `GET /metrics` is served, and the metrics every received episode
+    /// and counter goes into.
+    pub metrics: Option<(std::net::SocketAddr, crate::metrics::Metrics)>,
 }
 
 /// The tables an export of the dashboard writes: all but `transactions` (the dashboard
@@ -184,12 +187,19 @@ pub fn run(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Result<()>
 }
 
 async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Result<()> {
+    if let Some((addr, metrics)) = &opts.metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics: cannot listen on {addr}"))?;
+        tokio::spawn(crate::metrics::serve(listener, metrics.clone()));
+    }
     let ctrl = Control::new(opts.speed);
     let (tx, rx) = mpsc::channel(event::CHANNEL_CAPACITY);
     let replay = opts.kind == SourceKind::Replay;
     let _engine = spawn_engine(open, cfg, replay, ctrl.clone(), tx)?;
     let mut app = App::new(opts.source_label.clone(), opts.kind.clone(), opts.speed);
     app.pseudonymizer = opts.pseudonymizer.clone();
+    app.metrics = opts.metrics.as_ref().map(|(_, m)| m.clone());
     if opts.headless {
         headless(&mut app, rx, &ctrl, &opts).await
     } else {
