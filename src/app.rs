@@ -420,6 +420,7 @@ fn view_options(
         keep_episodes: view.keep_episodes,
         stats_limits: crate::stats::StatsLimits::default(),
         records: None,
+        metrics: view.metrics.map(|a| (a, crate::metrics::Metrics::new())),
     })
 }
 

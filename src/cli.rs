@@ -9,6 +9,7 @@ use crate::model::Ts;
 use crate::records::{default_sensor, RecordsConfig, RecordsFormat, DEFAULT_GRACE_US};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -167,6 +168,26 @@ pub struct ViewArgs {
     /// Episodes kept for the drill-down (the latest); the numbers count every episode.
     #[arg(long, default_value_t = crate::tui::app::KEEP_EPISODES)]
     pub keep_episodes: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics: `host:port`, or `:port` (or a port
+    /// alone) for 127.0.0.1.
+    #[arg(long, value_name = "ADDR", value_parser = parse_metrics_addr)]
+    pub metrics: Option<SocketAddr>,
+}
+
+/// `--metrics ADDR`: `host:port` (an address or a name), or `:port` / `port` on 127.0.0.1.
+pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    let port_only = s.strip_prefix(':').unwrap_or(s);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s:?} is not host:port or :port ({e})"))?
+        .next()
+        .ok_or_else(|| format!("{s:?} names no address"))
 }
 
 /// Where packets come from, and the options every analysing command shares.

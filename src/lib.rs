@@ -3,7 +3,7 @@
 //! The modules are the pipeline stages, in order (see `ARCHITECTURE.md` for the layers and
 //! what may import what, `docs/verdicts.md` for the rules the analysis follows):
 //! [`source`] → [`decode`] → [`flow`] + [`reassembly`] → [`http`] → [`auth`] →
-//! [`analysis`] → [`stats`] → views: [`report`], [`export`], [`tui`].
+//! [`analysis`] → [`stats`] → views: [`report`], [`export`], [`tui`] (with [`metrics`]).
 //!
 //! A run is [`driver::run`]: a [`source::PacketSource`] into an [`Engine`], judged records out
 //! to a [`driver::Sink`], an [`EngineOutput`] at the end. [`model`] holds the records and
@@ -40,6 +40,7 @@ pub mod engine;
 
 // The one aggregator and the views.
 pub mod export;
+pub mod metrics;
 pub mod records;
 pub mod report;
 pub mod stats;

@@ -11,7 +11,8 @@
 //! terminal.
 
 use super::event::{EngineMsg, Progress};
-use crate::model::{Cause, Episode, Notice, Outcome, Ts};
+use crate::metrics::{Metrics, SensorCounters};
+use crate::model::{Cause, Episode, Finding, Notice, Outcome, Ts};
 use crate::pseudonym::{pseudonymize, Pseudonymizer};
 use crate::stats::{key_of, KeyRow, Stats, Table};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -269,6 +270,8 @@ pub struct App {
     pub page: usize,
     /// Applied to every episode before it is counted or shown.
     pub pseudonymizer: Option<Pseudonymizer>,
+    /// `--metrics`: counts every episode once, as received, and the running counters.
+    pub metrics: Option<Metrics>,
 }
 
 impl App {
@@ -302,6 +305,7 @@ impl App {
             status: None,
             page: 10,
             pseudonymizer: None,
+            metrics: None,
         }
     }
 
@@ -339,6 +343,9 @@ impl App {
                 mut episodes,
                 progress,
             } => {
+                if let Some(m) = &self.metrics {
+                    episodes.iter().for_each(|e| m.episode(e));
+                }
                 if let Some(p) = &self.pseudonymizer {
                     pseudonymize(&mut episodes, &mut [], p);
                 }
@@ -350,6 +357,9 @@ impl App {
                 progress,
                 notices,
             } => {
+                if let Some(m) = &self.metrics {
+                    episodes.iter().for_each(|e| m.episode(e));
+                }
                 if let Some(p) = &self.pseudonymizer {
                     pseudonymize(&mut episodes, &mut [], p);
                 }
@@ -365,6 +375,15 @@ impl App {
             }
             // The runner rotates the exports on it; nothing to show.
             EngineMsg::Boundary { .. } => {}
+        }
+        if let Some(m) = &self.metrics {
+            m.counters(&SensorCounters {
+                packets: self.progress.capture.packets,
+                kernel_dropped: self.progress.source.kernel_dropped.unwrap_or(0),
+                gap_bytes: self.progress.capture.gap_bytes,
+                tracked_connections: self.progress.tracked_connections as u64,
+                lockout_risk_users: self.stats.finding_count(Finding::LockoutRisk),
+            });
         }
     }
 

@@ -103,6 +103,9 @@ pub struct Options {
     pub stats_limits: crate::stats::StatsLimits,
     /// `--records`: written on the engine thread as episodes become final.
     pub records: Option<crate::records::RecordsConfig>,
+    /// `--metrics`: where `GET /metrics` is served, and the metrics every received episode
+    /// and counter goes into.
+    pub metrics: Option<(std::net::SocketAddr, crate::metrics::Metrics)>,
 }
 
 /// The tables an export of the dashboard writes: the aggregate ones (the records go to
@@ -211,6 +214,12 @@ pub fn run(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Result<()>
 }
 
 async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Result<()> {
+    if let Some((addr, metrics)) = &opts.metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--metrics: cannot listen on {addr}"))?;
+        tokio::spawn(crate::metrics::serve(listener, metrics.clone()));
+    }
     let ctrl = Control::new(opts.speed);
     let (tx, rx) = mpsc::channel(event::CHANNEL_CAPACITY);
     let replay = opts.kind == SourceKind::Replay;
@@ -227,6 +236,7 @@ async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Re
     app.pseudonymizer = opts.pseudonymizer.clone();
     app.store = app::Store::new(opts.keep_episodes);
     app.stats = Stats::with_limits(opts.stats_limits);
+    app.metrics = opts.metrics.as_ref().map(|(_, m)| m.clone());
     if opts.headless {
         headless(&mut app, rx, &ctrl, &opts).await
     } else {
