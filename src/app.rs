@@ -432,6 +432,9 @@ fn dashboard_engine_config(
 ) -> anyhow::Result<crate::engine::EngineConfig> {
     let mut cfg = input.engine_config()?;
     cfg.analysis.keep_transactions = records.records.is_some() && records.records_transactions;
+    // The screen shows each episode at its verdict; exports and the final view count it
+    // once it has settled.
+    cfg.analysis.previews = true;
     Ok(cfg)
 }
 

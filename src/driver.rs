@@ -50,6 +50,8 @@ pub trait Sink {
     fn episode(&mut self, _e: Episode) {}
     /// A transaction (when the engine hands them on).
     fn transaction(&mut self, _t: Transaction) {}
+    /// A copy of an episode at its verdict (with `previews`), before it settles.
+    fn judged(&mut self, _e: Episode) {}
 }
 
 /// A sink that only waits for the end: tests, benchmarks and batch commands without a
@@ -67,6 +69,9 @@ impl<S: Sink + ?Sized> Records for Feed<'_, S> {
     }
     fn transaction(&mut self, t: Transaction) {
         self.0.transaction(t);
+    }
+    fn judged(&mut self, e: Episode) {
+        self.0.judged(e);
     }
 }
 

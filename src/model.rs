@@ -381,6 +381,9 @@ pub struct AnalysisOutput {
 pub trait Records {
     fn episode(&mut self, e: Episode);
     fn transaction(&mut self, t: Transaction);
+    /// A copy of an episode at its verdict, before it settles (only when previews were
+    /// asked for: the live views show it at once; it comes again, final, as `episode`).
+    fn judged(&mut self, _e: Episode) {}
 }
 
 /// Collects every record (batch runs and tests).

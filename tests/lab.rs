@@ -361,7 +361,8 @@ fn live_lab_scenarios_get_their_verdicts() {
 
 /// The dashboard on a live interface: `proxy407 live --headless` on `lo` while the lab runs
 /// a real Squid scenario (a wrong Basic password retried); the export written when SIGTERM
-/// stops it names the failing user and the cause.
+/// stops it names the failing user, and the ECS records streamed meanwhile hold the failed
+/// episode with its cause.
 #[cfg(feature = "live")]
 #[test]
 fn live_headless_dashboard_sees_a_failing_user_through_squid() {
@@ -376,6 +377,7 @@ fn live_headless_dashboard_sees_a_failing_user_through_squid() {
     }
     let work = tempfile::tempdir().expect("temp dir");
     let exports = work.path().join("exports");
+    let records = work.path().join("records");
     let _turn = lab_turn();
     let live = Command::new(env!("CARGO_BIN_EXE_proxy407"))
         .args([
@@ -388,6 +390,8 @@ fn live_headless_dashboard_sees_a_failing_user_through_squid() {
         ])
         .args(["--export-every", "1s", "--status-every", "1s", "--out"])
         .arg(&exports)
+        .args(["--records-format", "ecs", "--sensor", "lab", "--records"])
+        .arg(&records)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -420,13 +424,28 @@ fn live_headless_dashboard_sees_a_failing_user_through_squid() {
         .collect();
     dirs.sort();
     let last = dirs.last().expect("at least one export");
-    let episodes = std::fs::read_to_string(last.join("episodes.csv")).expect("episodes.csv");
+    let mut docs = Vec::new();
+    let mut stack = vec![records.join("episodes")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("records written").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "ndjson") {
+                let text = std::fs::read_to_string(&p).expect("ndjson");
+                docs.extend(
+                    text.lines()
+                        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")),
+                );
+            }
+        }
+    }
     assert!(
-        episodes
-            .lines()
-            .any(|l| l.contains(",bob,") && l.contains(",failed,bad_credentials,")),
-        "no failed episode of bob in {}:\n{episodes}\n{stderr}",
-        last.display()
+        docs.iter().any(|d| d["user"]["name"] == "bob"
+            && d["event"]["outcome"] == "failure"
+            && d["event"]["reason"] == "bad_credentials"
+            && d["observer"]["hostname"] == "lab"),
+        "no failed episode of bob in the records: {docs:?}\n{stderr}"
     );
     let users = std::fs::read_to_string(last.join("users.csv")).expect("users.csv");
     assert!(users.lines().any(|l| l.starts_with("bob,")), "{users}");

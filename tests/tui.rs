@@ -150,7 +150,11 @@ fn app_with(episodes: Vec<Episode>) -> App {
     progress.capture.packets = 1234;
     progress.capture.first_ts = Some(Ts(T0));
     progress.capture.last_ts = Some(Ts(T0 + 100_000_000));
-    app.on_engine(EngineMsg::Update { episodes, progress });
+    app.on_engine(EngineMsg::Update {
+        judged: episodes,
+        settled: Vec::new(),
+        progress,
+    });
     app.refresh_view();
     app
 }
@@ -270,7 +274,8 @@ fn health_line_names_the_largest_anomaly() {
     progress.anomalies.add(ReassemblyAnomaly::Gap);
     progress.anomalies.add_n(HttpAnomaly::BadChunk, 3);
     app.on_engine(EngineMsg::Update {
-        episodes: Vec::new(),
+        settled: Vec::new(),
+        judged: Vec::new(),
         progress,
     });
     let s = screen(&app, 80, 24);
@@ -287,7 +292,8 @@ fn health_line_names_the_tunnels_taken_off() {
     progress.capture.encapsulations.insert("vxlan".into(), 12);
     progress.capture.encapsulations.insert("erspan3".into(), 2);
     app.on_engine(EngineMsg::Update {
-        episodes: Vec::new(),
+        settled: Vec::new(),
+        judged: Vec::new(),
         progress,
     });
     let s = screen(&app, 100, 24);
@@ -456,7 +462,8 @@ fn pause_holds_new_episodes_until_resumed() {
     assert_eq!(press(&mut app, KeyCode::Char('p')), Action::Pause(true));
     assert!(screen(&app, 80, 24).contains("[PAUSED]"));
     app.on_engine(EngineMsg::Update {
-        episodes: vec![ep(
+        settled: Vec::new(),
+        judged: vec![ep(
             8,
             Some("dave"),
             "10.0.0.9",
@@ -519,17 +526,21 @@ fn final_message_adds_the_last_episodes_and_marks_the_end() {
     let mut first = sample();
     let last = first.split_off(first.len() - 2);
     app.on_engine(EngineMsg::Update {
-        episodes: first,
+        settled: Vec::new(),
+        judged: first,
         progress: Progress::default(),
     });
     app.on_engine(EngineMsg::Done {
-        episodes: last,
+        judged: last,
+        settled: sample(),
         progress: Progress::default(),
         notices: vec![],
     });
     app.refresh_view();
     assert!(app.finished);
+    // At the end the screen shows the settled aggregate.
     assert_eq!(app.stats.totals().total, sample().len() as u64);
+    assert_eq!(app.stats.totals(), app.settled.totals());
     let s = screen(&app, 80, 24);
     assert!(s.contains("[END OF CAPTURE]"), "{s}");
     let t = app.stats.totals();
@@ -548,7 +559,8 @@ fn pseudonymized_dashboard_never_shows_real_names() {
     let mut app = App::new("x.pcap", SourceKind::Replay, None);
     app.pseudonymizer = Some(proxy407::pseudonym::Pseudonymizer::new("k", false));
     app.on_engine(EngineMsg::Update {
-        episodes: sample(),
+        settled: Vec::new(),
+        judged: sample(),
         progress: Progress::default(),
     });
     app.refresh_view();
@@ -582,7 +594,8 @@ fn many_episodes_and_users_stay_fast() {
     let mut app = App::new("big.pcap", SourceKind::Replay, None);
     for chunk in eps.chunks(1000) {
         app.on_engine(EngineMsg::Update {
-            episodes: chunk.to_vec(),
+            settled: Vec::new(),
+            judged: chunk.to_vec(),
             progress: Progress::default(),
         });
     }

@@ -163,6 +163,8 @@ pub struct AnalysisConfig {
     /// Most client addresses with a known user, users in the lockout window, and distinct
     /// flood sources per proxy.
     pub max_tracked_users: usize,
+    /// Hand on a copy of each episode at its verdict too (the live views).
+    pub previews: bool,
 }
 
 impl Default for AnalysisConfig {
@@ -175,6 +177,7 @@ impl Default for AnalysisConfig {
             settle_us: 600_000_000,
             max_open_episodes: 100_000,
             max_tracked_users: 200_000,
+            previews: false,
         }
     }
 }
@@ -204,8 +207,9 @@ pub struct Analyzer {
     /// Judged episodes by id, and the order they settle in (packet time, id).
     settling: HashMap<u64, Settling>,
     settle_queue: VecDeque<(Ts, u64)>,
-    /// Settled episodes and transactions not yet drained.
+    /// Settled episodes, copies at the verdict (previews) and transactions not yet drained.
     out_episodes: Vec<Episode>,
+    out_judged: Vec<Episode>,
     out_transactions: Vec<Transaction>,
     /// Requests applied as unanswered when their episode's window passed, by (connection,
     /// request number): their exchange, when it comes, is only recorded under that episode.
@@ -240,6 +244,7 @@ impl Analyzer {
             settling: HashMap::new(),
             settle_queue: VecDeque::new(),
             out_episodes: Vec::new(),
+            out_judged: Vec::new(),
             out_transactions: Vec::new(),
             late: HashMap::new(),
             known_clients: HashSet::default(),
@@ -319,6 +324,9 @@ impl Analyzer {
         for t in self.out_transactions.drain(..) {
             out.transaction(t);
         }
+        for e in self.out_judged.drain(..) {
+            out.judged(e);
+        }
         for e in self.out_episodes.drain(..) {
             out.episode(e);
         }
@@ -326,7 +334,9 @@ impl Analyzer {
 
     /// Whether records wait to be drained.
     pub fn has_output(&self) -> bool {
-        !self.out_episodes.is_empty() || !self.out_transactions.is_empty()
+        !self.out_episodes.is_empty()
+            || !self.out_transactions.is_empty()
+            || !self.out_judged.is_empty()
     }
 
     /// Transactions are handed on.
@@ -702,6 +712,9 @@ impl Analyzer {
                 self.anomalies.add(AnalysisAnomaly::SettlingFull);
                 self.release(oldest);
             }
+        }
+        if self.cfg.previews {
+            self.out_judged.push(ep.rec.clone());
         }
         self.settle_queue.push_back((self.now, id));
         self.settling.insert(id, Settling { ep: ep.rec, realm });

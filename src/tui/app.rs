@@ -235,8 +235,12 @@ impl Rates {
 pub struct App {
     pub source_label: String,
     pub kind: SourceKind,
+    /// What the screen shows: episodes as they are judged while the capture runs, the
+    /// settled aggregate once it has ended.
     pub stats: Stats,
-    /// The aggregate since the last export (the interval tables).
+    /// The aggregate of settled (final) episodes: exports, and the final view.
+    pub settled: Stats,
+    /// The settled aggregate since the last export (the interval tables).
     interval: Stats,
     pub store: Store,
     pub progress: Progress,
@@ -280,6 +284,7 @@ impl App {
             source_label: source_label.into(),
             kind,
             stats: Stats::new(),
+            settled: Stats::new(),
             interval: Stats::new(),
             store: Store::default(),
             progress: Progress::default(),
@@ -309,7 +314,7 @@ impl App {
         }
     }
 
-    /// Adds judged episodes (held back while paused).
+    /// Adds judged episodes to what is shown (held back while paused).
     pub(crate) fn add_episodes(&mut self, episodes: Vec<Episode>) {
         if self.paused {
             self.held.extend(episodes);
@@ -317,16 +322,30 @@ impl App {
         }
         for e in episodes {
             self.stats.add_episode(&e);
-            self.interval.add_episode(&e);
             self.store.push(e);
             self.dirty = true;
         }
     }
 
-    /// The aggregate since the last call (an export's interval), started again.
+    /// Adds final episodes to the aggregate of the exports.
+    fn add_settled(&mut self, episodes: &[Episode]) {
+        for e in episodes {
+            self.settled.add_episode(e);
+            self.interval.add_episode(e);
+        }
+    }
+
+    /// The settled aggregate since the last call (an export's interval), started again.
     pub(crate) fn take_interval(&mut self) -> Stats {
-        let fresh = Stats::with_limits(self.stats.limits());
+        let fresh = Stats::with_limits(self.settled.limits());
         std::mem::replace(&mut self.interval, fresh)
+    }
+
+    /// Both aggregates with these bounds (`--max-keys`), before anything is added.
+    pub fn set_limits(&mut self, limits: crate::stats::StatsLimits) {
+        self.stats = Stats::with_limits(limits);
+        self.settled = Stats::with_limits(limits);
+        self.interval = Stats::with_limits(limits);
     }
 
     fn set_progress(&mut self, p: Progress) {
@@ -340,35 +359,28 @@ impl App {
     pub fn on_engine(&mut self, msg: EngineMsg) {
         match msg {
             EngineMsg::Update {
-                mut episodes,
+                judged,
+                settled,
                 progress,
             } => {
-                if let Some(m) = &self.metrics {
-                    episodes.iter().for_each(|e| m.episode(e));
-                }
-                if let Some(p) = &self.pseudonymizer {
-                    pseudonymize(&mut episodes, &mut [], p);
-                }
-                self.add_episodes(episodes);
+                self.receive(judged, settled);
                 self.set_progress(progress);
             }
             EngineMsg::Done {
-                mut episodes,
+                judged,
+                settled,
                 progress,
                 notices,
             } => {
-                if let Some(m) = &self.metrics {
-                    episodes.iter().for_each(|e| m.episode(e));
-                }
-                if let Some(p) = &self.pseudonymizer {
-                    pseudonymize(&mut episodes, &mut [], p);
-                }
-                // The run is over: what was held while paused counts now.
+                self.receive(judged, settled);
+                // The run is over: what was held while paused is shown, and the screen
+                // shows the settled aggregate, the numbers of `analyze`.
                 let held = std::mem::take(&mut self.held);
                 let paused = std::mem::replace(&mut self.paused, false);
                 self.add_episodes(held);
-                self.add_episodes(episodes);
                 self.paused = paused;
+                self.stats = self.settled.clone();
+                self.dirty = true;
                 self.set_progress(progress);
                 self.notices = notices;
                 self.finished = true;
@@ -385,6 +397,21 @@ impl App {
                 lockout_risk_users: self.stats.finding_count(Finding::LockoutRisk),
             });
         }
+    }
+
+    /// Judged episodes go to the screen and the metrics (an episode's outcome, cause, proxy
+    /// and scheme are fixed at its verdict), settled ones to the exports' aggregate; both
+    /// pseudonymized first when asked.
+    fn receive(&mut self, mut judged: Vec<Episode>, mut settled: Vec<Episode>) {
+        if let Some(m) = &self.metrics {
+            judged.iter().for_each(|e| m.episode(e));
+        }
+        if let Some(p) = &self.pseudonymizer {
+            pseudonymize(&mut judged, &mut [], p);
+            pseudonymize(&mut settled, &mut [], p);
+        }
+        self.add_episodes(judged);
+        self.add_settled(&settled);
     }
 
     /// (packets/s, bits/s) over the last seconds of packet time.

@@ -54,9 +54,11 @@ pub struct Progress {
 /// What the engine thread tells the UI.
 #[derive(Debug)]
 pub enum EngineMsg {
-    /// Episodes that became final since the last message, and the counters.
+    /// Episodes judged since the last message (shown at once), episodes that became final
+    /// (counted for exports and the final view), and the counters.
     Update {
-        episodes: Vec<Episode>,
+        judged: Vec<Episode>,
+        settled: Vec<Episode>,
         progress: Progress,
     },
     /// Packet time reached `at`, a multiple of `--export-every`: every episode final by
@@ -65,7 +67,8 @@ pub enum EngineMsg {
     /// The capture ended or was stopped: the episodes that settled at its end, with the
     /// final counters and the notices.
     Done {
-        episodes: Vec<Episode>,
+        judged: Vec<Episode>,
+        settled: Vec<Episode>,
         progress: Progress,
         notices: Vec<Notice>,
     },
@@ -182,7 +185,9 @@ struct Screen<'a> {
     ctrl: &'a Control,
     /// Pace on packet time and obey pause (files); a live source is read as packets come.
     replay: bool,
-    /// Final episodes not sent yet (the channel had no room, or the next flush is due).
+    /// Judged and final episodes not sent yet (the channel had no room, or the next flush
+    /// is due).
+    judged: Vec<Episode>,
     pending: Vec<Episode>,
     last_flush: Instant,
     source: SourceStats,
@@ -252,7 +257,8 @@ impl Screen<'_> {
     fn update(&mut self, engine: &Engine, now: Option<Ts>) -> EngineMsg {
         let (capture, http) = engine.counters();
         EngineMsg::Update {
-            episodes: std::mem::take(&mut self.pending),
+            judged: std::mem::take(&mut self.judged),
+            settled: std::mem::take(&mut self.pending),
             progress: Progress {
                 capture,
                 http,
@@ -273,10 +279,12 @@ impl Screen<'_> {
         engine.drain(&mut Drained(self));
         self.last_flush = Instant::now();
         let msg = self.update(engine, now);
-        if let Err(mpsc::error::TrySendError::Full(EngineMsg::Update { episodes, .. })) =
-            self.tx.try_send(msg)
+        if let Err(mpsc::error::TrySendError::Full(EngineMsg::Update {
+            judged, settled, ..
+        })) = self.tx.try_send(msg)
         {
-            self.pending = episodes;
+            self.judged = judged;
+            self.pending = settled;
         }
     }
 
@@ -313,6 +321,9 @@ impl crate::model::Records for Drained<'_, '_> {
     }
     fn transaction(&mut self, t: crate::model::Transaction) {
         driver::Sink::transaction(self.0, t);
+    }
+    fn judged(&mut self, e: Episode) {
+        driver::Sink::judged(self.0, e);
     }
 }
 
@@ -411,6 +422,10 @@ impl driver::Sink for Screen<'_> {
         self.pending.push(e);
     }
 
+    fn judged(&mut self, e: Episode) {
+        self.judged.push(e);
+    }
+
     fn transaction(&mut self, mut t: crate::model::Transaction) {
         self.write_records(|r| {
             if let Some(p) = &r.pseudonymizer {
@@ -437,6 +452,7 @@ fn run_engine(
         tx,
         ctrl,
         replay,
+        judged: Vec::new(),
         pending: Vec::new(),
         last_flush: Instant::now(),
         source: src.stats(),
@@ -477,7 +493,8 @@ fn run_engine(
     };
     // The capture is over: waiting on the UI loses nothing now.
     let _ = tx.blocking_send(EngineMsg::Done {
-        episodes: std::mem::take(&mut screen.pending),
+        judged: std::mem::take(&mut screen.judged),
+        settled: std::mem::take(&mut screen.pending),
         progress,
         notices: result.notices,
     });

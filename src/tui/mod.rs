@@ -235,7 +235,7 @@ async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Re
     let mut app = App::new(opts.source_label.clone(), opts.kind.clone(), opts.speed);
     app.pseudonymizer = opts.pseudonymizer.clone();
     app.store = app::Store::new(opts.keep_episodes);
-    app.stats = Stats::with_limits(opts.stats_limits);
+    app.set_limits(opts.stats_limits);
     app.metrics = opts.metrics.as_ref().map(|(_, m)| m.clone());
     if opts.headless {
         headless(&mut app, rx, &ctrl, &opts).await
@@ -275,7 +275,7 @@ impl Exporter {
             .unwrap_or(Ts::ZERO);
         let interval = app.take_interval();
         export_rotated(
-            &app.stats,
+            &app.settled,
             &interval,
             at,
             &out,

@@ -239,7 +239,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         l2.push(Span::raw(format!("  via {}", via.join(", "))));
     }
     l2.push(Span::raw(format!(
-        "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}  episodes open {} settling {}",
+        "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}  open {} settling {}",
         c.packets,
         drops,
         c.gap_bytes,
