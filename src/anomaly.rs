@@ -283,7 +283,7 @@ layer! {
             "more users with rejected attempts in the lockout window than --max-tracked-users: \
              attempts of further users were not tracked",
         FloodSourcesFull = "flood_sources_full":
-            "more one-shot connection sources than --max-tracked-users: further sources were \
+            "more than 1,048,576 distinct sources flooding one proxy: further sources were \
              counted as attempts only",
     }
 }

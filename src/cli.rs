@@ -256,8 +256,7 @@ pub struct InputArgs {
     /// Most episodes open at once (and most settling at once).
     #[arg(long, default_value_t = 100_000)]
     pub max_open_episodes: usize,
-    /// Most client addresses with a known user, users in the lockout window, and flood
-    /// sources counted per proxy.
+    /// Most client addresses with a known user, and users in the lockout window.
     #[arg(long, default_value_t = 200_000)]
     pub max_tracked_users: usize,
     /// Most rows per per-key table (users, clients, proxies, targets) and distinct values

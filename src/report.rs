@@ -506,10 +506,17 @@ fn warnings(out: &mut String, p: Paint, summary: &Summary, loss: &[String]) {
             p.yellow("No proxy connection found"),
             num(cap.tcp_connections)
         );
-        let _ = writeln!(
-            out,
-            "  If the proxy listens on a port of its own, name it: --proxy-port PORT (e.g. --proxy-port 8081)."
-        );
+        if summary.floods.is_empty() {
+            let _ = writeln!(
+                out,
+                "  If the proxy listens on a port of its own, name it: --proxy-port PORT (e.g. --proxy-port 8081)."
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  The proxy ports saw only connection attempts, from a flood or scan (below)."
+            );
+        }
         if cap.tls_proxy_connections > 0 {
             let _ = writeln!(
                 out,

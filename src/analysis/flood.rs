@@ -19,6 +19,9 @@ use std::net::IpAddr;
 pub const WINDOW_US: i64 = 60_000_000;
 /// Most one-shot sources in one window that are still taken for clients.
 pub const FEW_SOURCES: usize = 16;
+/// Distinct sources counted exactly per proxy (about 40 MB at the limit); beyond, attempts
+/// are still counted.
+pub const MAX_SOURCES: usize = 1 << 20;
 
 /// One failed attempt as the analysis receives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +46,8 @@ struct Window {
 
 #[derive(Debug)]
 struct FloodAcc {
-    sources: HashSet<IpAddr>,
+    /// Sources as 128-bit numbers (IPv4 mapped): 16 bytes each.
+    sources: HashSet<u128>,
     capped: bool,
     attempts: u64,
     first_ts: Ts,
@@ -120,9 +124,13 @@ impl FloodTracker {
         acc.attempts += 1;
         acc.first_ts = acc.first_ts.min(a.ts);
         acc.last_ts = acc.last_ts.max(a.ts);
-        if !acc.sources.contains(&a.client_ip) {
+        let ip = match a.client_ip {
+            IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        if !acc.sources.contains(&ip) {
             if acc.sources.len() < self.max_sources {
-                acc.sources.insert(a.client_ip);
+                acc.sources.insert(ip);
             } else {
                 acc.capped = true;
                 self.sources_dropped += 1;

@@ -232,7 +232,7 @@ impl Analyzer {
                 cfg.max_tracked_users,
             ),
             identities: IdentityHistory::new(cfg.max_tracked_users),
-            floods: FloodTracker::new(cfg.max_tracked_users),
+            floods: FloodTracker::new(flood::MAX_SOURCES),
             cfg,
             next_id: 1,
             now: Ts::ZERO,

@@ -265,6 +265,36 @@ pub struct FlowTable<T> {
     syn_wait: VecDeque<(usize, u64, Ts)>,
     /// Connections with holes waiting: (slot, id).
     pending: Vec<(usize, u64)>,
+    /// Bare SYNs on keys with no connection, until something answers them (then the
+    /// connection is made and the SYN replayed) or their time runs out.
+    half_open: HashMap<FlowKey, HalfOpen>,
+    /// Their order of arrival: (key, serial, deadline).
+    half_open_queue: VecDeque<(FlowKey, u64, Ts)>,
+    half_open_serial: u64,
+}
+
+/// A bare SYN kept without a connection: what a SYN flood or a scan leaves is a few dozen
+/// bytes per source, not a connection with two reassemblers.
+#[derive(Clone, Copy, Debug)]
+struct HalfOpen {
+    /// The SYN went from the key's `a` to its `b`.
+    fwd: bool,
+    seq: u32,
+    window: u16,
+    ts: Ts,
+    syns: u32,
+    serial: u64,
+}
+
+impl HalfOpen {
+    /// (source, destination) of the SYN.
+    fn ends(&self, key: &FlowKey) -> ((IpAddr, u16), (IpAddr, u16)) {
+        if self.fwd {
+            (key.a, key.b)
+        } else {
+            (key.b, key.a)
+        }
+    }
 }
 
 impl<T: Default> FlowTable<T> {
@@ -288,14 +318,145 @@ impl<T: Default> FlowTable<T> {
             closing: VecDeque::new(),
             syn_wait: VecDeque::new(),
             pending: Vec::new(),
+            half_open: HashMap::default(),
+            half_open_queue: VecDeque::new(),
+            half_open_serial: 0,
         }
     }
 
     pub fn segment(&mut self, seg: &Segment<'_>, h: &mut impl FlowHandler<T>) {
         let (key, fwd) = FlowKey::new((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port));
+        let mut existing = self.map.get(&key).copied();
+        if existing.is_none() {
+            if !self.half_open_syn(key, seg, h) {
+                return;
+            }
+            // A replayed SYN made the connection.
+            existing = self.map.get(&key).copied();
+        }
+        self.segment_on(key, fwd, existing, seg, h);
+    }
+
+    /// A segment on a key without a connection: a bare SYN is kept as half-open (false:
+    /// nothing more to do); anything else makes the connection, with the half-open SYN of
+    /// the key replayed first (true: go on with the segment).
+    fn half_open_syn(
+        &mut self,
+        key: FlowKey,
+        seg: &Segment<'_>,
+        h: &mut impl FlowHandler<T>,
+    ) -> bool {
+        let bare_syn = seg.flags.syn && !seg.flags.ack && !seg.flags.rst && seg.payload.is_empty();
+        let fwd = key.a == (seg.src_ip, seg.src_port);
+        if let Some(ho) = self.half_open.get_mut(&key) {
+            if bare_syn && ho.fwd == fwd && ho.seq == seg.seq {
+                // The client sent its SYN again.
+                ho.syns = ho.syns.saturating_add(1);
+                return false;
+            }
+        } else if bare_syn {
+            if self.half_open.len() >= self.limits.max_connections.max(1) {
+                self.expire_half_open(None, 1, h);
+            }
+            self.stats.tcp_connections = self.stats.tcp_connections.saturating_add(1);
+            self.half_open_serial = self.half_open_serial.saturating_add(1);
+            self.half_open.insert(
+                key,
+                HalfOpen {
+                    fwd,
+                    seq: seg.seq,
+                    window: seg.window,
+                    ts: seg.ts,
+                    syns: 1,
+                    serial: self.half_open_serial,
+                },
+            );
+            self.half_open_queue.push_back((
+                key,
+                self.half_open_serial,
+                seg.ts.plus_micros(self.limits.syn_timeout_us),
+            ));
+            return false;
+        }
+        if let Some(ho) = self.half_open.remove(&key) {
+            let (src, dst) = ho.ends(&key);
+            let syn = Segment {
+                ts: ho.ts,
+                src_ip: src.0,
+                src_port: src.1,
+                dst_ip: dst.0,
+                dst_port: dst.1,
+                seq: ho.seq,
+                ack: 0,
+                flags: crate::decode::TcpFlags {
+                    syn: true,
+                    ..crate::decode::TcpFlags::default()
+                },
+                window: ho.window,
+                payload: &[],
+                missing_payload: 0,
+            };
+            self.segment_on(key, ho.fwd, None, &syn, h);
+            // Counted when it was kept half-open.
+            self.stats.tcp_connections = self.stats.tcp_connections.saturating_sub(1);
+            if let Some(slot) = self.map.get(&key).copied() {
+                if let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                    conn.core.syns = ho.syns;
+                }
+            }
+        }
+        true
+    }
+
+    /// Half-open SYNs whose time ran out by `now` (with `None`: the `n` oldest, to make room)
+    /// leave; a SYN to a proxy port is a failed connection attempt.
+    fn expire_half_open(&mut self, now: Option<Ts>, mut n: usize, h: &mut impl FlowHandler<T>) {
+        while let Some(&(key, serial, deadline)) = self.half_open_queue.front() {
+            match now {
+                Some(t) if deadline > t => break,
+                None if n == 0 => break,
+                _ => {}
+            }
+            self.half_open_queue.pop_front();
+            if self
+                .half_open
+                .get(&key)
+                .is_some_and(|ho| ho.serial == serial)
+            {
+                if let Some(ho) = self.half_open.remove(&key) {
+                    n = n.saturating_sub(1);
+                    self.half_open_failed(&key, &ho, h);
+                }
+            }
+        }
+    }
+
+    fn half_open_failed(&self, key: &FlowKey, ho: &HalfOpen, h: &mut impl FlowHandler<T>) {
+        let (src, dst) = ho.ends(key);
+        if self.limits.proxy_ports.contains(&dst.1) {
+            h.attempt_failed(FailedAttempt {
+                ts: ho.ts,
+                client_ip: src.0,
+                client_port: src.1,
+                server_ip: dst.0,
+                server_port: dst.1,
+                reset: false,
+                syns: ho.syns,
+            });
+        }
+    }
+
+    fn segment_on(
+        &mut self,
+        key: FlowKey,
+        fwd: bool,
+        existing: Option<usize>,
+        seg: &Segment<'_>,
+        h: &mut impl FlowHandler<T>,
+    ) {
         let dir = if fwd { 0 } else { 1 };
         let now = seg.ts;
-        let slot = self.slot_for(key, dir, seg, h);
+        let slot = self.slot_for(key, existing, dir, seg, h);
         self.touch(slot);
         self.handshake(slot, dir, seg);
         if self.refused(slot, dir, seg, h) {
@@ -329,12 +490,13 @@ impl<T: Default> FlowTable<T> {
     fn slot_for(
         &mut self,
         key: FlowKey,
+        existing: Option<usize>,
         dir: usize,
         seg: &Segment<'_>,
         h: &mut impl FlowHandler<T>,
     ) -> usize {
         let syn_only = seg.flags.syn && !seg.flags.ack;
-        match self.map.get(&key).copied() {
+        match existing {
             Some(slot) if syn_only && self.starts_new(slot, dir, seg.seq) => {
                 self.remove(slot, seg.ts, h);
                 self.create(key, seg.ts, h)
@@ -611,6 +773,7 @@ impl<T: Default> FlowTable<T> {
     /// Expires idle connections, closed ones past their linger, overdue connection
     /// attempts and overdue holes as of `now`.
     pub fn advance(&mut self, now: Ts, h: &mut impl FlowHandler<T>) {
+        self.expire_half_open(Some(now), 0, h);
         while let Some(&(slot, id, deadline)) = self.closing.front() {
             if deadline > now {
                 break;
@@ -681,6 +844,13 @@ impl<T: Default> FlowTable<T> {
 
     /// Flushes and removes every connection (end of capture), in order of their ids.
     pub fn finish(&mut self, now: Ts, h: &mut impl FlowHandler<T>) {
+        // SYNs never answered: to a proxy port, failed attempts, in the order they came.
+        let mut half: Vec<(FlowKey, HalfOpen)> = self.half_open.drain().collect();
+        half.sort_unstable_by_key(|(_, ho)| ho.serial);
+        for (key, ho) in &half {
+            self.half_open_failed(key, ho, h);
+        }
+        self.half_open_queue.clear();
         let mut live: Vec<(u64, usize)> = self
             .slots
             .iter()
