@@ -4,6 +4,7 @@
 use proxy407::analysis::{
     AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange, NoPending, PendingRequests,
 };
+use proxy407::anomaly::AnalysisAnomaly;
 use proxy407::auth::{AuthStep, Challenge, Credentials, NtlmVersion, Scheme};
 use proxy407::http::Unanswered;
 use proxy407::model::{AnalysisOutput, Cause, Episode, Finding, Outcome, Side, Ts, UserSource};
@@ -1069,4 +1070,52 @@ fn episodes_are_sorted_by_start_and_state_is_released() {
         .episodes
         .windows(2)
         .all(|w| w[0].start_ts <= w[1].start_ts));
+}
+
+#[test]
+fn open_and_settling_episodes_are_bounded_and_counted() {
+    let mut a = Analyzer::new(AnalysisConfig {
+        max_open_episodes: 2,
+        ..AnalysisConfig::default()
+    });
+    // Three challenges on three connections, never answered: three open episodes.
+    for id in 1..=3u64 {
+        let c = conn_from(id, &format!("192.168.5.{id}"));
+        a.on_event(
+            get(&c, (id as i64) * 1000, URL)
+                .c407(vec![ch(Scheme::Basic)])
+                .ev(),
+        );
+    }
+    assert_eq!(a.open_episodes(), 2);
+    // The least recently active was judged early; with two settling, the next verdict hands
+    // the oldest on early.
+    assert_eq!(a.settling_episodes(), 1);
+    a.advance(at(40_000), &mut NoPending);
+    assert_eq!(a.settling_episodes(), 2);
+    assert_eq!(drained(&mut a).episodes.len(), 1);
+    let an = a.anomalies();
+    assert_eq!(an.get(AnalysisAnomaly::OpenEpisodesFull), 1);
+    assert_eq!(an.get(AnalysisAnomaly::SettlingFull), 1);
+    let out = finish(a);
+    assert_eq!(out.episodes.len(), 2);
+}
+
+#[test]
+fn lockout_users_beyond_the_limit_are_not_tracked() {
+    let mut a = Analyzer::new(AnalysisConfig {
+        max_tracked_users: 1,
+        ..AnalysisConfig::default()
+    });
+    for (id, user) in [(1u64, "erin"), (2, "frank")] {
+        let c = conn_from(id, &format!("192.168.6.{id}"));
+        a.on_event(get(&c, 0, URL).c407(vec![ch(Scheme::Basic)]).ev());
+        a.on_event(
+            get(&c, 10, URL)
+                .creds(basic(user))
+                .c407(vec![ch(Scheme::Basic)])
+                .ev(),
+        );
+    }
+    assert_eq!(a.anomalies().get(AnalysisAnomaly::LockoutUsersFull), 1);
 }

@@ -493,6 +493,75 @@ fn incremental_equals_batch_in_any_order() {
     assert_eq!(s, batch);
 }
 
+#[test]
+fn two_stats_merge_into_the_stats_of_both_inputs() {
+    let out = output();
+    let (whole, batch) = Summary::from_output(&out, 10);
+    // Split the records between two aggregators (transactions first on one side, as the
+    // order does not matter), then merge.
+    let (mut a, mut b) = (Stats::new(), Stats::new());
+    for t in &out.analysis.transactions {
+        b.add_transaction(t);
+    }
+    for (i, e) in out.analysis.episodes.iter().enumerate() {
+        if i % 3 == 0 {
+            a.add_episode(e)
+        } else {
+            b.add_episode(e)
+        }
+    }
+    a.merge(&b);
+    let merged = Summary::build(
+        &a,
+        &out.capture,
+        &out.http,
+        &out.anomalies,
+        &out.floods,
+        &out.notices,
+        10,
+    );
+    assert_eq!(merged, batch);
+    for t in Table::ALL {
+        assert_eq!(a.rows(t), whole.rows(t), "{t:?}");
+    }
+    assert_eq!(a.causes(), whole.causes());
+    assert_eq!(a.timeline(), whole.timeline());
+}
+
+#[test]
+fn keys_beyond_the_limit_are_one_counted_other_row() {
+    let out = output();
+    let limits = proxy407::stats::StatsLimits {
+        max_keys: 2,
+        max_distinct: 2,
+    };
+    let mut s = Stats::with_limits(limits);
+    for e in &out.analysis.episodes {
+        s.add_episode(e);
+    }
+    let whole = Stats::from_episodes(&out.analysis.episodes);
+    for t in Table::ALL {
+        let rows = s.rows(t);
+        let all = whole.rows(t);
+        if all.len() <= 2 {
+            assert_eq!(rows, all);
+            continue;
+        }
+        // Two keys of their own, the rest in `(other)`: every episode is still counted.
+        assert_eq!(rows.len(), 3, "{t:?}");
+        let other = rows
+            .iter()
+            .find(|r| r.key == proxy407::stats::OTHER_KEY)
+            .unwrap();
+        assert_eq!(other.episodes, s.folded(t));
+        let sum: u64 = rows.iter().map(|r| r.episodes).sum();
+        assert_eq!(sum, whole.totals().total, "{t:?}");
+    }
+    // Distinct counts stop at their limit.
+    assert!(s.causes().iter().all(|c| c.users <= 2 && c.clients <= 2));
+    assert_eq!(s.totals(), whole.totals());
+}
+
 fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object().unwrap().keys().cloned().collect()
 }

@@ -61,6 +61,27 @@ pub fn target_key(method: &str, target: &str) -> String {
     }
 }
 
+/// A request target without the `user:password@` an absolute-form URL may carry
+/// (`docs/verdicts.md` §2.5): the password never reaches a record.
+pub fn without_userinfo(target: &str) -> std::borrow::Cow<'_, str> {
+    let Some(i) = target.find("://") else {
+        return target.into();
+    };
+    let start = i.saturating_add(3);
+    let rest = target.get(start..).unwrap_or("");
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..end).unwrap_or(rest);
+    match authority.rfind('@') {
+        Some(at) => {
+            let mut s = String::with_capacity(target.len());
+            s.push_str(target.get(..start).unwrap_or(""));
+            s.push_str(rest.get(at.saturating_add(1)..).unwrap_or(""));
+            s.into()
+        }
+        None => target.into(),
+    }
+}
+
 /// Per-connection state, kept only while the connection belongs to an open episode.
 #[derive(Clone, Debug)]
 pub struct ConnState {
@@ -434,6 +455,21 @@ struct Sent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_leaves_request_targets() {
+        assert_eq!(
+            without_userinfo("http://bob:hunter2@example.com:8080/a@b?c=d@e"),
+            "http://example.com:8080/a@b?c=d@e"
+        );
+        assert_eq!(without_userinfo("ftp://anon@host/"), "ftp://host/");
+        assert_eq!(
+            without_userinfo("http://example.com/x@y"),
+            "http://example.com/x@y"
+        );
+        assert_eq!(without_userinfo("example.com:443"), "example.com:443");
+        assert_eq!(without_userinfo("/local@path"), "/local@path");
+    }
 
     #[test]
     fn connect_target_is_host_port() {

@@ -330,6 +330,11 @@ impl Analyzer {
         for e in self.out_episodes.drain(..) {
             out.episode(e);
         }
+        // A burst (the first packet after a quiet hour settles a whole hour) leaves no
+        // capacity behind.
+        if self.out_episodes.capacity() > 4096 {
+            self.out_episodes = Vec::new();
+        }
     }
 
     /// Whether records wait to be drained.
@@ -375,6 +380,10 @@ impl Analyzer {
             }
             self.settle_queue.pop_front();
             self.release(id);
+        }
+        if self.settling.capacity() > 4096 && self.settling.len() < self.settling.capacity() / 4 {
+            self.settling.shrink_to_fit();
+            self.settle_queue.shrink_to_fit();
         }
     }
 
@@ -762,7 +771,7 @@ fn transaction(ex: &Exchange, episode_id: Option<u64>) -> Transaction {
         proxy_ip: ex.conn.proxy_ip,
         proxy_port: ex.conn.proxy_port,
         method: ex.method.clone(),
-        target: ex.target.clone(),
+        target: episode::without_userinfo(&ex.target).into_owned(),
         status: ex.status,
         offered_schemes: offered,
         auth_scheme: c.map(|c| c.scheme.as_str().to_string()),

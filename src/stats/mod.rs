@@ -712,6 +712,11 @@ impl Stats {
         self.limits
     }
 
+    /// The aggregate of these episodes.
+    pub fn from_episodes(episodes: &[Episode]) -> Self {
+        Stats::from_parts(episodes, &[])
+    }
+
     /// Everything of a finished run.
     pub(crate) fn from_parts(episodes: &[Episode], transactions: &[Transaction]) -> Self {
         let mut s = Stats::new();
