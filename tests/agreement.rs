@@ -1,6 +1,7 @@
-//! One model, several views: on every bundled sample, the exported tables (polars
-//! group-bys) agree with `analyze --json` (the `stats` aggregator) on episodes, failures by
-//! cause, users and clients.
+//! One model, several views: on every bundled sample, the exported tables, the headless
+//! dashboard's export and the terminal report agree with `analyze --json` on every number
+//! they share: episodes, failures by cause with their users and clients, every per-key row
+//! and column, the nameless user.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -115,5 +116,50 @@ fn exported_tables_agree_with_the_json_summary() {
             named(top_clients, "client_ip"),
             "{name}: clients"
         );
+        // Every per-key row, every column, the nameless user included: the same in the
+        // JSON summary, the exported tables and the headless dashboard's last export.
+        let view = tempfile::tempdir().expect("tempdir");
+        run(&[
+            "dashboard", "--headless", "--max-speed", "--format", "ndjson", "--out",
+            view.path().to_str().expect("utf-8 path"), file,
+        ]);
+        let last = std::fs::read_dir(view.path())
+            .expect("dashboard export")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .max()
+            .expect("one export");
+        for table in ["users", "clients", "proxies", "targets"] {
+            let exported = ndjson(&dir.path().join(format!("{table}.ndjson")));
+            let top = summary["top"][table].as_array().expect("top table");
+            assert_eq!(&exported, top, "{name}: {table} rows");
+            let shown = ndjson(&last.join(format!("{table}.ndjson")));
+            assert_eq!(shown, exported, "{name}: dashboard {table} rows");
+        }
+        assert_eq!(
+            ndjson(&last.join("causes.ndjson")),
+            causes,
+            "{name}: dashboard causes"
+        );
+        // The report's failures by cause: episodes, users, clients as in `causes`.
+        let text = String::from_utf8(run(&["analyze", "--quiet", "--no-color", file]))
+            .expect("utf-8 report");
+        for c in causes.iter().filter(|c| c["episodes"].as_u64() > Some(0)) {
+            let cause = c["cause"].as_str().expect("cause name");
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{cause}  ")))
+                .unwrap_or_else(|| panic!("{name}: no report line for {cause}\n{text}"));
+            let plural = |n: &Value, word: &str| {
+                let n = n.as_u64().unwrap_or(0);
+                format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+            };
+            for (col, word) in [("episodes", "episode"), ("users", "user"), ("clients", "client")] {
+                assert!(
+                    line.contains(&plural(&c[col], word)),
+                    "{name}: {cause} {col} {} not in {line:?}",
+                    c[col]
+                );
+            }
+        }
     }
 }
