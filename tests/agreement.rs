@@ -120,8 +120,14 @@ fn exported_tables_agree_with_the_json_summary() {
         // JSON summary, the exported tables and the headless dashboard's last export.
         let view = tempfile::tempdir().expect("tempdir");
         run(&[
-            "dashboard", "--headless", "--max-speed", "--format", "ndjson", "--out",
-            view.path().to_str().expect("utf-8 path"), file,
+            "dashboard",
+            "--headless",
+            "--max-speed",
+            "--format",
+            "ndjson",
+            "--out",
+            view.path().to_str().expect("utf-8 path"),
+            file,
         ]);
         let last = std::fs::read_dir(view.path())
             .expect("dashboard export")
@@ -153,7 +159,11 @@ fn exported_tables_agree_with_the_json_summary() {
                 let n = n.as_u64().unwrap_or(0);
                 format!("{n} {word}{}", if n == 1 { "" } else { "s" })
             };
-            for (col, word) in [("episodes", "episode"), ("users", "user"), ("clients", "client")] {
+            for (col, word) in [
+                ("episodes", "episode"),
+                ("users", "user"),
+                ("clients", "client"),
+            ] {
                 assert!(
                     line.contains(&plural(&c[col], word)),
                     "{name}: {cause} {col} {} not in {line:?}",

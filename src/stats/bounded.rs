@@ -10,22 +10,28 @@ use std::hash::Hash;
 
 /// Values kept exactly before a sample set becomes a sketch (256 bytes).
 pub const EXACT_SAMPLES: usize = 32;
-/// Relative accuracy of the sketch: a percentile it returns is within 1 % of the value of
-/// the nearest rank.
+/// Relative accuracy of the summary's sketch: a percentile it returns is within 1 % of the
+/// value of the nearest rank.
 pub const SKETCH_ALPHA: f64 = 0.01;
+/// Relative accuracy of a table row's sketch (one per user, client, proxy and target: small,
+/// about 50 bins for times between 10 ms and 1 s).
+pub const ROW_SKETCH_ALPHA: f64 = 0.05;
 
-fn sketch_config() -> Config {
-    // At most 512 bins (4 KiB), 8-byte counts: at 1 % they span a factor of 27,000 (say
-    // 1 ms to 27 s); beyond, the lowest bins merge, which only the low quantiles see.
-    Config::new(SKETCH_ALPHA, 512, 1.0e-3)
+fn sketch_config(fine: bool) -> Config {
+    // At most 512 bins of 8-byte counts: at 1 % they span a factor of 27,000 (say 1 ms to
+    // 27 s), at 5 % far more; beyond, the lowest bins merge, which only low quantiles see.
+    let alpha = if fine { SKETCH_ALPHA } else { ROW_SKETCH_ALPHA };
+    Config::new(alpha, 512, 1.0e-3)
 }
 
-/// Times to authenticate (milliseconds): the values themselves while few, then a DDSketch.
+/// Times to authenticate (milliseconds): the values themselves while few, then a DDSketch
+/// (of [`ROW_SKETCH_ALPHA`], or [`SKETCH_ALPHA`] for [`Samples::fine`]).
 #[derive(Clone, Default)]
 pub struct Samples {
     exact: Vec<f64>,
     sketch: Option<Box<DDSketch>>,
     max: Option<f64>,
+    fine: bool,
 }
 
 impl std::fmt::Debug for Samples {
@@ -39,6 +45,14 @@ impl std::fmt::Debug for Samples {
 }
 
 impl Samples {
+    /// Samples whose sketch, once they have one, has the finer accuracy of the summary.
+    pub fn fine() -> Samples {
+        Samples {
+            fine: true,
+            ..Samples::default()
+        }
+    }
+
     pub fn add(&mut self, v: f64) {
         if !v.is_finite() {
             return;
@@ -58,7 +72,7 @@ impl Samples {
     }
 
     fn make_sketch(&mut self) {
-        let mut s = DDSketch::new(sketch_config());
+        let mut s = DDSketch::new(sketch_config(self.fine));
         for v in self.exact.drain(..) {
             s.add(v.max(0.0));
         }
@@ -89,8 +103,11 @@ impl Samples {
                     self.make_sketch();
                 }
                 if let Some(s) = &mut self.sketch {
-                    // Both sketches have the one configuration: merging cannot fail.
-                    let _ = s.merge(os);
+                    // Samples of one kind share one configuration, and merging them cannot
+                    // fail; samples of the other kind are added value by value.
+                    if s.merge(os).is_err() {
+                        debug_assert!(false, "sketches of different accuracy merged");
+                    }
                 }
             }
         }
@@ -295,7 +312,7 @@ mod tests {
         assert_eq!(s.count(), EXACT_SAMPLES as u64);
         assert_eq!(s.percentile(50.0), Some((EXACT_SAMPLES / 2) as f64));
         // Past the exact limit: a sketch, within its relative accuracy of the true rank.
-        let mut big = Samples::default();
+        let mut big = Samples::fine();
         let values: Vec<f64> = (0..100_000).map(|i| 10.0 + f64::from(i) * 0.37).collect();
         for &v in &values {
             big.add(v);

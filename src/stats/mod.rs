@@ -17,8 +17,8 @@
 //!   latest `end_ts` of a key's episodes.
 //! - **Percentiles.** Nearest rank over the values of `time_to_auth_ms` of the authenticated
 //!   episodes (`p` → the `ceil(p/100·n)`-th smallest value) while a key has at most
-//!   [`bounded::EXACT_SAMPLES`] of them; beyond, a DDSketch whose answer is within 1 % of the
-//!   value of that rank. `max` is exact.
+//!   [`bounded::EXACT_SAMPLES`] of them; beyond, a DDSketch whose answer is within 1 % (the
+//!   summary) or 5 % (a table row) of the value of that rank. `max` is exact.
 //! - **Bounds.** At most [`StatsLimits::max_keys`] rows per table: the episodes of later keys
 //!   are counted in one row [`OTHER_KEY`]. Distinct counts (users and clients per cause, users
 //!   and clients affected, lockout users) are exact up to [`StatsLimits::max_distinct`]. List
@@ -653,7 +653,7 @@ struct CauseAcc {
 
 /// The aggregator. Feed it with [`Stats::add_episode`] (and [`Stats::add_transaction`]),
 /// merge two with [`Stats::merge`]; read it through the row, table and summary accessors.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Stats {
     limits: StatsLimits,
     episodes: u64,
@@ -696,6 +696,12 @@ fn count_scheme(map: &mut BTreeMap<String, u64>, s: &str, n: u64) {
     }
 }
 
+impl Default for Stats {
+    fn default() -> Self {
+        Stats::with_limits(StatsLimits::default())
+    }
+}
+
 impl Stats {
     pub fn new() -> Self {
         Stats::default()
@@ -704,7 +710,25 @@ impl Stats {
     pub fn with_limits(limits: StatsLimits) -> Self {
         Stats {
             limits,
-            ..Stats::default()
+            episodes: 0,
+            authenticated: 0,
+            failed: 0,
+            unresolved: 0,
+            challenges: 0,
+            transactions: 0,
+            causes: Default::default(),
+            finding_episodes: [0; N_FINDINGS],
+            finding_requests: [0; N_FINDINGS],
+            lockout_users: CappedSet::default(),
+            failed_users: CappedSet::default(),
+            failed_clients: CappedSet::default(),
+            schemes_offered: BTreeMap::new(),
+            schemes_used: BTreeMap::new(),
+            time_to_auth: Samples::fine(),
+            tables: Default::default(),
+            tx_user_agents: HashMap::default(),
+            timeline: BTreeMap::new(),
+            folded: [0; 4],
         }
     }
 
