@@ -56,7 +56,10 @@
 //! capture, judges what is pending and writes the last export: nothing is lost. `e` in the
 //! dashboard writes the same export (into `--out`, default `./proxy407-export`).
 //!
-//! Memory stays flat over weeks: the dashboard keeps the aggregate ([`crate::stats::Stats`],
+//! `--metrics ADDR` serves Prometheus metrics of what the screen counts ([`crate::metrics`]),
+//! and `--records DIR` streams the final episodes, written on the engine thread.
+//!
+//! Memory stays bounded over weeks: the dashboard keeps the aggregate ([`crate::stats::Stats`],
 //! bounded by `--max-keys`) and the latest `--keep-episodes` episodes for the drill-down,
 //! which says when older ones of a key are no longer kept.
 
