@@ -60,8 +60,9 @@ pub struct Batch;
 
 impl Sink for Batch {}
 
-/// A sink's record methods as the engine's [`Records`].
-struct Feed<'a, S: ?Sized>(&'a mut S);
+/// A sink's record methods as the engine's [`Records`] (the loop's drains, and a sink that
+/// drains the engine itself between steps).
+pub(crate) struct Feed<'a, S: ?Sized>(pub(crate) &'a mut S);
 
 impl<S: Sink + ?Sized> Records for Feed<'_, S> {
     fn episode(&mut self, e: Episode) {

@@ -272,7 +272,7 @@ fn ip_str(ip: IpAddr) -> String {
 
 // ---- record tables --------------------------------------------------------------------
 
-pub(crate) fn transactions_frame(t: &[Transaction]) -> PolarsResult<DataFrame> {
+fn transactions_frame(t: &[Transaction]) -> PolarsResult<DataFrame> {
     DataFrame::new(
         t.len(),
         vec![
@@ -302,7 +302,7 @@ pub(crate) fn transactions_frame(t: &[Transaction]) -> PolarsResult<DataFrame> {
     )
 }
 
-pub(crate) fn episodes_frame(e: &[Episode]) -> PolarsResult<DataFrame> {
+fn episodes_frame(e: &[Episode]) -> PolarsResult<DataFrame> {
     DataFrame::new(
         e.len(),
         vec![

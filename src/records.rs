@@ -36,7 +36,7 @@
 //!
 //! The records hold no secret (the model's records hold none), and nothing is added here.
 
-use crate::export::{episodes_frame, transactions_frame};
+use crate::export::Row;
 use crate::model::{Episode, Outcome, Transaction, Ts};
 use anyhow::{bail, Context as _};
 use polars::io::parquet::write::BatchedWriter;
@@ -142,9 +142,9 @@ impl RecordsWriter {
     /// Creates the table directories and checks that a file can be created in each.
     pub fn create(cfg: RecordsConfig) -> anyhow::Result<RecordsWriter> {
         let file_stem = file_stem(&cfg.sensor);
-        let mut tables = vec![Episode::TABLE];
+        let mut tables = vec![Episode::TABLE.as_str()];
         if cfg.transactions {
-            tables.push(Transaction::TABLE);
+            tables.push(Transaction::TABLE.as_str());
         }
         for table in tables {
             let dir = cfg.dir.join(table);
@@ -249,7 +249,7 @@ impl RecordsWriter {
         let file = match slot {
             Some(f) => f,
             None => {
-                let dir = partition_dir(&self.cfg.dir, R::TABLE, hour);
+                let dir = partition_dir(&self.cfg.dir, R::TABLE.as_str(), hour);
                 match OpenFile::create(&dir, &self.file_stem, self.cfg.format, &self.cfg.sensor) {
                     Ok(f) => slot.insert(f),
                     Err(e) => {
@@ -583,14 +583,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 // ---- the two records ------------------------------------------------------------------
 
-/// What the writer needs of a record type.
-trait Record: Clone + serde::Serialize {
-    /// The table (and directory) name.
-    const TABLE: &'static str;
+/// What the writer needs of a record type, beyond its export table ([`Row`]: the table's
+/// name, which is also the directory's, and its columns).
+trait Record: Row + serde::Serialize {
     /// The time that picks its partition.
     fn ts(&self) -> Ts;
-    /// The export's table of these records.
-    fn frame(rows: &[Self]) -> PolarsResult<DataFrame>;
     /// Its ECS document.
     fn ecs(&self, sensor: &str) -> anyhow::Result<Value>;
     /// Its file in an hour.
@@ -598,12 +595,8 @@ trait Record: Clone + serde::Serialize {
 }
 
 impl Record for Episode {
-    const TABLE: &'static str = "episodes";
     fn ts(&self) -> Ts {
         self.start_ts
-    }
-    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
-        episodes_frame(rows)
     }
     fn slot(h: &mut Hour) -> &mut Option<OpenFile<Self>> {
         &mut h.episodes
@@ -653,12 +646,8 @@ impl Record for Episode {
 }
 
 impl Record for Transaction {
-    const TABLE: &'static str = "transactions";
     fn ts(&self) -> Ts {
         self.ts
-    }
-    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
-        transactions_frame(rows)
     }
     fn slot(h: &mut Hour) -> &mut Option<OpenFile<Self>> {
         &mut h.transactions

@@ -132,14 +132,13 @@ pub enum Action {
 }
 
 /// The latest episodes (at most `keep`) and the latest failures, for the drill-down: older
-/// ones are dropped and counted, so the panels can say what is no longer shown.
+/// ones are dropped (the drill-down compares what it keeps of a key with the aggregate's
+/// count to say what is no longer shown).
 #[derive(Debug)]
 pub struct Store {
     keep: usize,
     latest: VecDeque<Episode>,
     recent_failed: VecDeque<Episode>,
-    /// Episodes dropped from `latest`.
-    pub dropped: u64,
 }
 
 impl Default for Store {
@@ -154,7 +153,6 @@ impl Store {
             keep: keep.max(1),
             latest: VecDeque::new(),
             recent_failed: VecDeque::new(),
-            dropped: 0,
         }
     }
 
@@ -167,14 +165,8 @@ impl Store {
         }
         if self.latest.len() >= self.keep {
             self.latest.pop_front();
-            self.dropped += 1;
         }
         self.latest.push_back(e);
-    }
-
-    /// The latest episodes, oldest first.
-    pub fn episodes(&self) -> impl Iterator<Item = &Episode> {
-        self.latest.iter()
     }
 
     /// The kept episodes of one key, newest first.

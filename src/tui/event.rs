@@ -246,7 +246,8 @@ impl Screen<'_> {
         if self.last_ts.is_some_and(|l| next > l) {
             engine.advance(next);
         }
-        engine.drain(&mut Drained(self));
+        // Drained between steps, records go where the loop's would.
+        engine.drain(&mut driver::Feed(self));
         let msg = self.update(engine, Some(next));
         let _ = self.tx.blocking_send(msg);
         let _ = self.tx.blocking_send(EngineMsg::Boundary { at: next });
@@ -276,7 +277,7 @@ impl Screen<'_> {
 
     /// Sends the deltas without waiting; on a full channel they stay pending.
     fn flush(&mut self, engine: &mut Engine, now: Option<Ts>) {
-        engine.drain(&mut Drained(self));
+        engine.drain(&mut driver::Feed(self));
         self.last_flush = Instant::now();
         let msg = self.update(engine, now);
         if let Err(mpsc::error::TrySendError::Full(EngineMsg::Update {
@@ -309,21 +310,6 @@ impl Screen<'_> {
         };
         self.anchor = Some(a);
         a
-    }
-}
-
-/// Records drained by the screen itself (a flush, a boundary) go where the driver's would.
-struct Drained<'s, 'a>(&'s mut Screen<'a>);
-
-impl crate::model::Records for Drained<'_, '_> {
-    fn episode(&mut self, e: Episode) {
-        driver::Sink::episode(self.0, e);
-    }
-    fn transaction(&mut self, t: crate::model::Transaction) {
-        driver::Sink::transaction(self.0, t);
-    }
-    fn judged(&mut self, e: Episode) {
-        driver::Sink::judged(self.0, e);
     }
 }
 

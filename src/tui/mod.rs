@@ -111,17 +111,6 @@ pub struct Options {
     pub metrics: Option<(std::net::SocketAddr, crate::metrics::Metrics)>,
 }
 
-/// The tables an export of the dashboard writes: the aggregate ones (the records go to
-/// `--records`).
-pub const EXPORT_TABLES: &[TableName] = &[
-    TableName::Users,
-    TableName::Clients,
-    TableName::Proxies,
-    TableName::Targets,
-    TableName::Causes,
-    TableName::Timeline,
-];
-
 /// The name prefix of export subdirectories (only those are ever removed by rotation).
 pub const EXPORT_PREFIX: &str = "proxy407-";
 
@@ -150,10 +139,13 @@ pub fn export_rotated(
     );
     let dir = out.join(format!("{EXPORT_PREFIX}{stamp}-{seq:04}"));
     let part = dir.join("interval");
-    check_targets(&dir, format, EXPORT_TABLES, false)?;
-    check_targets(&part, format, EXPORT_TABLES, false)?;
-    write_frames(&aggregate_frames(total)?, &dir, format)?;
-    write_frames(&aggregate_frames(interval)?, &part, format)?;
+    // The aggregate tables (the records go to `--records`).
+    let (all, since) = (aggregate_frames(total)?, aggregate_frames(interval)?);
+    let names: Vec<TableName> = all.iter().map(|(t, _)| *t).collect();
+    check_targets(&dir, format, &names, false)?;
+    check_targets(&part, format, &names, false)?;
+    write_frames(&all, &dir, format)?;
+    write_frames(&since, &part, format)?;
     prune(out, keep.max(1))?;
     Ok(dir)
 }
