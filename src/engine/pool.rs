@@ -53,6 +53,14 @@ struct Batch {
 }
 
 impl Batch {
+    /// Room for `n` segments of a full-sized frame, so that filling it does not grow it.
+    fn with_room(n: usize) -> Self {
+        Batch {
+            heads: Vec::with_capacity(n),
+            bytes: Vec::with_capacity(n.saturating_mul(1600)),
+        }
+    }
+
     fn push(&mut self, seg: &Segment<'_>) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(seg.payload);
@@ -214,8 +222,9 @@ impl Pool {
     /// Sends the epoch being filled to the workers, then analyses what has come back
     /// (waiting for the oldest while too many are out).
     fn hand_on(&mut self, after: After, analyzer: &mut Analyzer) {
+        let per_worker = EPOCH_SEGMENTS.div_ceil(self.workers.len().max(1));
         for w in &mut self.workers {
-            let fresh = w.spares.pop().unwrap_or_default();
+            let fresh = w.spares.pop().unwrap_or_else(|| Batch::with_room(per_worker));
             let batch = std::mem::replace(&mut w.filling, fresh);
             let sent = w
                 .jobs
@@ -269,7 +278,7 @@ impl Pool {
             self.scratch.append(&mut a.frames);
             ticks.append(&mut a.tick);
             w.counters = a.counters;
-            if w.spares.len() < 2 {
+            if w.spares.len() <= MAX_IN_FLIGHT {
                 w.spares.push(a.spare);
             }
         }
