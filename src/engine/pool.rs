@@ -224,7 +224,10 @@ impl Pool {
     fn hand_on(&mut self, after: After, analyzer: &mut Analyzer) {
         let per_worker = EPOCH_SEGMENTS.div_ceil(self.workers.len().max(1));
         for w in &mut self.workers {
-            let fresh = w.spares.pop().unwrap_or_else(|| Batch::with_room(per_worker));
+            let fresh = w
+                .spares
+                .pop()
+                .unwrap_or_else(|| Batch::with_room(per_worker));
             let batch = std::mem::replace(&mut w.filling, fresh);
             let sent = w
                 .jobs
