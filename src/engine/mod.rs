@@ -511,6 +511,7 @@ impl Engine {
         let mut capture = self.capture_counters(&conns);
         capture.files = source.files;
         capture.kernel_dropped = source.kernel_dropped;
+        capture.queue_dropped = source.queue_dropped;
         let anomalies = self.anomalies_with(&conns, source);
         EngineOutput {
             capture,
