@@ -172,7 +172,11 @@ pub const QUEUE_PACKETS: usize = 65_536;
 
 /// What the capture thread hands on.
 enum Captured {
-    Packet { ts: Ts, orig_len: u32, data: Vec<u8> },
+    Packet {
+        ts: Ts,
+        orig_len: u32,
+        data: Vec<u8>,
+    },
     /// The capture ended (stopped, its duration passed, or an error, with its message).
     End(Option<String>),
 }
