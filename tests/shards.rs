@@ -4,25 +4,15 @@
 //! generated mirror-port mix of many clients (where only what crosses clients, a user's
 //! lockout risk counted over several clients, may differ, and is compared apart).
 
+mod common;
+
 use clap::Parser;
+use common::{samples, write_mix};
 use proxy407::cli::{Cli, Command};
 use proxy407::model::EngineOutput;
-use proxy407_testkit::mix;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-
-fn samples() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("samples directory")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
-        .collect();
-    v.sort();
-    assert!(v.len() >= 20, "samples missing");
-    v
-}
+use std::path::Path;
 
 fn collect(path: &Path, extra: &[&str]) -> EngineOutput {
     let mut args = vec!["proxy407", "analyze", "--quiet"];
@@ -158,14 +148,7 @@ fn the_readme_tcpdump_filter_splits_a_capture_as_the_shards_do() {
 fn shards_of_a_mirror_port_mix_split_its_clients() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("mix.pcap");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
-    let opts = mix::Options {
-        size: 12_000_000,
-        seed: 5,
-        concurrency: 64,
-    };
-    mix::generate(&mut file, &opts).expect("write the mix");
-    drop(file);
+    write_mix(&path, 5, 12_000_000, 64);
     check(&path, 3, true);
 
     // Every shard has clients of its own.

@@ -3,7 +3,9 @@
 //! included), on every sample, every capture of the public corpus beside the repository,
 //! and generated mirror-port mixes; with a shard too.
 
-use proxy407_testkit::mix;
+mod common;
+
+use common::{samples, write_mix};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,12 +16,6 @@ fn captures_in(dir: &Path) -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
         .collect();
     v.sort();
-    v
-}
-
-fn samples() -> Vec<PathBuf> {
-    let v = captures_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("samples"));
-    assert!(v.len() >= 20, "samples missing");
     v
 }
 
@@ -39,7 +35,7 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 fn run(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+    let out = Command::new(common::BIN)
         .args(args)
         .output()
         .expect("run proxy407");
@@ -106,14 +102,7 @@ fn generated_mixes_give_the_same_with_threads_and_shards() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (seed, size, concurrency) in [(7, 30_000_000, 192), (11, 8_000_000, 40)] {
         let path = dir.path().join(format!("mix-{seed}.pcap"));
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
-        let opts = mix::Options {
-            size,
-            seed,
-            concurrency,
-        };
-        mix::generate(&mut file, &opts).expect("write the mix");
-        drop(file);
+        write_mix(&path, seed, size, concurrency);
         same(&path, "2", &[]);
         same(&path, "4", &[]);
         same(&path, "2", &["--shard", "2/3"]);

@@ -352,3 +352,28 @@ pub fn findings(v: &Value) -> Vec<String> {
 pub fn tmp_file(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
+
+/// The bundled samples (`samples/*.pcap`), in name order.
+pub fn samples() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("samples directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 20, "samples missing");
+    v
+}
+
+/// Writes the test kit's mirror-port mix (`seed`, about `size` bytes, `concurrency`
+/// connections open at once) to `path`.
+pub fn write_mix(path: &Path, seed: u64, size: u64, concurrency: usize) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let opts = proxy407_testkit::mix::Options {
+        size,
+        seed,
+        concurrency,
+    };
+    proxy407_testkit::mix::generate(&mut file, &opts).expect("write the mix");
+}
