@@ -4,7 +4,7 @@ use crate::analysis::AnalysisConfig;
 use crate::decode::decap::DecapConfig;
 use crate::engine::EngineConfig;
 use crate::export::{Format, TableName};
-use crate::flow::FlowLimits;
+use crate::flow::{FlowLimits, Shard};
 use crate::model::Ts;
 use crate::records::{default_sensor, RecordsConfig, RecordsFormat, DEFAULT_GRACE_US};
 use anyhow::{bail, Context};
@@ -263,6 +263,10 @@ pub struct InputArgs {
     /// per count; the rest are counted in one `(other)` row.
     #[arg(long, default_value_t = 100_000)]
     pub max_keys: usize,
+    /// Analyse only the clients of shard K of N (1 <= K <= N): N machines (or runs) each
+    /// take a share of the same captures; the client address hash is the README's.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -377,6 +381,7 @@ impl InputArgs {
             since: ts("--since", &self.since)?,
             until: ts("--until", &self.until)?,
             decap: self.decap_config(),
+            shard: self.shard,
         })
     }
 }

@@ -17,12 +17,12 @@ use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
 use crate::decode::decap::{DecapConfig, Encap, Encapsulation, TunnelSource};
 use crate::decode::{self, Decoded};
-use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowTable};
+use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowTable, Shard};
 use crate::http::conn::ConnKind;
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
 use crate::model::{
     AnalysisOutput, CaptureCounters, EngineOutput, Flood, HttpCounters, MirrorSource, Notice,
-    Records, Side, Ts, MAX_MIRROR_SOURCES,
+    Records, ShardCounters, Side, Ts, MAX_MIRROR_SOURCES,
 };
 use crate::reassembly::StreamEvent;
 use crate::source::{Frame, SourceStats};
@@ -37,6 +37,8 @@ pub struct EngineConfig {
     pub until: Option<Ts>,
     /// Tunnels and mirror encapsulations peeled off in decoding.
     pub decap: DecapConfig,
+    /// `--shard K/N`: only the TCP segments of this shard's clients are analysed.
+    pub shard: Option<Shard>,
 }
 
 /// Per-connection state beside the reassemblers.
@@ -86,6 +88,8 @@ pub struct Engine {
     encap_counts: [u64; Encap::ALL.len()],
     /// Packets per outer tunnel source, in order of first appearance (bounded).
     tunnel_sources: Vec<(TunnelSource, u64)>,
+    /// TCP packets of other shards' clients, skipped.
+    other_shard_packets: u64,
 }
 
 /// How often (packet time) idle connections and episodes are swept.
@@ -110,6 +114,7 @@ impl Engine {
             link_counts: Vec::new(),
             encap_counts: [0; Encap::ALL.len()],
             tunnel_sources: Vec::new(),
+            other_shard_packets: 0,
         }
     }
 
@@ -139,7 +144,18 @@ impl Engine {
             self.count_encapsulation(&found);
         }
         match decoded {
-            Decoded::Tcp(seg) => self.table.segment(&seg, &mut self.down),
+            Decoded::Tcp(seg) => match self.cfg.shard {
+                Some(shard)
+                    if !shard.keeps(
+                        (seg.src_ip, seg.src_port),
+                        (seg.dst_ip, seg.dst_port),
+                        &self.cfg.flow.proxy_ports,
+                    ) =>
+                {
+                    self.other_shard_packets += 1;
+                }
+                _ => self.table.segment(&seg, &mut self.down),
+            },
             Decoded::Fragment => self.down.capture.ip_fragments += 1,
             Decoded::NotTcp | Decoded::NotIp => {}
             Decoded::UnknownLink(lt) => {
@@ -262,6 +278,12 @@ impl Engine {
                 packets: *n,
             })
             .collect();
+        if let Some(shard) = self.cfg.shard {
+            c.shard = Some(ShardCounters {
+                shard: shard.to_string(),
+                other_packets: self.other_shard_packets,
+            });
+        }
         let fs = self.table.stats();
         c.tcp_connections = fs.tcp_connections;
         c.gap_bytes = fs.gap_bytes;

@@ -720,6 +720,14 @@ fn capture_health(out: &mut String, p: Paint, summary: &Summary, lossless: bool)
         health.push(format!("kernel dropped {}", num(d)));
     }
     let _ = writeln!(out, "  {}", health.join("   "));
+    if let Some(sh) = &cap.shard {
+        let _ = writeln!(
+            out,
+            "  shard {}: the clients of the other shards were skipped ({} TCP packets)",
+            sh.shard,
+            num(sh.other_packets)
+        );
+    }
     if !cap.encapsulations.is_empty() {
         let encaps: Vec<String> = cap
             .encapsulations

@@ -24,7 +24,9 @@
 )]
 
 pub mod key;
+pub mod shard;
 pub mod table;
 
 pub use key::FlowKey;
+pub use shard::Shard;
 pub use table::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowStats, FlowTable};
