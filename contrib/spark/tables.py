@@ -2,45 +2,46 @@
 """The fleet view of proxy407 records, on Spark.
 
 Reads a records directory written by ``proxy407 ... --records DIR`` (hive-partitioned
-Parquet, ``DIR/episodes/date=.../hour=.../*.parquet`` and ``DIR/transactions/...``, from any
-number of sensors and shards: the ``sensor`` column names each) and writes the tables of
-``proxy407 export``: ``users``, ``clients``, ``proxies``, ``targets``, ``causes`` and
-``timeline``, each as a Parquet directory ``OUT/<table>/``, with the columns of
-``proxy407 export --format parquet`` in the same order.
+Parquet, ``DIR/episodes/date=.../hour=.../*.parquet`` and ``DIR/transactions/...``, from
+any number of sensors and shards: the ``sensor`` column names each) and writes the
+tables of ``proxy407 export``: ``users``, ``clients``, ``proxies``, ``targets``,
+``causes`` and ``timeline``, each as a Parquet directory ``OUT/<table>/``, with the
+columns of ``proxy407 export --format parquet`` in the same order.
 
-    spark-submit contrib/spark/tables.py RECORDS OUT        # on a cluster
-    python3 contrib/spark/tables.py RECORDS OUT             # local mode (pip install pyspark)
+    spark-submit contrib/spark/tables.py RECORDS OUT  # on a cluster
+    python3 contrib/spark/tables.py RECORDS OUT       # local mode, pip install pyspark
 
-RECORDS and OUT may be any path Spark's Hadoop file systems read (``hdfs://``, ``s3a://``,
-a local directory).
+RECORDS and OUT may be any path Spark's Hadoop file systems read (``hdfs://``,
+``s3a://``, a local directory).
 
 How each number is made (``docs/verdicts.md`` of proxy407):
 
-- Every per-key column is computed from the episode records as ``src/stats/`` does it: the
-  keys (user, or ``(unknown)``; client address; proxy ``ip:port``, ``[v6]:port``; target),
-  the sums, the findings (episodes carrying each), ``first_seen`` / ``last_seen``, the most
-  frequent domain, the sorted distinct lists, ``max_failures_10min``, the row order (failed,
-  then episodes, descending, then the key).
+- Every per-key column is computed from the episode records as ``src/stats/`` does it:
+  the keys (user, or ``(unknown)``; client address; proxy ``ip:port``, ``[v6]:port``;
+  target), the sums, the findings (episodes carrying each), ``first_seen`` /
+  ``last_seen``, the most frequent domain, the sorted distinct lists,
+  ``max_failures_10min``, the row order (failed, then episodes, descending, then the
+  key).
 - Percentiles (``time_to_auth_p50_ms``, ``time_to_auth_p95_ms``) are exact nearest rank
   (§3.8: the ``ceil(p/100*n)``-th smallest value) over the key's authenticated episodes.
   ``export`` is exact up to 32 values per row and within 5 % beyond.
 - ``lockout_risk`` (§5.2) is computed across sensors from the transaction records: every
-  transaction whose ``lockout_account`` is set is a rejection of final credentials counted
-  at its response time; when the rejections of one account within the window reach the
-  threshold, every episode that contributed one carries the finding, whichever sensor saw
-  it. The episodes of a sensor that wrote no transaction records keep their own finding.
+  transaction whose ``lockout_account`` is set is a rejection of final credentials
+  counted at its response time; when the rejections of one account within the window
+  reach the threshold, every episode that contributed one carries the finding, whichever
+  sensor saw it. The episodes of a sensor that wrote no transaction records keep their
+  own finding.
 - Not applied: the caps of one proxy407 process (``--max-keys`` rows and the ``(other)``
-  row, 256 values per list column, the timeline's latest 100,000 minutes), since a cluster
-  has no such memory bound.
+  row, 256 values per list column, the timeline's latest 100,000 minutes), since a
+  cluster has no such memory bound.
 
-Types: Spark has no unsigned integers, so the counts that ``export`` writes as UInt64 are
-written as Int64 here; timestamps are Parquet timestamps in microseconds, UTC; lists are
-lists of strings; everything else has the export's type.
+Types: Spark has no unsigned integers, so the counts that ``export`` writes as UInt64
+are written as Int64 here; timestamps are Parquet timestamps in microseconds, UTC; lists
+are lists of strings; everything else has the export's type.
 
 A records file whose columns differ from those this job reads (a column missing or of
 another type: records of another proxy407 version) is refused with a message naming the
-file; a file with extra columns is read without them, and named on standard error.
-"""
+file; a file with extra columns is read without them, and named on standard error."""
 
 import argparse
 import re
@@ -69,7 +70,8 @@ REMEDIES = {
     "tokens",
     "connection_closed": "a proxy or network device is dropping connections",
     "no_response": "the proxy is overloaded or the path is broken",
-    "proxy_unreachable": "wrong proxy address/port, proxy down, or a firewall in the way",
+    "proxy_unreachable": "wrong proxy address/port, proxy down, "
+    "or a firewall in the way",
 }
 
 FINDINGS = [
@@ -94,8 +96,8 @@ KEY_COLUMN = {
     "targets": "target",
 }
 
-# The columns of the records as Spark reads them (Parquet UInt64 is decimal(20,0), UInt32
-# is bigint), in the order proxy407 writes them.
+# The columns of the records as Spark reads them (Parquet UInt64 is decimal(20,0),
+# UInt32 is bigint), in the order proxy407 writes them.
 EPISODE_COLUMNS = [
     ("episode_id", "decimal(20,0)"),
     ("start_ts", "timestamp"),
@@ -219,9 +221,7 @@ def arguments(argv):
         default=",".join(TABLES),
         help="comma-separated tables to write (default: all six)",
     )
-    p.add_argument(
-        "--force", action="store_true", help="replace tables already in OUT"
-    )
+    p.add_argument("--force", action="store_true", help="replace tables already in OUT")
     args = p.parse_args(argv)
     tables = [t.strip() for t in args.tables.split(",") if t.strip()]
     unknown = [t for t in tables if t not in TABLES]
@@ -231,12 +231,12 @@ def arguments(argv):
     return args
 
 
-# ---- reading ---------------------------------------------------------------------------
+# ---- reading -------------------------------------------------------------------------
 
 
 def list_parquet_files(spark, root):
-    """Every ``*.parquet`` file under ``root`` (recursively), through Hadoop's file system,
-    leaving out the writers' temporary and hidden files."""
+    """Every ``*.parquet`` file under ``root`` (recursively), through Hadoop's file
+    system, leaving out the writers' temporary and hidden files."""
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     path = jvm.org.apache.hadoop.fs.Path(root)
@@ -289,7 +289,7 @@ def read_records(spark, root, table, columns):
     return spark.read.schema(schema).parquet(*files), len(files)
 
 
-# ---- the fleet's episodes --------------------------------------------------------------
+# ---- the fleet's episodes ------------------------------------------------------------
 
 
 def with_fleet_lockout(episodes, transactions, threshold, window_us):
@@ -306,9 +306,9 @@ def with_fleet_lockout(episodes, transactions, threshold, window_us):
         "episode_id",
     )
     by_time = Window.partitionBy("account").orderBy("t")
-    # Attempts in [t - window, t]: a rejection whose window holds the threshold marks every
-    # attempt of that window, so an attempt is marked when such a rejection comes within
-    # [its t, its t + window].
+    # Attempts in [t - window, t]: a rejection whose window holds the threshold marks
+    # every attempt of that window, so an attempt is marked when such a rejection comes
+    # within [its t, its t + window].
     rej = rej.withColumn(
         "in_window", F.count(F.lit(1)).over(by_time.rangeBetween(-window_us, 0))
     )
@@ -331,9 +331,9 @@ def with_fleet_lockout(episodes, transactions, threshold, window_us):
     own = F.array_contains("findings", "lockout_risk")
     return out.withColumn(
         "lockout",
-        F.when(F.col("has_tx"), F.coalesce(F.col("fleet_lockout"), F.lit(False))).otherwise(
-            own
-        ),
+        F.when(
+            F.col("has_tx"), F.coalesce(F.col("fleet_lockout"), F.lit(False))
+        ).otherwise(own),
     ).drop("fleet_lockout", "has_tx")
 
 
@@ -343,8 +343,15 @@ def keyed(episodes):
 
     proxy = F.when(
         F.instr("proxy_ip", ":") > 0,
-        F.concat(F.lit("["), F.col("proxy_ip"), F.lit("]:"), F.col("proxy_port").cast("string")),
-    ).otherwise(F.concat(F.col("proxy_ip"), F.lit(":"), F.col("proxy_port").cast("string")))
+        F.concat(
+            F.lit("["),
+            F.col("proxy_ip"),
+            F.lit("]:"),
+            F.col("proxy_port").cast("string"),
+        ),
+    ).otherwise(
+        F.concat(F.col("proxy_ip"), F.lit(":"), F.col("proxy_port").cast("string"))
+    )
     return (
         episodes.withColumn("user_key", F.coalesce(F.col("user"), F.lit(UNKNOWN_USER)))
         .withColumn("proxy_key", proxy)
@@ -378,8 +385,12 @@ def percentiles(episodes, key):
         return F.least(F.greatest(r, F.lit(1)), F.col("n"))
 
     return v.groupBy("k").agg(
-        F.max(F.when(F.col("rn") == rank(50.0), F.col("v"))).alias("time_to_auth_p50_ms"),
-        F.max(F.when(F.col("rn") == rank(95.0), F.col("v"))).alias("time_to_auth_p95_ms"),
+        F.max(F.when(F.col("rn") == rank(50.0), F.col("v"))).alias(
+            "time_to_auth_p50_ms"
+        ),
+        F.max(F.when(F.col("rn") == rank(95.0), F.col("v"))).alias(
+            "time_to_auth_p95_ms"
+        ),
     )
 
 
@@ -396,7 +407,9 @@ def per_key_table(episodes, transactions, table):
     failed = F.col("outcome") == "failed"
     aggs = [
         F.count(F.lit(1)).alias("episodes"),
-        F.sum((F.col("outcome") == "authenticated").cast("long")).alias("authenticated"),
+        F.sum((F.col("outcome") == "authenticated").cast("long")).alias(
+            "authenticated"
+        ),
         F.sum(failed.cast("long")).alias("failed"),
         F.sum((F.col("outcome") == "unresolved").cast("long")).alias("unresolved"),
     ]
@@ -409,7 +422,9 @@ def per_key_table(episodes, transactions, table):
         F.sum("credential_attempts").cast("long").alias("credential_attempts"),
     ]
     for f in FINDINGS:
-        flag = F.col("lockout") if f == "lockout_risk" else F.array_contains("findings", f)
+        flag = (
+            F.col("lockout") if f == "lockout_risk" else F.array_contains("findings", f)
+        )
         aggs.append(F.sum(flag.cast("long")).alias(f))
     aggs += [
         F.min("start_ts").alias("first_seen"),
@@ -448,8 +463,8 @@ def per_key_table(episodes, transactions, table):
             .where(F.col("r") == 1)
             .select("k", "domain")
         )
-        # The most failed episodes whose start times fit in 10 minutes (t_last - t_first <
-        # 10 min): counted from each failure forward.
+        # The most failed episodes whose start times fit in 10 minutes
+        # (t_last - t_first < 10 min): counted from each failure forward.
         fails = episodes.where(failed).select(
             F.col(key).alias("k"), F.unix_micros("start_ts").alias("t")
         )
@@ -462,7 +477,9 @@ def per_key_table(episodes, transactions, table):
         mf = fails.groupBy("k").agg(F.max("c").cast("long").alias("max_failures_10min"))
         # Transactions add the user agents they show to their user's row.
         tx_ua = (
-            transactions.where(F.col("user").isNotNull() & F.col("user_agent").isNotNull())
+            transactions.where(
+                F.col("user").isNotNull() & F.col("user_agent").isNotNull()
+            )
             .groupBy(F.col("user").alias("k"))
             .agg(F.collect_set("user_agent").alias("tx_user_agents"))
         )
@@ -483,7 +500,9 @@ def per_key_table(episodes, transactions, table):
                     )
                 ),
             )
-            .withColumn("max_failures_10min", F.coalesce("max_failures_10min", F.lit(0)))
+            .withColumn(
+                "max_failures_10min", F.coalesce("max_failures_10min", F.lit(0))
+            )
         )
     columns = (
         [F.col("k").alias(KEY_COLUMN[table])]
@@ -535,8 +554,10 @@ def causes_table(spark, episodes):
         t.select(
             "i",
             "cause",
-            *[F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c) for c in
-              ["episodes", "users", "clients"]],
+            *[
+                F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c)
+                for c in ["episodes", "users", "clients"]
+            ],
             "remedy",
         ),
         [F.asc("i")],
@@ -549,7 +570,9 @@ def timeline_table(spark, episodes):
     failed = F.col("outcome") == "failed"
     counts = episodes.groupBy(F.col("minute_ts").alias("minute")).agg(
         F.sum("challenges").cast("long").alias("challenges"),
-        F.sum((F.col("outcome") == "authenticated").cast("long")).alias("authenticated"),
+        F.sum((F.col("outcome") == "authenticated").cast("long")).alias(
+            "authenticated"
+        ),
         F.sum(failed.cast("long")).alias("failed"),
         *[
             F.sum((failed & (F.col("cause") == c)).cast("long")).alias(f"failed_{c}")
@@ -560,16 +583,25 @@ def timeline_table(spark, episodes):
     if span["lo"] is not None:
         minutes = (span["hi"] - span["lo"]).total_seconds() * 1_000_000 // MINUTE_US
         if minutes <= TIMELINE_MAX_DENSE_MINUTES:
-            dense = spark.createDataFrame([(span["lo"], span["hi"])], "lo timestamp, hi timestamp")
+            dense = spark.createDataFrame(
+                [(span["lo"], span["hi"])], "lo timestamp, hi timestamp"
+            )
             dense = dense.select(
-                F.explode(F.sequence("lo", "hi", F.expr("INTERVAL 1 MINUTE"))).alias("minute")
+                F.explode(F.sequence("lo", "hi", F.expr("INTERVAL 1 MINUTE"))).alias(
+                    "minute"
+                )
             )
             counts = dense.join(counts, "minute", "left")
-    value_columns = ["challenges", "authenticated", "failed"] + [f"failed_{c}" for c in CAUSES]
+    value_columns = ["challenges", "authenticated", "failed"] + [
+        f"failed_{c}" for c in CAUSES
+    ]
     return (
         counts.select(
             "minute",
-            *[F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c) for c in value_columns],
+            *[
+                F.coalesce(F.col(c), F.lit(0)).cast("long").alias(c)
+                for c in value_columns
+            ],
         ),
         [F.asc("minute")],
     )
@@ -605,7 +637,9 @@ def main(argv=None):
         if n_ep == 0:
             raise RecordsError(f"no episode records under {args.records}/episodes")
         threshold, window_us = args.lockout_threshold
-        episodes = keyed(with_fleet_lockout(episodes, transactions, threshold, window_us))
+        episodes = keyed(
+            with_fleet_lockout(episodes, transactions, threshold, window_us)
+        )
         episodes = episodes.cache()
         for table in args.tables:
             if table in KEY_COLUMN:
