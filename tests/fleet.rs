@@ -7,7 +7,7 @@
 //! unsigned), same rows in the same order, every value equal, but for the percentiles of a
 //! row with more than 32 values, where export's DDSketch is within 5 % of the exact value.
 //! The lockout-risk user's attempts fall in several shards, so only counting across sensors
-//! finds it. With `CI=true` a missing python3 module (pyspark, duckdb) or Java is a failure.
+//! finds it; the job's `--lockout-threshold` gives export's tables with the same option. With `CI=true` a missing python3 module (pyspark, duckdb) or Java is a failure.
 
 mod common;
 use common::*;
@@ -427,7 +427,53 @@ fn spark_and_sql_give_the_export_of_the_whole_capture_from_three_shards() {
         );
         println!("spark job: {:.1} s", t.elapsed().as_secs_f64());
 
+        // Another threshold: four rejections within 10 minutes, as export counts them with
+        // the same option (erin's attempt at minute 17 then counts too).
+        let export4 = dir.path().join("export4");
+        proxy407(
+            &[
+                "export",
+                "--quiet",
+                "--format",
+                "parquet",
+                "--lockout-threshold",
+                "4/10m",
+                "--out",
+                path_str(&export4),
+            ],
+            &files,
+        );
+        let want4 = read_tables(&export4, true);
+        let t = Instant::now();
+        let spark4 = dir.path().join("spark4");
+        let out = spark_job(&[
+            "--lockout-threshold",
+            "4/10m",
+            path_str(&records),
+            path_str(&spark4),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got4 = read_tables(&spark4, false);
+        compare("spark --lockout-threshold 4/10m", &want4, &got4);
+        let lockout4: u64 = want4["users"]["rows"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .filter(|r| r[0] == "erin.cross" || r[0] == "CORP\\Erin.Cross")
+            .map(|r| r[lockout_col].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(lockout4, 6);
+        println!(
+            "spark job, another threshold: {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+
         // Records of another version in the same directory are refused, naming the file.
+        let t = Instant::now();
         let old = other_version(&records);
         let out = spark_job(&[path_str(&records), path_str(&dir.path().join("mixed"))]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -437,6 +483,7 @@ fn spark_and_sql_give_the_export_of_the_whole_capture_from_three_shards() {
             "{stderr}"
         );
         assert!(!dir.path().join("mixed").exists());
+        println!("spark job refusing: {:.1} s", t.elapsed().as_secs_f64());
     }
     println!(
         "fleet test: {:.1} s (capture, shards and export {:.1} s)",
