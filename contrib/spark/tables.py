@@ -564,7 +564,7 @@ def causes_table(spark, episodes):
     )
 
 
-def timeline_table(spark, episodes):
+def timeline_table(episodes):
     from pyspark.sql import functions as F
 
     failed = F.col("outcome") == "failed"
@@ -579,19 +579,16 @@ def timeline_table(spark, episodes):
             for c in CAUSES
         ],
     )
-    span = counts.agg(F.min("minute").alias("lo"), F.max("minute").alias("hi")).first()
-    if span["lo"] is not None:
-        minutes = (span["hi"] - span["lo"]).total_seconds() * 1_000_000 // MINUTE_US
-        if minutes <= TIMELINE_MAX_DENSE_MINUTES:
-            dense = spark.createDataFrame(
-                [(span["lo"], span["hi"])], "lo timestamp, hi timestamp"
-            )
-            dense = dense.select(
-                F.explode(F.sequence("lo", "hi", F.expr("INTERVAL 1 MINUTE"))).alias(
-                    "minute"
-                )
-            )
-            counts = dense.join(counts, "minute", "left")
+    # The span in whole minutes, computed by Spark (no round trip through Python's
+    # local time).
+    span = counts.agg(F.min("minute").alias("lo"), F.max("minute").alias("hi"))
+    minutes = span.select(
+        F.floor((F.unix_micros("hi") - F.unix_micros("lo")) / MINUTE_US).alias("m")
+    ).first()["m"]
+    if minutes is not None and minutes <= TIMELINE_MAX_DENSE_MINUTES:
+        every = F.sequence("lo", "hi", F.expr("INTERVAL 1 MINUTE"))
+        dense = span.select(F.explode(every).alias("minute"))
+        counts = dense.join(counts, "minute", "left")
     value_columns = ["challenges", "authenticated", "failed"] + [
         f"failed_{c}" for c in CAUSES
     ]
@@ -647,7 +644,7 @@ def main(argv=None):
             elif table == "causes":
                 df, order = causes_table(spark, episodes)
             else:
-                df, order = timeline_table(spark, episodes)
+                df, order = timeline_table(episodes)
             write(df, order, args.out, table, args.force)
         print(
             f"{len(args.tables)} tables written to {args.out} from {n_ep} episode and "
