@@ -267,9 +267,19 @@ pub struct InputArgs {
     /// take a share of the same captures; the client address hash is the README's.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Threads for the connections (reassembly, HTTP, auth), each with its share of the
+    /// clients; the reading, decoding and the one analysis stay on the main thread. The
+    /// results are the same for every number. Default: the cores available.
+    #[arg(long, value_name = "N", default_value_t = default_threads())]
+    pub threads: usize,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `--threads` by default: the cores this process may use.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// `--decap`.
@@ -382,6 +392,7 @@ impl InputArgs {
             until: ts("--until", &self.until)?,
             decap: self.decap_config(),
             shard: self.shard,
+            threads: self.threads,
         })
     }
 }
