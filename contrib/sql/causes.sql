@@ -1,11 +1,11 @@
 -- The `causes` table of `proxy407 export`, from the records of any number of sensors.
 -- One row per cause, in the order of docs/verdicts.md §4.3, 0 where none failed so;
 -- users and clients count distinct user keys (`(unknown)` included) and addresses.
--- Reads the views `episodes` and `transactions` over a records directory
+-- Reads the view `episodes` over a records directory
 -- (contrib/sql/README.md: how to create them on DuckDB, Trino and ClickHouse).
 -- Written for DuckDB (SET TimeZone = 'UTC' first); ANSI SQL except where marked [..]:
---   ClickHouse: run with SETTINGS join_use_nulls = 1 (a LEFT JOIN must give NULL, not 0 or
---   '', where nothing matches).
+--   ClickHouse: run with SETTINGS join_use_nulls = 1, session_timezone = 'UTC' (a LEFT
+--   JOIN must give NULL, not 0 or '', where nothing matches).
 -- Counts are BIGINT (export writes unsigned 64-bit integers).
 
 WITH

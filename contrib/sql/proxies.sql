@@ -17,8 +17,8 @@
 --             ClickHouse arraySort(groupUniqArray(x)).
 --   [empty]   an empty list of strings: DuckDB CAST(ARRAY[] AS VARCHAR ARRAY);
 --             Trino CAST(ARRAY[] AS ARRAY(VARCHAR)); ClickHouse CAST([] AS Array(String)).
---   ClickHouse: run with SETTINGS join_use_nulls = 1 (a LEFT JOIN must give NULL, not 0 or
---   '', where nothing matches).
+--   ClickHouse: run with SETTINGS join_use_nulls = 1, session_timezone = 'UTC' (a LEFT
+--   JOIN must give NULL, not 0 or '', where nothing matches).
 -- Counts are BIGINT (export writes unsigned 64-bit integers).
 
 WITH
@@ -30,24 +30,28 @@ lockout_rejections AS (
     WHERE lockout_account IS NOT NULL
 ),
 lockout_windows AS (
-    SELECT r.*,
+    SELECT lr.*,
            COUNT(*) OVER (PARTITION BY account ORDER BY t
                           RANGE BETWEEN 600000000 PRECEDING AND CURRENT ROW) AS in_window
-    FROM lockout_rejections r
+    FROM lockout_rejections lr
 ),
 lockout_marks AS (
     -- An attempt is marked when a rejection within [t, t + window] had the threshold.
-    SELECT w.*,
+    SELECT lw.*,
            MAX(CASE WHEN in_window >= 5 THEN 1 ELSE 0 END)
                OVER (PARTITION BY account ORDER BY t
                      RANGE BETWEEN CURRENT ROW AND 600000000 FOLLOWING) AS marked
-    FROM lockout_windows w
+    FROM lockout_windows lw
 ),
 locked AS (
-    SELECT DISTINCT sensor, client_ip, episode_id FROM lockout_marks WHERE marked = 1
+    -- Named apart from the episodes' columns, which `e.*` below keeps as they are.
+    SELECT DISTINCT sensor AS locked_sensor, client_ip AS locked_client,
+           episode_id AS locked_episode
+    FROM lockout_marks
+    WHERE marked = 1
 ),
 sensors_with_transactions AS (
-    SELECT DISTINCT sensor FROM transactions
+    SELECT DISTINCT sensor AS tx_sensor FROM transactions
 ),
 ep AS (
     SELECT e.*,
@@ -56,15 +60,16 @@ ep AS (
                 THEN '[' || e.proxy_ip || ']:' || CAST(e.proxy_port AS VARCHAR)
                 ELSE e.proxy_ip || ':' || CAST(e.proxy_port AS VARCHAR)
            END AS proxy_key,
-           CASE WHEN s.sensor IS NULL
+           CASE WHEN s.tx_sensor IS NULL
                 THEN CASE WHEN contains(e.findings, 'lockout_risk') THEN 1 ELSE 0 END -- [contains]
-                WHEN l.episode_id IS NOT NULL THEN 1
+                WHEN l.locked_episode IS NOT NULL THEN 1
                 ELSE 0
            END AS lockout
     FROM episodes e
     LEFT JOIN locked l
-           ON l.sensor = e.sensor AND l.client_ip = e.client_ip AND l.episode_id = e.episode_id
-    LEFT JOIN sensors_with_transactions s ON s.sensor = e.sensor
+           ON l.locked_sensor = e.sensor AND l.locked_client = e.client_ip
+          AND l.locked_episode = e.episode_id
+    LEFT JOIN sensors_with_transactions s ON s.tx_sensor = e.sensor
 ),
 keyed AS (
     SELECT proxy_key AS k,

@@ -1,19 +1,19 @@
 -- The `timeline` table of `proxy407 export`, from the records of any number of sensors.
 -- One row per UTC minute of the episodes' start_ts; the minutes between the first and
 -- the last are listed with zeros unless they span more than 100,000 minutes.
--- Reads the views `episodes` and `transactions` over a records directory
+-- Reads the view `episodes` over a records directory
 -- (contrib/sql/README.md: how to create them on DuckDB, Trino and ClickHouse).
 -- Written for DuckDB (SET TimeZone = 'UTC' first); ANSI SQL except where marked [..]:
---   [minutes] every minute from lo to hi: DuckDB unnest(generate_series(lo, hi, INTERVAL '1' MINUTE));
---             Trino: FROM span CROSS JOIN UNNEST(sequence(lo, hi, INTERVAL '1' MINUTE)) AS s(minute);
+--   [minutes] every minute from lo to hi:
+--             DuckDB unnest(generate_series(lo, hi, INTERVAL '1' MINUTE));
+--             Trino: FROM span CROSS JOIN UNNEST(sequence(lo, hi, INTERVAL '1' MINUTE))
+--             AS s(minute);
 --             ClickHouse: arrayJoin(arrayMap(i -> lo + toIntervalMinute(i),
 --                                            range(toUInt32(dateDiff('minute', lo, hi)) + 1))).
---   [minute]  date_trunc('minute', x) on DuckDB and Trino; ClickHouse toStartOfMinute(x).
---   [micros]  microseconds since 1970 of a timestamp: DuckDB epoch_us(x);
---             Trino CAST(round(to_unixtime(x) * 1e6) AS BIGINT);
---             ClickHouse toUnixTimestamp64Micro(x).
---   ClickHouse: run with SETTINGS join_use_nulls = 1 (a LEFT JOIN must give NULL, not 0 or
---   '', where nothing matches).
+--   [minute]  date_trunc('minute', x) on DuckDB and Trino;
+--             ClickHouse toDateTime64(toStartOfMinute(x), 6, 'UTC').
+--   ClickHouse: run with SETTINGS join_use_nulls = 1, session_timezone = 'UTC' (a LEFT
+--   JOIN must give NULL, not 0 or '', where nothing matches).
 -- Counts are BIGINT (export writes unsigned 64-bit integers).
 
 WITH
@@ -47,8 +47,8 @@ span AS (
 minutes AS (
     SELECT unnest(generate_series(lo, hi, INTERVAL '1' MINUTE)) AS minute -- [minutes]
     FROM span
-    WHERE epoch_us(hi) - epoch_us(lo) <= 100000 * CAST(60000000 AS BIGINT) -- [micros]
-    UNION
+    WHERE hi <= lo + INTERVAL '100000' MINUTE
+    UNION DISTINCT
     SELECT minute FROM per_minute
 )
 SELECT m.minute,
