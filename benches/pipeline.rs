@@ -69,6 +69,7 @@ fn bench_decode(c: &mut Criterion) {
             let mut tcp = 0u64;
             for &(ts, data) in &frames {
                 let f = Frame {
+                    shared: None,
                     ts: Ts(ts),
                     link_type: 1,
                     data,

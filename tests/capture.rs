@@ -109,6 +109,7 @@ fn http_segments(frames: &[Owned]) -> Vec<(u16, u16, String)> {
     let mut out = Vec::new();
     for f in frames {
         let frame = proxy407::source::Frame {
+            shared: None,
             ts: f.ts,
             link_type: f.link_type,
             data: &f.data,
@@ -176,6 +177,7 @@ fn corpus_counts_link_types_and_http() {
         // No frame of the corpus is malformed at the link or IP layer.
         for (i, f) in frames.iter().enumerate() {
             let frame = proxy407::source::Frame {
+                shared: None,
                 ts: f.ts,
                 link_type: f.link_type,
                 data: &f.data,
@@ -210,6 +212,7 @@ fn edge_link_types_yield_http_on_the_right_ports() {
         let mut resp = false;
         for f in &frames {
             let frame = proxy407::source::Frame {
+                shared: None,
                 ts: f.ts,
                 link_type: f.link_type,
                 data: &f.data,
@@ -245,6 +248,7 @@ fn snaplen_96_reports_truncation_and_missing_payload() {
     let mut saw_get = false;
     for f in &frames {
         let frame = proxy407::source::Frame {
+            shared: None,
             ts: f.ts,
             link_type: f.link_type,
             data: &f.data,
@@ -278,6 +282,7 @@ fn vlan_f5_trailer_is_not_payload() {
     for (n, len) in want {
         let f = &frames[n - 1];
         let frame = proxy407::source::Frame {
+            shared: None,
             ts: f.ts,
             link_type: f.link_type,
             data: &f.data,
@@ -583,6 +588,7 @@ fn decode_counts_on_corpus_summary() {
     let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
     for f in &frames {
         let frame = proxy407::source::Frame {
+            shared: None,
             ts: f.ts,
             link_type: f.link_type,
             data: &f.data,

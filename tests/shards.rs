@@ -99,6 +99,61 @@ fn shards_of_every_sample_find_the_whole_runs_episodes() {
     }
 }
 
+/// The README's `tcpdump` filter for shard `k` of `n` over the proxy ports given.
+fn bpf(k: u32, n: u32, ports: &BTreeSet<u16>) -> String {
+    let any = |dir: &str| {
+        let p: Vec<String> = ports
+            .iter()
+            .map(|p| format!("tcp {dir} port {p}"))
+            .collect();
+        p.join(" or ")
+    };
+    let hash = |at: u32| format!("((ip[{at}:4] * 2654435761) >> 16) % {n} = {}", k - 1);
+    format!(
+        "(({}) and {}) or (({}) and {})",
+        any("dst"),
+        hash(12),
+        any("src"),
+        hash(16)
+    )
+}
+
+#[test]
+fn the_readme_tcpdump_filter_splits_a_capture_as_the_shards_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut checked = 0;
+    for s in samples() {
+        let whole = collect(&s, &[]);
+        if whole.capture.link_types.keys().any(|l| l != "ethernet") {
+            continue;
+        }
+        // The default proxy ports and every one the capture uses.
+        let mut ports: BTreeSet<u16> = [3128, 3129, 8080, 8000, 8888, 9090].into();
+        ports.extend(whole.analysis.episodes.iter().map(|e| e.proxy_port));
+        for k in 1..=3 {
+            let out = dir.path().join(format!("part-{k}.pcap"));
+            let st = std::process::Command::new("tcpdump")
+                .args(["-r", s.to_str().expect("utf-8"), "-w"])
+                .arg(&out)
+                .arg(bpf(k, 3, &ports))
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("tcpdump runs (apt-get install tcpdump)");
+            assert!(st.success(), "tcpdump on {}", s.display());
+            let split = collect(&out, &[]);
+            let shard = collect(&s, &["--shard", &format!("{k}/3")]);
+            assert_eq!(
+                episodes(&split, true),
+                episodes(&shard, true),
+                "{}: shard {k}/3",
+                s.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} samples checked");
+}
+
 #[test]
 fn shards_of_a_mirror_port_mix_split_its_clients() {
     let dir = tempfile::tempdir().expect("tempdir");

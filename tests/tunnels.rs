@@ -290,6 +290,7 @@ fn decap_none_and_vxlan_ports() {
 
 fn frame(data: &[u8]) -> Frame<'_> {
     Frame {
+        shared: None,
         ts: Ts(1),
         link_type: 1,
         data,
@@ -355,6 +356,7 @@ fn cut_or_bad_outer_headers_are_named_never_a_panic() {
         let mut blamed = BTreeSet::new();
         for len in 0..f.len() {
             let short = Frame {
+                shared: None,
                 orig_len: f.len() as u32,
                 ..frame(&f[..len])
             };

@@ -86,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
         _ => (rest.to_vec(), DecapConfig::AUTO),
     };
     let frame = Frame {
+        shared: None,
         ts: Ts(1_700_000_000_000_000),
         link_type,
         data: &bytes,

@@ -387,6 +387,7 @@ mod tests {
 
     fn frame(link_type: u32, data: &[u8]) -> Frame<'_> {
         Frame {
+            shared: None,
             ts: Ts(1),
             link_type,
             data,
@@ -455,6 +456,7 @@ mod tests {
         }
         let cut = &eth[..eth.len() - 3];
         let f = Frame {
+            shared: None,
             orig_len: eth.len() as u32,
             ..frame(linktype::ETHERNET, cut)
         };

@@ -39,7 +39,7 @@ use crate::model::{
     Records, ShardCounters, Side, Ts, MAX_MIRROR_SOURCES,
 };
 use crate::reassembly::StreamEvent;
-use crate::source::{Frame, SourceStats};
+use crate::source::{Frame, SharedBytes, SourceStats};
 use pool::Pool;
 
 /// Settings of one run.
@@ -282,7 +282,7 @@ impl Engine {
         match decoded {
             Decoded::Tcp(mut seg) => {
                 seg.frame = self.frames;
-                self.segment(&seg);
+                self.segment(&seg, frame.shared);
             }
             Decoded::Fragment => self.capture.ip_fragments += 1,
             Decoded::NotTcp | Decoded::NotIp => {}
@@ -312,7 +312,7 @@ impl Engine {
     }
 
     /// A decoded segment, to the connections of its client (unless another shard's).
-    fn segment(&mut self, seg: &Segment<'_>) {
+    fn segment(&mut self, seg: &Segment<'_>, shared: Option<&SharedBytes>) {
         let ends = ((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port));
         if let Some(shard) = self.cfg.shard {
             if !shard.keeps(ends.0, ends.1, &self.cfg.flow.proxy_ports) {
@@ -325,7 +325,7 @@ impl Engine {
                 conns.segment(seg, &mut self.events);
                 feed(&mut self.analyzer, &mut self.events);
             }
-            Stage::Threads(pool) => pool.segment(seg, &mut self.analyzer),
+            Stage::Threads(pool) => pool.segment(seg, shared, &mut self.analyzer),
         }
     }
 

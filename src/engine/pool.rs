@@ -12,14 +12,16 @@
 //! gives them on one thread, so the analysis is the same whatever the number of threads.
 //!
 //! At most [`MAX_IN_FLIGHT`] epochs are out at once; beyond, the caller waits for the
-//! oldest. Payload bytes are copied once, into the epoch's batch for the worker; batches
-//! come back with the answers and are reused.
+//! oldest. A payload in a mapped file's window is not copied: the batch keeps the window
+//! mapped ([`SharedBytes`]) and the worker reads it there; other payloads are copied once
+//! into the batch. Batches come back with the answers and are reused.
 
 use super::{ConnCounters, Conns, EngineConfig, Keyed};
 use crate::analysis::Analyzer;
 use crate::decode::{Segment, TcpFlags};
 use crate::flow::shard;
 use crate::model::Ts;
+use crate::source::SharedBytes;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -41,6 +43,8 @@ struct SegHead {
     window: u16,
     missing_payload: u32,
     frame: u64,
+    /// The payload is in `bytes`, or in `windows[w]` at `Some(w)`.
+    mapped: Option<u32>,
     start: usize,
     len: usize,
 }
@@ -50,12 +54,36 @@ struct SegHead {
 struct Batch {
     heads: Vec<SegHead>,
     bytes: Vec<u8>,
+    windows: Vec<SharedBytes>,
 }
 
 impl Batch {
-    fn push(&mut self, seg: &Segment<'_>) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(seg.payload);
+    /// Room for `n` segments of a full-sized frame, so that filling it does not grow it.
+    fn with_room(n: usize) -> Self {
+        Batch {
+            heads: Vec::with_capacity(n),
+            bytes: Vec::with_capacity(n.saturating_mul(1600)),
+            windows: Vec::new(),
+        }
+    }
+
+    /// A segment, its payload read from `shared` later when it lies there.
+    fn push(&mut self, seg: &Segment<'_>, shared: Option<&SharedBytes>) {
+        let at = shared.and_then(|w| w.offset_of(seg.payload).map(|o| (w, o)));
+        let (mapped, start) = match at {
+            Some((w, offset)) => {
+                if !self.windows.last().is_some_and(|l| l.same(w)) {
+                    self.windows.push(w.clone());
+                }
+                let i = u32::try_from(self.windows.len().saturating_sub(1)).ok();
+                (i, offset)
+            }
+            None => {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(seg.payload);
+                (None, start)
+            }
+        };
         self.heads.push(SegHead {
             ts: seg.ts,
             src: (seg.src_ip, seg.src_port),
@@ -66,14 +94,31 @@ impl Batch {
             window: seg.window,
             missing_payload: seg.missing_payload,
             frame: seg.frame,
+            mapped,
             start,
             len: seg.payload.len(),
         });
     }
 
+    /// The payload of a segment of this batch.
+    fn payload(&self, h: &SegHead) -> &[u8] {
+        let bytes = match h.mapped {
+            Some(w) => self
+                .windows
+                .get(w as usize)
+                .map_or(&[][..], SharedBytes::bytes),
+            None => &self.bytes,
+        };
+        h.start
+            .checked_add(h.len)
+            .and_then(|end| bytes.get(h.start..end))
+            .unwrap_or_default()
+    }
+
     fn clear(&mut self) {
         self.heads.clear();
         self.bytes.clear();
+        self.windows.clear();
     }
 }
 
@@ -176,10 +221,15 @@ impl Pool {
         h as usize % self.workers.len().max(1)
     }
 
-    pub(crate) fn segment(&mut self, seg: &Segment<'_>, analyzer: &mut Analyzer) {
+    pub(crate) fn segment(
+        &mut self,
+        seg: &Segment<'_>,
+        shared: Option<&SharedBytes>,
+        analyzer: &mut Analyzer,
+    ) {
         let w = self.worker_of(seg);
         if let Some(worker) = self.workers.get_mut(w) {
-            worker.filling.push(seg);
+            worker.filling.push(seg, shared);
             self.filled += 1;
         }
         if self.filled >= EPOCH_SEGMENTS {
@@ -214,8 +264,12 @@ impl Pool {
     /// Sends the epoch being filled to the workers, then analyses what has come back
     /// (waiting for the oldest while too many are out).
     fn hand_on(&mut self, after: After, analyzer: &mut Analyzer) {
+        let per_worker = EPOCH_SEGMENTS.div_ceil(self.workers.len().max(1));
         for w in &mut self.workers {
-            let fresh = w.spares.pop().unwrap_or_default();
+            let fresh = w
+                .spares
+                .pop()
+                .unwrap_or_else(|| Batch::with_room(per_worker));
             let batch = std::mem::replace(&mut w.filling, fresh);
             let sent = w
                 .jobs
@@ -269,7 +323,7 @@ impl Pool {
             self.scratch.append(&mut a.frames);
             ticks.append(&mut a.tick);
             w.counters = a.counters;
-            if w.spares.len() < 2 {
+            if w.spares.len() <= MAX_IN_FLIGHT {
                 w.spares.push(a.spare);
             }
         }
@@ -311,11 +365,7 @@ fn work(mut conns: Conns, jobs: &Receiver<Job>, answers: &Sender<Answer>) {
     while let Ok(Job { mut batch, after }) = jobs.recv() {
         let mut frames: Vec<Keyed> = Vec::new();
         for h in &batch.heads {
-            let payload = h
-                .start
-                .checked_add(h.len)
-                .and_then(|end| batch.bytes.get(h.start..end))
-                .unwrap_or_default();
+            let payload = batch.payload(h);
             let seg = Segment {
                 ts: h.ts,
                 src_ip: h.src.0,

@@ -13,7 +13,7 @@
 //! record header is resynchronised on the next plausible record; a pcapng block that does not
 //! parse is skipped by its length when that length is sane.
 
-use super::mapped::{MappedReader, WINDOW};
+use super::mapped::{MappedReader, SharedBytes, WindowCell, WINDOW};
 use super::{Frame, InputError, LinkType, Notice, PacketSource, SourceStats};
 use crate::anomaly::{Anomalies, CaptureAnomaly};
 use crate::model::Ts;
@@ -149,7 +149,10 @@ fn open_path(p: &PathBuf, window: usize) -> Result<FileReader, OpenFailure> {
     let total = f.metadata().ok().map(|m| m.len());
     if let Some(mapped) = MappedReader::open(&f, Arc::clone(&counter), window) {
         let io_error = Arc::new(Mutex::new(None));
-        return FileReader::with_reader(name, Box::new(mapped), counter, total, io_error);
+        let cell = mapped.window_cell();
+        let mut r = FileReader::with_reader(name, Box::new(mapped), counter, total, io_error)?;
+        r.window = Some(cell);
+        return Ok(r);
     }
     let counting = CountingReader {
         inner: Box::new(f),
@@ -274,6 +277,10 @@ pub struct FileReader {
     total: Option<u64>,
     io_error: Arc<Mutex<Option<String>>>,
     last_ts: Option<Ts>,
+    /// A mapped file's published window, and the copy of it the frames point into.
+    window: Option<Arc<WindowCell>>,
+    shared: Option<SharedBytes>,
+    shared_generation: u64,
     stalls: u32,
     oversize_noticed: bool,
     zero_len_noticed: bool,
@@ -390,6 +397,9 @@ impl FileReader {
             total,
             io_error,
             last_ts: None,
+            window: None,
+            shared: None,
+            shared_generation: 0,
             stalls: 0,
             oversize_noticed: false,
             zero_len_noticed: false,
@@ -780,10 +790,18 @@ impl FileReader {
             }
         }
         self.last_ts = Some(ts);
+        if let Some(cell) = &self.window {
+            let g = cell.generation();
+            if g != self.shared_generation {
+                self.shared_generation = g;
+                self.shared = cell.current();
+            }
+        }
         let data = self.rdr.data();
         let start = addr.checked_sub(data.as_ptr() as usize)?;
         let bytes = data.get(start..start.checked_add(caplen)?)?;
         Some(Frame {
+            shared: self.shared.as_ref(),
             ts,
             link_type,
             data: bytes,
@@ -992,6 +1010,7 @@ impl PacketSource for Merge {
         let h = self.heads.get_mut(best)?;
         h.filled = false;
         Some(Frame {
+            shared: None,
             ts: h.ts,
             link_type: h.link_type,
             data: &h.data,

@@ -346,6 +346,7 @@ impl LiveSource {
             self.refresh_kernel_stats();
         }
         Frame {
+            shared: None,
             ts,
             link_type: self.link_type,
             data: &self.buf,

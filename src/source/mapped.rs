@@ -24,7 +24,7 @@ use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Bytes mapped at a time for one file (grown for one larger block, as the buffered
 /// reader's buffer is). Files merged by time share it, each down to the buffered reader's
@@ -50,12 +50,69 @@ enum Format {
     },
 }
 
+/// A window of a mapped file, shared with whoever reads its bytes later (the engine's worker
+/// threads read the payload of a frame from it instead of a copy); the window stays mapped
+/// while a copy of this is kept.
+#[derive(Clone)]
+pub struct SharedBytes(Arc<Mmap>);
+
+impl std::fmt::Debug for SharedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedBytes({} bytes)", self.0.len())
+    }
+}
+
+impl SharedBytes {
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Where `part` starts in these bytes, when it lies wholly inside them.
+    pub fn offset_of(&self, part: &[u8]) -> Option<usize> {
+        let off = (part.as_ptr() as usize).checked_sub(self.0.as_ptr() as usize)?;
+        (off.checked_add(part.len())? <= self.0.len()).then_some(off)
+    }
+
+    /// The same window.
+    pub fn same(&self, other: &SharedBytes) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// The window a mapped reader reads now, published at every remap for the file reader
+/// above it (which only holds the reader as a `PcapReaderIterator`).
+#[derive(Default)]
+pub struct WindowCell {
+    generation: AtomicU64,
+    current: Mutex<Option<SharedBytes>>,
+}
+
+impl WindowCell {
+    /// How many windows were published: a reader holding the current one compares it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn current(&self) -> Option<SharedBytes> {
+        self.current.lock().ok().and_then(|g| g.clone())
+    }
+
+    fn publish(&self, w: Option<SharedBytes>) {
+        if let Ok(mut g) = self.current.lock() {
+            *g = w;
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// A capture file read through a sliding memory map.
 pub struct MappedReader {
     file: File,
     /// The file's length as last checked.
     len: u64,
-    map: Option<Mmap>,
+    map: Option<Arc<Mmap>>,
+    /// The current window, for the file reader's frames.
+    cell: Arc<WindowCell>,
     /// File offset of the window's first byte.
     map_off: u64,
     /// Unconsumed data starts here in the window.
@@ -84,6 +141,7 @@ impl MappedReader {
             file: file.try_clone().ok()?,
             len,
             map: None,
+            cell: Arc::new(WindowCell::default()),
             map_off: 0,
             pos: 0,
             consumed: 0,
@@ -109,6 +167,11 @@ impl MappedReader {
             Format::Legacy { header, parse }
         };
         Some(r)
+    }
+
+    /// Where the current window is published.
+    pub fn window_cell(&self) -> Arc<WindowCell> {
+        Arc::clone(&self.cell)
     }
 
     /// The window ends at the end of the file.
@@ -141,7 +204,11 @@ impl MappedReader {
                     .map(&self.file)?
             };
             let _ = map.advise(Advice::Sequential);
+            let map = Arc::new(map);
+            self.cell.publish(Some(SharedBytes(Arc::clone(&map))));
             self.map = Some(map);
+        } else {
+            self.cell.publish(None);
         }
         self.map_off = start;
         self.pos = usize::try_from(here % ALIGN).unwrap_or(0);

@@ -20,6 +20,8 @@ pub mod file;
 pub mod live;
 pub mod mapped;
 
+pub use mapped::SharedBytes;
+
 use crate::anomaly::Anomalies;
 use crate::model::Notice;
 use crate::model::Ts;
@@ -36,6 +38,9 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// The length of the packet on the wire.
     pub orig_len: u32,
+    /// The memory `data` lies in, when it can be kept and read later from another thread
+    /// (a mapped file's window); `None` when `data` is only valid until the next frame.
+    pub shared: Option<&'a SharedBytes>,
 }
 
 /// An input that could not be opened or read at all.
