@@ -253,37 +253,76 @@ def list_parquet_files(spark, root):
     return sorted(files)
 
 
-def check_schema(spark, path, expected):
-    """Refuses a file whose columns are not this version's; names extra columns."""
+def footer_schemas(spark, files):
+    """The Parquet schema of each file as text, read from its footer through Hadoop's
+    file system, eight files at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
+    input_file = jvm.org.apache.parquet.hadoop.util.HadoopInputFile
+    parquet_reader = jvm.org.apache.parquet.hadoop.ParquetFileReader
+
+    def one(f):
+        try:
+            r = parquet_reader.open(input_file.fromPath(hadoop_path(f), conf))
+        except Exception as e:
+            java = getattr(e, "java_exception", None)
+            why = java.toString() if java is not None else str(e).strip()
+            raise RecordsError(f"{f}: not a readable Parquet file ({why})") from None
+        try:
+            return r.getFooter().getFileMetaData().getSchema().toString()
+        finally:
+            r.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, files))
+
+
+def check_schema(spark, path, expected, alike=0):
+    """Refuses a file whose columns are not this version's (``alike``: how many more
+    files have the same columns); names extra columns."""
     got = {f.name: f.dataType.simpleString() for f in spark.read.parquet(path).schema}
+    more = ""
+    if alike:
+        more = (
+            f" (and {alike} more file{'s' if alike > 1 else ''} with the same columns)"
+        )
     for name, ty in expected:
         if name not in got:
             raise RecordsError(
-                f"{path}: column `{name}` is missing (records of another proxy407 "
-                "version?); not mixing it with the others"
+                f"{path}{more}: column `{name}` is missing (records of another "
+                "proxy407 version?); not mixing it with the others"
             )
         if got[name] != ty:
             raise RecordsError(
-                f"{path}: column `{name}` is {got[name]}, expected {ty} (records of "
-                "another proxy407 version?); not mixing it with the others"
+                f"{path}{more}: column `{name}` is {got[name]}, expected {ty} (records "
+                "of another proxy407 version?); not mixing it with the others"
             )
     extra = sorted(set(got) - {n for n, _ in expected})
     if extra:
         print(
-            f"note: {path}: columns {', '.join(extra)} are not read by this job",
+            f"note: {path}{more}: columns {', '.join(extra)} are not read by this job",
             file=sys.stderr,
         )
 
 
-def read_records(spark, root, table, columns):
-    from pyspark.sql import types as T
+def check_files(spark, files, expected):
+    """Refuses the records when a file's columns are not this version's, naming it: the
+    files are grouped by the schema in their footers, and one of each group is read by
+    Spark, which decides the types."""
+    groups = {}
+    for f, schema in zip(files, footer_schemas(spark, files)):
+        groups.setdefault(schema, []).append(f)
+    for alike in groups.values():
+        check_schema(spark, alike[0], expected, len(alike) - 1)
 
-    schema = T._parse_datatype_string(
-        "struct<" + ",".join(f"`{n}`:{t}" for n, t in columns) + ">"
-    )
+
+def read_records(spark, root, table, columns):
+    schema = ", ".join(f"`{n}` {t}" for n, t in columns)
     files = list_parquet_files(spark, f"{root.rstrip('/')}/{table}")
-    for f in files:
-        check_schema(spark, f, columns)
+    check_files(spark, files, columns)
     if not files:
         return spark.createDataFrame([], schema), 0
     return spark.read.schema(schema).parquet(*files), len(files)
