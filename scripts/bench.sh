@@ -7,14 +7,16 @@
 # Without FILE, generates /var/tmp/proxy407-mix-1g.pcap (1 GB) with gen-mix, the test kit's
 # mix generator (once; an existing file is reused). Builds the release binaries, then measures on the same file:
 #   cat FILE > /dev/null                              (the disk / page-cache ceiling)
-#   proxy407 analyze FILE --json --quiet
-#   proxy407 export FILE --out DIR --format parquet   (when the binary has `export`)
+#   proxy407 analyze FILE --json --quiet --threads 1
+#   proxy407 analyze FILE --json --quiet --threads 1 and --threads $(nproc), back to back in
+#                                                     one hyperfine run, not pinned: the ratio
+#   proxy407 export FILE --out DIR --format parquet --threads 1 (when the binary has `export`)
 #   tshark -n -r FILE -Y 'http.response.code == 407'  (or its first MB with --tshark-limit,
 #                                                      extrapolated and labelled so)
 # Each: median and fastest wall time of N runs (hyperfine when installed, else
 # /usr/bin/time), MB/s and packets/s of the median, and peak RSS (/usr/bin/time -v "Maximum
-# resident set size", one extra run). Every command runs pinned to one core (taskset -c N,
-# default 0; --cpu none to not pin): the figures are one core's.
+# resident set size", one extra run). Every command but the threads' runs pinned to one core
+# (taskset -c N, default 0; --cpu none to not pin): the figures are one core's.
 # Then analyze once more on the file followed by itself a day later (editcap -t, mergecap -a:
 # the same traffic again, not the same moments twice), to show that
 # peak RSS does not grow with the input. Prints a markdown table.
@@ -126,7 +128,7 @@ S=$(median_secs cat "$FILE")
 row '`cat FILE > /dev/null`' "$S" "$(peak_rss_mb cat "$FILE")" "$MB" "$PACKETS" ""
 
 echo "== proxy407 analyze" >&2
-S=$(median_secs "$P407" analyze "$FILE" --json --quiet)
+S=$(median_secs "$P407" analyze "$FILE" --json --quiet --threads 1)
 "$P407" analyze "$FILE" --json --quiet >"$WORK/analyze.json" 2>"$WORK/analyze.err" || true
 NOTE=""
 if ! python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/analyze.json" 2>/dev/null; then
@@ -143,15 +145,28 @@ print(", ".join(parts))
 EOF
 )
 fi
-row '`proxy407 analyze --json`' "$S" "$(peak_rss_mb "$P407" analyze "$FILE" --json --quiet)" "$MB" "$PACKETS" "$NOTE"
+row '`proxy407 analyze --json --threads 1`' "$S" "$(peak_rss_mb "$P407" analyze "$FILE" --json --quiet --threads 1)" "$MB" "$PACKETS" "$NOTE"
+
+# Threads: one thread and every core, measured back to back in one hyperfine run, neither
+# pinned (the ratio is the figure; the machine's speed moves between minutes).
+NCPU=$(nproc)
+if [[ $HAVE_HYPERFINE == 1 && $NCPU -gt 1 ]]; then
+    echo "== proxy407 analyze, 1 thread against $NCPU" >&2
+    hyperfine --style none --runs "$RUNS" --export-json "$WORK/threads.json" \
+        "$P407 analyze $FILE --json --quiet --threads 1 > /dev/null" \
+        "$P407 analyze $FILE --json --quiet --threads $NCPU > /dev/null" >/dev/null 2>&1
+    read -r T1 TN T1BEST TNBEST < <(python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["results"]; print("%.3f %.3f %.3f %.3f" % (r[0]["median"], r[1]["median"], r[0]["min"], r[1]["min"]))' "$WORK/threads.json")
+    RATIO=$(awk -v a="$T1" -v b="$TN" 'BEGIN { printf "%.2f", a / b }')
+    row "\`proxy407 analyze --json --threads $NCPU\` (not pinned)" "$TN $TNBEST" "$(/usr/bin/time -v -o "$WORK/vt" "$P407" analyze "$FILE" --json --quiet --threads "$NCPU" >/dev/null 2>&1; awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$WORK/vt")" "$MB" "$PACKETS" "${RATIO}× the speed of --threads 1 in the same run ($T1 s, not pinned)"
+fi
 
 if "$P407" --help 2>/dev/null | grep -qE '^\s+export\b'; then
     echo "== proxy407 export parquet" >&2
     EXP="$WORK/export"
-    S=$(median_secs bash -c 'rm -rf "$1" && exec "$2" export "$3" --out "$1" --format parquet --quiet' _ "$EXP" "$P407" "$FILE")
+    S=$(median_secs bash -c 'rm -rf "$1" && exec "$2" export "$3" --out "$1" --format parquet --quiet --threads 1' _ "$EXP" "$P407" "$FILE")
     rm -rf "$EXP"
-    RSS=$(peak_rss_mb "$P407" export "$FILE" --out "$EXP" --format parquet --quiet)
-    row '`proxy407 export --format parquet`' "$S" "$RSS" "$MB" "$PACKETS" "$(du -sh "$EXP" 2>/dev/null | cut -f1) written"
+    RSS=$(peak_rss_mb "$P407" export "$FILE" --out "$EXP" --format parquet --quiet --threads 1)
+    row '`proxy407 export --format parquet --threads 1`' "$S" "$RSS" "$MB" "$PACKETS" "$(du -sh "$EXP" 2>/dev/null | cut -f1) written"
 else
     ROWS+=("| \`proxy407 export --format parquet\` | – | – | – | – | – | skipped: this binary has no export subcommand |")
 fi
@@ -203,7 +218,7 @@ if [[ $DOUBLE == 1 ]]; then
     mergecap -a -F pcap -w "$D" "$FILE" "$WORK/later.pcap"
     rm -f "$WORK/later.pcap"
     DMB=$(awk -v b="$(stat -c %s "$D")" 'BEGIN { printf "%.1f", b / 1e6 }')
-    /usr/bin/time -v -o "$WORK/v2" "${PIN[@]}" "$P407" analyze "$D" --json --quiet >/dev/null 2>&1 || true
+    /usr/bin/time -v -o "$WORK/v2" "${PIN[@]}" "$P407" analyze "$D" --json --quiet --threads 1 >/dev/null 2>&1 || true
     DS=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; printf "%.3f", s }' "$WORK/v2")
     DRSS=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$WORK/v2")
     row "\`proxy407 analyze --json\` on the file, then again a day later" "$DS" "$DRSS" "$DMB" "$((PACKETS * 2))" "editcap -t 86400, mergecap -a; 1 run"

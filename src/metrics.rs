@@ -13,6 +13,7 @@
 //! | `proxy407_time_to_auth_seconds` | histogram | — (authenticated episodes) |
 //! | `proxy407_packets_total` | counter | — |
 //! | `proxy407_kernel_dropped_packets_total` | counter | — |
+//! | `proxy407_queue_dropped_packets_total` | counter | — |
 //! | `proxy407_gap_bytes_total` | counter | — |
 //! | `proxy407_tracked_connections` | gauge | — |
 //! | `proxy407_lockout_risk_users` | gauge | — |
@@ -72,6 +73,8 @@ pub struct SensorCounters {
     pub packets: u64,
     /// Packets the kernel dropped (a live source's statistics; 0 for files).
     pub kernel_dropped: u64,
+    /// Packets the capture thread dropped while the analysis was behind (live).
+    pub queue_dropped: u64,
     /// Bytes missing from reassembled streams.
     pub gap_bytes: u64,
     /// Connections the engine keeps state for now.
@@ -101,6 +104,7 @@ struct Inner {
     time_to_auth: Histogram,
     packets: Counter,
     kernel_dropped: Counter,
+    queue_dropped: Counter,
     gap_bytes: Counter,
     tracked_connections: Gauge,
     lockout_risk_users: Gauge,
@@ -154,6 +158,12 @@ impl Metrics {
             "Packets the kernel dropped before the capture read them (live)",
             kernel_dropped.clone(),
         );
+        let queue_dropped = Counter::default();
+        registry.register(
+            "proxy407_queue_dropped_packets",
+            "Packets the capture dropped while the analysis was behind (live)",
+            queue_dropped.clone(),
+        );
         let gap_bytes = Counter::default();
         registry.register(
             "proxy407_gap_bytes",
@@ -185,6 +195,7 @@ impl Metrics {
                 time_to_auth,
                 packets,
                 kernel_dropped,
+                queue_dropped,
                 gap_bytes,
                 tracked_connections,
                 lockout_risk_users,
@@ -222,6 +233,7 @@ impl Metrics {
         let _one_at_a_time = m.totals.lock().unwrap_or_else(|p| p.into_inner());
         raise_to(&m.packets, c.packets);
         raise_to(&m.kernel_dropped, c.kernel_dropped);
+        raise_to(&m.queue_dropped, c.queue_dropped);
         raise_to(&m.gap_bytes, c.gap_bytes);
         m.tracked_connections.set(saturate(c.tracked_connections));
         m.lockout_risk_users.set(saturate(c.lockout_risk_users));
@@ -525,6 +537,7 @@ mod tests {
                 "proxy407_time_to_auth_seconds histogram",
                 "proxy407_packets_total counter",
                 "proxy407_kernel_dropped_packets_total counter",
+                "proxy407_queue_dropped_packets_total counter",
                 "proxy407_gap_bytes_total counter",
                 "proxy407_tracked_connections gauge",
                 "proxy407_lockout_risk_users gauge",
@@ -652,6 +665,7 @@ mod tests {
         let mut c = SensorCounters {
             packets: 100,
             kernel_dropped: 3,
+            queue_dropped: 7,
             gap_bytes: 1460,
             tracked_connections: 12,
             lockout_risk_users: 2,
@@ -663,6 +677,7 @@ mod tests {
         let s = samples(&m.encode());
         assert_eq!(s["proxy407_packets_total"], 250.0);
         assert_eq!(s["proxy407_kernel_dropped_packets_total"], 3.0);
+        assert_eq!(s["proxy407_queue_dropped_packets_total"], 7.0);
         assert_eq!(s["proxy407_gap_bytes_total"], 1460.0);
         assert_eq!(s["proxy407_tracked_connections"], 4.0);
         assert_eq!(s["proxy407_lockout_risk_users"], 2.0);

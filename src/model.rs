@@ -438,6 +438,9 @@ pub struct CaptureCounters {
     pub http_anomalies: u64,
     pub flow_limit_hits: u64,
     pub kernel_dropped: Option<u64>,
+    /// Live capture: packets dropped because the analysis fell behind (its queue was full).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_dropped: Option<u64>,
     /// Packets per encapsulation peeled off (`gre`, `erspan2`, `erspan3`, `vxlan`, `geneve`,
     /// `mpls`, `pppoe`, `ip_in_ip`); a packet inside two tunnels counts for both.
     pub encapsulations: BTreeMap<String, u64>,

@@ -469,6 +469,12 @@ fn loss(stats: &Stats, summary: &Summary) -> Vec<String> {
             count(dropped, "packet")
         ));
     }
+    if let Some(q) = cap.queue_dropped.filter(|&q| q > 0) {
+        loss.push(format!(
+            "{} dropped while the analysis was behind",
+            count(q, "packet")
+        ));
+    }
     if cap.flow_limit_hits > 0 {
         loss.push(format!(
             "{} of the flow table",
@@ -718,6 +724,9 @@ fn capture_health(out: &mut String, p: Paint, summary: &Summary, lossless: bool)
     }
     if let Some(d) = cap.kernel_dropped {
         health.push(format!("kernel dropped {}", num(d)));
+    }
+    if let Some(d) = cap.queue_dropped {
+        health.push(format!("dropped behind the analysis {}", num(d)));
     }
     let _ = writeln!(out, "  {}", health.join("   "));
     if let Some(sh) = &cap.shard {

@@ -265,6 +265,7 @@ fn replay_scrapes_match_the_final_tables() {
     assert_eq!(total(last, "proxy407_episodes_total", &[]), 13.0);
     assert_eq!(last["proxy407_gap_bytes_total"], 0.0);
     assert_eq!(last["proxy407_kernel_dropped_packets_total"], 0.0);
+    assert_eq!(last["proxy407_queue_dropped_packets_total"], 0.0);
     assert_eq!(last["proxy407_lockout_risk_users"], 1.0);
     // Names and client addresses of the sample never become labels.
     for secret in [
@@ -499,6 +500,8 @@ fn live_scrape_equals_the_final_export() {
         last["proxy407_kernel_dropped_packets_total"],
         drops.unwrap_or(0.0)
     );
+    // A light capture on lo: the analysis keeps up.
+    assert_eq!(last["proxy407_queue_dropped_packets_total"], 0.0);
     let text = format!("{scrapes:?}");
     for secret in ["alice", "bob", "a.example", "metrics-test"] {
         assert!(!text.contains(secret), "{secret} in a scrape");

@@ -494,23 +494,32 @@ impl Engine {
     /// to `out`.
     pub fn finish(mut self, source: &SourceStats, out: &mut dyn Records) -> EngineOutput {
         let end = self.capture.last_ts.unwrap_or(Ts::ZERO);
-        let stage = std::mem::replace(
-            &mut self.stage,
-            Stage::Here(Box::new(Conns::new(FlowLimits::default(), false))),
-        );
-        let conns = match stage {
-            Stage::Here(mut conns) => {
+        let conns = match &mut self.stage {
+            Stage::Here(conns) => {
                 conns.finish(end, &mut self.events);
                 feed(&mut self.analyzer, &mut self.events);
                 conns.counters()
             }
-            Stage::Threads(pool) => pool.finish(end, &mut self.analyzer),
+            Stage::Threads(pool) => {
+                let c = pool.finish(end, &mut self.analyzer);
+                if pool.lost {
+                    self.notices.push(Notice {
+                        origin: "engine".into(),
+                        offset: None,
+                        message: "a worker thread stopped: the connections of its share of \
+                                  the clients are missing from then on"
+                            .into(),
+                    });
+                }
+                c
+            }
         };
         self.analyzer.finish();
         self.analyzer.drain(out);
         let mut capture = self.capture_counters(&conns);
         capture.files = source.files;
         capture.kernel_dropped = source.kernel_dropped;
+        capture.queue_dropped = source.queue_dropped;
         let anomalies = self.anomalies_with(&conns, source);
         EngineOutput {
             capture,

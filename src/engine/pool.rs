@@ -243,7 +243,7 @@ impl Pool {
     }
 
     /// The end: the last epoch, every answer analysed, the workers gone; their counters.
-    pub(crate) fn finish(mut self, end: Ts, analyzer: &mut Analyzer) -> ConnCounters {
+    pub(crate) fn finish(&mut self, end: Ts, analyzer: &mut Analyzer) -> ConnCounters {
         self.hand_on(After::Finish(end), analyzer);
         while !self.in_flight.is_empty() {
             self.take_oldest(analyzer, true);

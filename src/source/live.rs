@@ -1,7 +1,9 @@
 //! Live capture through libpcap (feature `live`): opening an interface (promiscuous,
 //! immediate mode, snap length 262144, 100 ms read timeout, non-blocking), the capture
-//! filter, a read loop that copies each packet into an owned buffer, stopping after a duration or on a
-//! stop flag (set by Ctrl-C), the kernel's drop counters, and listing interfaces.
+//! filter, a capture thread that copies each packet into a bounded queue and never waits for
+//! the analysis (a packet that finds the queue full is dropped and counted as
+//! `queue_dropped`), stopping after a duration or on a stop flag (set by Ctrl-C), the
+//! kernel's drop counters, and listing interfaces.
 //!
 //! The capture filter is `tcp and (port P1 or port P2 ...)` over the proxy ports, or (with
 //! `--decap auto`, the default) any tunnelled copy: GRE (ERSPAN too), IP-in-IP, UDP to the
@@ -21,7 +23,9 @@ use crate::model::Ts;
 use pcap::{Active, Capture, Device};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Bytes captured per packet.
@@ -149,16 +153,42 @@ pub fn open_live(
 /// A libpcap capture on one interface.
 pub struct LiveSource {
     iface: String,
-    cap: Capture<Active>,
     link_type: LinkType,
+    /// The packets the capture thread handed on.
+    packets: Receiver<Captured>,
+    /// The packet being looked at.
     buf: Vec<u8>,
     stop: Arc<AtomicBool>,
-    duration: Option<Duration>,
-    started: Instant,
-    first_ts: Option<Ts>,
+    /// What the capture thread counts (the kernel's counters, packets it could not queue).
+    shared: Arc<Mutex<Counted>>,
+    thread: Option<JoinHandle<()>>,
     finished: bool,
     notices: Vec<Notice>,
     stats: SourceStats,
+}
+
+/// Packets waiting between the capture thread and the analysis, at most.
+pub const QUEUE_PACKETS: usize = 65_536;
+
+/// What the capture thread hands on.
+enum Captured {
+    Packet {
+        ts: Ts,
+        orig_len: u32,
+        data: Vec<u8>,
+    },
+    /// The capture ended (stopped, its duration passed, or an error, with its message).
+    End(Option<String>),
+}
+
+/// The capture thread's counters.
+#[derive(Default)]
+struct Counted {
+    kernel_received: u64,
+    kernel_dropped: u64,
+    if_dropped: u64,
+    /// Packets captured while the queue was full.
+    queue_dropped: u64,
 }
 
 fn is_permission(msg: &str) -> bool {
@@ -167,7 +197,9 @@ fn is_permission(msg: &str) -> bool {
 }
 
 impl LiveSource {
-    /// Opens `iface`; see [`build_filter`] for what is captured.
+    /// Opens `iface`; see [`build_filter`] for what is captured. A capture thread reads the
+    /// interface from then on and never waits for the analysis: what it cannot queue
+    /// ([`QUEUE_PACKETS`]) is dropped and counted (`queue_dropped`).
     pub fn open(
         iface: &str,
         bpf_extra: Option<&str>,
@@ -229,21 +261,37 @@ impl LiveSource {
                  (add them with --proxy-port)"
             ),
         }];
-        Ok(LiveSource {
-            iface: iface.to_string(),
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Mutex::new(Counted::default()));
+        let (tx, packets) = sync_channel(QUEUE_PACKETS);
+        let reader = Reader {
             cap,
-            link_type,
-            buf: Vec::with_capacity(SNAPLEN as usize),
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: Arc::clone(&stop),
             duration,
             started: Instant::now(),
             first_ts: None,
+            counted: Arc::clone(&shared),
+            tx,
+        };
+        let thread = std::thread::Builder::new()
+            .name("proxy407-capture".into())
+            .spawn(move || reader.run())
+            .map_err(|e| other(format!("cannot start the capture thread: {e}")))?;
+        Ok(LiveSource {
+            iface: iface.to_string(),
+            link_type,
+            packets,
+            buf: Vec::new(),
+            stop,
+            shared,
+            thread: Some(thread),
             finished: false,
             notices,
             stats: SourceStats {
                 kernel_received: Some(0),
                 kernel_dropped: Some(0),
                 if_dropped: Some(0),
+                queue_dropped: Some(0),
                 ..SourceStats::default()
             },
         })
@@ -259,76 +307,61 @@ impl LiveSource {
         self.link_type
     }
 
-    fn refresh_kernel_stats(&mut self) {
-        if let Ok(s) = self.cap.stats() {
-            self.stats.kernel_received = Some(u64::from(s.received));
-            self.stats.kernel_dropped = Some(u64::from(s.dropped));
-            self.stats.if_dropped = Some(u64::from(s.if_dropped));
+    /// The capture thread's counters, into the source's.
+    fn refresh_stats(&mut self) {
+        if let Ok(c) = self.shared.lock() {
+            self.stats.kernel_received = Some(c.kernel_received);
+            self.stats.kernel_dropped = Some(c.kernel_dropped);
+            self.stats.if_dropped = Some(c.if_dropped);
+            self.stats.queue_dropped = Some(c.queue_dropped);
         }
     }
 
-    fn should_stop(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-            || self.duration.is_some_and(|d| self.started.elapsed() >= d)
-    }
-
-    fn finish(&mut self) {
-        if !self.finished {
-            self.finished = true;
-            self.refresh_kernel_stats();
+    fn finish(&mut self, error: Option<String>) {
+        if self.finished {
+            return;
         }
+        self.finished = true;
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(e) = error {
+            self.stats.anomalies.add(CaptureAnomaly::ReadError);
+            self.notices.push(Notice {
+                origin: self.iface.clone(),
+                offset: None,
+                message: format!("capture stopped: {e}"),
+            });
+        }
+        self.refresh_stats();
     }
 
-    /// Waits for the next packet (copied into `buf`), the end, or, with `idle`, a quiet
-    /// moment ([`IDLE_TICK`] without a packet).
+    /// Waits for the next packet (into `buf`), the end, or, with `idle`, a quiet moment
+    /// ([`IDLE_TICK`] without a packet).
     fn wait(&mut self, idle: bool) -> Wait {
         if self.finished {
             return Wait::End;
         }
         let quiet_since = Instant::now();
         loop {
-            if self.should_stop() {
-                self.finish();
-                return Wait::End;
-            }
-            match self.cap.next_packet() {
-                Ok(p) => {
-                    let tv = p.header.ts;
-                    // time_t and suseconds_t are narrower than i64 on some platforms.
-                    #[allow(clippy::useless_conversion)]
-                    let ts = Ts::from_secs_micros(i64::from(tv.tv_sec), i64::from(tv.tv_usec));
-                    // The duration also holds in packet time (a capture that lags behind
-                    // ends where the packets say).
-                    let first = *self.first_ts.get_or_insert(ts);
-                    if let Some(d) = self.duration {
-                        let d = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-                        if ts.micros().saturating_sub(first.micros()) > d {
-                            self.finish();
-                            return Wait::End;
-                        }
-                    }
-                    self.buf.clear();
-                    self.buf.extend_from_slice(p.data);
-                    return Wait::Packet(ts, p.header.len);
+            match self.packets.recv_timeout(IDLE_TICK) {
+                Ok(Captured::Packet { ts, orig_len, data }) => {
+                    self.buf = data;
+                    return Wait::Packet(ts, orig_len);
                 }
-                Err(pcap::Error::TimeoutExpired) => {
-                    if idle && quiet_since.elapsed() >= IDLE_TICK {
-                        return Wait::Idle(clock_now().plus_micros(-IDLE_LAG_US));
-                    }
-                    std::thread::sleep(IDLE_NAP)
-                }
-                Err(pcap::Error::NoMorePackets) => {
-                    self.finish();
+                Ok(Captured::End(error)) => {
+                    self.finish(error);
                     return Wait::End;
                 }
-                Err(e) => {
-                    self.stats.anomalies.add(CaptureAnomaly::ReadError);
-                    self.notices.push(Notice {
-                        origin: self.iface.clone(),
-                        offset: None,
-                        message: format!("capture stopped: {e}"),
-                    });
-                    self.finish();
+                Err(RecvTimeoutError::Timeout) => {
+                    if idle && quiet_since.elapsed() >= IDLE_TICK {
+                        self.refresh_stats();
+                        return Wait::Idle(clock_now().plus_micros(-IDLE_LAG_US));
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.finish(Some("the capture thread ended".into()));
                     return Wait::End;
                 }
             }
@@ -343,7 +376,7 @@ impl LiveSource {
             self.stats.truncated_packets = self.stats.truncated_packets.saturating_add(1);
         }
         if self.stats.packets % STATS_EVERY == 0 {
-            self.refresh_kernel_stats();
+            self.refresh_stats();
         }
         Frame {
             shared: None,
@@ -351,6 +384,93 @@ impl LiveSource {
             link_type: self.link_type,
             data: &self.buf,
             orig_len: orig_len.max(u32::try_from(self.buf.len()).unwrap_or(u32::MAX)),
+        }
+    }
+}
+
+impl Drop for LiveSource {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The capture thread: reads the interface until stopped, hands each packet on without
+/// waiting, and keeps the kernel's counters.
+struct Reader {
+    cap: Capture<Active>,
+    stop: Arc<AtomicBool>,
+    duration: Option<Duration>,
+    started: Instant,
+    first_ts: Option<Ts>,
+    counted: Arc<Mutex<Counted>>,
+    tx: SyncSender<Captured>,
+}
+
+impl Reader {
+    fn run(mut self) {
+        let mut seen: u64 = 0;
+        let mut dropped: u64 = 0;
+        let end = loop {
+            if self.stop.load(Ordering::Relaxed)
+                || self.duration.is_some_and(|d| self.started.elapsed() >= d)
+            {
+                break None;
+            }
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    let tv = p.header.ts;
+                    // time_t and suseconds_t are narrower than i64 on some platforms.
+                    #[allow(clippy::useless_conversion)]
+                    let ts = Ts::from_secs_micros(i64::from(tv.tv_sec), i64::from(tv.tv_usec));
+                    // The duration also holds in packet time (a capture that lags behind
+                    // ends where the packets say).
+                    let first = *self.first_ts.get_or_insert(ts);
+                    if let Some(d) = self.duration {
+                        let d = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+                        if ts.micros().saturating_sub(first.micros()) > d {
+                            break None;
+                        }
+                    }
+                    let packet = Captured::Packet {
+                        ts,
+                        orig_len: p.header.len,
+                        data: p.data.to_vec(),
+                    };
+                    match self.tx.try_send(packet) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => dropped = dropped.saturating_add(1),
+                        Err(TrySendError::Disconnected(_)) => return,
+                    }
+                    seen = seen.saturating_add(1);
+                    if seen % STATS_EVERY == 0 {
+                        self.publish(dropped);
+                    }
+                }
+                Err(pcap::Error::TimeoutExpired) => {
+                    self.publish(dropped);
+                    std::thread::sleep(IDLE_NAP);
+                }
+                Err(pcap::Error::NoMorePackets) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        self.publish(dropped);
+        // The end waits for room: it must not be lost.
+        let _ = self.tx.send(Captured::End(end));
+    }
+
+    fn publish(&mut self, dropped: u64) {
+        let k = self.cap.stats().ok();
+        if let Ok(mut c) = self.counted.lock() {
+            if let Some(s) = k {
+                c.kernel_received = u64::from(s.received);
+                c.kernel_dropped = u64::from(s.dropped);
+                c.if_dropped = u64::from(s.if_dropped);
+            }
+            c.queue_dropped = dropped;
         }
     }
 }

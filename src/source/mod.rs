@@ -61,6 +61,8 @@ pub struct SourceStats {
     pub kernel_received: Option<u64>,
     pub kernel_dropped: Option<u64>,
     pub if_dropped: Option<u64>,
+    /// Live capture only: packets captured while the queue to the analysis was full, dropped.
+    pub queue_dropped: Option<u64>,
     /// Damage met, by name (only [`CaptureAnomaly`](crate::anomaly::CaptureAnomaly)s),
     /// counted past the notices' limit too.
     pub anomalies: Anomalies,

@@ -384,6 +384,7 @@ impl App {
             m.counters(&SensorCounters {
                 packets: self.progress.capture.packets,
                 kernel_dropped: self.progress.source.kernel_dropped.unwrap_or(0),
+                queue_dropped: self.progress.source.queue_dropped.unwrap_or(0),
                 gap_bytes: self.progress.capture.gap_bytes,
                 tracked_connections: self.progress.tracked_connections as u64,
                 lockout_risk_users: self.stats.finding_count(Finding::LockoutRisk),
