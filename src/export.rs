@@ -298,6 +298,10 @@ fn transactions_frame(t: &[Transaction]) -> PolarsResult<DataFrame> {
             col_str("workstation", t.iter().map(|x| x.workstation.as_deref())),
             col_str("user_agent", t.iter().map(|x| x.user_agent.as_deref())),
             col_opt_u64("episode_id", t.iter().map(|x| x.episode_id)),
+            col_str(
+                "lockout_account",
+                t.iter().map(|x| x.lockout_account.as_deref()),
+            ),
         ],
     )
 }

@@ -315,6 +315,11 @@ pub struct Transaction {
     pub workstation: Option<String>,
     pub user_agent: Option<String>,
     pub episode_id: Option<u64>,
+    /// When the response rejected the request's final credentials (`docs/verdicts.md`
+    /// §3.5): the account the rejection counts under toward `lockout_risk` (§5.2: the user
+    /// lower-cased, without a `DOMAIN\` prefix); none otherwise, and none when no account
+    /// could be named. What a fleet view needs to count lockout risk across sensors.
+    pub lockout_account: Option<String>,
 }
 
 /// One client's attempt to get through the proxy that met a challenge (or never reached

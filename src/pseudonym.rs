@@ -91,6 +91,7 @@ pub fn pseudonymize_transaction(t: &mut Transaction, p: &Pseudonymizer) {
     rename(p, "user", &mut t.user);
     rename(p, "domain", &mut t.domain);
     rename(p, "workstation", &mut t.workstation);
+    rename(p, "user", &mut t.lockout_account);
     if p.ips {
         t.client_ip = pseudonymize_ip(p, t.client_ip);
         t.community_id.clear();

@@ -117,6 +117,7 @@ fn sample_transactions() -> Vec<Transaction> {
         workstation: None,
         user_agent: Some(UA_WIN.into()),
         episode_id: Some(1),
+        lockout_account: None,
     };
     let second = Transaction {
         ts: at(1),
@@ -253,7 +254,8 @@ fn record_tables_have_the_spec_columns_and_types() {
             "domain",
             "workstation",
             "user_agent",
-            "episode_id"
+            "episode_id",
+            "lockout_account"
         ]
     );
     assert_eq!(

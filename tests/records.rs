@@ -333,6 +333,7 @@ fn duckdb_reads_the_partitioned_parquet_records() {
         ("status", "UINTEGER"),
         ("offered_schemes", "VARCHAR[]"),
         ("episode_id", "UBIGINT"),
+        ("lockout_account", "VARCHAR"),
         ("sensor", "VARCHAR"),
     ] {
         assert_eq!(tx[col], ty, "transactions.{col}");

@@ -125,6 +125,7 @@ fn tx(e: &Episode, ts: Ts) -> Transaction {
         workstation: e.workstation.clone(),
         user_agent: Some("curl/8.5".into()),
         episode_id: Some(e.episode_id),
+        lockout_account: None,
     }
 }
 

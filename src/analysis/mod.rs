@@ -505,11 +505,12 @@ impl Analyzer {
         if let Some(id) = self.late.remove(&(conn_id, ex.seq)) {
             // Already applied to its episode when the window passed.
             if self.cfg.keep_transactions {
-                self.out_transactions.push(transaction(ex, Some(id)));
+                self.out_transactions.push(transaction(ex, Some(id), None));
             }
             return;
         }
         let mut ep_id = self.open_episode_of(conn_id);
+        let mut lockout_account = None;
         if ep_id.is_none() {
             self.conns.remove(&conn_id);
             if let Some(c) = &ex.credentials {
@@ -539,7 +540,7 @@ impl Analyzer {
             };
             if let Some(applied) = applied {
                 if applied.rejected {
-                    self.note_rejection(id, ex);
+                    lockout_account = self.note_rejection(id, ex);
                 }
                 if applied.ended {
                     self.close(id, EndReason::Response);
@@ -547,7 +548,8 @@ impl Analyzer {
             }
         }
         if self.cfg.keep_transactions {
-            self.out_transactions.push(transaction(ex, ep_id));
+            self.out_transactions
+                .push(transaction(ex, ep_id, lockout_account));
         }
     }
 
@@ -584,7 +586,8 @@ impl Analyzer {
             .map(|ep| ep.rec.episode_id)
     }
 
-    fn note_rejection(&mut self, id: u64, ex: &Exchange) {
+    /// Counts a rejection toward its account's lockout window; returns the account.
+    fn note_rejection(&mut self, id: u64, ex: &Exchange) -> Option<String> {
         let ts = ex.resp_ts.unwrap_or(ex.req_ts);
         let user = ex
             .credentials
@@ -596,10 +599,11 @@ impl Analyzer {
                     .infer(ex.conn.client_ip, ts)
                     .map(|s| s.user.clone())
             });
-        let Some(user) = user else { return };
+        let user = user?;
         for ep_id in self.lockout.rejected(&user, ts, id) {
             self.mark(ep_id, Finding::LockoutRisk);
         }
+        Some(attribution::lockout_key(&user))
     }
 
     /// Adds a finding to an episode, open or still settling.
@@ -761,7 +765,11 @@ fn attribute(ids: &IdentityHistory, ep: &mut Episode, realm: Option<&str>) {
 }
 
 /// The transaction record of one exchange.
-fn transaction(ex: &Exchange, episode_id: Option<u64>) -> Transaction {
+fn transaction(
+    ex: &Exchange,
+    episode_id: Option<u64>,
+    lockout_account: Option<String>,
+) -> Transaction {
     let mut offered: Vec<String> = Vec::new();
     for ch in &ex.challenges {
         let name = ch.scheme.as_str();
@@ -797,5 +805,6 @@ fn transaction(ex: &Exchange, episode_id: Option<u64>) -> Transaction {
         workstation: c.and_then(|c| c.workstation.clone()),
         user_agent: ex.user_agent.clone(),
         episode_id,
+        lockout_account,
     }
 }

@@ -1,0 +1,170 @@
+-- The `proxies` table of `proxy407 export`, from the records of any number of sensors.
+-- One row per proxy, `ip:port` (`[ip]:port` for IPv6).
+-- Reads the views `episodes` and `transactions` over a records directory
+-- (contrib/sql/README.md: how to create them on DuckDB, Trino and ClickHouse).
+-- lockout_risk is counted across sensors from the transactions (docs/verdicts.md §5.2):
+-- a rejection is a transaction with a lockout_account, at its response time; when the
+-- rejections of one account within the window reach the threshold, each episode that
+-- contributed one carries it. Threshold 5 within 600 s: change `5` and `600000000`
+-- (microseconds) in `lockout_windows` and `lockout_marks`. A sensor that wrote no
+-- transactions keeps its episodes' own finding.
+-- Written for DuckDB (SET TimeZone = 'UTC' first); ANSI SQL except where marked [..]:
+--   [micros]  microseconds since 1970 of a timestamp: DuckDB epoch_us(x);
+--             Trino CAST(round(to_unixtime(x) * 1e6) AS BIGINT);
+--             ClickHouse toUnixTimestamp64Micro(x).
+--   [contains] list membership: DuckDB and Trino contains(list, x); ClickHouse has(list, x).
+--   [list]    sorted distinct values: DuckDB and Trino array_sort(array_agg(DISTINCT x));
+--             ClickHouse arraySort(groupUniqArray(x)).
+--   [empty]   an empty list of strings: DuckDB CAST(ARRAY[] AS VARCHAR ARRAY);
+--             Trino CAST(ARRAY[] AS ARRAY(VARCHAR)); ClickHouse CAST([] AS Array(String)).
+--   ClickHouse: run with SETTINGS join_use_nulls = 1, session_timezone = 'UTC' (a LEFT
+--   JOIN must give NULL, not 0 or '', where nothing matches).
+-- Counts are BIGINT (export writes unsigned 64-bit integers).
+
+WITH
+lockout_rejections AS (
+    SELECT lockout_account AS account,
+           epoch_us(COALESCE(response_ts, ts)) AS t, -- [micros]
+           sensor, client_ip, episode_id
+    FROM transactions
+    WHERE lockout_account IS NOT NULL
+),
+lockout_windows AS (
+    SELECT lr.*,
+           COUNT(*) OVER (PARTITION BY account ORDER BY t
+                          RANGE BETWEEN 600000000 PRECEDING AND CURRENT ROW) AS in_window
+    FROM lockout_rejections lr
+),
+lockout_marks AS (
+    -- An attempt is marked when a rejection within [t, t + window] had the threshold.
+    SELECT lw.*,
+           MAX(CASE WHEN in_window >= 5 THEN 1 ELSE 0 END)
+               OVER (PARTITION BY account ORDER BY t
+                     RANGE BETWEEN CURRENT ROW AND 600000000 FOLLOWING) AS marked
+    FROM lockout_windows lw
+),
+locked AS (
+    -- Named apart from the episodes' columns, which `e.*` below keeps as they are.
+    SELECT DISTINCT sensor AS locked_sensor, client_ip AS locked_client,
+           episode_id AS locked_episode
+    FROM lockout_marks
+    WHERE marked = 1
+),
+sensors_with_transactions AS (
+    SELECT DISTINCT sensor AS tx_sensor FROM transactions
+),
+ep AS (
+    SELECT e.*,
+           COALESCE(e."user", '(unknown)') AS user_key,
+           CASE WHEN POSITION(':' IN e.proxy_ip) > 0
+                THEN '[' || e.proxy_ip || ']:' || CAST(e.proxy_port AS VARCHAR)
+                ELSE e.proxy_ip || ':' || CAST(e.proxy_port AS VARCHAR)
+           END AS proxy_key,
+           CASE WHEN s.tx_sensor IS NULL
+                THEN CASE WHEN contains(e.findings, 'lockout_risk') THEN 1 ELSE 0 END -- [contains]
+                WHEN l.locked_episode IS NOT NULL THEN 1
+                ELSE 0
+           END AS lockout
+    FROM episodes e
+    LEFT JOIN locked l
+           ON l.locked_sensor = e.sensor AND l.locked_client = e.client_ip
+          AND l.locked_episode = e.episode_id
+    LEFT JOIN sensors_with_transactions s ON s.tx_sensor = e.sensor
+),
+keyed AS (
+    SELECT proxy_key AS k,
+           CAST(COUNT(*) AS BIGINT) AS episodes,
+           CAST(SUM(CASE WHEN outcome = 'authenticated' THEN 1 ELSE 0 END) AS BIGINT) AS authenticated,
+           CAST(SUM(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END) AS BIGINT) AS failed,
+           CAST(SUM(CASE WHEN outcome = 'unresolved' THEN 1 ELSE 0 END) AS BIGINT) AS unresolved,
+           CAST(SUM(CASE WHEN outcome = 'failed' AND cause = 'handshake_broken' THEN 1 ELSE 0 END) AS BIGINT)
+           AS failed_handshake_broken,
+           CAST(SUM(CASE WHEN outcome = 'failed' AND cause = 'scheme_mismatch' THEN 1 ELSE 0 END) AS BIGINT)
+           AS failed_scheme_mismatch,
+           CAST(SUM(CASE WHEN outcome = 'failed' AND cause = 'bad_credentials' THEN 1 ELSE 0 END) AS BIGINT)
+           AS failed_bad_credentials,
+           CAST(SUM(CASE WHEN outcome = 'failed' AND cause = 'no_credentials' THEN 1 ELSE 0 END) AS BIGINT)
+           AS failed_no_credentials,
+           CAST(SUM(CASE WHEN outcome = 'failed' AND cause = 'denied' THEN 1 ELSE 0 END) AS BIGINT)
+           AS failed_denied,
+           CAST(SUM(CASE WHEN outcome = 'failed' AND cause = 'connection_closed' THEN 1 ELSE 0 END) AS BIGINT)
+           AS failed_connection_closed,
+           CAST(SUM(CASE WHEN outcome = 'failed' AND cause = 'no_response' THEN 1 ELSE 0 END) AS BIGINT)
+           AS failed_no_response,
+           CAST(SUM(CASE WHEN outcome = 'failed' AND cause = 'proxy_unreachable' THEN 1 ELSE 0 END) AS BIGINT)
+           AS failed_proxy_unreachable,
+           CAST(SUM(challenges) AS BIGINT) AS challenges,
+           CAST(SUM(credential_attempts) AS BIGINT) AS credential_attempts,
+           CAST(SUM(lockout) AS BIGINT) AS lockout_risk,
+           CAST(SUM(CASE WHEN contains(findings, 'cleartext_basic') THEN 1 ELSE 0 END) AS BIGINT) AS cleartext_basic,
+           CAST(SUM(CASE WHEN contains(findings, 'ntlm_fallback') THEN 1 ELSE 0 END) AS BIGINT) AS ntlm_fallback,
+           CAST(SUM(CASE WHEN contains(findings, 'ntlmv1') THEN 1 ELSE 0 END) AS BIGINT) AS ntlmv1,
+           CAST(SUM(CASE WHEN contains(findings, 'stale_nonce') THEN 1 ELSE 0 END) AS BIGINT) AS stale_nonce,
+           CAST(SUM(CASE WHEN contains(findings, 'oversized_token') THEN 1 ELSE 0 END) AS BIGINT) AS oversized_token,
+           CAST(SUM(CASE WHEN contains(findings, 'capture_gap') THEN 1 ELSE 0 END) AS BIGINT) AS capture_gap,
+           MIN(start_ts) AS first_seen,
+           MAX(GREATEST(end_ts, start_ts)) AS last_seen
+    FROM ep
+    GROUP BY proxy_key
+),
+ranked AS (
+    -- Percentiles by nearest rank (docs/verdicts.md §3.8): the ceil(p/100 * n)-th smallest.
+    SELECT proxy_key AS k, time_to_auth_ms AS v,
+           ROW_NUMBER() OVER (PARTITION BY proxy_key ORDER BY time_to_auth_ms) AS rn,
+           COUNT(*) OVER (PARTITION BY proxy_key) AS n
+    FROM ep
+    WHERE outcome = 'authenticated' AND time_to_auth_ms IS NOT NULL
+),
+percentiles AS (
+    SELECT k,
+           MAX(CASE WHEN rn = CEIL(CAST(0.5 AS DOUBLE) * CAST(n AS DOUBLE)) THEN v END) AS p50,
+           MAX(CASE WHEN rn = CEIL(CAST(0.95 AS DOUBLE) * CAST(n AS DOUBLE)) THEN v END) AS p95
+    FROM ranked
+    GROUP BY k
+),
+list_users AS (
+    SELECT proxy_key AS k, array_sort(array_agg(DISTINCT user_key)) AS v -- [list]
+    FROM ep
+    WHERE user_key IS NOT NULL
+    GROUP BY proxy_key
+),
+list_clients AS (
+    SELECT proxy_key AS k, array_sort(array_agg(DISTINCT client_ip)) AS v -- [list]
+    FROM ep
+    WHERE client_ip IS NOT NULL
+    GROUP BY proxy_key
+)
+SELECT k.k AS "proxy",
+       k.episodes,
+       k.authenticated,
+       k.failed,
+       k.unresolved,
+       k.failed_handshake_broken,
+       k.failed_scheme_mismatch,
+       k.failed_bad_credentials,
+       k.failed_no_credentials,
+       k.failed_denied,
+       k.failed_connection_closed,
+       k.failed_no_response,
+       k.failed_proxy_unreachable,
+       k.challenges,
+       k.credential_attempts,
+       k.lockout_risk,
+       k.cleartext_basic,
+       k.ntlm_fallback,
+       k.ntlmv1,
+       k.stale_nonce,
+       k.oversized_token,
+       k.capture_gap,
+       p.p50 AS time_to_auth_p50_ms,
+       p.p95 AS time_to_auth_p95_ms,
+       k.first_seen,
+       k.last_seen,
+       -- [empty]
+       COALESCE(l_users.v, CAST(ARRAY[] AS VARCHAR ARRAY)) AS users,
+       COALESCE(l_clients.v, CAST(ARRAY[] AS VARCHAR ARRAY)) AS clients
+FROM keyed k
+LEFT JOIN percentiles p ON p.k = k.k
+LEFT JOIN list_users l_users ON l_users.k = k.k
+LEFT JOIN list_clients l_clients ON l_clients.k = k.k
+ORDER BY k.failed DESC, k.episodes DESC, k.k;
