@@ -58,11 +58,12 @@ struct Batch {
 }
 
 impl Batch {
-    /// Room for `n` segments of a full-sized frame, so that filling it does not grow it.
+    /// Room for `n` segments, so that filling it does not grow it (payloads are copied only
+    /// when they are not in a mapped window; that buffer grows as needed).
     fn with_room(n: usize) -> Self {
         Batch {
             heads: Vec::with_capacity(n),
-            bytes: Vec::with_capacity(n.saturating_mul(1600)),
+            bytes: Vec::new(),
             windows: Vec::new(),
         }
     }
