@@ -7,7 +7,7 @@
 //!
 //! Rendering only, like [`crate::report`]: every number comes from [`Stats`] and
 //! [`Summary`], and each one that the JSON summary (`analyze --json`) also has carries its
-//! JSON path and exact value (`data-json`, `data-value`), which the tests compare with the
+//! JSON Pointer and exact value (`data-json`, `data-value`), which the tests compare with the
 //! JSON. The words come from the language's catalogue ([`crate::i18n`]); cause and finding
 //! codes stay as they are beside their translated names. The page is laid out by the
 //! minijinja template `templates/report.html`.
@@ -269,22 +269,22 @@ pub fn render(
         },
         Tile {
             label: t("html-tile-episodes"),
-            num: count_at(ep.total, Some("episodes.total".into())),
+            num: count_at(ep.total, Some("/episodes/total".into())),
             class: "",
         },
         Tile {
             label: t("html-tile-authenticated"),
-            num: count_at(ep.authenticated, Some("episodes.authenticated".into())),
+            num: count_at(ep.authenticated, Some("/episodes/authenticated".into())),
             class: "good",
         },
         Tile {
             label: t("html-tile-failed"),
-            num: count_at(ep.failed, Some("episodes.failed".into())),
+            num: count_at(ep.failed, Some("/episodes/failed".into())),
             class: if ep.failed > 0 { "bad" } else { "" },
         },
         Tile {
             label: t("html-tile-unresolved"),
-            num: count_at(ep.unresolved, Some("episodes.unresolved".into())),
+            num: count_at(ep.unresolved, Some("/episodes/unresolved".into())),
             class: "",
         },
         Tile {
@@ -300,7 +300,7 @@ pub fn render(
             label: t("html-tile-median"),
             num: ms_at(
                 summary.time_to_auth_ms.p50,
-                Some("time_to_auth_ms.p50".into()),
+                Some("/time_to_auth_ms/p50".into()),
             ),
             class: "",
         },
@@ -313,7 +313,7 @@ pub fn render(
             episodes: Num {
                 text: i18n::count(lang, "n-episodes", c.episodes),
                 value: c.episodes.to_string(),
-                json: Some(format!("causes.{}", c.cause.as_str())),
+                json: Some(format!("/causes/{}", c.cause.as_str())),
             },
             users: i18n::count(lang, "n-users", c.users),
             clients: i18n::count(lang, "n-clients", c.clients),
@@ -350,7 +350,7 @@ pub fn render(
             meaning: report::finding_meaning(lang, f),
             num: count_at(
                 stats.finding_count(f),
-                Some(format!("findings.{}", f.as_str())),
+                Some(format!("/findings/{}", f.as_str())),
             ),
         })
         .collect();
@@ -370,7 +370,7 @@ pub fn render(
         .into_iter()
         .map(|(a, n)| AnomalyView {
             name: a.name(),
-            num: count_at(n, Some(format!("anomalies.{}", a.name()))),
+            num: count_at(n, Some(format!("/anomalies/{}", a.name()))),
             explanation: a.explanation(),
         })
         .collect();
@@ -440,15 +440,15 @@ fn ms_tta(lang: Lang, stats: &Stats, summary: &Summary) -> Option<Vec<(String, N
     Some(vec![
         (
             "p50".into(),
-            ms_at(tta.p50, Some("time_to_auth_ms.p50".into())),
+            ms_at(tta.p50, Some("/time_to_auth_ms/p50".into())),
         ),
         (
             "p95".into(),
-            ms_at(tta.p95, Some("time_to_auth_ms.p95".into())),
+            ms_at(tta.p95, Some("/time_to_auth_ms/p95".into())),
         ),
         (
             i18n::t(lang, "html-max").into(),
-            ms_at(tta.max, Some("time_to_auth_ms.max".into())),
+            ms_at(tta.max, Some("/time_to_auth_ms/max".into())),
         ),
         (
             i18n::t(lang, "html-tta-samples").into(),
@@ -501,7 +501,7 @@ fn table_view(lang: Lang, stats: &Stats, summary: &Summary, tb: Table) -> Option
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let at = |field: &str| Some(format!("top.{name}.{i}.{field}"));
+            let at = |field: &str| Some(format!("/top/{name}/{i}/{field}"));
             let n = |v: u64, field: &str, class: &'static str| CellView {
                 text: i18n::num(v),
                 sort: v.to_string(),
@@ -756,7 +756,7 @@ fn causes_chart(lang: Lang, stats: &Stats) -> String {
         let w = (c.episodes as f64 / max as f64 * bar_w).max(2.0);
         let _ = write!(
             s,
-            r#"<text x="{x}" y="{ty}" text-anchor="end" class="label">{label}</text><rect x="{bx}" y="{y}" width="{w:.1}" height="18" class="bar-bad"><title>{code}: {n}</title></rect><text x="{vx:.1}" y="{ty}" class="value" data-json="causes.{code}" data-value="{v}">{n}</text>"#,
+            r#"<text x="{x}" y="{ty}" text-anchor="end" class="label">{label}</text><rect x="{bx}" y="{y}" width="{w:.1}" height="18" class="bar-bad"><title>{code}: {n}</title></rect><text x="{vx:.1}" y="{ty}" class="value" data-json="/causes/{code}" data-value="{v}">{n}</text>"#,
             x = label_w - 8.0,
             ty = y + 14.0,
             label = esc(report::cause_label(lang, c.cause)),
@@ -857,8 +857,8 @@ fn tta_chart(lang: Lang, stats: &Stats, summary: &Summary) -> String {
         .into_iter()
         .filter_map(|p| {
             let json = match p {
-                50.0 => Some("time_to_auth_ms.p50"),
-                95.0 => Some("time_to_auth_ms.p95"),
+                50.0 => Some("/time_to_auth_ms/p50"),
+                95.0 => Some("/time_to_auth_ms/p95"),
                 _ => None,
             };
             let v = match json {
@@ -871,7 +871,7 @@ fn tta_chart(lang: Lang, stats: &Stats, summary: &Summary) -> String {
         .chain(std::iter::once((
             i18n::t(lang, "html-max").to_string(),
             max,
-            Some("time_to_auth_ms.max"),
+            Some("/time_to_auth_ms/max"),
         )))
         .collect();
     let (left, top, pw, ph) = (50.0, 20.0, 570.0, 150.0);

@@ -297,6 +297,54 @@ mod tests {
     }
 
     #[test]
+    fn catalogues_parse_and_hold_the_same_messages() {
+        for lang in Lang::ALL {
+            if let Err((_, errors)) = FluentResource::try_new(source(lang).to_string()) {
+                panic!("{}.ftl: {errors:?}", lang.code());
+            }
+        }
+        let mut en = message_ids(Lang::En);
+        let mut ja = message_ids(Lang::Ja);
+        assert!(en.len() > 150, "{} messages", en.len());
+        en.sort();
+        ja.sort();
+        let only_en: Vec<_> = en.iter().filter(|i| !ja.contains(i)).collect();
+        let only_ja: Vec<_> = ja.iter().filter(|i| !en.contains(i)).collect();
+        assert!(
+            only_en.is_empty() && only_ja.is_empty(),
+            "{only_en:?} {only_ja:?}"
+        );
+        let dup = en.windows(2).find(|w| w[0] == w[1]);
+        assert_eq!(dup, None, "a message defined twice");
+    }
+
+    #[test]
+    fn every_cause_and_finding_has_its_words() {
+        use crate::model::{Cause, Finding};
+        for lang in Lang::ALL {
+            for c in Cause::ALL {
+                for part in ["", "-meaning", "-remedy", "-prevention"] {
+                    let id = format!("cause-{}{part}", c.as_str());
+                    assert!(!t(lang, &id).starts_with('⟦'), "{id} in {}", lang.code());
+                }
+            }
+            for f in Finding::ALL {
+                for part in ["", "-meaning"] {
+                    let id = format!("finding-{}{part}", f.as_str());
+                    assert!(!t(lang, &id).starts_with('⟦'), "{id} in {}", lang.code());
+                }
+            }
+        }
+        // The Japanese words differ from the English ones and keep the code beside them.
+        assert_ne!(
+            t(Lang::Ja, "cause-bad_credentials-remedy"),
+            Cause::BadCredentials.remedy()
+        );
+        assert!(t(Lang::Ja, "cause-bad_credentials").contains("bad_credentials"));
+        assert!(!Cause::NoCredentials.prevention().is_empty());
+    }
+
+    #[test]
     fn counts_and_widths() {
         assert_eq!(count(Lang::En, "n-episodes", 1), "1 episode");
         assert_eq!(count(Lang::En, "n-episodes", 1200), "1,200 episodes");
