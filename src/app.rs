@@ -448,6 +448,7 @@ fn view_options(
         stats_limits: crate::stats::StatsLimits::default(),
         records: None,
         metrics: view.metrics.map(|a| (a, crate::metrics::Metrics::new())),
+        lang: view.lang.resolve(),
     })
 }
 

@@ -54,7 +54,14 @@
 //! timeline) since the start, and the same tables of the interval since the previous export
 //! in `interval/`; the records themselves go to `--records`. Ctrl-C or SIGTERM stops the
 //! capture, judges what is pending and writes the last export: nothing is lost. `e` in the
-//! dashboard writes the same export (into `--out`, default `./proxy407-export`).
+//! dashboard writes the same export (into `--out`, default `./proxy407-export`) and, beside
+//! the tables, the HTML report of `analyze --html` (`report.html`, [`write_report`]).
+//!
+//! `--lang ja|en` (default from the locale) sets every label, the help and the report's
+//! language. `f` shows the **findings** panel (lockout-risk users by name with their failed
+//! episodes in 10 minutes, cleartext Basic, NTLMv1, Kerberos→NTLM fallback, oversized
+//! tokens) in place of the recent failures; from 120 columns both are shown. The users and
+//! clients tables have a findings column; every column is as wide as its content.
 //!
 //! `--metrics ADDR` serves Prometheus metrics of what the screen counts ([`crate::metrics`]),
 //! and `--records DIR` streams the final episodes, written on the engine thread.
@@ -109,6 +116,8 @@ pub struct Options {
     /// `--metrics`: where `GET /metrics` is served, and the metrics every received episode
     /// and counter goes into.
     pub metrics: Option<(std::net::SocketAddr, crate::metrics::Metrics)>,
+    /// `--lang`: the language of the screen and of the report `e` writes.
+    pub lang: crate::i18n::Lang,
 }
 
 /// The name prefix of export subdirectories (only those are ever removed by rotation).
@@ -175,6 +184,33 @@ fn prune(out: &Path, keep: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The file name of the HTML report that `e` writes beside the tables.
+pub const REPORT_FILE: &str = "report.html";
+
+/// Writes the HTML report of what the dashboard has settled ([`crate::html`]) into `dir`,
+/// beside the exported tables, in the dashboard's language: the same report as
+/// `analyze --html`, with the failed episodes the dashboard still keeps.
+pub fn write_report(app: &App, dir: &Path) -> anyhow::Result<PathBuf> {
+    let p = &app.progress;
+    let summary = crate::stats::Summary::build(
+        &app.settled,
+        &p.capture,
+        &p.http,
+        &p.anomalies,
+        &p.floods,
+        &app.notices,
+        10,
+    );
+    let mut failed = crate::html::FailedEpisodes::new();
+    for e in app.store.kept() {
+        failed.add(e);
+    }
+    let html = crate::html::render(&app.settled, &summary, app.lang, &failed)?;
+    let path = dir.join(REPORT_FILE);
+    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
 /// One status line (headless mode).
 pub(crate) fn status_line(app: &App) -> String {
     let t = app.stats.totals();
@@ -232,6 +268,7 @@ async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Re
     app.store = app::Store::new(opts.keep_episodes);
     app.set_limits(opts.stats_limits);
     app.metrics = opts.metrics.as_ref().map(|(_, m)| m.clone());
+    app.lang = opts.lang;
     if opts.headless {
         headless(&mut app, rx, &ctrl, &opts).await
     } else {
@@ -415,9 +452,21 @@ async fn interactive(
                     match app.on_key(k) {
                         Action::Quit => break,
                         Action::Export => {
-                            app.status = Some(match exporter.export(app, opts, None) {
-                                Ok(d) => format!("exported the tables to {}", d.display()),
-                                Err(e) => format!("export failed: {e:#}"),
+                            let done = exporter
+                                .export(app, opts, None)
+                                .and_then(|d| write_report(app, &d).map(|_| d));
+                            let lang = app.lang;
+                            app.status = Some(match done {
+                                Ok(d) => crate::i18n::tf(
+                                    lang,
+                                    "tui-exported",
+                                    crate::i18n::Args::new().s("dir", d.display().to_string()),
+                                ),
+                                Err(e) => crate::i18n::tf(
+                                    lang,
+                                    "tui-export-failed",
+                                    crate::i18n::Args::new().s("error", format!("{e:#}")),
+                                ),
                             });
                         }
                         Action::Pause(p) => ctrl.set_paused(p),
