@@ -195,7 +195,7 @@ html-ep-user-agent = ユーザーエージェント
 
 ## ダッシュボード。
 
-finding-lockout_risk-short = ロックアウトの危険
+finding-lockout_risk-short = ロックアウト危険
 finding-cleartext_basic-short = 平文の Basic
 finding-ntlm_fallback-short = Kerberos→NTLM
 finding-ntlmv1-short = NTLMv1
@@ -246,7 +246,7 @@ tui-findings = 所見（f：最近の失敗）
 tui-findings-wide = 所見
 tui-recent-toggle = 最近の失敗（f：所見）
 tui-findings-none = 所見はまだない
-tui-lockout-user = { $user } 拒否 { $n } 回/10分
+tui-lockout-user = { $user } 失敗{ $n }回
 tui-tab-users = ユーザー
 tui-tab-clients = クライアント
 tui-tab-proxies = プロキシ
@@ -283,7 +283,7 @@ tui-help-close = 何かキーを押すとヘルプを閉じる
 tui-help-tab = 枠を移動：表、原因、最近の失敗
 tui-help-tables = ユーザー、クライアント、プロキシ、接続先の表
 tui-help-move = 選択を移動
-tui-help-enter = 選んだユーザー、クライアント、プロキシ、接続先の詳細を表示
+tui-help-enter = 選んだ行（ユーザー、クライアントなど）の詳細を表示
 tui-help-esc = 詳細から戻る。絞り込みを解除
 tui-help-filter = 表をキーで絞り込む（Enter で確定、Esc で解除）
 tui-help-sort = 次の列で並べ替え／順序を逆にする

@@ -11,11 +11,11 @@
 //! terminal.
 
 use super::event::{EngineMsg, Progress};
+use crate::i18n::Lang;
 use crate::metrics::{Metrics, SensorCounters};
 use crate::model::{Cause, Episode, Finding, Notice, Outcome, Ts};
 use crate::pseudonym::{pseudonymize, Pseudonymizer};
 use crate::stats::{key_of, KeyRow, Stats, Table};
-use crate::i18n::Lang;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::VecDeque;
 

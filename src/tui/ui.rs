@@ -174,7 +174,11 @@ fn health(app: &App) -> (String, bool) {
         (i18n::t(lang, "tui-ok").into(), true)
     } else {
         (
-            i18n::tf(lang, "tui-lossy", Args::new().s("list", bad.join(", "))),
+            i18n::tf(
+                lang,
+                "tui-lossy",
+                Args::new().s("list", bad.join(if lang == Lang::Ja { "、" } else { ", " })),
+            ),
             false,
         )
     }
@@ -206,10 +210,16 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let mode = match app.kind {
         SourceKind::Live => t("tui-live").to_string(),
         SourceKind::Replay => match app.speed {
-            Some(s) if s >= 1.0 => {
-                i18n::tf(lang, "tui-replay", Args::new().s("speed", format!("{s:.0}")))
-            }
-            Some(s) => i18n::tf(lang, "tui-replay", Args::new().s("speed", format!("{s:.2}"))),
+            Some(s) if s >= 1.0 => i18n::tf(
+                lang,
+                "tui-replay",
+                Args::new().s("speed", format!("{s:.0}")),
+            ),
+            Some(s) => i18n::tf(
+                lang,
+                "tui-replay",
+                Args::new().s("speed", format!("{s:.2}")),
+            ),
             None => t("tui-replay-max").to_string(),
         },
     };
@@ -296,11 +306,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                         .s("proxy", crate::stats::proxy_key(fl.proxy_ip, fl.proxy_port))
                         .s(
                             "sources",
-                            format!(
-                                "{}{}",
-                                fl.sources,
-                                if fl.sources_capped { "+" } else { "" }
-                            )
+                            format!("{}{}", fl.sources, if fl.sources_capped { "+" } else { "" })
                         )
                 )
             ),
@@ -320,7 +326,8 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         )));
     }
     // The counters, most telling first; those that do not fit are left out, not cut.
-    let counter = |id: &str, v: String| Span::raw(format!("  {}", i18n::tf(lang, id, Args::new().s("n", v))));
+    let counter =
+        |id: &str, v: String| Span::raw(format!("  {}", i18n::tf(lang, id, Args::new().s("n", v))));
     fields.extend([
         counter("tui-packets", c.packets.to_string()),
         counter("tui-drops", drops),
@@ -367,7 +374,11 @@ fn draw_tiles(f: &mut Frame, app: &App, area: Rect) {
             Color::Green,
         ),
         ("tui-tile-failed", t.failed.to_string(), Color::Red),
-        ("tui-tile-unresolved", t.unresolved.to_string(), Color::Yellow),
+        (
+            "tui-tile-unresolved",
+            t.unresolved.to_string(),
+            Color::Yellow,
+        ),
         ("tui-tile-users", users, Color::Red),
         ("tui-tile-median", median, Color::Cyan),
     ];
@@ -489,8 +500,14 @@ fn draw_timeline(f: &mut Frame, app: &App, area: Rect) {
             lang,
             "tui-timeline-span",
             Args::new()
-                .s("from", clock(a.minute).get(..5).unwrap_or_default().to_string())
-                .s("to", clock(b.minute).get(..5).unwrap_or_default().to_string()),
+                .s(
+                    "from",
+                    clock(a.minute).get(..5).unwrap_or_default().to_string(),
+                )
+                .s(
+                    "to",
+                    clock(b.minute).get(..5).unwrap_or_default().to_string(),
+                ),
         ),
         _ => i18n::t(lang, "tui-timeline").to_string(),
     };
@@ -600,6 +617,8 @@ fn draw_findings(f: &mut Frame, app: &App, area: Rect, wide: bool) {
                 spans.push(Span::raw(more));
                 break;
             }
+            // The first name is shown even when it must be cut, marked with `…`.
+            let piece = i18n::cut(&piece, width.saturating_sub(used));
             used += i18n::width(&piece);
             spans.push(Span::raw(piece));
         }
@@ -681,16 +700,25 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         i18n::tf(
             lang,
             "tui-sort",
-            Args::new()
-                .s("col", sort.col.title_in(lang, app.table))
-                .s("dir", if sort.desc { t("tui-desc") } else { t("tui-asc") })
+            Args::new().s("col", sort.col.title_in(lang, app.table)).s(
+                "dir",
+                if sort.desc {
+                    t("tui-desc")
+                } else {
+                    t("tui-asc")
+                }
+            )
         )
     ))];
     if !app.filter.is_empty() || app.filter_editing {
         extra.push(Span::styled(
             format!(
                 "{} ",
-                i18n::tf(lang, "tui-filter", Args::new().s("text", app.filter.clone()))
+                i18n::tf(
+                    lang,
+                    "tui-filter",
+                    Args::new().s("text", app.filter.clone())
+                )
             ),
             BOLD,
         ));
@@ -701,7 +729,12 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let block = focused_block(Line::from(tabs), focused);
     let mut cols: Vec<Col> = SortCol::ALL.iter().copied().map(Col::Sort).collect();
     if matches!(app.table, Table::Users | Table::Clients) {
-        cols.insert(cols.len() - 1, Col::Findings);
+        // Right after the main cause: a finding matters more than the median or last seen.
+        let at = cols
+            .iter()
+            .position(|c| *c == Col::Sort(SortCol::TopCause))
+            .map_or(cols.len(), |i| i + 1);
+        cols.insert(at, Col::Findings);
     }
     let title = |c: Col| -> String {
         match c {
@@ -729,7 +762,9 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         .iter()
         .map(|c| {
             let head = match c {
-                Col::Sort(s) => i18n::width(s.title_in(lang, app.table)) + 2,
+                Col::Sort(s) => {
+                    i18n::width(s.title_in(lang, app.table)) + if *s == sort.col { 2 } else { 0 }
+                }
                 Col::Findings => i18n::width(t("col-findings")),
             };
             let body = visible
@@ -863,7 +898,10 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
         (t("tui-d-conns"), len("tui-d-conns", 5)),
     ]);
     if !narrow {
-        cols.push((other, Constraint::Length((i18n::width(other) as u16).max(15))));
+        cols.push((
+            other,
+            Constraint::Length((i18n::width(other) as u16).max(15)),
+        ));
     }
     if wide {
         cols.push((t("tui-d-target"), Constraint::Min(10)));
@@ -975,10 +1013,8 @@ fn draw_help(f: &mut Frame, lang: Lang, area: Rect) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(i18n::t(lang, "tui-help-close")));
-    let p = Paragraph::new(lines).block(
-        Block::default()
-            .borders(Borders::ALL)
-            .title(Span::styled(format!(" {} ", i18n::t(lang, "tui-help-title")), BOLD)),
-    );
+    let p = Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(
+        Span::styled(format!(" {} ", i18n::t(lang, "tui-help-title")), BOLD),
+    ));
     f.render_widget(p, r);
 }
