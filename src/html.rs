@@ -784,7 +784,7 @@ fn timeline_chart(lang: Lang, stats: &Stats) -> String {
     if rows.is_empty() {
         return empty_chart(lang);
     }
-    let (left, top, pw, ph) = (50.0, 10.0, 570.0, 170.0);
+    let (left, top, pw, ph) = (50.0, 18.0, 570.0, 120.0);
     let max = rows
         .iter()
         .map(|r| r.challenges.max(r.failed))
@@ -792,9 +792,11 @@ fn timeline_chart(lang: Lang, stats: &Stats) -> String {
         .unwrap_or(1)
         .max(1);
     let slot = pw / rows.len() as f64;
-    let bw = (slot / 2.0 - 1.0).clamp(0.5, 20.0);
+    let bw = (slot / 2.0 - 1.0).clamp(0.5, 14.0);
+    // Few minutes: each bar carries its number.
+    let labelled = rows.len() <= 24;
     let mut s = format!(
-        r#"<svg class="chart" viewBox="0 0 640 230" role="img" aria-label="{}">"#,
+        r#"<svg class="chart" viewBox="0 0 640 180" role="img" aria-label="{}">"#,
         esc(i18n::t(lang, "html-chart-timeline"))
     );
     let _ = write!(
@@ -826,6 +828,19 @@ fn timeline_chart(lang: Lang, stats: &Stats) -> String {
             cl = esc(i18n::t(lang, "html-legend-challenges")),
             fl = esc(i18n::t(lang, "html-legend-failed")),
         );
+        if labelled {
+            for (v, h, dx) in [(r.challenges, hc, 0.0), (r.failed, hf, bw)] {
+                if v > 0 {
+                    let _ = write!(
+                        s,
+                        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="value">{}</text>"#,
+                        x + 1.0 + dx + bw / 2.0,
+                        top + ph - h - 3.0,
+                        i18n::num(v)
+                    );
+                }
+            }
+        }
         if i % every == 0 {
             let _ = write!(
                 s,
@@ -838,7 +853,7 @@ fn timeline_chart(lang: Lang, stats: &Stats) -> String {
     }
     let _ = write!(
         s,
-        r#"<rect x="{left}" y="212" width="12" height="10" class="bar-neutral"/><text x="{l1}" y="221" class="label">{c}</text><rect x="{l2}" y="212" width="12" height="10" class="bar-bad"/><text x="{l3}" y="221" class="label">{f}</text></svg>"#,
+        r#"<rect x="{left}" y="164" width="12" height="10" class="bar-neutral"/><text x="{l1}" y="173" class="label">{c}</text><rect x="{l2}" y="164" width="12" height="10" class="bar-bad"/><text x="{l3}" y="173" class="label">{f}</text></svg>"#,
         l1 = left + 16.0,
         c = esc(i18n::t(lang, "html-legend-challenges")),
         l2 = left + 200.0,

@@ -490,4 +490,58 @@ fn chromium_renders_both_languages() {
         shots.push(std::fs::read(&shot).unwrap());
     }
     assert_ne!(shots[0], shots[1], "the two languages rendered the same");
+
+    // The inline script sorts a table in the browser: `#sort=table-users.1` opens the page
+    // with the users sorted by episodes, ascending (`.desc`: descending).
+    let page = dir.path().join("office-mix-en.html");
+    let episodes_in_dom = |fragment: &str| -> Vec<u64> {
+        let profile = dir.path().join(format!("profile-dom{}", fragment.len()));
+        let o = Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("file://{}{fragment}", page.display()))
+            .output()
+            .expect("chromium runs");
+        let dom = String::from_utf8_lossy(&o.stdout).into_owned();
+        let table = dom
+            .split("id=\"table-users\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no users table in the DOM"))
+            .split("</table>")
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(table.contains("data-sort-ready"), "the script did not run");
+        table
+            .split("<tr>")
+            .skip(2)
+            .map(|row| {
+                let cell = row.split("<td").nth(2).expect("an episodes cell");
+                attr(cell, "data-sort").unwrap().parse().unwrap()
+            })
+            .collect()
+    };
+    let written = episodes_in_dom("");
+    let asc = episodes_in_dom("#sort=table-users.1");
+    let desc = episodes_in_dom("#sort=table-users.1.desc");
+    assert!(written.len() > 3);
+    let mut sorted = written.clone();
+    sorted.sort();
+    assert_eq!(asc, sorted);
+    sorted.reverse();
+    assert_eq!(desc, sorted);
+    assert_ne!(
+        asc, written,
+        "the sample's order is already ascending: no test"
+    );
 }
