@@ -545,3 +545,72 @@ fn chromium_renders_both_languages() {
         "the sample's order is already ascending: no test"
     );
 }
+
+/// Every file under `dir`, by relative path, with its bytes.
+fn files_under(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn machine_outputs_do_not_change_with_the_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let mix = repo().join("samples/office-mix.pcap");
+    let mut exports = Vec::new();
+    for (lang, locale) in [("en", "C"), ("ja", "ja_JP.UTF-8")] {
+        // export follows no language; the dashboard's tables must not either.
+        let out = dir.path().join(format!("export-{lang}"));
+        let o = Command::new(BIN)
+            .args([
+                "export",
+                "-q",
+                "--out",
+                out.to_str().unwrap(),
+                mix.to_str().unwrap(),
+            ])
+            .env("LANG", locale)
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let head = dir.path().join(format!("headless-{lang}"));
+        let o = Command::new(BIN)
+            .args([
+                "dashboard",
+                "--headless",
+                "--max-speed",
+                "--lang",
+                lang,
+                "--out",
+                head.to_str().unwrap(),
+                mix.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (ok, transactions, _) =
+            run(&["transactions", "-q", "--lang", lang, mix.to_str().unwrap()]);
+        // `transactions` takes no --lang: the flag is refused, not silently used.
+        assert!(!ok && transactions.is_empty());
+        exports.push((files_under(&out), files_under(&head)));
+    }
+    let (en, ja) = (&exports[0], &exports[1]);
+    assert!(en.0.len() >= 6 && en.1.len() >= 6, "{:?}", en.0.keys());
+    assert_eq!(en.0, ja.0, "export changed with LANG");
+    assert_eq!(en.1, ja.1, "the dashboard's tables changed with --lang");
+    let causes = String::from_utf8(en.0[&PathBuf::from("causes.csv")].clone()).unwrap();
+    assert!(causes.contains("bad_credentials") && causes.contains("check password"));
+}
