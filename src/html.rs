@@ -371,7 +371,7 @@ pub fn render(
         .map(|(a, n)| AnomalyView {
             name: a.name(),
             num: count_at(n, Some(format!("/anomalies/{}", a.name()))),
-            explanation: a.explanation(),
+            explanation: i18n::anomaly_explanation(lang, a),
         })
         .collect();
     let floods: Vec<String> = summary

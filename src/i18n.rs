@@ -9,7 +9,10 @@
 //! The language comes from `--lang`, else from the first of `LC_ALL`, `LC_MESSAGES`,
 //! `LANG` that is set and not empty (`ja_JP.UTF-8` → Japanese; anything else, `C` and
 //! `POSIX` included, → English). A message missing from a catalogue shows as `⟦id⟧`, which
-//! the tests look for. Alignment helpers measure display width: a CJK character takes two
+//! the tests look for. The anomalies' explanations are the one exception to "both
+//! catalogues hold the same messages": their English is `src/anomaly.rs`'s own (the bottom
+//! layer, shared with the README's table), so only `ja.ftl` has `anomaly-<layer>-<what>`
+//! messages, and [`anomaly_explanation`] picks. Alignment helpers measure display width: a CJK character takes two
 //! terminal cells.
 
 use fluent_bundle::concurrent::FluentBundle;
@@ -203,6 +206,22 @@ pub fn tf(lang: Lang, id: &str, args: Args) -> String {
     text.into_owned()
 }
 
+/// What an anomaly means, in a language (English: [`crate::anomaly::Anomaly::explanation`]).
+pub fn anomaly_explanation(lang: Lang, a: crate::anomaly::Anomaly) -> &'static str {
+    match lang {
+        Lang::En => a.explanation(),
+        Lang::Ja => match catalogue(Lang::Ja).plain.get(&anomaly_id(a)) {
+            Some(s) => s.as_str(),
+            None => a.explanation(),
+        },
+    }
+}
+
+/// `anomaly-http-bad_chunk` for `http.bad_chunk`.
+fn anomaly_id(a: crate::anomaly::Anomaly) -> String {
+    format!("anomaly-{}", a.name().replacen('.', "-", 1))
+}
+
 /// A counted noun: `n-episodes` and 3 → `3 episodes` / `3 件のエピソード`.
 pub fn count(lang: Lang, id: &str, n: u64) -> String {
     tf(lang, id, Args::new().n("n", n))
@@ -305,6 +324,20 @@ mod tests {
         }
         let mut en = message_ids(Lang::En);
         let mut ja = message_ids(Lang::Ja);
+        // The anomalies' Japanese only (their English is anomaly.rs's): one for each.
+        let anomaly_ids: Vec<String> = crate::anomaly::Anomaly::all().map(anomaly_id).collect();
+        let ja_anomalies: Vec<String> = ja
+            .iter()
+            .filter(|i| i.starts_with("anomaly-"))
+            .cloned()
+            .collect();
+        let mut want = anomaly_ids.clone();
+        want.sort();
+        let mut have = ja_anomalies.clone();
+        have.sort();
+        assert_eq!(have, want, "ja.ftl: one explanation per anomaly");
+        assert!(!en.iter().any(|i| i.starts_with("anomaly-")));
+        ja.retain(|i| !i.starts_with("anomaly-"));
         assert!(en.len() > 150, "{} messages", en.len());
         en.sort();
         ja.sort();

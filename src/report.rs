@@ -1012,7 +1012,7 @@ fn anomalies(out: &mut String, p: Paint, lang: Lang, a: &Anomalies) {
             "    {}  {:>count_w$}  {}",
             p.yellow(&name),
             num(n),
-            x.explanation()
+            i18n::anomaly_explanation(lang, x)
         );
     }
 }

@@ -957,6 +957,9 @@ fn japanese_report_aligns_by_display_width() {
         },
     );
     assert!(!ja.contains('⟦'), "{ja}");
+    // The capture health's anomalies keep their names and explain themselves in Japanese.
+    let anomaly = line_of(&ja, "auth.ntlm_buffer_out_of_bounds");
+    assert!(anomaly.contains("NTLMSSP のフィールド"), "{anomaly}");
     for w in [
         "原因別の失敗",
         "認証情報の誤り (bad_credentials)",
@@ -1004,4 +1007,10 @@ fn japanese_report_aligns_by_display_width() {
         }
     }
     assert_eq!(tables, 4, "{ja}");
+}
+
+fn line_of<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}:\n{text}"))
 }
