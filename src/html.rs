@@ -925,6 +925,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_from_the_wire_are_text_not_markup() {
+        let hostile = Episode {
+            episode_id: 7,
+            start_ts: Ts(1_700_000_000_000_000),
+            end_ts: Ts(1_700_000_001_000_000),
+            client_ip: "10.0.0.5".parse().unwrap(),
+            proxy_ip: "10.0.0.1".parse().unwrap(),
+            proxy_port: 3128,
+            target: "x\"><img src=x onerror=alert(1)>:443".into(),
+            user: Some("<script>alert(1)</script>".into()),
+            domain: Some("</dd><script>".into()),
+            workstation: None,
+            user_source: None,
+            scheme: Some("Basic".into()),
+            offered_schemes: vec!["Basic".into()],
+            challenges: 2,
+            credential_attempts: 1,
+            connections: 1,
+            outcome: Outcome::Failed,
+            cause: Some(Cause::BadCredentials),
+            detail: Some("rounds=1".into()),
+            findings: vec![Finding::CleartextBasic],
+            final_status: Some(407),
+            time_to_auth_ms: None,
+            user_agent: Some("Mozilla/5.0 <b>".into()),
+        };
+        let stats = Stats::from_episodes(std::slice::from_ref(&hostile));
+        let summary = Summary::build(
+            &stats,
+            &Default::default(),
+            &Default::default(),
+            &Default::default(),
+            &[],
+            &[],
+            10,
+        );
+        let mut failed = FailedEpisodes::new();
+        failed.add(&hostile);
+        for lang in Lang::ALL {
+            let html = render(&stats, &summary, lang, &failed).unwrap();
+            assert!(!html.contains("<script>alert"), "{html}");
+            assert!(!html.contains("<img"), "{html}");
+            assert!(!html.contains("</dd><script>"));
+            assert!(!html.contains("<b>"));
+            assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
+            // The only script is the page's own.
+            assert_eq!(html.matches("<script>").count(), 1);
+        }
+    }
+
+    #[test]
     fn escapes_markup() {
         assert_eq!(
             esc("<a href=\"x\">&'"),

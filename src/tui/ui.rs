@@ -913,7 +913,7 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
             cells.push(e.episode_id.to_string());
         }
         cells.extend([
-            e.outcome.as_str().to_string(),
+            i18n::t(lang, &format!("outcome-{}", e.outcome.as_str())).to_string(),
             e.cause.map_or("-", |c| c.as_str()).to_string(),
             e.detail.clone().unwrap_or_else(|| "-".into()),
             e.scheme.clone().unwrap_or_else(|| "-".into()),
