@@ -415,6 +415,12 @@ fn decode_png(bytes: &[u8]) -> (usize, usize, usize, Vec<u8>) {
     (w, h, channels, px)
 }
 
+/// The top-left pixel's brightness (0–255): the page's background.
+fn background(png: &Path) -> u32 {
+    let (_, _, _, px) = decode_png(&std::fs::read(png).expect("screenshot"));
+    (u32::from(px[0]) + u32::from(px[1]) + u32::from(px[2])) / 3
+}
+
 /// Share of pixels unlike the top-left one, and how many distinct colours there are.
 fn ink(png: &Path) -> (f64, usize) {
     let (w, h, ch, px) = decode_png(&std::fs::read(png).expect("screenshot"));
@@ -455,12 +461,20 @@ fn chromium_renders_both_languages() {
     let dir = tempfile::tempdir().unwrap();
     let mix = repo().join("samples/office-mix.pcap");
     let mut shots = Vec::new();
-    for lang in ["en", "ja"] {
+    for (lang, dark) in [("en", false), ("ja", false), ("ja", true)] {
         html_of(&mix, lang, dir.path());
         let page = dir.path().join(format!("office-mix-{lang}.html"));
-        let shot = dir.path().join(format!("{lang}.png"));
-        let profile = dir.path().join(format!("profile-{lang}"));
-        let o = Command::new(browser)
+        let shot = dir.path().join(format!("{lang}-{dark}.png"));
+        let profile = dir.path().join(format!("profile-{lang}-{dark}"));
+        let mut cmd = Command::new(browser);
+        if dark {
+            // The reader's dark setting.
+            cmd.args([
+                "--force-dark-mode",
+                "--blink-settings=preferredColorScheme=0",
+            ]);
+        }
+        let o = cmd
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -484,12 +498,22 @@ fn chromium_renders_both_languages() {
             String::from_utf8_lossy(&o.stderr)
         );
         let (share, colours) = ink(&shot);
-        eprintln!("{lang}: {:.1}% ink, {colours} colours", share * 100.0);
+        let bg = background(&shot);
+        eprintln!(
+            "{lang} dark={dark}: {:.1}% ink, {colours} colours, background {bg}",
+            share * 100.0
+        );
+        if dark {
+            assert!(bg < 64, "the dark page is not dark ({bg})");
+        } else {
+            assert!(bg > 192, "the light page is not light ({bg})");
+        }
         assert!(share > 0.03, "{lang}: the screenshot is blank ({share})");
         assert!(colours > 50, "{lang}: only {colours} colours");
         shots.push(std::fs::read(&shot).unwrap());
     }
     assert_ne!(shots[0], shots[1], "the two languages rendered the same");
+    assert_ne!(shots[1], shots[2], "light and dark rendered the same");
 
     // The inline script sorts a table in the browser: `#sort=table-users.1` opens the page
     // with the users sorted by episodes, ascending (`.desc`: descending).
