@@ -6,6 +6,10 @@
 //! and a Japanese font such as `fonts-noto-cjk`; skipped with a note when Chromium is
 //! missing, a failure under CI).
 
+#[path = "common/marks.rs"]
+mod marks;
+
+use marks::{attr, marked};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,81 +79,6 @@ fn html_of(pcap: &Path, lang: &str, dir: &Path) -> String {
     std::fs::read_to_string(&path).expect("the report is written")
 }
 
-/// HTML text or attribute value with its character references resolved.
-fn unescape(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';') else { break };
-        let ent = &rest[1..end];
-        let ch = match ent {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            _ => ent
-                .strip_prefix("#x")
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| ent.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match ch {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The value of an attribute in an element's opening tag.
-fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    let key = format!(" {name}=\"");
-    let i = tag.find(&key)? + key.len();
-    let rest = &tag[i..];
-    Some(&rest[..rest.find('"')?])
-}
-
-/// Every element marked with `data-json`: (path, exact value, visible text).
-fn marked(html: &str) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(i) = html[at..].find("data-json=\"") {
-        let pos = at + i;
-        let start = html[..pos].rfind('<').expect("inside a tag");
-        let end = pos + html[pos..].find('>').expect("tag ends");
-        let tag = &html[start..end];
-        let text_end = end + 1 + html[end + 1..].find('<').unwrap_or(0);
-        let text = html[end + 1..text_end].to_string();
-        out.push((
-            unescape(attr(tag, "data-json").unwrap()),
-            unescape(attr(tag, "data-value").expect("data-value beside data-json")),
-            unescape(&text),
-        ));
-        at = end;
-    }
-    out
-}
-
-/// The first number in a text (`1,234 episodes` → 1234).
-fn leading_number(text: &str) -> Option<f64> {
-    let s: String = text
-        .trim()
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
-        .filter(|c| *c != ',')
-        .collect();
-    s.parse().ok()
-}
-
 fn lab_secrets() -> Vec<String> {
     let text = std::fs::read_to_string(repo().join("samples/SECRETS.txt")).expect("SECRETS.txt");
     let mut out = Vec::new();
@@ -192,28 +121,7 @@ fn every_marked_number_equals_the_json_on_every_sample() {
             let marks = marked(&html);
             // The tiles alone mark the four episode counts.
             assert!(marks.len() >= 4, "{name} {lang}: {} marks", marks.len());
-            for (path, value, text) in &marks {
-                let j = json
-                    .pointer(path)
-                    .unwrap_or_else(|| panic!("{name} {lang}: {path} is not in the JSON"));
-                let jv = j
-                    .as_f64()
-                    .unwrap_or_else(|| panic!("{name}: {path} is {j}, not a number"));
-                let hv: f64 = value.parse().expect("a numeric data-value");
-                assert!(
-                    (jv - hv).abs() <= 1e-9 * jv.abs().max(1.0),
-                    "{name} {lang}: {path} is {hv} in the HTML, {jv} in the JSON"
-                );
-                // Counts are shown as they are; durations are rounded for reading.
-                if j.is_u64() {
-                    assert_eq!(
-                        leading_number(text),
-                        Some(jv),
-                        "{name} {lang}: {path} shows {text:?}"
-                    );
-                }
-                checked += 1;
-            }
+            checked += marks::check_marks(&html, &json, &format!("{name} {lang}"));
             // Every failed cause and every row of the top lists is in the page.
             let paths: Vec<&str> = marks.iter().map(|(p, _, _)| p.as_str()).collect();
             for (cause, n) in json["causes"].as_object().unwrap() {

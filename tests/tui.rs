@@ -5,6 +5,9 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use proxy407::anomaly::{HttpAnomaly, ReassemblyAnomaly};
 use proxy407::i18n::Lang;
+
+#[path = "common/marks.rs"]
+mod marks;
 use proxy407::model::{Cause, Episode, Finding, Outcome, Ts, UserSource};
 use proxy407::stats::{Stats, Table};
 use proxy407::tui::app::{Action, App, Focus, SortCol, SourceKind, View};
@@ -1256,4 +1259,12 @@ fn dashboard_in_japanese_fits_80x24() {
     let html = std::fs::read_to_string(export.join("report.html")).expect("report.html");
     assert!(html.contains("<html lang=\"ja\">") && html.contains("原因別の失敗"));
     assert!(!html.contains("https://") && !html.contains("http://"));
+    // The capture had ended: the report's numbers are those of `analyze --json`.
+    let o = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+        .args(["analyze", "--json", "-q", pcap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = marks::check_marks(&html, &json, "the dashboard's report");
+    assert!(n >= 30, "{n} numbers");
 }
