@@ -120,6 +120,7 @@ fn seg(ts: i64, client: bool, seq: u32, ack: u32, flags: TcpFlags, payload: &[u8
         window: 501,
         payload,
         missing_payload: 0,
+        frame: 0,
     }
 }
 

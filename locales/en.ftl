@@ -168,6 +168,7 @@ health-http-anomalies = HTTP anomalies { $n }
 health-ip-fragments = IP fragments { $n }
 health-flow-limit = flow limit hits { $n }
 health-kernel-dropped = kernel dropped { $n }
+health-shard = shard { $shard }: the clients of the other shards were skipped ({ $n } TCP packets)
 health-encapsulations = encapsulations: { $list }
 health-mirror-packets = { $n } packets
 health-tls-hidden = { $n } connections to a proxy port speak TLS (an HTTPS proxy): their authentication is hidden and not in the episodes.

@@ -147,6 +147,7 @@ health-http-anomalies = HTTP の異常 { $n }
 health-ip-fragments = IP フラグメント { $n }
 health-flow-limit = フロー上限への到達 { $n }
 health-kernel-dropped = カーネルの取りこぼし { $n }
+health-shard = シャード { $shard }：ほかのシャードのクライアントは読み飛ばした（TCP パケット { $n }）
 health-encapsulations = カプセル化：{ $list }
 health-mirror-packets = { $n } パケット
 health-tls-hidden = プロキシのポートへの接続 { $n } 本が TLS（HTTPS プロキシ）で、認証の内容は見えず、エピソードにも含まれない。

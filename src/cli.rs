@@ -4,7 +4,7 @@ use crate::analysis::AnalysisConfig;
 use crate::decode::decap::DecapConfig;
 use crate::engine::EngineConfig;
 use crate::export::{Format, TableName};
-use crate::flow::FlowLimits;
+use crate::flow::{FlowLimits, Shard};
 use crate::model::Ts;
 use crate::records::{default_sensor, RecordsConfig, RecordsFormat, DEFAULT_GRACE_US};
 use anyhow::{bail, Context};
@@ -293,9 +293,23 @@ pub struct InputArgs {
     /// per count; the rest are counted in one `(other)` row.
     #[arg(long, default_value_t = 100_000)]
     pub max_keys: usize,
+    /// Analyse only the clients of shard K of N (1 <= K <= N): N machines (or runs) each
+    /// take a share of the same captures; the client address hash is the README's.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Threads for the connections (reassembly, HTTP, auth), each with its share of the
+    /// clients; the reading, decoding and the one analysis stay on the main thread. The
+    /// results are the same for every number. Default: the cores available.
+    #[arg(long, value_name = "N", default_value_t = default_threads())]
+    pub threads: usize,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `--threads` by default: the cores this process may use.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// `--decap`.
@@ -407,6 +421,8 @@ impl InputArgs {
             since: ts("--since", &self.since)?,
             until: ts("--until", &self.until)?,
             decap: self.decap_config(),
+            shard: self.shard,
+            threads: self.threads,
         })
     }
 }

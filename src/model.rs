@@ -417,6 +417,17 @@ pub struct CaptureCounters {
     /// the outermost of a packet), in order of first packet (at most [`MAX_MIRROR_SOURCES`]):
     /// tells two mirror sessions apart.
     pub mirror_sources: Vec<MirrorSource>,
+    /// With `--shard K/N`: the shard, and the TCP packets of other shards' clients skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardCounters>,
+}
+
+/// `capture.shard` of a run that analysed one shard of the clients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardCounters {
+    /// `K/N`.
+    pub shard: String,
+    pub other_packets: u64,
 }
 
 /// At most this many mirror sources are listed; the packets of further ones are still

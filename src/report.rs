@@ -932,6 +932,15 @@ pub(crate) fn health_lines(lang: Lang, summary: &Summary) -> Vec<String> {
         ));
     }
     lines.push(health.join("   "));
+    if let Some(sh) = &cap.shard {
+        lines.push(i18n::tf(
+            lang,
+            "health-shard",
+            Args::new()
+                .s("shard", sh.shard.clone())
+                .n("n", sh.other_packets),
+        ));
+    }
     if !cap.encapsulations.is_empty() {
         let encaps: Vec<String> = cap
             .encapsulations

@@ -1,9 +1,7 @@
 //! The episode and verdict engine (`docs/verdicts.md` §3–§5) fed with hand-built events: one
 //! sequence per cause and finding, and the chaining cases that matter in the field.
 
-use proxy407::analysis::{
-    AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange, NoPending, PendingRequests,
-};
+use proxy407::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
 use proxy407::anomaly::AnalysisAnomaly;
 use proxy407::auth::{AuthStep, Challenge, Credentials, NtlmVersion, Scheme};
 use proxy407::http::Unanswered;
@@ -397,7 +395,7 @@ fn lockout_risk_counts_across_episodes_and_marks_each_contributor() {
                 .ev(),
         );
     }
-    a.advance(at(60_000), &mut NoPending);
+    a.advance(at(60_000));
     // Judged, not final: it settles for the lockout window, since later rejections of the
     // same user may still mark it.
     assert_eq!((a.open_episodes(), a.settling_episodes()), (0, 1));
@@ -663,9 +661,9 @@ fn a_retry_after_the_window_opens_a_new_episode() {
     let mut a = Analyzer::new(AnalysisConfig::default());
     let (c1, c2) = (conn(1), conn(2));
     a.on_event(get(&c1, 0, URL).c407(vec![ch(Scheme::Basic)]).ev());
-    a.advance(at(20_000), &mut NoPending);
+    a.advance(at(20_000));
     assert_eq!(a.open_episodes(), 1, "still inside the window");
-    a.advance(at(31_000), &mut NoPending);
+    a.advance(at(31_000));
     assert_eq!(a.settling_episodes(), 1);
     assert_eq!(a.open_episodes(), 0);
     assert_eq!(a.tracked_connections(), 0);
@@ -688,19 +686,9 @@ fn a_retry_after_the_window_opens_a_new_episode() {
     assert_eq!(out.episodes[0].user_source, Some(UserSource::Inferred));
 }
 
-/// The HTTP layer's record of the requests still pending, as a test sets it.
-struct Waiting(Vec<Exchange>);
-
-impl PendingRequests for Waiting {
-    fn pending(&mut self, conn_id: u64) -> Vec<Exchange> {
-        let on_conn = self.0.iter().filter(|e| e.conn.conn_id == conn_id);
-        on_conn.cloned().collect()
-    }
-}
-
 /// Two requests pipelined in one segment share their time; the proxy rejects the first and
-/// never answers the second. When the window passes, the second is still pending (the HTTP
-/// layer says so): the episode is `no_response`, not a rejection the client gave up on.
+/// never answers the second. When the window passes, the second still waits (sent, never
+/// answered): the episode is `no_response`, not a rejection the client gave up on.
 #[test]
 fn pipelined_requests_with_one_time_are_pending_apart() {
     let mut a = Analyzer::new(AnalysisConfig::default());
@@ -710,7 +698,7 @@ fn pipelined_requests_with_one_time_are_pending_apart() {
     a.on_event(pipelined(1).sent());
     a.on_event(pipelined(2).sent());
     a.on_event(pipelined(1).c407(vec![ch(Scheme::Basic)]).ev());
-    a.advance(at(40_000), &mut Waiting(vec![pipelined(2).0]));
+    a.advance(at(40_000));
     let out = finish(a);
     let ep = only(&out);
     assert_failed(ep, Cause::NoResponse, None);
@@ -728,10 +716,7 @@ fn late_answers_to_pipelined_requests_stay_with_their_episode() {
     let pipelined = |n: u64| get(&c, 100, URL).seq(n).creds(basic("pat"));
     a.on_event(pipelined(1).sent());
     a.on_event(pipelined(2).sent());
-    a.advance(
-        at(40_000),
-        &mut Waiting(vec![pipelined(1).0, pipelined(2).0]),
-    );
+    a.advance(at(40_000));
     let mut late = pipelined(1).c407(vec![ch(Scheme::Basic)]);
     late.0.resp_ts = Some(at(41_000));
     a.on_event(late.ev());
@@ -772,7 +757,7 @@ fn a_request_unanswered_when_the_window_passes_is_no_response() {
             .unanswered(Unanswered::End)
             .ev(),
     );
-    a.advance(at(40_000), &mut NoPending);
+    a.advance(at(40_000));
     let out = finish(a);
     assert_failed(only(&out), Cause::NoResponse, None);
 }
@@ -945,9 +930,9 @@ fn failed_attempts_group_into_proxy_unreachable_episodes() {
     }
     a.on_event(attempt(1_000, "192.168.1.11", "10.0.0.9", true));
     a.on_event(attempt(2_000, "192.168.1.10", "10.0.0.8", true));
-    a.advance(at(20_000), &mut NoPending);
+    a.advance(at(20_000));
     assert_eq!(a.open_episodes(), 3);
-    a.advance(at(45_000), &mut NoPending);
+    a.advance(at(45_000));
     assert_eq!((a.open_episodes(), a.settling_episodes()), (0, 3));
     // A new attempt long after: a new episode.
     a.on_event(attempt(100_000, "192.168.1.10", "10.0.0.9", true));
@@ -1091,7 +1076,7 @@ fn open_and_settling_episodes_are_bounded_and_counted() {
     // The least recently active was judged early; with two settling, the next verdict hands
     // the oldest on early.
     assert_eq!(a.settling_episodes(), 1);
-    a.advance(at(40_000), &mut NoPending);
+    a.advance(at(40_000));
     assert_eq!(a.settling_episodes(), 2);
     assert_eq!(drained(&mut a).episodes.len(), 1);
     let an = a.anomalies();

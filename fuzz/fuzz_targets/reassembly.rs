@@ -74,6 +74,7 @@ fuzz_target!(|data: &[u8]| {
             window: 65535,
             payload,
             missing_payload: u32::from(fl >> 5),
+            frame: 0,
         };
         table.segment(&seg, &mut h);
         // Time moves on; sometimes far enough to expire things.

@@ -19,8 +19,9 @@
 //! - §3.6, §3.7: a request is known when it is sent ([`AnalysisEvent::Sent`]: on a connection of an
 //!   open episode, or with credentials that join one) and again when it is answered or known
 //!   unanswered. Its sending is an event of the episode (the retry window runs from it); when the
-//!   window passes with it still pending (the HTTP layer's record, asked through
-//!   [`PendingRequests`]), it is applied as unanswered and the episode is judged
+//!   window passes with it still pending (the copy kept of each request sent that matters,
+//!   until its exchange or [`AnalysisEvent::Forget`] comes), it is applied as unanswered and
+//!   the episode is judged
 //!   `no_response` (its late exchange is then only recorded as a transaction of that episode). At
 //!   the end of the capture a request still unanswered makes it `unresolved`.
 //! - §4.2: a capture gap is decisive (unresolved) when it touches the latest exchange of the
@@ -97,30 +98,21 @@ pub struct Exchange {
     pub after_gap: bool,
 }
 
-/// Where the analysis finds the requests still waiting for their response on a connection
-/// when an episode's retry window passes: the HTTP layer's one record of each pending
-/// request (the engine reads it from the connection), as exchanges without a response, in
-/// the order sent. Only requests handed over as [`AnalysisEvent::Sent`] count.
-pub trait PendingRequests {
-    fn pending(&mut self, conn_id: u64) -> Vec<Exchange>;
-}
-
-/// No request is pending anywhere (hand-fed analyses, the end of a capture).
-pub struct NoPending;
-
-impl PendingRequests for NoPending {
-    fn pending(&mut self, _conn_id: u64) -> Vec<Exchange> {
-        Vec::new()
-    }
-}
-
 /// What the analysis is fed, in packet-time order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AnalysisEvent {
     Exchange(Box<Exchange>),
     /// A request was sent and waits for its response (no response fields set). The same
-    /// request comes again as an `Exchange` once answered or known unanswered.
+    /// request comes again as an `Exchange` once answered or known unanswered, or as
+    /// `Forget`. The engine may send more than matter (every request with credentials or on
+    /// a connection that saw a challenge); those on no open episode's connection and
+    /// without credentials are dropped here.
     Sent(Box<Exchange>),
+    /// A request sent earlier is done without being a proxy transaction (inside a tunnel).
+    Forget {
+        conn_id: u64,
+        seq: u64,
+    },
     /// A proxy connection was closed (FIN) or reset by one side.
     ConnClosed {
         conn_id: u64,
@@ -214,6 +206,10 @@ pub struct Analyzer {
     /// Requests applied as unanswered when their episode's window passed, by (connection,
     /// request number): their exchange, when it comes, is only recorded under that episode.
     late: HashMap<(u64, u64), u64>,
+    /// Requests sent that matter (on an open episode's connection, or with credentials),
+    /// per connection in the order sent, until their exchange comes: applied as unanswered
+    /// when their episode's window passes with them still waiting.
+    waiting: HashMap<u64, Vec<Exchange>>,
     /// Sources seen making requests on a proxy connection: clients, never flood sources.
     known_clients: HashSet<IpAddr>,
     floods: FloodTracker,
@@ -247,6 +243,7 @@ impl Analyzer {
             out_judged: Vec::new(),
             out_transactions: Vec::new(),
             late: HashMap::new(),
+            waiting: HashMap::new(),
             known_clients: HashSet::default(),
             anomalies: Anomalies::default(),
         }
@@ -256,6 +253,7 @@ impl Analyzer {
         match ev {
             AnalysisEvent::Exchange(ex) => self.on_exchange(&ex),
             AnalysisEvent::Sent(ex) => self.on_sent(*ex),
+            AnalysisEvent::Forget { conn_id, seq } => self.forget(conn_id, seq),
             AnalysisEvent::ConnClosed {
                 conn_id,
                 ts,
@@ -294,9 +292,9 @@ impl Analyzer {
     }
 
     /// Packet time moved on to `now`: episodes whose retry window passed are judged, with
-    /// the requests still waiting on their connections (asked of `pending`) applied as
-    /// unanswered; judged episodes whose settle delay passed are handed on.
-    pub fn advance(&mut self, now: Ts, pending: &mut dyn PendingRequests) {
+    /// the requests still waiting on their connections applied as unanswered; judged
+    /// episodes whose settle delay passed are handed on.
+    pub fn advance(&mut self, now: Ts) {
         self.now = self.now.max(now);
         for a in self.floods.expire(Some(now)) {
             self.client_attempt(a);
@@ -309,7 +307,7 @@ impl Analyzer {
             .map(|ep| ep.rec.episode_id)
             .collect();
         for id in due {
-            self.apply_pending(id, pending);
+            self.apply_pending(id);
             self.close(id, EndReason::Window);
         }
         if now.0.saturating_sub(self.last_lockout_sweep.0) >= 60_000_000 {
@@ -342,11 +340,6 @@ impl Analyzer {
         !self.out_episodes.is_empty()
             || !self.out_transactions.is_empty()
             || !self.out_judged.is_empty()
-    }
-
-    /// Transactions are handed on.
-    pub(crate) fn keeps_transactions(&self) -> bool {
-        self.cfg.keep_transactions
     }
 
     /// Judged episodes still settling.
@@ -419,7 +412,7 @@ impl Analyzer {
 
     /// Whether a request just sent on `conn_id` matters to an open episode: its connection
     /// belongs to one, or it carries credentials (which may join one).
-    pub(crate) fn wants_sent(&self, conn_id: u64, credentialed: bool) -> bool {
+    fn wants_sent(&self, conn_id: u64, credentialed: bool) -> bool {
         credentialed || self.open_episode_of(conn_id).is_some()
     }
 
@@ -431,8 +424,22 @@ impl Analyzer {
             .filter(|id| self.open.contains_key(id))
     }
 
+    /// A request done on a connection: it no longer waits.
+    fn forget(&mut self, conn_id: u64, seq: u64) {
+        if let Some(w) = self.waiting.get_mut(&conn_id) {
+            w.retain(|e| e.seq != seq);
+            if w.is_empty() {
+                self.waiting.remove(&conn_id);
+            }
+        }
+    }
+
     fn on_sent(&mut self, ex: Exchange) {
         let conn_id = ex.conn.conn_id;
+        if !self.wants_sent(conn_id, ex.credentials.is_some()) {
+            return;
+        }
+        self.waiting.entry(conn_id).or_default().push(ex.clone());
         let mut ep_id = self.open_episode_of(conn_id);
         if ep_id.is_none() {
             if let Some(c) = &ex.credentials {
@@ -451,10 +458,10 @@ impl Analyzer {
         }
     }
 
-    /// The retry window of episode `id` passed: requests still pending on its connections
-    /// (the HTTP layer's record of them, through `pending`) are applied as unanswered, so the
-    /// verdict sees them. Each is applied once: its late exchange is only recorded.
-    fn apply_pending(&mut self, id: u64, pending: &mut dyn PendingRequests) {
+    /// The retry window of episode `id` passed: requests still waiting on its connections
+    /// are applied as unanswered, so the verdict sees them. Each is applied once: its late
+    /// exchange is only recorded.
+    fn apply_pending(&mut self, id: u64) {
         let Some(conn_ids) = self.open.get(&id).map(|ep| ep.conn_ids.clone()) else {
             return;
         };
@@ -462,7 +469,8 @@ impl Analyzer {
             if self.conns.get(&conn_id).is_none_or(|cs| cs.episode != id) {
                 continue;
             }
-            for mut ex in pending.pending(conn_id) {
+            let waiting = self.waiting.get(&conn_id).cloned().unwrap_or_default();
+            for mut ex in waiting {
                 if self.late.contains_key(&(conn_id, ex.seq)) {
                     continue;
                 }
@@ -481,6 +489,7 @@ impl Analyzer {
 
     fn on_exchange(&mut self, ex: &Exchange) {
         let conn_id = ex.conn.conn_id;
+        self.forget(conn_id, ex.seq);
         self.now = self.now.max(ex.resp_ts.unwrap_or(ex.req_ts));
         if !self.known_clients.contains(&ex.conn.client_ip)
             && self.known_clients.len() < self.cfg.max_tracked_users

@@ -54,6 +54,9 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// Payload bytes that were on the wire but cut off by the snap length.
     pub missing_payload: u32,
+    /// The frame's number in the run's input (1-based), set by the engine; 0 when not
+    /// numbered. Connections take their ids from it.
+    pub frame: u64,
 }
 
 /// What a frame turned out to be.
@@ -352,6 +355,7 @@ pub(crate) fn from_ip<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, bytes: &'a [u8]) -
         window: tcp.window_size(),
         payload,
         missing_payload: u32::try_from(missing).unwrap_or(u32::MAX),
+        frame: 0,
     })
 }
 

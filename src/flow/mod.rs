@@ -10,6 +10,9 @@
 //! client, or the side whose first payload begins with `HTTP/1.` is the server; else the
 //! lower port is the server's.
 //!
+//! [`shard`] says which client a segment belongs to from its four-tuple alone, and which share
+//! of the clients (`--shard`, the engine's threads).
+//!
 //! Limits (all in packet time, all counted in `FlowStats`): a maximum of connections (the
 //! least recently active is evicted), idle expiry, a linger after both FINs or a RST,
 //! per-stream and total out-of-order buffer caps, and time bounds on holes.
@@ -24,7 +27,9 @@
 )]
 
 pub mod key;
+pub mod shard;
 pub mod table;
 
 pub use key::FlowKey;
+pub use shard::Shard;
 pub use table::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowStats, FlowTable};

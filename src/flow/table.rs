@@ -13,7 +13,10 @@ use std::net::IpAddr;
 /// What the rest of the pipeline knows of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnMeta {
-    /// Unique within one run, in order of first packet.
+    /// Unique within one run: the number of the frame that opened it in the run's input
+    /// (its SYN, when the SYN was seen), when the frames are numbered
+    /// ([`Segment::frame`]); otherwise one more than the previous id. So the ids are the
+    /// same however the connections are shared among tables (threads, shards).
     pub id: u64,
     pub client_ip: IpAddr,
     pub client_port: u16,
@@ -36,6 +39,8 @@ pub struct FailedAttempt {
     pub reset: bool,
     /// How many SYNs the client sent.
     pub syns: u32,
+    /// The connection's id ([`ConnMeta::id`]; a half-open SYN's is its own).
+    pub conn_id: u64,
 }
 
 /// Limits of the table, all in packet time; hitting one is counted in [`FlowStats`].
@@ -84,6 +89,20 @@ pub struct FlowStats {
     /// The part of `buffer_limit_hits` where a reassembler's buffer forced holes into gaps
     /// (the rest: segments held back for a late SYN or for bytes not yet seen).
     pub reassembly_cap_hits: u64,
+}
+
+impl FlowStats {
+    /// Adds another table's counts (the tables of several threads).
+    pub fn merge(&mut self, o: &FlowStats) {
+        self.tcp_connections = self.tcp_connections.saturating_add(o.tcp_connections);
+        self.gap_bytes = self.gap_bytes.saturating_add(o.gap_bytes);
+        self.expired_idle = self.expired_idle.saturating_add(o.expired_idle);
+        self.evicted_full = self.evicted_full.saturating_add(o.evicted_full);
+        self.buffer_limit_hits = self.buffer_limit_hits.saturating_add(o.buffer_limit_hits);
+        self.reassembly_cap_hits = self
+            .reassembly_cap_hits
+            .saturating_add(o.reassembly_cap_hits);
+    }
 }
 
 /// Receives what the table makes of segments.
@@ -257,7 +276,10 @@ pub struct FlowTable<T> {
     free: Vec<usize>,
     head: usize,
     tail: usize,
-    next_id: u64,
+    /// The latest id given (connections and half-open SYNs share the numbering).
+    last_id: u64,
+    /// The id the connection made next takes: a half-open SYN's, replayed.
+    replay_id: Option<u64>,
     total_buffered: usize,
     /// Closed connections waiting out the linger: (slot, id, deadline).
     closing: VecDeque<(usize, u64, Ts)>,
@@ -313,7 +335,8 @@ impl<T: Default> FlowTable<T> {
             free: Vec::new(),
             head: NIL,
             tail: NIL,
-            next_id: 0,
+            last_id: 0,
+            replay_id: None,
             total_buffered: 0,
             closing: VecDeque::new(),
             syn_wait: VecDeque::new(),
@@ -359,7 +382,7 @@ impl<T: Default> FlowTable<T> {
                 self.expire_half_open(None, 1, h);
             }
             self.stats.tcp_connections = self.stats.tcp_connections.saturating_add(1);
-            self.half_open_serial = self.half_open_serial.saturating_add(1);
+            self.half_open_serial = self.new_id(seg.frame);
             self.half_open.insert(
                 key,
                 HalfOpen {
@@ -395,8 +418,11 @@ impl<T: Default> FlowTable<T> {
                 window: ho.window,
                 payload: &[],
                 missing_payload: 0,
+                frame: 0,
             };
+            self.replay_id = Some(ho.serial);
             self.segment_on(key, ho.fwd, None, &syn, h);
+            self.replay_id = None;
             // Counted when it was kept half-open.
             self.stats.tcp_connections = self.stats.tcp_connections.saturating_sub(1);
             if let Some(slot) = self.map.get(&key).copied() {
@@ -442,6 +468,7 @@ impl<T: Default> FlowTable<T> {
                 server_port: dst.1,
                 reset: false,
                 syns: ho.syns,
+                conn_id: ho.serial,
             });
         }
     }
@@ -499,10 +526,10 @@ impl<T: Default> FlowTable<T> {
         match existing {
             Some(slot) if syn_only && self.starts_new(slot, dir, seg.seq) => {
                 self.remove(slot, seg.ts, h);
-                self.create(key, seg.ts, h)
+                self.create(key, seg, h)
             }
             Some(slot) => slot,
-            None => self.create(key, seg.ts, h),
+            None => self.create(key, seg, h),
         }
     }
 
@@ -910,12 +937,24 @@ impl<T: Default> FlowTable<T> {
         }
     }
 
-    fn create(&mut self, key: FlowKey, now: Ts, h: &mut impl FlowHandler<T>) -> usize {
+    /// A fresh id: the frame's number when frames are numbered and it is above the last
+    /// id, otherwise the next number.
+    fn new_id(&mut self, frame: u64) -> u64 {
+        let id = frame.max(self.last_id.saturating_add(1));
+        self.last_id = id;
+        id
+    }
+
+    fn create(&mut self, key: FlowKey, seg: &Segment<'_>, h: &mut impl FlowHandler<T>) -> usize {
+        let now = seg.ts;
         if self.map.len() >= self.limits.max_connections.max(1) && self.tail != NIL {
             self.stats.evicted_full = self.stats.evicted_full.saturating_add(1);
             self.remove(self.tail, now, h);
         }
-        self.next_id = self.next_id.saturating_add(1);
+        let id = match self.replay_id.take() {
+            Some(id) => id,
+            None => self.new_id(seg.frame),
+        };
         self.stats.tcp_connections = self.stats.tcp_connections.saturating_add(1);
         let per_stream = self.limits.max_buffered_per_stream;
         let conn = Conn {
@@ -926,7 +965,7 @@ impl<T: Default> FlowTable<T> {
             core: Core {
                 key,
                 meta: ConnMeta {
-                    id: self.next_id,
+                    id,
                     client_ip: key.a.0,
                     client_port: key.a.1,
                     server_ip: key.b.0,
@@ -965,7 +1004,7 @@ impl<T: Default> FlowTable<T> {
             }
         };
         self.map.insert(key, slot);
-        self.ids.insert(self.next_id, slot);
+        self.ids.insert(id, slot);
         self.link_front(slot);
         slot
     }
@@ -1084,6 +1123,7 @@ fn failed_attempt<T>(c: &Core<T>, ts: Ts, reset: bool) -> FailedAttempt {
         server_port: server.1,
         reset,
         syns: c.syns.max(1),
+        conn_id: c.meta.id,
     }
 }
 
@@ -1129,6 +1169,7 @@ mod tests {
             window: 0,
             payload,
             missing_payload: 0,
+            frame: 0,
         }
     }
 

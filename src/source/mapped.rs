@@ -153,6 +153,27 @@ impl MappedReader {
     }
 }
 
+/// Asks the processor to start loading the next record (its header and the frame's first
+/// headers, two cache lines) while this one is decoded: the file is read as records whose
+/// lengths chain them, which the hardware does not guess, so without this each record's
+/// first read waits on memory.
+#[inline]
+fn prefetch(next: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = next.as_ptr().cast::<i8>();
+        // SAFETY: a prefetch is only a hint: it never faults and never changes memory, so
+        // any address is sound; this one is inside (or one past the end of) the mapping.
+        unsafe {
+            _mm_prefetch(p, _MM_HINT_T0);
+            _mm_prefetch(p.wrapping_add(64), _MM_HINT_T0);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = next;
+}
+
 impl PcapReaderIterator for MappedReader {
     fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&[u8]>> {
         if self.consumed == 0 {
@@ -186,7 +207,10 @@ impl PcapReaderIterator for MappedReader {
             }
         };
         match parsed {
-            Ok((rem, block)) => Ok((data.len().saturating_sub(rem.len()), block)),
+            Ok((rem, block)) => {
+                prefetch(rem);
+                Ok((data.len().saturating_sub(rem.len()), block))
+            }
             Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => Err(e),
             Err(nom::Err::Incomplete(_)) if at_end => Err(PcapError::UnexpectedEof),
             Err(nom::Err::Incomplete(n)) => {

@@ -60,6 +60,7 @@ pub fn segment(p: &Packet) -> Segment<'_> {
         window: p.window,
         payload: p.captured(),
         missing_payload: p.missing() as u32,
+        frame: 0,
     }
 }
 

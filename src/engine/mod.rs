@@ -8,24 +8,39 @@
 //! Keeps the capture and HTTP counters of the JSON summary (`capture`, `http`;
 //! `docs/verdicts.md` §6.2), and counts every named [`Anomaly`](crate::anomaly::Anomaly) the
 //! stages report (the source's are added at the end).
+//!
+//! Three parts, so that the middle one can run on several threads (`threads`, [`pool`]):
+//! - the **front** (on the caller's thread): numbers the frames, filters by time and shard,
+//!   decodes, keeps the capture counters, and decides when packet time has moved on by a
+//!   tick ([`ADVANCE_EVERY_US`]);
+//! - the **connections** ([`Conns`]): the flow table, reassembly, HTTP and the auth parsers,
+//!   which turn segments into [`AnalysisEvent`]s and never look at the analysis. With
+//!   `threads` > 1 there is one per worker thread, each with the clients of its share of the
+//!   client address hash ([`crate::flow::shard`]);
+//! - the **analysis** (on the caller's thread): one [`Analyzer`] fed every event in one
+//!   order, the same whatever the number of threads: the events of each frame in frame
+//!   order, and those of a tick (and of the end) sorted by connection id, connections taking
+//!   the number of the frame that opened them as their id. So `--threads N` gives what
+//!   `--threads 1` gives, number for number.
 
-use crate::analysis::{
-    AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange, PendingRequests,
-};
+pub mod pool;
+
+use crate::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
 use crate::anomaly::{Anomalies, DecodeAnomaly, FlowAnomaly, ReassemblyAnomaly};
 use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
 use crate::decode::decap::{DecapConfig, Encap, Encapsulation, TunnelSource};
-use crate::decode::{self, Decoded};
-use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowTable};
+use crate::decode::{self, Decoded, Segment};
+use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowStats, FlowTable, Shard};
 use crate::http::conn::ConnKind;
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
 use crate::model::{
     AnalysisOutput, CaptureCounters, EngineOutput, Flood, HttpCounters, MirrorSource, Notice,
-    Records, Side, Ts, MAX_MIRROR_SOURCES,
+    Records, ShardCounters, Side, Ts, MAX_MIRROR_SOURCES,
 };
 use crate::reassembly::StreamEvent;
 use crate::source::{Frame, SourceStats};
+use pool::Pool;
 
 /// Settings of one run.
 #[derive(Clone, Debug, Default)]
@@ -37,6 +52,10 @@ pub struct EngineConfig {
     pub until: Option<Ts>,
     /// Tunnels and mirror encapsulations peeled off in decoding.
     pub decap: DecapConfig,
+    /// `--shard K/N`: only the TCP segments of this shard's clients are analysed.
+    pub shard: Option<Shard>,
+    /// Threads for the connections (`--threads`): 0 or 1, on the caller's thread.
+    pub threads: usize,
 }
 
 /// Per-connection state beside the reassemblers.
@@ -49,6 +68,9 @@ struct ConnApp {
     proxy: bool,
     /// Counted as TLS straight to a proxy port already.
     tls: bool,
+    /// A challenge was answered on it, or credentials sent: its requests may matter to an
+    /// episode, so each is handed on as sent.
+    auth_seen: bool,
     community_id: Option<String>,
 }
 
@@ -63,21 +85,132 @@ enum Announced {
     Sent(Option<Credentials>),
 }
 
-/// The FlowHandler: everything downstream of the flow table.
+/// An analysis event with the id of the connection it came from (the order of a tick's
+/// events).
+type Keyed = (u64, AnalysisEvent);
+
+/// The counters the connections keep, summed over threads.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConnCounters {
+    /// Only `proxy_connections`, `tls_proxy_connections`, `failed_connection_attempts` and
+    /// `http_anomalies` are kept here.
+    capture: CaptureCounters,
+    http: HttpCounters,
+    anomalies: Anomalies,
+    flow: FlowStats,
+    tracked: usize,
+}
+
+impl ConnCounters {
+    fn merge(&mut self, o: &ConnCounters) {
+        let (c, oc) = (&mut self.capture, &o.capture);
+        c.proxy_connections += oc.proxy_connections;
+        c.tls_proxy_connections += oc.tls_proxy_connections;
+        c.failed_connection_attempts += oc.failed_connection_attempts;
+        c.http_anomalies += oc.http_anomalies;
+        let (h, oh) = (&mut self.http, &o.http);
+        h.requests += oh.requests;
+        h.responses += oh.responses;
+        h.responses_407 += oh.responses_407;
+        h.connect_requests += oh.connect_requests;
+        h.credentialed_requests += oh.credentialed_requests;
+        h.unanswered_requests += oh.unanswered_requests;
+        h.tunneled_requests += oh.tunneled_requests;
+        h.tunneled_responses += oh.tunneled_responses;
+        self.anomalies.merge(&o.anomalies);
+        self.flow.merge(&o.flow);
+        self.tracked += o.tracked;
+    }
+}
+
+/// The connections of a run (or of one worker thread's share of it): everything downstream
+/// of decoding and upstream of the analysis.
+pub(crate) struct Conns {
+    table: FlowTable<ConnApp>,
+    down: Downstream,
+}
+
+impl Conns {
+    fn new(flow: FlowLimits, community: bool) -> Self {
+        Conns {
+            down: Downstream {
+                capture: CaptureCounters::default(),
+                http: HttpCounters::default(),
+                anomalies: Anomalies::default(),
+                events: Vec::new(),
+                out: Vec::new(),
+                proxy_ports: flow.proxy_ports.clone(),
+                community,
+            },
+            table: FlowTable::new(flow),
+        }
+    }
+
+    /// One segment; its events are added to `out`.
+    fn segment(&mut self, seg: &Segment<'_>, out: &mut Vec<Keyed>) {
+        self.table.segment(seg, &mut self.down);
+        out.append(&mut self.down.out);
+    }
+
+    /// A tick of packet time: idle connections expire, held data times out. The events, in
+    /// order of connection id, are added to `out`.
+    fn advance(&mut self, now: Ts, out: &mut Vec<Keyed>) {
+        self.table.advance(now, &mut self.down);
+        sorted_into(&mut self.down.out, out);
+    }
+
+    /// The end: every connection is flushed; the events in order of connection id.
+    fn finish(&mut self, end: Ts, out: &mut Vec<Keyed>) {
+        self.table.finish(end, &mut self.down);
+        sorted_into(&mut self.down.out, out);
+    }
+
+    fn counters(&self) -> ConnCounters {
+        ConnCounters {
+            capture: self.down.capture.clone(),
+            http: self.down.http.clone(),
+            anomalies: self.down.anomalies.clone(),
+            flow: self.table.stats().clone(),
+            tracked: self.table.len(),
+        }
+    }
+}
+
+/// Moves `events` into `out` in order of connection id (a connection's own in the order
+/// they came).
+fn sorted_into(events: &mut Vec<Keyed>, out: &mut Vec<Keyed>) {
+    events.sort_by_key(|e| e.0);
+    out.append(events);
+}
+
+/// Where the connections run.
+enum Stage {
+    Here(Box<Conns>),
+    Threads(Pool),
+}
+
+/// The FlowHandler: the connections' HTTP and auth, turned into analysis events.
 struct Downstream {
-    analyzer: Analyzer,
     capture: CaptureCounters,
     http: HttpCounters,
     anomalies: Anomalies,
     events: Vec<HttpEvent<Announced>>,
+    out: Vec<Keyed>,
     proxy_ports: Vec<u16>,
+    /// Transactions are kept (they carry the Community ID).
+    community: bool,
 }
 
 pub struct Engine {
     cfg: EngineConfig,
-    table: FlowTable<ConnApp>,
-    down: Downstream,
+    capture: CaptureCounters,
+    stage: Stage,
+    analyzer: Analyzer,
+    /// Events of the frame or tick at hand, on their way to the analyzer.
+    events: Vec<Keyed>,
     notices: Vec<Notice>,
+    /// Frames seen (the next frame's number is one more).
+    frames: u64,
     last_advance: Ts,
     /// Packets per link type number, in order of first appearance (a handful at most); named
     /// only when counters are read, so the per-packet path does not allocate.
@@ -86,41 +219,49 @@ pub struct Engine {
     encap_counts: [u64; Encap::ALL.len()],
     /// Packets per outer tunnel source, in order of first appearance (bounded).
     tunnel_sources: Vec<(TunnelSource, u64)>,
+    /// TCP packets of other shards' clients, skipped.
+    other_shard_packets: u64,
+    /// Anomalies met in decoding.
+    front_anomalies: Anomalies,
 }
 
 /// How often (packet time) idle connections and episodes are swept.
-const ADVANCE_EVERY_US: i64 = 1_000_000;
+pub const ADVANCE_EVERY_US: i64 = 1_000_000;
 
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
-        let down = Downstream {
-            analyzer: Analyzer::new(cfg.analysis.clone()),
-            capture: CaptureCounters::default(),
-            http: HttpCounters::default(),
-            anomalies: Anomalies::default(),
-            events: Vec::new(),
-            proxy_ports: cfg.flow.proxy_ports.clone(),
+        let community = cfg.analysis.keep_transactions;
+        let stage = if cfg.threads > 1 {
+            Stage::Threads(Pool::new(&cfg, community))
+        } else {
+            Stage::Here(Box::new(Conns::new(cfg.flow.clone(), community)))
         };
         Engine {
-            table: FlowTable::new(cfg.flow.clone()),
+            analyzer: Analyzer::new(cfg.analysis.clone()),
+            stage,
             cfg,
-            down,
+            capture: CaptureCounters::default(),
+            events: Vec::new(),
             notices: Vec::new(),
+            frames: 0,
             last_advance: Ts::ZERO,
             link_counts: Vec::new(),
             encap_counts: [0; Encap::ALL.len()],
             tunnel_sources: Vec::new(),
+            other_shard_packets: 0,
+            front_anomalies: Anomalies::default(),
         }
     }
 
     /// Feeds one frame.
     pub fn ingest(&mut self, frame: &Frame<'_>) {
+        self.frames += 1;
         if self.cfg.since.is_some_and(|s| frame.ts < s)
             || self.cfg.until.is_some_and(|u| frame.ts > u)
         {
             return;
         }
-        let c = &mut self.down.capture;
+        let c = &mut self.capture;
         c.packets += 1;
         c.bytes += frame.data.len() as u64;
         if (frame.data.len() as u64) < u64::from(frame.orig_len) {
@@ -139,12 +280,15 @@ impl Engine {
             self.count_encapsulation(&found);
         }
         match decoded {
-            Decoded::Tcp(seg) => self.table.segment(&seg, &mut self.down),
-            Decoded::Fragment => self.down.capture.ip_fragments += 1,
+            Decoded::Tcp(mut seg) => {
+                seg.frame = self.frames;
+                self.segment(&seg);
+            }
+            Decoded::Fragment => self.capture.ip_fragments += 1,
             Decoded::NotTcp | Decoded::NotIp => {}
             Decoded::UnknownLink(lt) => {
-                self.down.capture.decode_errors += 1;
-                self.down.anomalies.add(DecodeAnomaly::UnknownLinkType);
+                self.capture.decode_errors += 1;
+                self.capture_anomaly(DecodeAnomaly::UnknownLinkType);
                 if first_of_link {
                     self.notices.push(Notice {
                         origin: "decode".into(),
@@ -158,8 +302,8 @@ impl Engine {
                 }
             }
             Decoded::Malformed(a) => {
-                self.down.capture.decode_errors += 1;
-                self.down.anomalies.add(a);
+                self.capture.decode_errors += 1;
+                self.capture_anomaly(a);
             }
         }
         if frame.ts.since(self.last_advance) >= ADVANCE_EVERY_US {
@@ -167,43 +311,76 @@ impl Engine {
         }
     }
 
+    /// A decoded segment, to the connections of its client (unless another shard's).
+    fn segment(&mut self, seg: &Segment<'_>) {
+        let ends = ((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port));
+        if let Some(shard) = self.cfg.shard {
+            if !shard.keeps(ends.0, ends.1, &self.cfg.flow.proxy_ports) {
+                self.other_shard_packets += 1;
+                return;
+            }
+        }
+        match &mut self.stage {
+            Stage::Here(conns) => {
+                conns.segment(seg, &mut self.events);
+                feed(&mut self.analyzer, &mut self.events);
+            }
+            Stage::Threads(pool) => pool.segment(seg, &mut self.analyzer),
+        }
+    }
+
     /// Packet time moved on to `now`: expire idle state and judge episodes whose window passed.
     pub fn advance(&mut self, now: Ts) {
         self.last_advance = now;
-        self.table.advance(now, &mut self.down);
-        let mut pending = TablePending {
-            table: &mut self.table,
-            community: self.down.analyzer.keeps_transactions(),
-        };
-        self.down.analyzer.advance(now, &mut pending);
+        match &mut self.stage {
+            Stage::Here(conns) => {
+                conns.advance(now, &mut self.events);
+                feed(&mut self.analyzer, &mut self.events);
+                self.analyzer.advance(now);
+            }
+            Stage::Threads(pool) => pool.tick(now, &mut self.analyzer),
+        }
     }
 
     /// Hands the records that became final since the last call to `out`.
     #[inline]
     pub fn drain(&mut self, out: &mut dyn Records) {
-        if self.down.analyzer.has_output() {
-            self.down.analyzer.drain(out);
+        if self.analyzer.has_output() {
+            self.analyzer.drain(out);
         }
     }
 
     /// Judged episodes still settling (`docs/verdicts.md` §3.10).
     pub fn settling_episodes(&self) -> usize {
-        self.down.analyzer.settling_episodes()
+        self.analyzer.settling_episodes()
     }
 
     /// Episodes open now.
     pub fn open_episodes(&self) -> usize {
-        self.down.analyzer.open_episodes()
+        self.analyzer.open_episodes()
     }
 
-    /// Connections in the flow table now.
+    /// Connections in the flow table(s) now.
     pub fn tracked_connections(&self) -> usize {
-        self.table.len()
+        self.conn_counters().tracked
     }
 
     /// Connection floods and scans found so far.
     pub fn floods(&self) -> Vec<Flood> {
-        self.down.analyzer.floods()
+        self.analyzer.floods()
+    }
+
+    /// An anomaly met before the connections (decoding).
+    fn capture_anomaly(&mut self, a: impl Into<crate::anomaly::Anomaly>) {
+        self.front_anomalies.add(a);
+    }
+
+    /// The connections' counters (summed over the threads' latest reports).
+    fn conn_counters(&self) -> ConnCounters {
+        match &self.stage {
+            Stage::Here(conns) => conns.counters(),
+            Stage::Threads(pool) => pool.counters(),
+        }
     }
 
     /// Counts a frame's link type; true the first time it is seen.
@@ -239,10 +416,10 @@ impl Engine {
         }
     }
 
-    /// The capture counters so far: link types and encapsulations named, the flow table's
+    /// The capture counters so far: link types and encapsulations named, the connections'
     /// counts added.
-    fn capture_counters(&self) -> CaptureCounters {
-        let mut c = self.down.capture.clone();
+    fn capture_counters(&self, conns: &ConnCounters) -> CaptureCounters {
+        let mut c = self.capture.clone();
         for &(lt, n) in &self.link_counts {
             *c.link_types.entry(decode::link_type_name(lt)).or_insert(0) += n;
         }
@@ -262,31 +439,49 @@ impl Engine {
                 packets: *n,
             })
             .collect();
-        let fs = self.table.stats();
+        if let Some(shard) = self.cfg.shard {
+            c.shard = Some(ShardCounters {
+                shard: shard.to_string(),
+                other_packets: self.other_shard_packets,
+            });
+        }
+        let cc = &conns.capture;
+        c.proxy_connections = cc.proxy_connections;
+        c.tls_proxy_connections = cc.tls_proxy_connections;
+        c.failed_connection_attempts = cc.failed_connection_attempts;
+        c.http_anomalies = cc.http_anomalies;
+        let fs = &conns.flow;
         c.tcp_connections = fs.tcp_connections;
         c.gap_bytes = fs.gap_bytes;
         c.flow_limit_hits = fs.evicted_full + fs.buffer_limit_hits;
         c
     }
 
-    /// The anomalies so far, the source's (`source`) and the flow table's counts included.
-    pub fn anomalies(&self, source: &SourceStats) -> Anomalies {
-        let mut a = self.down.anomalies.clone();
-        let fs = self.table.stats();
+    /// The anomalies so far, the source's (`source`) and the flow tables' counts included.
+    fn anomalies_with(&self, conns: &ConnCounters, source: &SourceStats) -> Anomalies {
+        let mut a = self.front_anomalies.clone();
+        a.merge(&conns.anomalies);
+        let fs = &conns.flow;
         a.add_n(FlowAnomaly::TableFull, fs.evicted_full);
         a.add_n(
             FlowAnomaly::HoldBufferFull,
             fs.buffer_limit_hits.saturating_sub(fs.reassembly_cap_hits),
         );
         a.add_n(ReassemblyAnomaly::BufferFull, fs.reassembly_cap_hits);
-        a.merge(&self.down.analyzer.anomalies());
+        a.merge(&self.analyzer.anomalies());
         a.merge(&source.anomalies);
         a
     }
 
+    /// The anomalies so far, the source's (`source`) and the flow tables' counts included.
+    pub fn anomalies(&self, source: &SourceStats) -> Anomalies {
+        self.anomalies_with(&self.conn_counters(), source)
+    }
+
     /// The counters so far (live views); `finish` completes them.
     pub fn counters(&self) -> (CaptureCounters, HttpCounters) {
-        (self.capture_counters(), self.down.http.clone())
+        let conns = self.conn_counters();
+        (self.capture_counters(&conns), conns.http)
     }
 
     /// Notices from the source are kept with the run's own.
@@ -298,22 +493,40 @@ impl Engine {
     /// every record still held to `out`. The output's `analysis` is empty: the records went
     /// to `out`.
     pub fn finish(mut self, source: &SourceStats, out: &mut dyn Records) -> EngineOutput {
-        let end = self.down.capture.last_ts.unwrap_or(Ts::ZERO);
-        self.table.finish(end, &mut self.down);
-        self.down.analyzer.finish();
-        self.down.analyzer.drain(out);
-        let mut capture = self.capture_counters();
+        let end = self.capture.last_ts.unwrap_or(Ts::ZERO);
+        let stage = std::mem::replace(
+            &mut self.stage,
+            Stage::Here(Box::new(Conns::new(FlowLimits::default(), false))),
+        );
+        let conns = match stage {
+            Stage::Here(mut conns) => {
+                conns.finish(end, &mut self.events);
+                feed(&mut self.analyzer, &mut self.events);
+                conns.counters()
+            }
+            Stage::Threads(pool) => pool.finish(end, &mut self.analyzer),
+        };
+        self.analyzer.finish();
+        self.analyzer.drain(out);
+        let mut capture = self.capture_counters(&conns);
         capture.files = source.files;
         capture.kernel_dropped = source.kernel_dropped;
-        let anomalies = self.anomalies(source);
+        let anomalies = self.anomalies_with(&conns, source);
         EngineOutput {
             capture,
-            http: self.down.http,
+            http: conns.http,
             anomalies,
-            floods: self.down.analyzer.floods(),
+            floods: self.analyzer.floods(),
             analysis: AnalysisOutput::default(),
             notices: self.notices,
         }
+    }
+}
+
+/// Hands events to the analyzer, in order.
+fn feed(analyzer: &mut Analyzer, events: &mut Vec<Keyed>) {
+    for (_, ev) in events.drain(..) {
+        analyzer.on_event(ev);
     }
 }
 
@@ -423,19 +636,19 @@ impl Downstream {
         }
         let mut wanted = Vec::new();
         for (seq, ts, head, after_gap, announced) in app.http.newest_pending_mut(new) {
-            if !self
-                .analyzer
-                .wants_sent(meta.id, head.proxy_authorization.is_some())
-            {
+            // The analysis keeps those on an open episode's connection or with credentials;
+            // these are all of them and a few more.
+            if head.proxy_authorization.is_none() && !app.auth_seen {
                 continue;
             }
+            app.auth_seen = true;
             let credentials = read_credentials(head);
             *announced = Announced::Sent(credentials.clone());
             wanted.push((seq, ts, head.clone(), after_gap, credentials));
         }
         for (seq, req_ts, head, after_gap, credentials) in wanted {
             let ex = exchange(
-                Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
+                Self::conn_ref(meta, app, self.community),
                 seq,
                 req_ts,
                 head,
@@ -443,7 +656,7 @@ impl Downstream {
                 None,
                 after_gap,
             );
-            self.analyzer.on_event(AnalysisEvent::Sent(Box::new(ex)));
+            self.out.push((meta.id, AnalysisEvent::Sent(Box::new(ex))));
         }
     }
 
@@ -466,7 +679,21 @@ impl Downstream {
         if tunneled {
             self.http.tunneled_requests += 1;
             self.http.tunneled_responses += u64::from(outcome.is_ok());
+            if let Announced::Sent(_) = announced {
+                self.out.push((
+                    meta.id,
+                    AnalysisEvent::Forget {
+                        conn_id: meta.id,
+                        seq,
+                    },
+                ));
+            }
             return;
+        }
+        if request.proxy_authorization.is_some()
+            || matches!(&outcome, Ok((_, r)) if r.status == 407 || r.status == 401)
+        {
+            app.auth_seen = true;
         }
         self.count_request(&request);
         match &outcome {
@@ -479,7 +706,7 @@ impl Downstream {
             Announced::No => read_credentials(&request),
         };
         let ex = exchange(
-            Self::conn_ref(meta, app, self.analyzer.keeps_transactions()),
+            Self::conn_ref(meta, app, self.community),
             seq,
             req_ts,
             request,
@@ -488,8 +715,8 @@ impl Downstream {
             after_gap,
         );
         self.count_auth_anomalies(&ex);
-        self.analyzer
-            .on_event(AnalysisEvent::Exchange(Box::new(ex)));
+        self.out
+            .push((meta.id, AnalysisEvent::Exchange(Box::new(ex))));
     }
 
     /// Counts what could not be read of a done request's credentials and its challenges.
@@ -528,38 +755,6 @@ struct Done {
     after_gap: bool,
     tunneled: bool,
     announced: Announced,
-}
-
-/// The requests still pending on a connection, read from the HTTP layer's record of them
-/// when the analysis judges an episode whose retry window passed: those handed over as sent,
-/// with the credentials read then.
-struct TablePending<'t> {
-    table: &'t mut FlowTable<ConnApp>,
-    /// Transactions are kept (they carry the Community ID).
-    community: bool,
-}
-
-impl PendingRequests for TablePending<'_> {
-    fn pending(&mut self, conn_id: u64) -> Vec<Exchange> {
-        let Some((meta, app)) = self.table.app_mut(conn_id) else {
-            return Vec::new();
-        };
-        let announced: Vec<(u64, Ts, RequestHead, bool, Option<Credentials>)> = app
-            .http
-            .pending_requests()
-            .filter_map(|(seq, ts, head, after_gap, a)| {
-                let Announced::Sent(c) = a else { return None };
-                Some((seq, ts, head.clone(), after_gap, c.clone()))
-            })
-            .collect();
-        announced
-            .into_iter()
-            .map(|(seq, ts, head, after_gap, credentials)| {
-                let conn = Downstream::conn_ref(meta, app, self.community);
-                exchange(conn, seq, ts, head, credentials, None, after_gap)
-            })
-            .collect()
-    }
 }
 
 /// What a request's `Proxy-Authorization` reveals (its secret is dropped by the parser).
@@ -648,20 +843,26 @@ impl FlowHandler<ConnApp> for Downstream {
         }
         if app.proxy {
             if let Some(reset) = closed {
-                self.analyzer.on_event(AnalysisEvent::ConnClosed {
-                    conn_id: meta.id,
-                    ts,
-                    by: side,
-                    reset,
-                });
+                self.out.push((
+                    meta.id,
+                    AnalysisEvent::ConnClosed {
+                        conn_id: meta.id,
+                        ts,
+                        by: side,
+                        reset,
+                    },
+                ));
             }
             if let Some(bytes) = gap {
-                self.analyzer.on_event(AnalysisEvent::Gap {
-                    conn_id: meta.id,
-                    ts,
-                    side,
-                    bytes,
-                });
+                self.out.push((
+                    meta.id,
+                    AnalysisEvent::Gap {
+                        conn_id: meta.id,
+                        ts,
+                        side,
+                        bytes,
+                    },
+                ));
             }
         }
     }
@@ -673,13 +874,16 @@ impl FlowHandler<ConnApp> for Downstream {
 
     fn attempt_failed(&mut self, a: FailedAttempt) {
         self.capture.failed_connection_attempts += 1;
-        self.analyzer.on_event(AnalysisEvent::AttemptFailed {
-            ts: a.ts,
-            client_ip: a.client_ip,
-            proxy_ip: a.server_ip,
-            proxy_port: a.server_port,
-            reset: a.reset,
-            retried: a.syns > 1,
-        });
+        self.out.push((
+            a.conn_id,
+            AnalysisEvent::AttemptFailed {
+                ts: a.ts,
+                client_ip: a.client_ip,
+                proxy_ip: a.server_ip,
+                proxy_port: a.server_port,
+                reset: a.reset,
+                retried: a.syns > 1,
+            },
+        ));
     }
 }
