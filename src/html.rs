@@ -556,7 +556,7 @@ fn table_view(lang: Lang, stats: &Stats, summary: &Summary, tb: Table) -> Option
                     });
                 }
             }
-            c.push(text(findings_cell(r)));
+            c.push(text(findings_cell(lang, r)));
             c
         })
         .collect();
@@ -585,12 +585,15 @@ fn name_static(tb: Table) -> &'static str {
     }
 }
 
-/// `cleartext_basic 3, lockout_risk 1`: a row's findings by code, with their episodes.
-pub fn findings_cell(r: &KeyRow) -> String {
+/// `lockout risk 1, cleartext Basic 3`: a row's findings, with their episodes.
+pub fn findings_cell(lang: Lang, r: &KeyRow) -> String {
     let v: Vec<String> = Finding::ALL
         .into_iter()
         .filter(|f| *f != Finding::StaleNonce && r.finding(*f) > 0)
-        .map(|f| format!("{} {}", f.as_str(), i18n::num(r.finding(f))))
+        .map(|f| {
+            let label = i18n::t(lang, &format!("finding-{}-short", f.as_str()));
+            format!("{label} {}", i18n::num(r.finding(f)))
+        })
         .collect();
     if v.is_empty() {
         "-".into()
@@ -707,7 +710,11 @@ fn episode_view(lang: Lang, e: &Episode) -> EpisodeView {
         user: e.user.clone().unwrap_or_else(|| "-".into()),
         client: e.client_ip.to_string(),
         proxy: crate::stats::proxy_key(e.proxy_ip, e.proxy_port),
-        target: e.target.clone(),
+        target: if e.target.is_empty() {
+            "-".into()
+        } else {
+            e.target.clone()
+        },
         cause: e.cause.map_or("-", |c| report::cause_label(lang, c)),
         code: e.cause.map_or("-", Cause::as_str),
         fields,
