@@ -440,7 +440,11 @@ async fn interactive(
             m = rx.recv(), if open => match m {
                 Some(m) => {
                     if let Some(Err(e)) = exporter.on_engine(app, m, opts) {
-                        app.status = Some(format!("export failed: {e:#}"));
+                        app.status = Some(crate::i18n::tf(
+                            app.lang,
+                            "tui-export-failed",
+                            crate::i18n::Args::new().s("error", format!("{e:#}")),
+                        ));
                     }
                 }
                 None => open = false,

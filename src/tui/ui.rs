@@ -842,11 +842,10 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
     let t = |id: &str| i18n::t(lang, id);
     let eps = app.drill_episodes();
     let failed = eps.iter().filter(|e| e.outcome == Outcome::Failed).count();
-    let kind = t(crate::report::key_column_id(d.table));
-    let kind = match (lang, d.table) {
-        // "client_ip" is the column's name; the title says what it is.
-        (Lang::En, Table::Clients) => "client",
-        _ => kind,
+    let kind = match d.table {
+        // The key column is `client_ip`; the title says what it is.
+        Table::Clients => t("tui-d-client"),
+        tb => t(crate::report::key_column_id(tb)),
     };
     // The counts are the aggregate's; the list is what the store still keeps.
     let (n, nf) = app
