@@ -1064,6 +1064,10 @@ fn check_80_columns(s: &str, headings: &[&str]) {
     let rows: Vec<&str> = lines[hi + 1..]
         .iter()
         .take_while(|l| !l.starts_with('└'))
+        .filter(|l| {
+            !l.trim_matches(|c: char| c == '│' || c.is_whitespace())
+                .is_empty()
+        })
         .copied()
         .collect();
     assert!(!rows.is_empty(), "{s}");
@@ -1115,6 +1119,10 @@ fn findings_panel_names_the_users() {
     let mut app = app_with(sample());
     let s = screen(&app, 80, 24);
     assert!(s.contains("Recent failures (f: findings)"), "{s}");
+    check_80_columns(
+        &s,
+        &["user", "episodes", "auth", "failed v", "unres", "top cause"],
+    );
     press(&mut app, KeyCode::Char('f'));
     let s = screen(&app, 80, 24);
     assert!(s.contains("Findings (f: recent failures)"), "{s}");
