@@ -130,6 +130,8 @@ struct CellView {
     sort: String,
     num: bool,
     json: Option<String>,
+    /// The JSON array whose length the cell shows.
+    json_count: Option<String>,
     class: &'static str,
 }
 
@@ -208,6 +210,7 @@ struct Page {
     schemes_offered: String,
     schemes_used: String,
     tta: Option<Vec<(String, Num)>>,
+    health_counts: Vec<(&'static str, Num)>,
     health: Vec<String>,
     anomalies: Vec<AnomalyView>,
     notices: Vec<String>,
@@ -420,7 +423,8 @@ pub fn render(
         schemes_offered: list(stats.schemes_offered()),
         schemes_used: list(stats.schemes_used()),
         tta: ms_tta(lang, stats, summary),
-        health: report::health_lines(lang, summary),
+        health_counts: health_counts(lang, summary),
+        health: report::health_extra_lines(lang, summary),
         anomalies,
         notices: summary.notices.clone(),
         floods,
@@ -431,6 +435,106 @@ pub fn render(
     env.add_template("report.html", TEMPLATE)?;
     let tmpl = env.get_template("report.html")?;
     Ok(tmpl.render(minijinja::Value::from(minijinja::value::Serde(&page)))?)
+}
+
+/// The capture's and HTTP's counters, each marked with its place in the JSON summary.
+fn health_counts(lang: Lang, summary: &Summary) -> Vec<(&'static str, Num)> {
+    let c = &summary.capture;
+    let h = &summary.http;
+    let mut v: Vec<(&str, &str, u64)> = vec![
+        ("html-h-files", "/capture/files", c.files),
+        ("html-h-packets", "/capture/packets", c.packets),
+        ("html-h-bytes", "/capture/bytes", c.bytes),
+        ("html-h-tcp", "/capture/tcp_connections", c.tcp_connections),
+        (
+            "html-h-proxy",
+            "/capture/proxy_connections",
+            c.proxy_connections,
+        ),
+        (
+            "html-h-tls",
+            "/capture/tls_proxy_connections",
+            c.tls_proxy_connections,
+        ),
+        (
+            "html-h-failed-attempts",
+            "/capture/failed_connection_attempts",
+            c.failed_connection_attempts,
+        ),
+        (
+            "html-h-truncated",
+            "/capture/truncated_packets",
+            c.truncated_packets,
+        ),
+        ("html-h-gap-bytes", "/capture/gap_bytes", c.gap_bytes),
+        (
+            "html-h-decode-errors",
+            "/capture/decode_errors",
+            c.decode_errors,
+        ),
+        (
+            "html-h-http-anomalies",
+            "/capture/http_anomalies",
+            c.http_anomalies,
+        ),
+        (
+            "html-h-ip-fragments",
+            "/capture/ip_fragments",
+            c.ip_fragments,
+        ),
+        (
+            "html-h-flow-limit",
+            "/capture/flow_limit_hits",
+            c.flow_limit_hits,
+        ),
+    ];
+    if let Some(d) = c.kernel_dropped {
+        v.push(("html-h-kernel-dropped", "/capture/kernel_dropped", d));
+    }
+    v.extend([
+        ("html-h-requests", "/http/requests", h.requests),
+        ("html-h-responses", "/http/responses", h.responses),
+        ("html-h-407", "/http/responses_407", h.responses_407),
+        (
+            "html-h-connect",
+            "/http/connect_requests",
+            h.connect_requests,
+        ),
+        (
+            "html-h-credentialed",
+            "/http/credentialed_requests",
+            h.credentialed_requests,
+        ),
+        (
+            "html-h-unanswered",
+            "/http/unanswered_requests",
+            h.unanswered_requests,
+        ),
+    ]);
+    let mut out: Vec<(&'static str, Num)> = v
+        .into_iter()
+        .map(|(id, json, n)| {
+            let mut num = count_at(n, Some(json.to_string()));
+            if id == "html-h-bytes" && n >= 1024 {
+                num.text = format!("{} ({})", num.text, report::bytes(n));
+            }
+            (i18n::t(lang, id), num)
+        })
+        .collect();
+    out.extend(c.link_types.iter().map(|(k, n)| {
+        (
+            i18n::t(lang, "html-h-link-type"),
+            Num {
+                text: format!("{} {k}", i18n::num(*n)),
+                value: n.to_string(),
+                json: Some(format!(
+                    "/capture/link_types/{}",
+                    k.replace('~', "~0").replace('/', "~1")
+                )),
+            },
+        )
+    }));
+    out
 }
 
 /// The time-to-authenticate line, with the percentiles marked for the tests.
@@ -507,6 +611,7 @@ fn table_view(lang: Lang, stats: &Stats, summary: &Summary, tb: Table) -> Option
                 sort: v.to_string(),
                 num: true,
                 json: at(field),
+                json_count: None,
                 class: if v > 0 { class } else { "" },
             };
             let text = |s: String| CellView {
@@ -514,6 +619,7 @@ fn table_view(lang: Lang, stats: &Stats, summary: &Summary, tb: Table) -> Option
                 text: s,
                 num: false,
                 json: None,
+                json_count: None,
                 class: "",
             };
             let mut c = vec![
@@ -530,6 +636,7 @@ fn table_view(lang: Lang, stats: &Stats, summary: &Summary, tb: Table) -> Option
                         .map_or_else(|| "-1".into(), |v| v.to_string()),
                     num: true,
                     json: r.time_to_auth_p50_ms.and(at("time_to_auth_p50_ms")),
+                    json_count: None,
                     class: "",
                 },
             ];
@@ -540,20 +647,16 @@ fn table_view(lang: Lang, stats: &Stats, summary: &Summary, tb: Table) -> Option
                 }
                 Table::Clients => c.push(text(report::named_users_first(r).join(", "))),
                 Table::Proxies | Table::Targets => {
-                    c.push(CellView {
-                        text: i18n::num(r.users.len() as u64),
-                        sort: r.users.len().to_string(),
-                        num: true,
-                        json: None,
-                        class: "",
-                    });
-                    c.push(CellView {
-                        text: i18n::num(r.clients.len() as u64),
-                        sort: r.clients.len().to_string(),
-                        num: true,
-                        json: None,
-                        class: "",
-                    });
+                    for (list, field) in [(&r.users, "users"), (&r.clients, "clients")] {
+                        c.push(CellView {
+                            text: i18n::num(list.len() as u64),
+                            sort: list.len().to_string(),
+                            num: true,
+                            json: None,
+                            json_count: at(field),
+                            class: "",
+                        });
+                    }
                 }
             }
             c.push(text(findings_cell(lang, r)));

@@ -932,6 +932,15 @@ pub(crate) fn health_lines(lang: Lang, summary: &Summary) -> Vec<String> {
         ));
     }
     lines.push(health.join("   "));
+    lines.extend(health_extra_lines(lang, summary));
+    lines
+}
+
+/// The capture-health lines beyond the counters: the shard, the encapsulations and mirror
+/// sources, TLS to a proxy.
+pub(crate) fn health_extra_lines(lang: Lang, summary: &Summary) -> Vec<String> {
+    let cap = &summary.capture;
+    let mut lines = Vec::new();
     if let Some(sh) = &cap.shard {
         lines.push(i18n::tf(
             lang,

@@ -80,8 +80,41 @@ pub fn leading_number(text: &str) -> Option<f64> {
     s.parse().ok()
 }
 
+/// Every element marked with `data-json-count` (a JSON array whose length it shows):
+/// (pointer, visible text).
+pub fn marked_counts(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = html[at..].find("data-json-count=\"") {
+        let pos = at + i;
+        let start = html[..pos].rfind('<').expect("inside a tag");
+        let end = pos + html[pos..].find('>').expect("tag ends");
+        let tag = &html[start..end];
+        let text_end = end + 1 + html[end + 1..].find('<').unwrap_or(0);
+        out.push((
+            unescape(attr(tag, "data-json-count").unwrap()),
+            unescape(&html[end + 1..text_end]),
+        ));
+        at = end;
+    }
+    out
+}
+
 /// Compares every marked number of `html` with `json`; returns how many were compared.
 pub fn check_marks(html: &str, json: &Value, what: &str) -> usize {
+    let counts = marked_counts(html);
+    for (path, text) in &counts {
+        let n = json
+            .pointer(path)
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("{what}: {path} is not a JSON array"))
+            .len();
+        assert_eq!(
+            leading_number(text),
+            Some(n as f64),
+            "{what}: {path} shows {text:?}"
+        );
+    }
     let marks = marked(html);
     for (path, value, text) in &marks {
         let j = json
@@ -104,5 +137,5 @@ pub fn check_marks(html: &str, json: &Value, what: &str) -> usize {
             );
         }
     }
-    marks.len()
+    marks.len() + counts.len()
 }
