@@ -23,10 +23,12 @@
 //!   (`top anomaly http.bad_chunk 3`) when there is one.
 //! - **Tiles**: challenges (`407`s), authenticated, failed, unresolved episodes, users
 //!   failing (`+` when some failure has no user name), median time to authenticate.
-//! - **Failures by cause** as bars; the selected cause's remedy is shown below the bars
+//! - **Failures by cause** as bars; the selected cause's remedy (and, with room, its
+//!   prevention) is shown below the bars
 //!   (or in the footer on a small screen).
 //! - **Timeline**: challenges and failures per minute.
-//! - **Recent failures**: the latest failed episodes as they are judged.
+//! - **Recent failures**: the latest failed episodes as they are judged (or, with `f`, the
+//!   **findings** by user; both from 120 columns).
 //! - **Tables** of users, clients, proxies and targets (the numbers of `analyze` and of
 //!   `export`), sortable by any column, filterable by key.
 //! - **Drill-down**: Enter on a row lists that user's, client's, proxy's or target's
@@ -35,7 +37,8 @@
 //!
 //! Keys: `tab`/`shift-tab` panels, `←`/`→` or `1`–`4` tables, `↑`/`↓`/`PgUp`/`PgDn` move,
 //! `Enter` drill down, `Esc` back, `/` filter, `s` sort by the next column, `S` reverse,
-//! `p` pause, `+`/`-` replay speed, `e` export the tables, `?` help, `q` or Ctrl-C quit.
+//! `f` findings or recent failures, `p` pause, `+`/`-` replay speed, `e` export the tables
+//! and the HTML report, `?` help, `q` or Ctrl-C quit.
 //! Everything is readable without colour (brackets, `>` markers, words).
 //!
 //! The capture never waits on the screen: the engine runs on its own thread and sends the
