@@ -197,6 +197,7 @@ html-tile-users-affected = users affected
 html-tile-median = median time to authenticate
 html-chart-causes = Failures by cause
 html-chart-timeline = Challenges and failures per minute
+html-chart-timeline-n = Challenges and failures per { $n } minutes
 html-chart-tta = Time to authenticate, by percentile
 html-legend-challenges = 407 challenges
 html-legend-failed = failed episodes

@@ -176,6 +176,7 @@ html-tile-users-affected = 影響を受けたユーザー
 html-tile-median = 認証にかかった時間の中央値
 html-chart-causes = 原因別の失敗
 html-chart-timeline = 1 分ごとのチャレンジと失敗
+html-chart-timeline-n = { $n } 分ごとのチャレンジと失敗
 html-chart-tta = 認証にかかった時間（パーセンタイル別）
 html-legend-challenges = 407 チャレンジ
 html-legend-failed = 失敗したエピソード

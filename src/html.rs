@@ -186,7 +186,7 @@ struct AnomalyView {
 
 #[derive(Serialize)]
 struct Chart {
-    title: &'static str,
+    title: String,
     svg: String,
 }
 
@@ -327,15 +327,15 @@ pub fn render(
         .collect();
     let charts = vec![
         Chart {
-            title: t("html-chart-causes"),
+            title: t("html-chart-causes").to_string(),
             svg: causes_chart(lang, stats),
         },
         Chart {
-            title: t("html-chart-timeline"),
+            title: timeline_title(lang, stats),
             svg: timeline_chart(lang, stats),
         },
         Chart {
-            title: t("html-chart-tta"),
+            title: t("html-chart-tta").to_string(),
             svg: tta_chart(lang, stats, summary),
         },
     ];
@@ -889,8 +889,60 @@ fn hhmm(ts: Ts) -> String {
 }
 
 /// Challenges and failures per minute: two bars per minute that saw an episode start.
-fn timeline_chart(lang: Lang, stats: &Stats) -> String {
+/// Bars the per-minute chart draws at most; a longer capture is drawn in buckets of
+/// several minutes.
+const TIMELINE_BARS: i64 = 240;
+
+/// Minutes per bar for a timeline: 1, or as many as keep the bars within [`TIMELINE_BARS`].
+fn bucket_minutes(stats: &Stats) -> i64 {
     let rows = stats.timeline();
+    match (rows.first(), rows.last()) {
+        (Some(a), Some(b)) => {
+            let span = b.minute.0.saturating_sub(a.minute.0) / 60_000_000 + 1;
+            (span + TIMELINE_BARS - 1) / TIMELINE_BARS
+        }
+        _ => 1,
+    }
+    .max(1)
+}
+
+fn timeline_title(lang: Lang, stats: &Stats) -> String {
+    match bucket_minutes(stats) {
+        1 => i18n::t(lang, "html-chart-timeline").to_string(),
+        n => i18n::tf(lang, "html-chart-timeline-n", Args::new().n("n", n as u64)),
+    }
+}
+
+/// The timeline in buckets of `minutes` (from the first minute), empty buckets left out.
+fn bucketed(stats: &Stats, minutes: i64) -> Vec<crate::stats::TimelineRow> {
+    let rows = stats.timeline();
+    let Some(first) = rows.first().map(|r| r.minute) else {
+        return rows;
+    };
+    if minutes <= 1 {
+        return rows;
+    }
+    let width = minutes.saturating_mul(60_000_000);
+    let mut out: Vec<crate::stats::TimelineRow> = Vec::new();
+    for r in rows {
+        let start = Ts(first.0 + (r.minute.0.saturating_sub(first.0) / width) * width);
+        match out.last_mut() {
+            Some(b) if b.minute == start => {
+                b.challenges += r.challenges;
+                b.authenticated += r.authenticated;
+                b.failed += r.failed;
+                for (x, y) in b.failed_by_cause.iter_mut().zip(r.failed_by_cause) {
+                    *x += y;
+                }
+            }
+            _ => out.push(crate::stats::TimelineRow { minute: start, ..r }),
+        }
+    }
+    out
+}
+
+fn timeline_chart(lang: Lang, stats: &Stats) -> String {
+    let rows = bucketed(stats, bucket_minutes(stats));
     if rows.is_empty() {
         return empty_chart(lang);
     }
@@ -907,7 +959,7 @@ fn timeline_chart(lang: Lang, stats: &Stats) -> String {
     let labelled = rows.len() <= 24;
     let mut s = format!(
         r#"<svg class="chart" viewBox="0 0 640 180" role="img" aria-label="{}">"#,
-        esc(i18n::t(lang, "html-chart-timeline"))
+        esc(&timeline_title(lang, stats))
     );
     let _ = write!(
         s,
@@ -1083,6 +1135,70 @@ mod tests {
             // The only script is the page's own.
             assert_eq!(html.matches("<script>").count(), 1);
         }
+    }
+
+    #[test]
+    fn a_long_capture_is_drawn_in_buckets_of_minutes() {
+        let base = Episode {
+            episode_id: 0,
+            start_ts: Ts(0),
+            end_ts: Ts(0),
+            client_ip: "10.0.0.5".parse().unwrap(),
+            proxy_ip: "10.0.0.1".parse().unwrap(),
+            proxy_port: 3128,
+            target: "example.com:443".into(),
+            user: Some("u".into()),
+            domain: None,
+            workstation: None,
+            user_source: None,
+            scheme: Some("Basic".into()),
+            offered_schemes: vec!["Basic".into()],
+            challenges: 1,
+            credential_attempts: 1,
+            connections: 1,
+            outcome: Outcome::Failed,
+            cause: Some(Cause::BadCredentials),
+            detail: None,
+            findings: vec![],
+            final_status: Some(407),
+            time_to_auth_ms: None,
+            user_agent: None,
+        };
+        // One episode every 7 minutes for 2,000 minutes, every third one authenticated.
+        let eps: Vec<Episode> = (0..286)
+            .map(|i| {
+                let mut e = base.clone();
+                e.episode_id = i;
+                e.start_ts = Ts(1_700_000_000_000_000 + i as i64 * 7 * 60_000_000);
+                e.end_ts = e.start_ts;
+                if i % 3 == 0 {
+                    e.outcome = Outcome::Authenticated;
+                    e.cause = None;
+                    e.time_to_auth_ms = Some(5.0);
+                }
+                e
+            })
+            .collect();
+        let stats = Stats::from_episodes(&eps);
+        assert!(stats.timeline().len() > 250);
+        let n = bucket_minutes(&stats);
+        assert_eq!(n, 9, "2,000 minutes in at most 240 bars");
+        let svg = timeline_chart(Lang::En, &stats);
+        let bars = svg.matches("<g class=\"minute\"").count();
+        assert!(bars <= 240 && bars > 200, "{bars} bars");
+        let sum = |attr: &str| -> u64 {
+            svg.match_indices(&format!(" {attr}=\""))
+                .map(|(i, m)| {
+                    let rest = &svg[i + m.len()..];
+                    rest[..rest.find('"').unwrap()].parse::<u64>().unwrap()
+                })
+                .sum()
+        };
+        let t = stats.totals();
+        assert_eq!(sum("data-failed"), t.failed);
+        assert_eq!(sum("data-authenticated"), t.authenticated);
+        assert!(svg.contains("per 9 minutes"));
+        assert!(timeline_title(Lang::Ja, &stats).contains("9 分ごと"));
     }
 
     #[test]
