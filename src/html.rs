@@ -14,7 +14,7 @@
 //!
 //! Sections: headline, failures by cause (meaning, remedy, prevention), charts (failures by
 //! cause, challenges and failures per minute — in buckets of several minutes beyond
-//! [`TIMELINE_BARS`] minutes —, time to authenticate by percentile), the top
+//! 240 minutes —, time to authenticate by percentile), the top
 //! users, clients, proxies and targets (sortable, with a findings column), findings, the
 //! failed episodes with their evidence (the episode's fields and a Wireshark display
 //! filter for its packets; at most [`FAILED_KEPT`], the latest), capture health.
