@@ -248,6 +248,14 @@ html-ep-user-agent = user agent
 
 ## The dashboard.
 
+cause-handshake_broken-short = handshake_broken
+cause-scheme_mismatch-short = scheme_mismatch
+cause-bad_credentials-short = bad_credentials
+cause-no_credentials-short = no_credentials
+cause-denied-short = denied
+cause-connection_closed-short = connection_closed
+cause-no_response-short = no_response
+cause-proxy_unreachable-short = proxy_unreachable
 finding-lockout_risk-short = lockout risk
 finding-cleartext_basic-short = cleartext Basic
 finding-ntlm_fallback-short = Kerberos→NTLM

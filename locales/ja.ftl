@@ -218,6 +218,14 @@ html-ep-user-agent = ユーザーエージェント
 
 ## ダッシュボード。
 
+cause-handshake_broken-short = ハンドシェイク断
+cause-scheme_mismatch-short = 認証方式の不一致
+cause-bad_credentials-short = 認証情報の誤り
+cause-no_credentials-short = 認証情報の未提供
+cause-denied-short = アクセス拒否
+cause-connection_closed-short = 接続の切断
+cause-no_response-short = 応答なし
+cause-proxy_unreachable-short = プロキシ到達不能
 finding-lockout_risk-short = ロックアウト危険
 finding-cleartext_basic-short = 平文の Basic
 finding-ntlm_fallback-short = Kerberos→NTLM

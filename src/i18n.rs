@@ -356,13 +356,13 @@ mod tests {
         use crate::model::{Cause, Finding};
         for lang in Lang::ALL {
             for c in Cause::ALL {
-                for part in ["", "-meaning", "-remedy", "-prevention"] {
+                for part in ["", "-short", "-meaning", "-remedy", "-prevention"] {
                     let id = format!("cause-{}{part}", c.as_str());
                     assert!(!t(lang, &id).starts_with('⟦'), "{id} in {}", lang.code());
                 }
             }
             for f in Finding::ALL {
-                for part in ["", "-meaning"] {
+                for part in ["", "-short", "-meaning"] {
                     let id = format!("finding-{}{part}", f.as_str());
                     assert!(!t(lang, &id).starts_with('⟦'), "{id} in {}", lang.code());
                 }

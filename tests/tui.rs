@@ -1225,6 +1225,8 @@ fn dashboard_in_japanese_fits_80x24() {
             "所見",
         ],
     );
+    // The causes panel names the causes in Japanese.
+    assert!(line_with(&s, "認証情報の誤り").contains('6'), "{s}");
     t.keys("f");
     let s = t.wait_for("所見（f：最近の失敗）");
     assert!(line_with(&s, "ロックアウト危険:").contains("bob"), "{s}");

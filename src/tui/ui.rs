@@ -446,7 +446,16 @@ fn draw_causes(f: &mut Frame, app: &App, area: Rect) {
                 Style::new()
             };
             Line::from(vec![
-                Span::styled(format!("{marker}{:<17} ", c.as_str()), style),
+                Span::styled(
+                    format!(
+                        "{marker}{} ",
+                        i18n::pad_right(
+                            &i18n::cut(i18n::t(lang, &format!("cause-{}-short", c.as_str())), 17),
+                            17
+                        )
+                    ),
+                    style,
+                ),
                 Span::styled("█".repeat(len.min(bar_w)), Style::new().fg(Color::Red)),
                 Span::raw(format!(" {n}")),
             ])
