@@ -309,6 +309,7 @@ tui-recent = Recent failures
 tui-findings = Findings (f: recent failures)
 tui-findings-wide = Findings
 tui-recent-toggle = Recent failures (f: findings)
+tui-finding-label = { $label }:{" "}
 tui-findings-none = no finding yet
 tui-lockout-user = { $user } ({ $n } failed/10min)
 tui-tab-users = Users

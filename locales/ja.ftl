@@ -279,6 +279,7 @@ tui-recent = 最近の失敗
 tui-findings = 所見（f：最近の失敗）
 tui-findings-wide = 所見
 tui-recent-toggle = 最近の失敗（f：所見）
+tui-finding-label = { $label }：
 tui-findings-none = 所見はまだない
 tui-lockout-user = { $user } 失敗{ $n }回
 tui-tab-users = ユーザー

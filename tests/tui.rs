@@ -1229,7 +1229,7 @@ fn dashboard_in_japanese_fits_80x24() {
     assert!(line_with(&s, "認証情報の誤り").contains('6'), "{s}");
     t.keys("f");
     let s = t.wait_for("所見（f：最近の失敗）");
-    assert!(line_with(&s, "ロックアウト危険:").contains("bob"), "{s}");
+    assert!(line_with(&s, "ロックアウト危険：").contains("bob"), "{s}");
     check_80_columns(&s, &["ユーザー", "エピソード", "成功", "失敗 v", "未確定"]);
     t.keys("Right");
     let s = t.wait_for("[クライアント]");

@@ -600,7 +600,7 @@ fn draw_findings(f: &mut Frame, app: &App, area: Rect, wide: bool) {
     for fu in app.findings() {
         let label = i18n::t(lang, &format!("finding-{}-short", fu.finding.as_str()));
         let mut spans = vec![Span::styled(
-            format!("{label}: "),
+            i18n::tf(lang, "tui-finding-label", Args::new().s("label", label)),
             BOLD.fg(if fu.finding == Finding::LockoutRisk {
                 Color::Red
             } else {
