@@ -341,19 +341,46 @@ fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if let Some(w) = records_out(&a.records, &a.input)? {
         outs.push(Box::new(w));
     }
+    let failed = a.human.html.as_ref().map(|_| FailedOut::default());
+    if let Some(f) = &failed {
+        outs.push(Box::new(f.clone()));
+    }
     let transactions = a.records.records.is_some() && a.records.records_transactions;
     let (stats, out, _) = run_engine(&a.input, transactions, outs)?;
-    let text = crate::report::render(
-        &stats,
-        &out,
-        a.top,
-        a.json,
-        crate::report::use_color(a.no_color),
-    );
+    let lang = a.human.lang.resolve();
+    if let (Some(path), Some(f)) = (&a.human.html, &failed) {
+        crate::html::write(path, &stats, &out, a.top, lang, &f.0.borrow())?;
+        eprintln!("wrote {}", path.display());
+    }
+    if a.human.html.is_some() && a.input.quiet && !a.json {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opts = crate::report::TextOptions {
+        color: crate::report::use_color(a.no_color),
+        lang,
+    };
+    let text = crate::report::render(&stats, &out, a.top, a.json, &opts);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--html`: the failed episodes kept for the report's evidence.
+#[derive(Clone, Default)]
+struct FailedOut(std::rc::Rc<std::cell::RefCell<crate::html::FailedEpisodes>>);
+
+impl RecordOut for FailedOut {
+    fn episode(&mut self, e: &Episode) -> anyhow::Result<()> {
+        self.0.borrow_mut().add(e);
+        Ok(())
+    }
+    fn transaction(&mut self, _: &Transaction) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> anyhow::Result<Vec<PathBuf>> {
+        Ok(Vec::new())
+    }
 }
 
 fn transactions(i: &InputArgs) -> anyhow::Result<ExitCode> {
@@ -421,6 +448,7 @@ fn view_options(
         stats_limits: crate::stats::StatsLimits::default(),
         records: None,
         metrics: view.metrics.map(|a| (a, crate::metrics::Metrics::new())),
+        lang: view.lang.resolve(),
     })
 }
 

@@ -55,6 +55,34 @@ pub struct AnalyzeArgs {
     pub no_color: bool,
     #[command(flatten)]
     pub records: RecordsArgs,
+    #[command(flatten)]
+    pub human: HumanArgs,
+}
+
+/// `--html` and `--lang`: the human outputs of `analyze`.
+#[derive(Debug, Args, Clone)]
+pub struct HumanArgs {
+    /// Also write the report as one self-contained HTML file (with `--quiet`, instead of
+    /// the terminal report).
+    #[arg(long, value_name = "REPORT.html")]
+    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub lang: LangArgs,
+}
+
+/// `--lang`: the language of the human outputs (the JSON and the tables never change).
+#[derive(Debug, Args, Clone, Default)]
+pub struct LangArgs {
+    /// Language of the report and the dashboard: en or ja (default: from LC_ALL,
+    /// LC_MESSAGES, LANG).
+    #[arg(long, value_name = "en|ja")]
+    pub lang: Option<crate::i18n::Lang>,
+}
+
+impl LangArgs {
+    pub fn resolve(&self) -> crate::i18n::Lang {
+        crate::i18n::Lang::resolve(self.lang)
+    }
 }
 
 /// `--records DIR`: the records streamed for a security team's data platform.
@@ -172,6 +200,8 @@ pub struct ViewArgs {
     /// alone) for 127.0.0.1.
     #[arg(long, value_name = "ADDR", value_parser = parse_metrics_addr)]
     pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    pub lang: LangArgs,
 }
 
 /// `--metrics ADDR`: `host:port` (an address or a name), or `:port` / `port` on 127.0.0.1.

@@ -3,7 +3,8 @@
 //! The modules are the pipeline stages, in order (see `ARCHITECTURE.md` for the layers and
 //! what may import what, `docs/verdicts.md` for the rules the analysis follows):
 //! [`source`] → [`decode`] → [`flow`] + [`reassembly`] → [`http`] → [`auth`] →
-//! [`analysis`] → [`stats`] → views: [`report`], [`export`], [`tui`] (with [`metrics`]).
+//! [`analysis`] → [`stats`] → views: [`report`], [`html`], [`export`], [`tui`] (with [`metrics`]);
+//! [`i18n`] holds the words of the human views in English and Japanese.
 //!
 //! A run is [`driver::run`]: a [`source::PacketSource`] into an [`Engine`], judged records out
 //! to a [`driver::Sink`], an [`EngineOutput`] at the end. [`model`] holds the records and
@@ -21,6 +22,7 @@
 // The bottom: records, counters and names every layer shares.
 pub mod anomaly;
 pub(crate) mod community_id;
+pub mod i18n;
 pub mod model;
 pub mod pseudonym;
 pub mod secret;
@@ -40,6 +42,7 @@ pub mod engine;
 
 // The one aggregator and the views.
 pub mod export;
+pub mod html;
 pub mod metrics;
 pub mod records;
 pub mod report;

@@ -168,48 +168,29 @@ impl Cause {
         Cause::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
-    /// One line a network engineer reads: what the wire showed.
+    /// One line a network engineer reads: what the wire showed (English; the catalogue's
+    /// `cause-<code>-meaning`, see [`crate::i18n`] for the other languages).
     pub fn meaning(self) -> &'static str {
-        match self {
-            Cause::HandshakeBroken => {
-                "a connection-bound NTLM/Negotiate handshake was cut before its final message"
-            }
-            Cause::SchemeMismatch => "the client answered with a scheme the proxy did not offer",
-            Cause::BadCredentials => "the proxy rejected the credentials",
-            Cause::NoCredentials => "the client never sent credentials after the challenge",
-            Cause::Denied => "the proxy authenticated the client but refused the request",
-            Cause::ConnectionClosed => {
-                "the connection was closed or reset with a request unanswered"
-            }
-            Cause::NoResponse => "a request got no response within the retry window",
-            Cause::ProxyUnreachable => {
-                "connection attempts to the proxy port got no answer or a reset"
-            }
-        }
+        crate::i18n::t(
+            crate::i18n::Lang::En,
+            &format!("cause-{}-meaning", self.as_str()),
+        )
     }
 
-    /// The usual remedy shown beside the cause.
+    /// The usual remedy shown beside the cause (English; `cause-<code>-remedy`).
     pub fn remedy(self) -> &'static str {
-        match self {
-            Cause::HandshakeBroken => {
-                "keep-alive through every hop; sticky load-balancing; check client proxy settings"
-            }
-            Cause::SchemeMismatch => "configure the client for a scheme the proxy offers",
-            Cause::BadCredentials => {
-                "check password, account state, saved credentials; Kerberos: keytab/SPN/clock"
-            }
-            Cause::NoCredentials => {
-                "the application lacks proxy-auth support or has no credentials configured"
-            }
-            Cause::Denied => {
-                "check the proxy access policy, or header size limits for large Kerberos tokens"
-            }
-            Cause::ConnectionClosed => "a proxy or network device is dropping connections",
-            Cause::NoResponse => "the proxy is overloaded or the path is broken",
-            Cause::ProxyUnreachable => {
-                "wrong proxy address/port, proxy down, or a firewall in the way"
-            }
-        }
+        crate::i18n::t(
+            crate::i18n::Lang::En,
+            &format!("cause-{}-remedy", self.as_str()),
+        )
+    }
+
+    /// How to keep the cause from coming back (English; `cause-<code>-prevention`).
+    pub fn prevention(self) -> &'static str {
+        crate::i18n::t(
+            crate::i18n::Lang::En,
+            &format!("cause-{}-prevention", self.as_str()),
+        )
     }
 }
 
@@ -255,16 +236,12 @@ impl Finding {
         }
     }
 
+    /// What the finding means (English; the catalogue's `finding-<code>-meaning`).
     pub fn meaning(self) -> &'static str {
-        match self {
-            Finding::LockoutRisk => "rejected credential attempts reached the lockout threshold",
-            Finding::CleartextBasic => "Basic credentials sent on an unencrypted proxy connection",
-            Finding::NtlmFallback => "Negotiate carried NTLM instead of Kerberos",
-            Finding::Ntlmv1 => "NTLMv1 responses (weak)",
-            Finding::StaleNonce => "Digest stale-nonce leg (benign)",
-            Finding::OversizedToken => "credentials header over 8 KiB",
-            Finding::CaptureGap => "the episode crossed missing capture bytes",
-        }
+        crate::i18n::t(
+            crate::i18n::Lang::En,
+            &format!("finding-{}-meaning", self.as_str()),
+        )
     }
 }
 

@@ -7,9 +7,12 @@
 //!
 //! Colour is plain ANSI, used only when asked for ([`use_color`] decides from the terminal,
 //! `--no-color` and `NO_COLOR`); the tables are laid out on plain text first, so they stay
-//! aligned with or without colour.
+//! aligned with or without colour. The words come from the language's catalogue
+//! ([`crate::i18n`], `--lang`); columns are aligned by display width, so Japanese labels
+//! (two cells a character) line up too. The JSON summary never changes with the language.
 
 use crate::anomaly::{Anomalies, Anomaly};
+use crate::i18n::{self, Args, Lang};
 use crate::model::{Cause, EngineOutput, Finding, Ts};
 use crate::stats::{KeyRow, Stats, Summary, Table, UNKNOWN_USER};
 use std::fmt::Write as _;
@@ -19,6 +22,7 @@ use std::io::IsTerminal;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TextOptions {
     pub color: bool,
+    pub lang: Lang,
 }
 
 /// Colour only when standard output is a terminal, `NO_COLOR` is unset (or empty) and
@@ -32,16 +36,31 @@ pub fn use_color(no_color_flag: bool) -> bool {
 /// `top` rows per top list. Pseudonymization, when asked, happens before (on the output).
 pub fn analyze_report(out: &EngineOutput, top: usize, json: bool, color: bool) -> String {
     let (stats, _) = Summary::from_output(out, top);
-    render(&stats, out, top, json, color)
+    render(
+        &stats,
+        out,
+        top,
+        json,
+        &TextOptions {
+            color,
+            lang: Lang::En,
+        },
+    )
 }
 
 /// The report of a run whose records went into `stats` as they came.
-pub fn render(stats: &Stats, out: &EngineOutput, top: usize, json: bool, color: bool) -> String {
+pub fn render(
+    stats: &Stats,
+    out: &EngineOutput,
+    top: usize,
+    json: bool,
+    opts: &TextOptions,
+) -> String {
     let summary = Summary::of_run(stats, out, top);
     if json {
         render_json(&summary)
     } else {
-        render_text(stats, &summary, &TextOptions { color })
+        render_text(stats, &summary, opts)
     }
 }
 
@@ -97,15 +116,7 @@ impl Paint {
 
 /// An integer with thousands separators.
 fn num(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
+    i18n::num(n)
 }
 
 /// `10.0.0.4 +2`: the first of a list and how many more.
@@ -117,16 +128,12 @@ fn first_and_more(v: &[String]) -> String {
     }
 }
 
-/// `1 episode`, `2 episodes`.
-fn count(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{} {word}s", num(n))
-    }
+/// `1 episode`, `2 episodes` (`3 件のエピソード`): a counted noun of the catalogue.
+fn count(lang: Lang, n: u64, id: &str) -> String {
+    i18n::count(lang, id, n)
 }
 
-fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -141,7 +148,7 @@ fn bytes(n: u64) -> String {
     }
 }
 
-fn ms(v: Option<f64>) -> String {
+pub(crate) fn ms(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(m) if m < 10.0 => format!("{m:.1} ms"),
@@ -150,7 +157,7 @@ fn ms(v: Option<f64>) -> String {
     }
 }
 
-fn span(first: Ts, last: Ts) -> String {
+pub(crate) fn span(first: Ts, last: Ts) -> String {
     let secs = (last.0.saturating_sub(first.0)).max(0) / 1_000_000;
     let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
     if h > 0 {
@@ -162,15 +169,9 @@ fn span(first: Ts, last: Ts) -> String {
     }
 }
 
-/// Cuts a cell to `max` characters, marking the cut.
+/// Cuts a cell to `max` terminal cells, marking the cut.
 fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
+    i18n::cut(s, max)
 }
 
 /// A cell: plain text for the width, and how to paint it.
@@ -197,20 +198,20 @@ fn cell(text: impl Into<String>) -> Cell {
 /// in `left`. Widths come from the plain text, colour is added after padding.
 fn table(out: &mut String, p: Paint, headers: &[&str], rows: &[Vec<Cell>], left: &[usize]) {
     let cols = headers.len();
-    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut w: Vec<usize> = headers.iter().map(|h| i18n::width(h)).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate().take(cols) {
             if let Some(x) = w.get_mut(i) {
-                *x = (*x).max(c.text.chars().count());
+                *x = (*x).max(i18n::width(&c.text));
             }
         }
     }
     let pad = |i: usize, s: &str| -> String {
         let width = w.get(i).copied().unwrap_or(0);
         if i == 0 || left.contains(&i) {
-            format!("{s:<width$}")
+            i18n::pad_right(s, width)
         } else {
-            format!("{s:>width$}")
+            i18n::pad_left(s, width)
         }
     };
     let head: Vec<String> = headers.iter().enumerate().map(|(i, h)| pad(i, h)).collect();
@@ -274,7 +275,71 @@ fn outcome_cells(r: &KeyRow) -> Vec<Cell> {
     ]
 }
 
-fn top_table(out: &mut String, p: Paint, stats: &Stats, summary: &Summary, t: Table) {
+/// The catalogue id of a table's key column header.
+pub(crate) fn key_column_id(t: Table) -> &'static str {
+    match t {
+        Table::Users => "col-user",
+        Table::Clients => "col-client",
+        Table::Proxies => "col-proxy",
+        Table::Targets => "col-target",
+    }
+}
+
+/// The catalogue id of a top table's title.
+pub(crate) fn table_title_id(t: Table) -> &'static str {
+    match t {
+        Table::Users => "table-users",
+        Table::Clients => "table-clients",
+        Table::Proxies => "table-proxies",
+        Table::Targets => "table-targets",
+    }
+}
+
+/// A cause's label in a language (`bad_credentials`, `認証情報の誤り (bad_credentials)`).
+pub fn cause_label(lang: Lang, c: Cause) -> &'static str {
+    i18n::t(lang, &format!("cause-{}", c.as_str()))
+}
+
+/// What a cause means, in a language.
+pub fn cause_meaning(lang: Lang, c: Cause) -> &'static str {
+    i18n::t(lang, &format!("cause-{}-meaning", c.as_str()))
+}
+
+/// A cause's remedy, in a language.
+pub fn cause_remedy(lang: Lang, c: Cause) -> &'static str {
+    i18n::t(lang, &format!("cause-{}-remedy", c.as_str()))
+}
+
+/// How to keep a cause from coming back, in a language.
+pub fn cause_prevention(lang: Lang, c: Cause) -> &'static str {
+    i18n::t(lang, &format!("cause-{}-prevention", c.as_str()))
+}
+
+/// A finding's label in a language.
+pub fn finding_label(lang: Lang, f: Finding) -> &'static str {
+    i18n::t(lang, &format!("finding-{}", f.as_str()))
+}
+
+/// What a finding means, in a language.
+pub fn finding_meaning(lang: Lang, f: Finding) -> &'static str {
+    i18n::t(lang, &format!("finding-{}-meaning", f.as_str()))
+}
+
+/// Named users first, then the nameless user, so a cell shows a name where there is one.
+pub(crate) fn named_users_first(r: &KeyRow) -> Vec<String> {
+    let mut users: Vec<String> = r
+        .users
+        .iter()
+        .filter(|u| u.as_str() != UNKNOWN_USER)
+        .cloned()
+        .collect();
+    if users.len() < r.users.len() {
+        users.push(UNKNOWN_USER.to_string());
+    }
+    users
+}
+
+fn top_table(out: &mut String, p: Paint, lang: Lang, stats: &Stats, summary: &Summary, t: Table) {
     let rows: &[KeyRow] = match t {
         Table::Users => &summary.top.users,
         Table::Clients => &summary.top.clients,
@@ -285,25 +350,28 @@ fn top_table(out: &mut String, p: Paint, stats: &Stats, summary: &Summary, t: Ta
         return;
     }
     let total = stats.row_count(t);
-    let title = match t {
-        Table::Users => "Top users",
-        Table::Clients => "Top clients",
-        Table::Proxies => "Top proxies",
-        Table::Targets => "Top targets",
-    };
-    let shown = if total > rows.len() {
-        format!(" ({} of {})", rows.len(), num(total as u64))
+    let title = i18n::t(lang, table_title_id(t));
+    let title = if total > rows.len() {
+        i18n::tf(
+            lang,
+            "table-shown",
+            Args::new()
+                .s("title", title)
+                .n("shown", rows.len() as u64)
+                .n("total", total as u64),
+        )
     } else {
-        String::new()
+        title.to_string()
     };
-    heading(out, p, &format!("{title}{shown}"));
+    heading(out, p, &title);
+    let col = |id: &str| i18n::t(lang, id);
     let mut headers = vec![
-        t.key_column(),
-        "episodes",
-        "auth",
-        "failed",
-        "unres",
-        "main cause",
+        col(key_column_id(t)),
+        col("col-episodes"),
+        col("col-auth"),
+        col("col-failed"),
+        col("col-unresolved"),
+        col("col-main-cause"),
     ];
     let mut body = Vec::new();
     for r in rows {
@@ -316,17 +384,7 @@ fn top_table(out: &mut String, p: Paint, stats: &Stats, summary: &Summary, t: Ta
             }
             Table::Clients => {
                 c.push(cell(ms(r.time_to_auth_p50_ms)));
-                // Named users first, so the cell shows a name where there is one.
-                let mut users: Vec<String> = r
-                    .users
-                    .iter()
-                    .filter(|u| u.as_str() != UNKNOWN_USER)
-                    .cloned()
-                    .collect();
-                if users.len() < r.users.len() {
-                    users.push(UNKNOWN_USER.to_string());
-                }
-                c.push(cell(first_and_more(&users)));
+                c.push(cell(first_and_more(&named_users_first(r))));
             }
             Table::Proxies | Table::Targets => {
                 c.push(cell(ms(r.time_to_auth_p50_ms)));
@@ -337,9 +395,15 @@ fn top_table(out: &mut String, p: Paint, stats: &Stats, summary: &Summary, t: Ta
         body.push(c);
     }
     match t {
-        Table::Users => headers.extend(["max/10min", "auth p50", "clients"]),
-        Table::Clients => headers.extend(["auth p50", "users"]),
-        Table::Proxies | Table::Targets => headers.extend(["auth p50", "users", "clients"]),
+        Table::Users => headers.extend([
+            col("col-max-10min"),
+            col("col-auth-p50"),
+            col("col-clients"),
+        ]),
+        Table::Clients => headers.extend([col("col-auth-p50"), col("col-users")]),
+        Table::Proxies | Table::Targets => {
+            headers.extend([col("col-auth-p50"), col("col-users"), col("col-clients")])
+        }
     }
     let left: &[usize] = match t {
         Table::Users => &[5, 8],
@@ -352,390 +416,553 @@ fn top_table(out: &mut String, p: Paint, stats: &Stats, summary: &Summary, t: Ta
 /// The terminal report.
 pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> String {
     let p = Paint { on: opts.color };
+    let lang = opts.lang;
     let mut out = String::new();
-    title(&mut out, p, summary);
-    headline(&mut out, p, stats, summary);
+    title(&mut out, p, lang, summary);
+    headline(&mut out, p, lang, stats, summary);
     // The capture may be the problem: say so before anything is blamed on users.
-    let loss = loss(stats, summary);
-    warnings(&mut out, p, summary, &loss);
-    floods(&mut out, p, summary);
-    causes(&mut out, p, stats);
+    let loss = loss(lang, stats, summary);
+    warnings(&mut out, p, lang, summary, &loss);
+    floods(&mut out, p, lang, summary);
+    causes(&mut out, p, lang, stats);
     for t in Table::ALL {
-        top_table(&mut out, p, stats, summary, t);
+        top_table(&mut out, p, lang, stats, summary, t);
     }
-    findings(&mut out, p, stats);
-    schemes(&mut out, p, stats);
-    time_to_auth(&mut out, p, stats, summary);
-    capture_health(&mut out, p, summary, loss.is_empty());
+    findings(&mut out, p, lang, stats);
+    schemes(&mut out, p, lang, stats);
+    time_to_auth(&mut out, p, lang, stats, summary);
+    capture_health(&mut out, p, lang, summary, loss.is_empty());
     out
 }
 
-/// The title and what the capture is.
-fn title(out: &mut String, p: Paint, summary: &Summary) {
+/// `, 2026-01-01T00:00:00Z to ... (1m 05s)`, or nothing for a capture without packets.
+pub(crate) fn capture_when(lang: Lang, summary: &Summary) -> String {
     let cap = &summary.capture;
+    match (cap.first_ts, cap.last_ts) {
+        (Some(a), Some(b)) => i18n::tf(
+            lang,
+            "report-capture-when",
+            Args::new()
+                .s("first", a.to_string())
+                .s("last", b.to_string())
+                .s("span", span(a, b)),
+        ),
+        _ => String::new(),
+    }
+}
+
+/// The title and what the capture is.
+fn title(out: &mut String, p: Paint, lang: Lang, summary: &Summary) {
+    let cap = &summary.capture;
+    let _ = writeln!(out, "{}", p.bold(i18n::t(lang, "report-title")));
     let _ = writeln!(
         out,
         "{}",
-        p.bold("proxy407: proxy authentication diagnosis")
-    );
-    let when = match (cap.first_ts, cap.last_ts) {
-        (Some(a), Some(b)) => format!(", {} to {} ({})", a, b, span(a, b)),
-        _ => String::new(),
-    };
-    let _ = writeln!(
-        out,
-        "Capture: {} file{}, {} packets{}",
-        num(cap.files),
-        if cap.files == 1 { "" } else { "s" },
-        num(cap.packets),
-        when
+        i18n::tf(
+            lang,
+            "report-capture",
+            Args::new()
+                .n("files", cap.files)
+                .n("packets", cap.packets)
+                .s("when", capture_when(lang, summary))
+        )
     );
 }
 
-/// The headline: challenges, episodes, who is affected, and the main cause.
-fn headline(out: &mut String, p: Paint, stats: &Stats, summary: &Summary) {
+/// The cause with the most failed episodes (the first in rule order on a tie).
+pub(crate) fn main_cause(stats: &Stats) -> Option<Cause> {
+    Cause::ALL
+        .into_iter()
+        .filter(|c| stats.failed_by(*c) > 0)
+        .max_by(|a, b| stats.failed_by(*a).cmp(&stats.failed_by(*b)).then(b.cmp(a)))
+}
+
+/// The headline's verdict sentence (without colour).
+pub(crate) fn verdict_sentence(lang: Lang, stats: &Stats, summary: &Summary) -> Option<String> {
+    verdict_painted(Paint { on: false }, lang, stats, summary)
+}
+
+fn verdict_painted(p: Paint, lang: Lang, stats: &Stats, summary: &Summary) -> Option<String> {
     let ep = summary.episodes;
-    heading(out, p, "Headline");
+    if ep.total == 0 {
+        return None;
+    }
+    Some(if ep.failed == 0 {
+        p.green(i18n::t(lang, "headline-all-good"))
+    } else {
+        match main_cause(stats) {
+            Some(c) => i18n::tf(
+                lang,
+                "headline-most",
+                Args::new()
+                    .s("cause", p.red(cause_label(lang, c)))
+                    .n("n", stats.failed_by(c))
+                    .n("failed", ep.failed)
+                    .s("meaning", cause_meaning(lang, c)),
+            ),
+            None => i18n::tf(lang, "headline-failed", Args::new().n("n", ep.failed)),
+        }
+    })
+}
+
+/// The headline: challenges, episodes, who is affected, and the main cause.
+fn headline(out: &mut String, p: Paint, lang: Lang, stats: &Stats, summary: &Summary) {
+    let ep = summary.episodes;
+    heading(out, p, i18n::t(lang, "heading-headline"));
     let _ = writeln!(
         out,
-        "  407 challenges {}   episodes {}   authenticated {}   failed {}   unresolved {}",
-        num(stats.challenges()),
-        num(ep.total),
-        p.green(&num(ep.authenticated)),
-        p.failed(ep.failed),
-        num(ep.unresolved)
+        "  {}",
+        i18n::tf(
+            lang,
+            "headline-counts",
+            Args::new()
+                .s("challenges", num(stats.challenges()))
+                .s("episodes", num(ep.total))
+                .s("authenticated", p.green(&num(ep.authenticated)))
+                .s("failed", p.failed(ep.failed))
+                .s("unresolved", num(ep.unresolved))
+        )
     );
     let unknown = if stats.unknown_user_failed() {
-        " (plus failures with no user name)"
+        i18n::t(lang, "headline-unknown-user")
     } else {
         ""
     };
     let _ = writeln!(
         out,
-        "  users affected {} of {}{}   clients affected {}",
-        p.failed(stats.users_affected()),
-        num(stats.users_seen()),
-        unknown,
-        num(stats.clients_affected())
+        "  {}",
+        i18n::tf(
+            lang,
+            "headline-users",
+            Args::new()
+                .s("affected", p.failed(stats.users_affected()))
+                .s("seen", num(stats.users_seen()))
+                .s("unknown", unknown)
+                .s("clients", num(stats.clients_affected()))
+        )
     );
-    if ep.total > 0 {
-        let verdict = if ep.failed == 0 {
-            p.green("Every challenged client that finished got through the proxy.")
-        } else {
-            let main = Cause::ALL
-                .into_iter()
-                .filter(|c| stats.failed_by(*c) > 0)
-                .max_by(|a, b| stats.failed_by(*a).cmp(&stats.failed_by(*b)).then(b.cmp(a)));
-            match main {
-                Some(c) => format!(
-                    "Most failures: {} ({} of {}): {}.",
-                    p.red(c.as_str()),
-                    num(stats.failed_by(c)),
-                    num(ep.failed),
-                    c.meaning()
-                ),
-                None => format!("{} failed episodes.", num(ep.failed)),
-            }
-        };
+    if let Some(verdict) = verdict_painted(p, lang, stats, summary) {
         let _ = writeln!(out, "  {verdict}");
     }
     if ep.unresolved > 0 {
-        let _ = writeln!(
-            out,
-            "  {}",
-            p.dim("Unresolved: the decisive message is missing (a gap, or the capture ended); not a failure.")
-        );
+        let _ = writeln!(out, "  {}", p.dim(i18n::t(lang, "headline-unresolved")));
     }
 }
 
 /// What the capture lost, one phrase each (empty for a capture without loss).
-fn loss(stats: &Stats, summary: &Summary) -> Vec<String> {
+pub(crate) fn loss(lang: Lang, stats: &Stats, summary: &Summary) -> Vec<String> {
     let cap = &summary.capture;
     let gap_episodes = stats.finding_episodes(Finding::CaptureGap);
     let dropped = cap.kernel_dropped.unwrap_or(0);
     let mut loss = Vec::new();
     if cap.gap_bytes > 0 {
-        loss.push(format!("{} missing in TCP gaps", bytes(cap.gap_bytes)));
+        loss.push(i18n::tf(
+            lang,
+            "loss-gap-bytes",
+            Args::new().s("bytes", bytes(cap.gap_bytes)),
+        ));
     }
     if cap.truncated_packets > 0 {
-        loss.push(format!(
-            "{} cut by the snap length",
-            count(cap.truncated_packets, "packet")
+        loss.push(i18n::tf(
+            lang,
+            "loss-truncated",
+            Args::new().s("packets", count(lang, cap.truncated_packets, "n-packets")),
         ));
     }
     if dropped > 0 {
-        loss.push(format!(
-            "{} dropped by the kernel",
-            count(dropped, "packet")
+        loss.push(i18n::tf(
+            lang,
+            "loss-dropped",
+            Args::new().s("packets", count(lang, dropped, "n-packets")),
         ));
     }
     if let Some(q) = cap.queue_dropped.filter(|&q| q > 0) {
-        loss.push(format!(
-            "{} dropped while the analysis was behind",
-            count(q, "packet")
+        loss.push(i18n::tf(
+            lang,
+            "loss-queue-dropped",
+            Args::new().s("packets", count(lang, q, "n-packets")),
         ));
     }
     if cap.flow_limit_hits > 0 {
-        loss.push(format!(
-            "{} of the flow table",
-            count(cap.flow_limit_hits, "limit hit")
+        loss.push(i18n::tf(
+            lang,
+            "loss-flow-limit",
+            Args::new().s("hits", count(lang, cap.flow_limit_hits, "n-limit-hits")),
         ));
     }
     if gap_episodes > 0 {
-        loss.push(format!("{} crossed a gap", count(gap_episodes, "episode")));
+        loss.push(i18n::tf(
+            lang,
+            "loss-gap-episodes",
+            Args::new().s("episodes", count(lang, gap_episodes, "n-episodes")),
+        ));
     }
     loss
 }
 
 /// A lossy capture, no proxy connection, or no episode: said before any blame.
-fn warnings(out: &mut String, p: Paint, summary: &Summary, loss: &[String]) {
+fn warnings(out: &mut String, p: Paint, lang: Lang, summary: &Summary, loss: &[String]) {
     let cap = &summary.capture;
     let http = &summary.http;
+    let sep = if lang == Lang::Ja { "、" } else { ", " };
     if !loss.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{} {}.",
-            p.yellow("WARNING: the capture is lossy:"),
-            loss.join(", ")
+            "{} {}",
+            p.yellow(i18n::t(lang, "warn-lossy")),
+            i18n::tf(
+                lang,
+                "warn-lossy-list",
+                Args::new().s("list", loss.join(sep))
+            )
         );
-        let _ = writeln!(
-            out,
-            "  Missing bytes look like failing users: check the mirror port, snap length and drops before blaming accounts."
-        );
+        let _ = writeln!(out, "  {}", i18n::t(lang, "warn-lossy-advice"));
     }
     if cap.proxy_connections == 0 {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{} among {} TCP connections: no 407, CONNECT or absolute-form request was seen.",
-            p.yellow("No proxy connection found"),
-            num(cap.tcp_connections)
+            "{} {}",
+            p.yellow(i18n::t(lang, "warn-no-proxy")),
+            i18n::tf(
+                lang,
+                "warn-no-proxy-rest",
+                Args::new().n("n", cap.tcp_connections)
+            )
         );
         if summary.floods.is_empty() {
-            let _ = writeln!(
-                out,
-                "  If the proxy listens on a port of its own, name it: --proxy-port PORT (e.g. --proxy-port 8081)."
-            );
+            let _ = writeln!(out, "  {}", i18n::t(lang, "warn-proxy-port"));
         } else {
-            let _ = writeln!(
-                out,
-                "  The proxy ports saw only connection attempts, from a flood or scan (below)."
-            );
+            let _ = writeln!(out, "  {}", i18n::t(lang, "warn-flood-only"));
         }
         if cap.tls_proxy_connections > 0 {
             let _ = writeln!(
                 out,
-                "  {} connections to a proxy port speak TLS (an HTTPS proxy): their authentication is hidden.",
-                num(cap.tls_proxy_connections)
+                "  {}",
+                i18n::tf(
+                    lang,
+                    "warn-tls",
+                    Args::new().n("n", cap.tls_proxy_connections)
+                )
             );
         }
     } else if summary.episodes.total == 0 {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "No episode: none of the {} requests on {} proxy connections met a 407 challenge.",
-            num(http.requests),
-            num(cap.proxy_connections)
+            "{}",
+            i18n::tf(
+                lang,
+                "warn-no-episode",
+                Args::new()
+                    .n("requests", http.requests)
+                    .n("connections", cap.proxy_connections)
+            )
         );
     }
+}
+
+/// One flood or scan, as a sentence (`name` painted by the caller).
+pub(crate) fn flood_line(lang: Lang, name: &str, f: &crate::model::Flood) -> String {
+    let each = if f.attempts == f.sources && !f.sources_capped {
+        i18n::t(lang, "flood-one-syn").to_string()
+    } else {
+        i18n::tf(lang, "flood-attempts", Args::new().n("n", f.attempts))
+    };
+    i18n::tf(
+        lang,
+        "flood-line",
+        Args::new()
+            .s("name", name)
+            .s("proxy", crate::stats::proxy_key(f.proxy_ip, f.proxy_port))
+            .s(
+                "more",
+                if f.sources_capped {
+                    i18n::t(lang, "flood-more-than")
+                } else {
+                    ""
+                },
+            )
+            .n("sources", f.sources)
+            .s("each", each)
+            .s("first", f.first_ts.to_string())
+            .s("last", f.last_ts.to_string()),
+    )
 }
 
 /// Connection floods and scans: attempts kept out of the clients (`docs/verdicts.md` §3.11).
-fn floods(out: &mut String, p: Paint, summary: &Summary) {
+fn floods(out: &mut String, p: Paint, lang: Lang, summary: &Summary) {
     if summary.floods.is_empty() {
         return;
     }
-    heading(
-        out,
-        p,
-        "Connection floods and scans (not counted as clients)",
-    );
+    heading(out, p, i18n::t(lang, "heading-floods"));
     for f in &summary.floods {
-        let each = if f.attempts == f.sources && !f.sources_capped {
-            ", one SYN each".to_string()
-        } else {
-            format!(", {} attempts", num(f.attempts))
-        };
-        let _ = writeln!(
-            out,
-            "  {} against {}: {}{} sources{}, {} to {}",
-            p.red("connection flood or scan"),
-            crate::stats::proxy_key(f.proxy_ip, f.proxy_port),
-            if f.sources_capped { "more than " } else { "" },
-            num(f.sources),
-            each,
-            f.first_ts,
-            f.last_ts
-        );
+        let name = p.red(i18n::t(lang, "flood-name"));
+        let _ = writeln!(out, "  {}", flood_line(lang, &name, f));
     }
 }
 
-/// Failures by cause, with what to do.
-fn causes(out: &mut String, p: Paint, stats: &Stats) {
-    let causes: Vec<_> = stats
+/// The failed causes, most episodes first.
+pub(crate) fn sorted_causes(stats: &Stats) -> Vec<crate::stats::CauseRow> {
+    let mut causes: Vec<_> = stats
         .causes()
         .into_iter()
         .filter(|c| c.episodes > 0)
         .collect();
-    if !causes.is_empty() {
-        heading(out, p, "Failures by cause");
-        let mut sorted = causes;
-        sorted.sort_by(|a, b| b.episodes.cmp(&a.episodes).then(a.cause.cmp(&b.cause)));
-        for c in sorted {
-            let _ = writeln!(
-                out,
-                "  {}  {}, {}, {}",
-                p.red(c.cause.as_str()),
-                count(c.episodes, "episode"),
-                count(c.users, "user"),
-                count(c.clients, "client")
-            );
-            let _ = writeln!(out, "      what:   {}", c.cause.meaning());
-            let _ = writeln!(out, "      remedy: {}", c.remedy);
+    causes.sort_by(|a, b| b.episodes.cmp(&a.episodes).then(a.cause.cmp(&b.cause)));
+    causes
+}
+
+/// Failures by cause, with what to do and how to keep it from coming back.
+fn causes(out: &mut String, p: Paint, lang: Lang, stats: &Stats) {
+    let causes = sorted_causes(stats);
+    if causes.is_empty() {
+        return;
+    }
+    heading(out, p, i18n::t(lang, "heading-causes"));
+    let labels = ["label-what", "label-remedy", "label-prevention"].map(|id| i18n::t(lang, id));
+    let w = labels.iter().map(|l| i18n::width(l)).max().unwrap_or(0);
+    for c in causes {
+        let _ = writeln!(
+            out,
+            "  {}",
+            i18n::tf(
+                lang,
+                "cause-line",
+                Args::new()
+                    .s("cause", p.red(cause_label(lang, c.cause)))
+                    .s("episodes", count(lang, c.episodes, "n-episodes"))
+                    .s("users", count(lang, c.users, "n-users"))
+                    .s("clients", count(lang, c.clients, "n-clients"))
+            )
+        );
+        let texts = [
+            cause_meaning(lang, c.cause),
+            cause_remedy(lang, c.cause),
+            cause_prevention(lang, c.cause),
+        ];
+        for (label, text) in labels.iter().zip(texts) {
+            let _ = writeln!(out, "      {} {text}", i18n::pad_right(label, w));
         }
+    }
+}
+
+/// The count phrase of a finding: users for `lockout_risk` (named, at most 10), episodes
+/// for `capture_gap`, requests in episodes for the others.
+pub(crate) fn finding_what(lang: Lang, stats: &Stats, f: Finding) -> String {
+    let n = stats.finding_count(f);
+    let sep = if lang == Lang::Ja { "、" } else { ", " };
+    match f {
+        Finding::LockoutRisk => {
+            let users = stats.lockout_users();
+            let mut names: Vec<String> = users.iter().take(10).cloned().collect();
+            if users.len() > names.len() {
+                names.push(i18n::tf(
+                    lang,
+                    "finding-and-more",
+                    Args::new().n("n", (users.len() - names.len()) as u64),
+                ));
+            }
+            i18n::tf(
+                lang,
+                "finding-users",
+                Args::new()
+                    .s("users", count(lang, n, "n-users"))
+                    .s("names", names.join(sep)),
+            )
+        }
+        Finding::CaptureGap => count(lang, n, "n-episodes"),
+        _ => i18n::tf(
+            lang,
+            "finding-requests",
+            Args::new().s("requests", count(lang, n, "n-requests")).s(
+                "episodes",
+                count(lang, stats.finding_episodes(f), "n-episodes"),
+            ),
+        ),
     }
 }
 
 /// Every finding seen, with what it means.
-fn findings(out: &mut String, p: Paint, stats: &Stats) {
-    heading(out, p, "Findings");
+fn findings(out: &mut String, p: Paint, lang: Lang, stats: &Stats) {
+    heading(out, p, i18n::t(lang, "heading-findings"));
     let mut any = false;
     for f in Finding::ALL {
-        let n = stats.finding_count(f);
-        if n == 0 {
+        if stats.finding_count(f) == 0 {
             continue;
         }
         any = true;
-        let what = match f {
-            Finding::LockoutRisk => {
-                let users = stats.lockout_users();
-                let mut names: Vec<String> = users.iter().take(10).cloned().collect();
-                if users.len() > names.len() {
-                    names.push(format!("and {} more", users.len() - names.len()));
-                }
-                format!("{}: {}", count(n, "user"), names.join(", "))
-            }
-            Finding::CaptureGap => count(n, "episode"),
-            _ => format!(
-                "{} in {}",
-                count(n, "request"),
-                count(stats.finding_episodes(f), "episode")
-            ),
-        };
+        let what = finding_what(lang, stats, f);
         let name = match f {
-            Finding::StaleNonce => f.as_str().to_string(),
-            _ => p.yellow(f.as_str()),
+            Finding::StaleNonce => finding_label(lang, f).to_string(),
+            _ => p.yellow(finding_label(lang, f)),
         };
         let _ = writeln!(out, "  {name}  {what}");
-        let _ = writeln!(out, "      {}", f.meaning());
+        let _ = writeln!(out, "      {}", finding_meaning(lang, f));
     }
     if !any {
-        let _ = writeln!(out, "  none");
+        let _ = writeln!(out, "  {}", i18n::t(lang, "none"));
     }
 }
 
 /// Schemes offered and used, counted in episodes.
-fn schemes(out: &mut String, p: Paint, stats: &Stats) {
-    heading(out, p, "Schemes (episodes)");
+fn schemes(out: &mut String, p: Paint, lang: Lang, stats: &Stats) {
+    heading(out, p, i18n::t(lang, "heading-schemes"));
     let offered = list_counts(stats.schemes_offered());
     let used = list_counts(stats.schemes_used());
-    let _ = writeln!(
-        out,
-        "  offered: {}",
-        if offered.is_empty() { "-" } else { &offered }
-    );
-    let _ = writeln!(
-        out,
-        "  used:    {}",
-        if used.is_empty() { "-" } else { &used }
-    );
+    let labels = [
+        i18n::t(lang, "schemes-offered"),
+        i18n::t(lang, "schemes-used"),
+    ];
+    let w = labels.iter().map(|l| i18n::width(l)).max().unwrap_or(0);
+    for (label, list) in labels.iter().zip([offered, used]) {
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            i18n::pad_right(label, w),
+            if list.is_empty() { "-" } else { &list }
+        );
+    }
 }
 
 /// Time from the first challenge to success, over the authenticated episodes.
-fn time_to_auth(out: &mut String, p: Paint, stats: &Stats, summary: &Summary) {
-    heading(out, p, "Time to authenticate");
+fn time_to_auth(out: &mut String, p: Paint, lang: Lang, stats: &Stats, summary: &Summary) {
+    heading(out, p, i18n::t(lang, "heading-time-to-auth"));
     let tta = summary.time_to_auth_ms;
     if tta.max.is_some() {
         let _ = writeln!(
             out,
-            "  p50 {}   p95 {}   max {}   over {} authenticated episodes",
-            ms(tta.p50),
-            ms(tta.p95),
-            ms(tta.max),
-            num(stats.time_to_auth_samples())
+            "  {}",
+            i18n::tf(
+                lang,
+                "tta-line",
+                Args::new()
+                    .s("p50", ms(tta.p50))
+                    .s("p95", ms(tta.p95))
+                    .s("max", ms(tta.max))
+                    .n("n", stats.time_to_auth_samples())
+            )
         );
     } else {
-        let _ = writeln!(out, "  no authenticated episode");
+        let _ = writeln!(out, "  {}", i18n::t(lang, "tta-none"));
     }
 }
 
-/// Capture health: the counters of the capture and of HTTP, the anomalies met, notices.
-/// `lossless`: nothing was lost (see [`loss`]).
-fn capture_health(out: &mut String, p: Paint, summary: &Summary, lossless: bool) {
+/// The capture-health lines (without the anomalies and notices), as the report and the
+/// HTML report show them.
+pub(crate) fn health_lines(lang: Lang, summary: &Summary) -> Vec<String> {
     let cap = &summary.capture;
     let http = &summary.http;
-    heading(out, p, "Capture health");
+    let mut lines = Vec::new();
     let links: Vec<String> = cap
         .link_types
         .iter()
         .map(|(k, v)| format!("{k} {}", num(*v)))
         .collect();
-    let _ = writeln!(
-        out,
-        "  packets {} ({}){}",
-        num(cap.packets),
-        bytes(cap.bytes),
-        if links.is_empty() {
-            String::new()
-        } else {
-            format!("   link types: {}", links.join(", "))
-        }
-    );
-    let _ = writeln!(
-        out,
-        "  TCP connections {}   proxy connections {}   TLS to a proxy port {}   failed connection attempts {}",
-        num(cap.tcp_connections),
-        num(cap.proxy_connections),
-        num(cap.tls_proxy_connections),
-        num(cap.failed_connection_attempts)
-    );
-    let _ = writeln!(
-        out,
-        "  requests {}   responses {}   407s {}   CONNECT {}   with credentials {}   unanswered {}",
-        num(http.requests),
-        num(http.responses),
-        num(http.responses_407),
-        num(http.connect_requests),
-        num(http.credentialed_requests),
-        num(http.unanswered_requests)
-    );
+    lines.push(i18n::tf(
+        lang,
+        "health-packets",
+        Args::new()
+            .n("packets", cap.packets)
+            .s("bytes", bytes(cap.bytes))
+            .s(
+                "links",
+                if links.is_empty() {
+                    String::new()
+                } else {
+                    i18n::tf(
+                        lang,
+                        "health-link-types",
+                        Args::new().s("list", links.join(", ")),
+                    )
+                },
+            ),
+    ));
+    lines.push(i18n::tf(
+        lang,
+        "health-connections",
+        Args::new()
+            .n("tcp", cap.tcp_connections)
+            .n("proxy", cap.proxy_connections)
+            .n("tls", cap.tls_proxy_connections)
+            .n("failed", cap.failed_connection_attempts),
+    ));
+    lines.push(i18n::tf(
+        lang,
+        "health-http",
+        Args::new()
+            .n("requests", http.requests)
+            .n("responses", http.responses)
+            .n("r407", http.responses_407)
+            .n("connect", http.connect_requests)
+            .n("credentialed", http.credentialed_requests)
+            .n("unanswered", http.unanswered_requests),
+    ));
     let mut health = vec![
-        format!("truncated packets {}", num(cap.truncated_packets)),
-        format!("gap bytes {}", num(cap.gap_bytes)),
-        format!("decode errors {}", num(cap.decode_errors)),
-        format!("HTTP anomalies {}", num(cap.http_anomalies)),
+        i18n::tf(
+            lang,
+            "health-truncated",
+            Args::new().n("n", cap.truncated_packets),
+        ),
+        i18n::tf(lang, "health-gap-bytes", Args::new().n("n", cap.gap_bytes)),
+        i18n::tf(
+            lang,
+            "health-decode-errors",
+            Args::new().n("n", cap.decode_errors),
+        ),
+        i18n::tf(
+            lang,
+            "health-http-anomalies",
+            Args::new().n("n", cap.http_anomalies),
+        ),
     ];
     if cap.ip_fragments > 0 {
-        health.push(format!("IP fragments {}", num(cap.ip_fragments)));
+        health.push(i18n::tf(
+            lang,
+            "health-ip-fragments",
+            Args::new().n("n", cap.ip_fragments),
+        ));
     }
     if cap.flow_limit_hits > 0 {
-        health.push(format!("flow limit hits {}", num(cap.flow_limit_hits)));
+        health.push(i18n::tf(
+            lang,
+            "health-flow-limit",
+            Args::new().n("n", cap.flow_limit_hits),
+        ));
     }
     if let Some(d) = cap.kernel_dropped {
-        health.push(format!("kernel dropped {}", num(d)));
+        health.push(i18n::tf(
+            lang,
+            "health-kernel-dropped",
+            Args::new().n("n", d),
+        ));
     }
     if let Some(d) = cap.queue_dropped {
-        health.push(format!("dropped behind the analysis {}", num(d)));
+        health.push(i18n::tf(
+            lang,
+            "health-queue-dropped",
+            Args::new().n("n", d),
+        ));
     }
-    let _ = writeln!(out, "  {}", health.join("   "));
+    lines.push(health.join("   "));
+    lines.extend(health_extra_lines(lang, summary));
+    lines
+}
+
+/// The capture-health lines beyond the counters: the shard, the encapsulations and mirror
+/// sources, TLS to a proxy.
+pub(crate) fn health_extra_lines(lang: Lang, summary: &Summary) -> Vec<String> {
+    let cap = &summary.capture;
+    let mut lines = Vec::new();
     if let Some(sh) = &cap.shard {
-        let _ = writeln!(
-            out,
-            "  shard {}: the clients of the other shards were skipped ({} TCP packets)",
-            sh.shard,
-            num(sh.other_packets)
-        );
+        lines.push(i18n::tf(
+            lang,
+            "health-shard",
+            Args::new()
+                .s("shard", sh.shard.clone())
+                .n("n", sh.other_packets),
+        ));
     }
     if !cap.encapsulations.is_empty() {
         let encaps: Vec<String> = cap
@@ -743,7 +970,11 @@ fn capture_health(out: &mut String, p: Paint, summary: &Summary, lossless: bool)
             .iter()
             .map(|(k, v)| format!("{k} {}", num(*v)))
             .collect();
-        let _ = writeln!(out, "  encapsulations: {}", encaps.join(", "));
+        lines.push(i18n::tf(
+            lang,
+            "health-encapsulations",
+            Args::new().s("list", encaps.join(", ")),
+        ));
         for m in &cap.mirror_sources {
             let id = match (m.encapsulation.as_str(), m.id) {
                 ("vxlan" | "geneve", Some(v)) => format!(" VNI {v}"),
@@ -751,46 +982,61 @@ fn capture_health(out: &mut String, p: Paint, summary: &Summary, lossless: bool)
                 (_, Some(s)) => format!(" session {s}"),
                 (_, None) => String::new(),
             };
-            let _ = writeln!(
-                out,
-                "    {}{id} {} → {}: {} packets",
+            lines.push(format!(
+                "  {}{id} {} → {}: {}",
                 m.encapsulation,
                 m.outer_src,
                 m.outer_dst,
-                num(m.packets)
-            );
+                i18n::tf(lang, "health-mirror-packets", Args::new().n("n", m.packets))
+            ));
         }
     }
     if cap.tls_proxy_connections > 0 && cap.proxy_connections > 0 {
-        let _ = writeln!(
-            out,
-            "  {} connections to a proxy port speak TLS (an HTTPS proxy): their authentication is hidden and not in the episodes.",
-            num(cap.tls_proxy_connections)
-        );
+        lines.push(i18n::tf(
+            lang,
+            "health-tls-hidden",
+            Args::new().n("n", cap.tls_proxy_connections),
+        ));
+    }
+    lines
+}
+
+/// Capture health: the counters of the capture and of HTTP, the anomalies met, notices.
+/// `lossless`: nothing was lost (see [`loss`]).
+fn capture_health(out: &mut String, p: Paint, lang: Lang, summary: &Summary, lossless: bool) {
+    heading(out, p, i18n::t(lang, "heading-health"));
+    for line in health_lines(lang, summary) {
+        let _ = writeln!(out, "  {line}");
     }
     if lossless {
-        let _ = writeln!(out, "  {}", p.green("no loss seen in the capture"));
+        let _ = writeln!(out, "  {}", p.green(i18n::t(lang, "health-no-loss")));
     }
-    anomalies(out, p, &summary.anomalies);
+    anomalies(out, p, lang, &summary.anomalies);
     if !summary.notices.is_empty() {
-        let _ = writeln!(out, "  notices:");
+        let _ = writeln!(out, "  {}", i18n::t(lang, "health-notices"));
         for n in &summary.notices {
             let _ = writeln!(out, "    - {n}");
         }
     }
 }
 
-/// The anomalies counted at least once, most frequent first, each with what it means.
-fn anomalies(out: &mut String, p: Paint, a: &Anomalies) {
+/// The anomalies counted at least once, most frequent first (stable: a tie keeps the order
+/// of the layers).
+pub(crate) fn anomalies_seen(a: &Anomalies) -> Vec<(Anomaly, u64)> {
     let mut seen: Vec<(Anomaly, u64)> = a.non_zero().collect();
+    seen.sort_by_key(|x| std::cmp::Reverse(x.1));
+    seen
+}
+
+/// The anomalies counted at least once, most frequent first, each with what it means.
+fn anomalies(out: &mut String, p: Paint, lang: Lang, a: &Anomalies) {
+    let seen = anomalies_seen(a);
     if seen.is_empty() {
         return;
     }
-    // Stable: a tie keeps the order of the layers.
-    seen.sort_by_key(|x| std::cmp::Reverse(x.1));
     let name_w = seen.iter().map(|(x, _)| x.name().len()).max().unwrap_or(0);
     let count_w = seen.iter().map(|(_, n)| num(*n).len()).max().unwrap_or(0);
-    let _ = writeln!(out, "  anomalies:");
+    let _ = writeln!(out, "  {}", i18n::t(lang, "health-anomalies"));
     for (x, n) in seen {
         let name = format!("{:<name_w$}", x.name());
         let _ = writeln!(
@@ -798,7 +1044,7 @@ fn anomalies(out: &mut String, p: Paint, a: &Anomalies) {
             "    {}  {:>count_w$}  {}",
             p.yellow(&name),
             num(n),
-            x.explanation()
+            i18n::anomaly_explanation(lang, x)
         );
     }
 }
@@ -827,8 +1073,8 @@ mod tests {
         assert_eq!(span(Ts(0), Ts(3_725_000_000)), "1h 02m 05s");
         assert_eq!(cut("abcdef", 4), "abc…");
         assert_eq!(cut("abc", 4), "abc");
-        assert_eq!(count(1, "user"), "1 user");
-        assert_eq!(count(1200, "user"), "1,200 users");
+        assert_eq!(count(Lang::En, 1, "n-users"), "1 user");
+        assert_eq!(count(Lang::En, 1200, "n-users"), "1,200 users");
         assert_eq!(first_and_more(&[]), "-");
         assert_eq!(
             first_and_more(&["a".into(), "b".into(), "c".into()]),

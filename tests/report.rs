@@ -731,7 +731,14 @@ fn table_columns_match_serialized_rows() {
 #[test]
 fn capture_health_lists_the_anomalies_met() {
     let (stats, s) = summary();
-    let text = render_text(&stats, &s, &TextOptions { color: false });
+    let text = render_text(
+        &stats,
+        &s,
+        &TextOptions {
+            color: false,
+            ..Default::default()
+        },
+    );
     let health = text.split("Capture health").nth(1).unwrap();
     let bad_chunk = Anomaly::from(HttpAnomaly::BadChunk);
     let gap = Anomaly::from(ReassemblyAnomaly::Gap);
@@ -770,14 +777,28 @@ fn capture_health_lists_the_anomalies_met() {
         &[],
         10,
     );
-    let text = render_text(&stats, &quiet, &TextOptions { color: false });
+    let text = render_text(
+        &stats,
+        &quiet,
+        &TextOptions {
+            color: false,
+            ..Default::default()
+        },
+    );
     assert!(!text.contains("anomalies:"));
 }
 
 #[test]
 fn text_report_is_a_diagnosis() {
     let (stats, s) = summary();
-    let text = render_text(&stats, &s, &TextOptions { color: false });
+    let text = render_text(
+        &stats,
+        &s,
+        &TextOptions {
+            color: false,
+            ..Default::default()
+        },
+    );
     assert!(!text.contains('\x1b'));
     for c in Cause::ALL {
         assert!(text.contains(c.remedy()), "remedy of {c} missing");
@@ -813,7 +834,14 @@ fn text_report_is_a_diagnosis() {
         assert!(l.chars().count() <= 100, "{l}");
     }
 
-    let colored = render_text(&stats, &s, &TextOptions { color: true });
+    let colored = render_text(
+        &stats,
+        &s,
+        &TextOptions {
+            color: true,
+            ..Default::default()
+        },
+    );
     assert!(colored.contains("\x1b[1;31m"));
 }
 
@@ -904,4 +932,86 @@ fn pseudonymization_hides_names_in_every_view() {
     assert_eq!(eps[0].client_ip, txs[0].client_ip);
     assert_ne!(eps[0].client_ip, ip("10.0.0.1"));
     assert!(eps.iter().filter(|e| e.user.is_none()).count() == 3);
+}
+
+/// The report of a sample in Japanese: every message found, the cause names and remedies
+/// in Japanese, and each top table's numbers right-aligned under their headers by display
+/// width (a CJK character takes two cells).
+#[test]
+fn japanese_report_aligns_by_display_width() {
+    use proxy407::i18n::Lang;
+    use unicode_width::UnicodeWidthStr;
+    let mix = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/office-mix.pcap");
+    let cli = <proxy407::cli::Cli as clap::Parser>::try_parse_from(["proxy407", "analyze", mix])
+        .expect("arguments");
+    let proxy407::cli::Command::Analyze(a) = cli.command else {
+        panic!("analyze")
+    };
+    let out = proxy407::app::collect(&a.input, false).expect("the sample reads");
+    let (stats, s) = Summary::from_output(&out, 10);
+    let ja = render_text(
+        &stats,
+        &s,
+        &TextOptions {
+            color: false,
+            lang: Lang::Ja,
+        },
+    );
+    assert!(!ja.contains('⟦'), "{ja}");
+    // The capture health's anomalies keep their names and explain themselves in Japanese.
+    let anomaly = line_of(&ja, "auth.ntlm_buffer_out_of_bounds");
+    assert!(anomaly.contains("NTLMSSP のフィールド"), "{anomaly}");
+    for w in [
+        "原因別の失敗",
+        "認証情報の誤り (bad_credentials)",
+        "対処：",
+        "予防：",
+        "所見",
+    ] {
+        assert!(ja.contains(w), "{w} missing:\n{ja}");
+    }
+    let en = render_text(&stats, &s, &TextOptions::default());
+    assert!(en.contains("prevent: ") && !en.contains("予防"));
+    let mut tables = 0;
+    let lines: Vec<&str> = ja.lines().collect();
+    for (i, head) in lines.iter().enumerate() {
+        let Some(at) = head.find("未確定") else {
+            continue;
+        };
+        if !head.contains("主な原因") {
+            continue;
+        }
+        tables += 1;
+        let end = UnicodeWidthStr::width(&head[..at + "未確定".len()]);
+        let rows: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.is_empty())
+            .copied()
+            .collect();
+        assert!(!rows.is_empty());
+        for r in rows {
+            // The cells up to the unresolved column, cut at its right edge by display width.
+            let mut w = 0;
+            let mut cut = r.len();
+            for (j, ch) in r.char_indices() {
+                if w >= end {
+                    cut = j;
+                    break;
+                }
+                w += unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+            }
+            let (left, right) = r.split_at(cut);
+            assert!(
+                left.ends_with(|c: char| c.is_ascii_digit()) && right.starts_with(' '),
+                "misaligned under {head:?}: {r:?}"
+            );
+        }
+    }
+    assert_eq!(tables, 4, "{ja}");
+}
+
+fn line_of<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}:\n{text}"))
 }

@@ -4,6 +4,10 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use proxy407::anomaly::{HttpAnomaly, ReassemblyAnomaly};
+use proxy407::i18n::Lang;
+
+#[path = "common/marks.rs"]
+mod marks;
 use proxy407::model::{Cause, Episode, Finding, Outcome, Ts, UserSource};
 use proxy407::stats::{Stats, Table};
 use proxy407::tui::app::{Action, App, Focus, SortCol, SourceKind, View};
@@ -165,8 +169,16 @@ fn screen(app: &App, w: u16, h: u16) -> String {
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
     for y in 0..h {
+        // A wide (CJK) character covers the next cell too, which holds a blank.
+        let mut skip = 0;
         for x in 0..w {
-            out.push_str(buf[(x, y)].symbol());
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            skip = cells(sym).saturating_sub(1);
+            out.push_str(sym);
         }
         out.push('\n');
     }
@@ -820,7 +832,9 @@ struct Tmux {
 
 impl Tmux {
     fn cmd(&self, args: &[&str]) -> String {
+        // -u: UTF-8 whatever the locale, so a Japanese screen reads back as it is.
         let o = Command::new("tmux")
+            .arg("-u")
             .arg("-L")
             .arg(&self.socket)
             .args(args)
@@ -994,4 +1008,273 @@ fn sigterm_restores_the_terminal() {
     let s = t.wait_for("EXIT=");
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(!s.contains("Failures by cause"), "{s}");
+}
+
+/// Display width of a screen line (a CJK character takes two cells).
+fn cells(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// The display column where `needle` starts in `line`.
+fn column_of(line: &str, needle: &str) -> Option<usize> {
+    line.find(needle).map(|i| cells(&line[..i]))
+}
+
+/// The text of `line` from display column `col` on.
+fn from_column(line: &str, col: usize) -> &str {
+    let mut w = 0;
+    for (i, ch) in line.char_indices() {
+        if w >= col {
+            return &line[i..];
+        }
+        w += unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+    }
+    ""
+}
+
+/// Nothing cut or misaligned on an 80-column screen: every line fits, every box line ends
+/// on its border at column 80, the header's counters end on a whole field, and the table's
+/// cells start under their headings.
+fn check_80_columns(s: &str, headings: &[&str]) {
+    let lines: Vec<&str> = s.lines().collect();
+    for l in &lines {
+        assert!(cells(l) <= 80, "wider than 80: {l:?}\n{s}");
+        if l.starts_with(['┌', '│', '└']) {
+            assert_eq!(
+                cells(l.trim_end()),
+                80,
+                "a box ends early or late: {l:?}\n{s}"
+            );
+            assert!(
+                l.trim_end().ends_with(['┐', '│', '┘']),
+                "a box line is cut: {l:?}\n{s}"
+            );
+        }
+    }
+    let counters = lines[1].trim_end();
+    assert!(
+        counters.ends_with(|c: char| c.is_ascii_digit()) || counters.ends_with("n/a"),
+        "the header's last field is cut: {counters:?}"
+    );
+    let (hi, head) = lines
+        .iter()
+        .enumerate()
+        .find(|(_, l)| headings.iter().all(|h| l.contains(h)))
+        .unwrap_or_else(|| panic!("no table heading with {headings:?}\n{s}"));
+    let rows: Vec<&str> = lines[hi + 1..]
+        .iter()
+        .take_while(|l| !l.starts_with('└'))
+        .filter(|l| {
+            !l.trim_matches(|c: char| c == '│' || c.is_whitespace())
+                .is_empty()
+        })
+        .copied()
+        .collect();
+    assert!(!rows.is_empty(), "{s}");
+    for h in &headings[1..] {
+        let col = column_of(head, h).unwrap();
+        for r in &rows {
+            let before = from_column(r, col.saturating_sub(1));
+            assert!(
+                before.starts_with(' ') && !from_column(r, col).starts_with(' '),
+                "{r:?} is not aligned under {h:?} (column {col})\n{s}"
+            );
+        }
+    }
+}
+
+#[test]
+fn main_view_header_keeps_whole_fields() {
+    let mut app = app_with(sample());
+    let mut progress = app.progress.clone();
+    progress.capture.packets = 123_456_789;
+    progress.capture.gap_bytes = 98_765;
+    progress.capture.decode_errors = 4_321;
+    progress.capture.tls_proxy_connections = 77;
+    progress.open_episodes = 12_345;
+    app.on_engine(EngineMsg::Update {
+        judged: Vec::new(),
+        settled: Vec::new(),
+        progress,
+    });
+    app.refresh_view();
+    for lang in [Lang::En, Lang::Ja] {
+        app.lang = lang;
+        let s = screen(&app, 80, 24);
+        let header = s.lines().nth(1).unwrap().trim_end();
+        assert!(cells(header) <= 80, "{lang:?}: {header:?}");
+        assert!(
+            header.ends_with(|c: char| c.is_ascii_digit()) || header.ends_with("n/a"),
+            "{lang:?}: the header's last field is cut: {header:?}"
+        );
+        // The packets come first; what does not fit is left out whole.
+        assert!(header.contains("123456789"), "{header}");
+        let wide = screen(&app, 200, 30);
+        assert!(wide.lines().nth(1).unwrap().contains("12345"), "{wide}");
+    }
+}
+
+#[test]
+fn findings_panel_names_the_users() {
+    let mut app = app_with(sample());
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Recent failures (f: findings)"), "{s}");
+    check_80_columns(
+        &s,
+        &["user", "episodes", "auth", "failed v", "unres", "top cause"],
+    );
+    press(&mut app, KeyCode::Char('f'));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Findings (f: recent failures)"), "{s}");
+    // Every finding some user shows is a line naming that user.
+    let rows = app.stats.rows(Table::Users);
+    let mut named = 0;
+    for f in [
+        Finding::CleartextBasic,
+        Finding::Ntlmv1,
+        Finding::NtlmFallback,
+        Finding::OversizedToken,
+    ] {
+        if let Some(r) = rows.iter().find(|r| r.finding(f) > 0) {
+            let label = proxy407::i18n::t(Lang::En, &format!("finding-{}-short", f.as_str()));
+            let line = line_with(&s, label);
+            assert!(line.contains(&r.key), "{f:?}: {line}");
+            named += 1;
+        }
+    }
+    for u in app.stats.lockout_users() {
+        assert!(line_with(&s, "lockout risk:").contains(&u), "{s}");
+        named += 1;
+    }
+    assert!(named > 0, "the sample shows no finding:\n{s}");
+    // From 120 columns both panels are shown, and the users table has a findings column.
+    let wide = screen(&app, 140, 30);
+    assert!(
+        wide.contains("Findings") && wide.contains("Recent failures"),
+        "{wide}"
+    );
+    let head = line_with(&wide, "findings");
+    assert!(head.contains("user"), "{head}");
+    // The key column is as wide as its keys: the numbers follow the names, not the edge.
+    let key_w = rows.iter().map(|r| cells(&r.key)).max().unwrap();
+    let at = column_of(head, "episodes").unwrap();
+    assert!(
+        at <= key_w + 4,
+        "episodes at column {at}, keys {key_w} wide: {head}"
+    );
+}
+
+#[test]
+fn dashboard_in_japanese_fits_80x24() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "tmux is missing"
+        );
+        eprintln!("note: tmux is missing; test skipped");
+        return;
+    }
+    let pcap = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/office-mix.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux {
+        socket: format!("p407-ja-{}", std::process::id()),
+    };
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "-c",
+        dir.path().to_str().unwrap(),
+        "env PS1='READY$ ' TERM=xterm-256color LANG=ja_JP.UTF-8 sh",
+    ]);
+    t.wait_for("READY$");
+    // The language comes from LANG.
+    let line = format!(
+        "{} dashboard {} --max-speed --out out; {ECHO_EXIT}",
+        env!("CARGO_BIN_EXE_proxy407"),
+        pcap.display()
+    );
+    t.cmd(&["send-keys", "-t", "e2e", "-l", &line]);
+    t.keys("Enter");
+    let s = t.wait_for("[キャプチャの終わり]");
+    for want in [
+        "再生 最高速",
+        "チャレンジ",
+        "原因別の失敗",
+        "最近の失敗",
+        "[ユーザー]",
+        "並び順：失敗 降順",
+    ] {
+        assert!(s.contains(want), "{want:?} not on screen:\n{s}");
+    }
+    check_80_columns(
+        &s,
+        &[
+            "ユーザー",
+            "エピソード",
+            "成功",
+            "失敗 v",
+            "未確定",
+            "主な原因",
+            "所見",
+        ],
+    );
+    // The causes panel names the causes in Japanese.
+    assert!(line_with(&s, "認証情報の誤り").contains('6'), "{s}");
+    t.keys("f");
+    let s = t.wait_for("所見（f：最近の失敗）");
+    assert!(line_with(&s, "ロックアウト危険：").contains("bob"), "{s}");
+    check_80_columns(&s, &["ユーザー", "エピソード", "成功", "失敗 v", "未確定"]);
+    t.keys("Right");
+    let s = t.wait_for("[クライアント]");
+    check_80_columns(
+        &s,
+        &[
+            "クライアント",
+            "エピソード",
+            "成功",
+            "失敗 v",
+            "未確定",
+            "主な原因",
+        ],
+    );
+    t.keys("?");
+    let s = t.wait_for(proxy407::i18n::t(Lang::Ja, "tui-help-close"));
+    for (_, id) in ui::HELP {
+        assert!(s.contains(proxy407::i18n::t(Lang::Ja, id)), "{id}:\n{s}");
+    }
+    for l in s.lines() {
+        assert!(cells(l) <= 80, "{l:?}");
+    }
+    t.keys("Escape");
+    t.wait_for("[クライアント]");
+    // e: the tables and the report, in Japanese.
+    t.keys("e");
+    t.wait_for("表とレポートを");
+    t.keys("q");
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0"), "{s}");
+    let export = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("an export directory");
+    assert!(export.join("users.csv").exists());
+    let html = std::fs::read_to_string(export.join("report.html")).expect("report.html");
+    assert!(html.contains("<html lang=\"ja\">") && html.contains("原因別の失敗"));
+    assert!(!html.contains("https://") && !html.contains("http://"));
+    // The capture had ended: the report's numbers are those of `analyze --json`.
+    let o = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+        .args(["analyze", "--json", "-q", pcap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = marks::check_marks(&html, &json, "the dashboard's report");
+    assert!(n >= 30, "{n} numbers");
 }

@@ -1000,6 +1000,11 @@ impl Stats {
         }
     }
 
+    /// A percentile (0–100) of the time to authenticate, in ms (the HTML report's curve).
+    pub(crate) fn time_to_auth_percentile(&self, p: f64) -> Option<f64> {
+        self.time_to_auth.percentile(p)
+    }
+
     /// Authenticated episodes with a time to authenticate.
     pub(crate) fn time_to_auth_samples(&self) -> u64 {
         self.time_to_auth.count()

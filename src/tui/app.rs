@@ -11,6 +11,7 @@
 //! terminal.
 
 use super::event::{EngineMsg, Progress};
+use crate::i18n::Lang;
 use crate::metrics::{Metrics, SensorCounters};
 use crate::model::{Cause, Episode, Finding, Notice, Outcome, Ts};
 use crate::pseudonym::{pseudonymize, Pseudonymizer};
@@ -57,18 +58,19 @@ impl SortCol {
         SortCol::LastSeen,
     ];
 
-    /// The column heading (the key column is named after the table).
-    pub(crate) fn title(self, table: Table) -> &'static str {
-        match self {
-            SortCol::Key => table.key_column(),
-            SortCol::Episodes => "episodes",
-            SortCol::Authenticated => "auth",
-            SortCol::Failed => "failed",
-            SortCol::Unresolved => "unres",
-            SortCol::TopCause => "top cause",
-            SortCol::P50 => "p50 ms",
-            SortCol::LastSeen => "last seen",
-        }
+    /// The column heading in a language (the key column is named after the table).
+    pub(crate) fn title_in(self, lang: Lang, table: Table) -> &'static str {
+        let id = match self {
+            SortCol::Key => crate::report::key_column_id(table),
+            SortCol::Episodes => "col-episodes",
+            SortCol::Authenticated => "col-auth",
+            SortCol::Failed => "col-failed",
+            SortCol::Unresolved => "col-unresolved",
+            SortCol::TopCause => "tui-col-top-cause",
+            SortCol::P50 => "tui-col-p50",
+            SortCol::LastSeen => "tui-col-last-seen",
+        };
+        crate::i18n::t(lang, id)
     }
 
     fn next(self) -> SortCol {
@@ -178,6 +180,11 @@ impl Store {
             .collect()
     }
 
+    /// Every kept episode, oldest first.
+    pub(crate) fn kept(&self) -> impl Iterator<Item = &Episode> {
+        self.latest.iter()
+    }
+
     /// Recently judged failed episodes, newest first.
     pub(crate) fn recent_failed(&self) -> impl Iterator<Item = &Episode> {
         self.recent_failed.iter().rev()
@@ -268,6 +275,59 @@ pub struct App {
     pub pseudonymizer: Option<Pseudonymizer>,
     /// `--metrics`: counts every episode once, as received, and the running counters.
     pub metrics: Option<Metrics>,
+    /// `--lang`: the language of every label.
+    pub lang: Lang,
+    /// The lower right panel shows the findings instead of the recent failures (`f`).
+    pub show_findings: bool,
+    /// The findings panel's lines, recomputed with the view.
+    findings: Vec<FindingUsers>,
+}
+
+/// A finding and the users showing it, most episodes first (for lockout risk: the most
+/// failed episodes within 10 minutes, the lockout window's default).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FindingUsers {
+    pub finding: Finding,
+    pub users: Vec<(String, u64)>,
+}
+
+/// The findings the panel names users for, in this order.
+pub const PANEL_FINDINGS: [Finding; 5] = [
+    Finding::LockoutRisk,
+    Finding::CleartextBasic,
+    Finding::Ntlmv1,
+    Finding::NtlmFallback,
+    Finding::OversizedToken,
+];
+
+/// The users of each finding of [`PANEL_FINDINGS`] that some user shows.
+pub fn finding_users(stats: &Stats) -> Vec<FindingUsers> {
+    let rows = stats.rows(Table::Users);
+    let lockout = stats.lockout_users();
+    PANEL_FINDINGS
+        .into_iter()
+        .filter_map(|f| {
+            let mut users: Vec<(String, u64)> = rows
+                .iter()
+                .filter_map(|r| match f {
+                    Finding::LockoutRisk => lockout
+                        .contains(&r.key)
+                        .then(|| (r.key.clone(), r.max_failures_10min)),
+                    _ => (r.finding(f) > 0).then(|| (r.key.clone(), r.finding(f))),
+                })
+                .collect();
+            if f == Finding::LockoutRisk {
+                // A lockout user beyond the key limit is still named.
+                for u in &lockout {
+                    if !users.iter().any(|(k, _)| k == u) {
+                        users.push((u.clone(), 0));
+                    }
+                }
+            }
+            users.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            (!users.is_empty()).then_some(FindingUsers { finding: f, users })
+        })
+        .collect()
 }
 
 impl App {
@@ -303,7 +363,15 @@ impl App {
             page: 10,
             pseudonymizer: None,
             metrics: None,
+            lang: Lang::En,
+            show_findings: false,
+            findings: Vec::new(),
         }
+    }
+
+    /// The findings panel's lines (as of the last view refresh).
+    pub fn findings(&self) -> &[FindingUsers] {
+        &self.findings
     }
 
     /// Adds judged episodes to what is shown (held back while paused).
@@ -457,6 +525,7 @@ impl App {
         });
         self.rows = rows;
         self.rows_of = Some(t);
+        self.findings = finding_users(&self.stats);
         self.dirty = false;
     }
 
@@ -609,6 +678,9 @@ impl App {
     fn on_navigation_key(&mut self, code: KeyCode) -> bool {
         match code {
             KeyCode::Char('?') => self.show_help = true,
+            KeyCode::Char('f') if self.view == View::Main => {
+                self.show_findings = !self.show_findings;
+            }
             KeyCode::Esc | KeyCode::Backspace => {
                 if matches!(self.view, View::Drill(_)) {
                     self.view = View::Main;

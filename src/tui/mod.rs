@@ -23,10 +23,12 @@
 //!   (`top anomaly http.bad_chunk 3`) when there is one.
 //! - **Tiles**: challenges (`407`s), authenticated, failed, unresolved episodes, users
 //!   failing (`+` when some failure has no user name), median time to authenticate.
-//! - **Failures by cause** as bars; the selected cause's remedy is shown below the bars
+//! - **Failures by cause** as bars; the selected cause's remedy (and, with room, its
+//!   prevention) is shown below the bars
 //!   (or in the footer on a small screen).
 //! - **Timeline**: challenges and failures per minute.
-//! - **Recent failures**: the latest failed episodes as they are judged.
+//! - **Recent failures**: the latest failed episodes as they are judged (or, with `f`, the
+//!   **findings** by user; both from 120 columns).
 //! - **Tables** of users, clients, proxies and targets (the numbers of `analyze` and of
 //!   `export`), sortable by any column, filterable by key.
 //! - **Drill-down**: Enter on a row lists that user's, client's, proxy's or target's
@@ -35,7 +37,8 @@
 //!
 //! Keys: `tab`/`shift-tab` panels, `←`/`→` or `1`–`4` tables, `↑`/`↓`/`PgUp`/`PgDn` move,
 //! `Enter` drill down, `Esc` back, `/` filter, `s` sort by the next column, `S` reverse,
-//! `p` pause, `+`/`-` replay speed, `e` export the tables, `?` help, `q` or Ctrl-C quit.
+//! `f` findings or recent failures, `p` pause, `+`/`-` replay speed, `e` export the tables
+//! and the HTML report, `?` help, `q` or Ctrl-C quit.
 //! Everything is readable without colour (brackets, `>` markers, words).
 //!
 //! The capture never waits on the screen: the engine runs on its own thread and sends the
@@ -54,7 +57,14 @@
 //! timeline) since the start, and the same tables of the interval since the previous export
 //! in `interval/`; the records themselves go to `--records`. Ctrl-C or SIGTERM stops the
 //! capture, judges what is pending and writes the last export: nothing is lost. `e` in the
-//! dashboard writes the same export (into `--out`, default `./proxy407-export`).
+//! dashboard writes the same export (into `--out`, default `./proxy407-export`) and, beside
+//! the tables, the HTML report of `analyze --html` (`report.html`, [`write_report`]).
+//!
+//! `--lang ja|en` (default from the locale) sets every label, the help and the report's
+//! language. `f` shows the **findings** panel (lockout-risk users by name with their failed
+//! episodes in 10 minutes, cleartext Basic, NTLMv1, Kerberos→NTLM fallback, oversized
+//! tokens) in place of the recent failures; from 120 columns both are shown. The users and
+//! clients tables have a findings column; every column is as wide as its content.
 //!
 //! `--metrics ADDR` serves Prometheus metrics of what the screen counts ([`crate::metrics`]),
 //! and `--records DIR` streams the final episodes, written on the engine thread.
@@ -109,6 +119,8 @@ pub struct Options {
     /// `--metrics`: where `GET /metrics` is served, and the metrics every received episode
     /// and counter goes into.
     pub metrics: Option<(std::net::SocketAddr, crate::metrics::Metrics)>,
+    /// `--lang`: the language of the screen and of the report `e` writes.
+    pub lang: crate::i18n::Lang,
 }
 
 /// The name prefix of export subdirectories (only those are ever removed by rotation).
@@ -175,6 +187,33 @@ fn prune(out: &Path, keep: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The file name of the HTML report that `e` writes beside the tables.
+pub const REPORT_FILE: &str = "report.html";
+
+/// Writes the HTML report of what the dashboard has settled ([`crate::html`]) into `dir`,
+/// beside the exported tables, in the dashboard's language: the same report as
+/// `analyze --html`, with the failed episodes the dashboard still keeps.
+pub fn write_report(app: &App, dir: &Path) -> anyhow::Result<PathBuf> {
+    let p = &app.progress;
+    let summary = crate::stats::Summary::build(
+        &app.settled,
+        &p.capture,
+        &p.http,
+        &p.anomalies,
+        &p.floods,
+        &app.notices,
+        10,
+    );
+    let mut failed = crate::html::FailedEpisodes::new();
+    for e in app.store.kept() {
+        failed.add(e);
+    }
+    let html = crate::html::render(&app.settled, &summary, app.lang, &failed)?;
+    let path = dir.join(REPORT_FILE);
+    std::fs::write(&path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
 /// One status line (headless mode).
 pub(crate) fn status_line(app: &App) -> String {
     let t = app.stats.totals();
@@ -232,6 +271,7 @@ async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Re
     app.store = app::Store::new(opts.keep_episodes);
     app.set_limits(opts.stats_limits);
     app.metrics = opts.metrics.as_ref().map(|(_, m)| m.clone());
+    app.lang = opts.lang;
     if opts.headless {
         headless(&mut app, rx, &ctrl, &opts).await
     } else {
@@ -403,7 +443,11 @@ async fn interactive(
             m = rx.recv(), if open => match m {
                 Some(m) => {
                     if let Some(Err(e)) = exporter.on_engine(app, m, opts) {
-                        app.status = Some(format!("export failed: {e:#}"));
+                        app.status = Some(crate::i18n::tf(
+                            app.lang,
+                            "tui-export-failed",
+                            crate::i18n::Args::new().s("error", format!("{e:#}")),
+                        ));
                     }
                 }
                 None => open = false,
@@ -415,9 +459,21 @@ async fn interactive(
                     match app.on_key(k) {
                         Action::Quit => break,
                         Action::Export => {
-                            app.status = Some(match exporter.export(app, opts, None) {
-                                Ok(d) => format!("exported the tables to {}", d.display()),
-                                Err(e) => format!("export failed: {e:#}"),
+                            let done = exporter
+                                .export(app, opts, None)
+                                .and_then(|d| write_report(app, &d).map(|_| d));
+                            let lang = app.lang;
+                            app.status = Some(match done {
+                                Ok(d) => crate::i18n::tf(
+                                    lang,
+                                    "tui-exported",
+                                    crate::i18n::Args::new().s("dir", d.display().to_string()),
+                                ),
+                                Err(e) => crate::i18n::tf(
+                                    lang,
+                                    "tui-export-failed",
+                                    crate::i18n::Args::new().s("error", format!("{e:#}")),
+                                ),
                             });
                         }
                         Action::Pause(p) => ctrl.set_paused(p),

@@ -2,12 +2,16 @@
 //! view is tested with ratatui's `TestBackend`. Fits 80×24 and gives extra room to the
 //! tables and the cause panel. Readable without colour: the selected tab is in brackets,
 //! the selected row and cause carry a `>` marker, the sort column an arrow, and states such
-//! as `PAUSED` are words.
+//! as `PAUSED` are words. Every label comes from the language's catalogue
+//! ([`crate::i18n`], `--lang`); widths are display widths (a CJK character takes two
+//! cells), header lines are built of whole fields that fit (none is cut), and a table's
+//! columns are sized to their content, dropping the last ones that do not fit.
 
 use super::app::{App, Focus, SortCol, SourceKind, View};
-use crate::model::{Cause, Episode, Outcome, Ts};
+use crate::i18n::{self, Args, Lang};
+use crate::model::{Cause, Episode, Finding, Outcome, Ts};
 use crate::stats::{KeyRow, Table};
-use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::layout::{Constraint, Direction, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table as TableWidget, Wrap};
@@ -16,12 +20,14 @@ use ratatui::Frame;
 const BOLD: Style = Style::new().add_modifier(Modifier::BOLD);
 const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
+/// The screen width from which the findings panel has a column of its own.
+const WIDE_FINDINGS: u16 = 120;
+
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let area = f.area();
     if area.width < 60 || area.height < 16 {
-        let p = Paragraph::new("proxy407: the terminal is too small (needs 60x16; 80x24 is best)")
-            .wrap(Wrap { trim: true });
+        let p = Paragraph::new(i18n::t(app.lang, "tui-too-small")).wrap(Wrap { trim: true });
         f.render_widget(p, area);
         return;
     }
@@ -41,20 +47,38 @@ pub fn draw(f: &mut Frame, app: &App) {
     draw_tiles(f, app, rows[1]);
     match &app.view {
         View::Main => {
+            let wide = area.width >= WIDE_FINDINGS;
+            let split: &[Constraint] = if wide {
+                &[
+                    Constraint::Percentage(40),
+                    Constraint::Percentage(30),
+                    Constraint::Percentage(30),
+                ]
+            } else {
+                &[Constraint::Percentage(55), Constraint::Percentage(45)]
+            };
             let mid = Layout::default()
                 .direction(Direction::Horizontal)
-                .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .constraints(split)
                 .split(rows[2]);
             draw_causes(f, app, mid[0]);
+            let right_col = if wide { mid[2] } else { mid[1] };
             let right = Layout::default()
                 .direction(Direction::Vertical)
                 .constraints([
                     Constraint::Length(4 + (middle - 10) / 2),
                     Constraint::Min(3),
                 ])
-                .split(mid[1]);
+                .split(right_col);
             draw_timeline(f, app, right[0]);
-            draw_recent(f, app, right[1]);
+            if wide {
+                draw_findings(f, app, mid[1], true);
+                draw_recent(f, app, right[1], true);
+            } else if app.show_findings {
+                draw_findings(f, app, right[1], false);
+            } else {
+                draw_recent(f, app, right[1], false);
+            }
             draw_table(f, app, rows[3]);
         }
         View::Drill(_) => {
@@ -67,7 +91,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
     draw_footer(f, app, rows[4]);
     if app.show_help {
-        draw_help(f, area);
+        draw_help(f, app.lang, area);
     }
 }
 
@@ -119,7 +143,9 @@ pub fn clock(ts: Ts) -> String {
     hms(ts.0.rem_euclid(86_400_000_000))
 }
 
+/// The capture's health word: ok, or lossy with what was lost.
 fn health(app: &App) -> (String, bool) {
+    let lang = app.lang;
     let c = &app.progress.capture;
     let drops = app
         .progress
@@ -130,35 +156,71 @@ fn health(app: &App) -> (String, bool) {
         + app.progress.source.if_dropped.unwrap_or(0);
     let mut bad = Vec::new();
     if drops > 0 {
-        bad.push("drops");
+        bad.push(i18n::t(lang, "tui-bad-drops"));
     }
     if c.gap_bytes > 0 {
-        bad.push("gaps");
+        bad.push(i18n::t(lang, "tui-bad-gaps"));
     }
     if c.truncated_packets > 0 {
-        bad.push("truncated");
+        bad.push(i18n::t(lang, "tui-bad-truncated"));
     }
     if c.decode_errors > 0 {
-        bad.push("decode errors");
+        bad.push(i18n::t(lang, "tui-bad-decode"));
     }
     if c.flow_limit_hits > 0 {
-        bad.push("limits hit");
+        bad.push(i18n::t(lang, "tui-bad-limits"));
     }
     if bad.is_empty() {
-        ("ok".into(), true)
+        (i18n::t(lang, "tui-ok").into(), true)
     } else {
-        (format!("LOSSY ({})", bad.join(", ")), false)
+        (
+            i18n::tf(
+                lang,
+                "tui-lossy",
+                Args::new().s("list", bad.join(if lang == Lang::Ja { "、" } else { ", " })),
+            ),
+            false,
+        )
+    }
+}
+
+/// Display width of a line's spans.
+fn spans_width(spans: &[Span]) -> usize {
+    spans.iter().map(|s| i18n::width(&s.content)).sum()
+}
+
+/// Appends whole fields (each with its two leading spaces) while they fit in `width`.
+fn push_fitting(line: &mut Vec<Span<'static>>, width: usize, fields: Vec<Span<'static>>) {
+    let mut used = spans_width(line);
+    for f in fields {
+        let w = i18n::width(&f.content);
+        if used + w > width {
+            continue;
+        }
+        used += w;
+        line.push(f);
     }
 }
 
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
+    let lang = app.lang;
+    let t = |id: &str| i18n::t(lang, id);
+    let width = area.width as usize;
     let c = &app.progress.capture;
     let mode = match app.kind {
-        SourceKind::Live => "LIVE".to_string(),
+        SourceKind::Live => t("tui-live").to_string(),
         SourceKind::Replay => match app.speed {
-            Some(s) if s >= 1.0 => format!("REPLAY x{s:.0}"),
-            Some(s) => format!("REPLAY x{s:.2}"),
-            None => "REPLAY max speed".to_string(),
+            Some(s) if s >= 1.0 => i18n::tf(
+                lang,
+                "tui-replay",
+                Args::new().s("speed", format!("{s:.0}")),
+            ),
+            Some(s) => i18n::tf(
+                lang,
+                "tui-replay",
+                Args::new().s("speed", format!("{s:.2}")),
+            ),
+            None => t("tui-replay-max").to_string(),
         },
     };
     let (pps, bps) = app.rates().unwrap_or((0.0, 0.0));
@@ -167,41 +229,48 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         Span::styled(format!("{mode} "), BOLD),
     ];
     if app.paused {
-        l1.push(Span::styled("[PAUSED] ", BOLD.fg(Color::Yellow)));
+        l1.push(Span::styled(
+            format!("{} ", t("tui-paused")),
+            BOLD.fg(Color::Yellow),
+        ));
     }
     if app.finished {
         let word = match app.kind {
-            SourceKind::Replay => "[END OF CAPTURE] ",
-            SourceKind::Live => "[STOPPED] ",
+            SourceKind::Replay => t("tui-end"),
+            SourceKind::Live => t("tui-stopped"),
         };
-        l1.push(Span::styled(word, BOLD));
+        l1.push(Span::styled(format!("{word} "), BOLD));
     }
     let stats = format!(
-        "  elapsed {}  {} pkt/s  {}b/s",
-        hms(app.elapsed_us()),
-        human(pps),
-        human(bps)
+        "  {}",
+        i18n::tf(
+            lang,
+            "tui-rates",
+            Args::new()
+                .s("elapsed", hms(app.elapsed_us()))
+                .s("pps", human(pps))
+                .s("bps", human(bps))
+        )
     );
-    let used: usize = l1.iter().map(|s| s.content.chars().count()).sum();
-    let room = (area.width as usize)
-        .saturating_sub(used + stats.chars().count())
-        .max(12);
-    let label: String = if app.source_label.chars().count() > room {
-        let mut l: String = app.source_label.chars().take(room - 1).collect();
+    let used = spans_width(&l1);
+    let room = width.saturating_sub(used + i18n::width(&stats)).max(12);
+    let label = if i18n::width(&app.source_label) > room {
+        let mut l = i18n::cut(&app.source_label, room);
+        l.pop();
         l.push('~');
         l
     } else {
         app.source_label.clone()
     };
     l1.push(Span::raw(label));
-    l1.push(Span::raw(stats));
+    push_fitting(&mut l1, width, vec![Span::raw(stats)]);
     let drops = match (app.progress.source.kernel_dropped, c.kernel_dropped) {
         (Some(d), _) | (None, Some(d)) => d.to_string(),
         (None, None) => "n/a".into(),
     };
     let (h, ok) = health(app);
     let mut l2 = vec![
-        Span::raw("capture "),
+        Span::raw(format!("{} ", t("tui-capture"))),
         Span::styled(
             h,
             if ok {
@@ -211,20 +280,35 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             },
         ),
     ];
+    let mut fields: Vec<Span<'static>> = Vec::new();
     if let Some((a, n)) = app.progress.anomalies.largest() {
-        l2.push(Span::styled(
-            format!("  top anomaly {a} {n}"),
+        fields.push(Span::styled(
+            format!(
+                "  {}",
+                i18n::tf(
+                    lang,
+                    "tui-top-anomaly",
+                    Args::new().s("name", a.to_string()).n("n", n)
+                )
+            ),
             Style::new().fg(Color::Yellow),
         ));
     }
     // A connection flood or scan against a proxy (docs/verdicts.md §3.11), the largest one.
     if let Some(fl) = app.progress.floods.first() {
-        l2.push(Span::styled(
+        fields.push(Span::styled(
             format!(
-                "  flood or scan vs {}: {}{} sources",
-                crate::stats::proxy_key(fl.proxy_ip, fl.proxy_port),
-                fl.sources,
-                if fl.sources_capped { "+" } else { "" }
+                "  {}",
+                i18n::tf(
+                    lang,
+                    "tui-flood",
+                    Args::new()
+                        .s("proxy", crate::stats::proxy_key(fl.proxy_ip, fl.proxy_port))
+                        .s(
+                            "sources",
+                            format!("{}{}", fl.sources, if fl.sources_capped { "+" } else { "" })
+                        )
+                )
             ),
             BOLD.fg(Color::Red),
         ));
@@ -236,23 +320,38 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
             .iter()
             .map(|(name, n)| format!("{name} {n}"))
             .collect();
-        l2.push(Span::raw(format!("  via {}", via.join(", "))));
+        fields.push(Span::raw(format!(
+            "  {}",
+            i18n::tf(lang, "tui-via", Args::new().s("list", via.join(", ")))
+        )));
     }
-    l2.push(Span::raw(format!(
-        "  packets {}  drops {}  gap bytes {}  truncated {}  decode errors {}  TLS-to-proxy {}  open {} settling {}",
-        c.packets,
-        drops,
-        c.gap_bytes,
-        c.truncated_packets,
-        c.decode_errors,
-        c.tls_proxy_connections,
-        app.progress.open_episodes,
-        app.progress.settling_episodes
-    )));
+    // The counters, most telling first; those that do not fit are left out, not cut.
+    let counter =
+        |id: &str, v: String| Span::raw(format!("  {}", i18n::tf(lang, id, Args::new().s("n", v))));
+    fields.extend([
+        counter("tui-packets", c.packets.to_string()),
+        counter("tui-drops", drops),
+        counter("tui-gap-bytes", c.gap_bytes.to_string()),
+        counter("tui-truncated", c.truncated_packets.to_string()),
+        counter("tui-decode-errors", c.decode_errors.to_string()),
+        counter("tui-tls", c.tls_proxy_connections.to_string()),
+        Span::raw(format!(
+            "  {}",
+            i18n::tf(
+                lang,
+                "tui-open",
+                Args::new()
+                    .s("open", app.progress.open_episodes.to_string())
+                    .s("settling", app.progress.settling_episodes.to_string())
+            )
+        )),
+    ]);
+    push_fitting(&mut l2, width, fields);
     f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
 }
 
 fn draw_tiles(f: &mut Frame, app: &App, area: Rect) {
+    let lang = app.lang;
     let t = app.stats.totals();
     let median = app
         .stats
@@ -265,15 +364,23 @@ fn draw_tiles(f: &mut Frame, app: &App, area: Rect) {
     }
     let tiles: [(&str, String, Color); 6] = [
         (
-            "Challenges",
+            "tui-tile-challenges",
             app.stats.challenges().to_string(),
             Color::Cyan,
         ),
-        ("Authenticated", t.authenticated.to_string(), Color::Green),
-        ("Failed", t.failed.to_string(), Color::Red),
-        ("Unresolved", t.unresolved.to_string(), Color::Yellow),
-        ("Users failing", users, Color::Red),
-        ("Median auth", median, Color::Cyan),
+        (
+            "tui-tile-authenticated",
+            t.authenticated.to_string(),
+            Color::Green,
+        ),
+        ("tui-tile-failed", t.failed.to_string(), Color::Red),
+        (
+            "tui-tile-unresolved",
+            t.unresolved.to_string(),
+            Color::Yellow,
+        ),
+        ("tui-tile-users", users, Color::Red),
+        ("tui-tile-median", median, Color::Cyan),
     ];
     let cols = Layout::default()
         .direction(Direction::Horizontal)
@@ -282,7 +389,7 @@ fn draw_tiles(f: &mut Frame, app: &App, area: Rect) {
     for ((label, value, color), r) in tiles.into_iter().zip(cols.iter()) {
         let p = Paragraph::new(vec![
             Line::from(Span::styled(
-                label,
+                i18n::cut(i18n::t(lang, label), r.width as usize),
                 Style::new().add_modifier(Modifier::DIM),
             )),
             Line::from(Span::styled(value, BOLD.fg(color))),
@@ -301,14 +408,23 @@ fn focused_block(title: impl Into<Line<'static>>, focused: bool) -> Block<'stati
     }
 }
 
-fn draw_causes(f: &mut Frame, app: &App, area: Rect) {
-    let focused = app.focus == Focus::Causes;
-    let title = if focused {
-        " Failures by cause * "
+/// A panel title: ` text ` (with ` * ` when focused), cut to the panel's width.
+fn panel_title(text: &str, focused: bool, width: u16) -> String {
+    let t = if focused {
+        format!(" {text} * ")
     } else {
-        " Failures by cause "
+        format!(" {text} ")
     };
-    let block = focused_block(title, focused);
+    i18n::cut(&t, (width as usize).saturating_sub(2))
+}
+
+fn draw_causes(f: &mut Frame, app: &App, area: Rect) {
+    let lang = app.lang;
+    let focused = app.focus == Focus::Causes;
+    let block = focused_block(
+        panel_title(i18n::t(lang, "tui-causes"), focused, area.width),
+        focused,
+    );
     let inner = block.inner(area);
     f.render_widget(block, area);
     let counts: Vec<(Cause, u64)> = Cause::ALL
@@ -330,17 +446,40 @@ fn draw_causes(f: &mut Frame, app: &App, area: Rect) {
                 Style::new()
             };
             Line::from(vec![
-                Span::styled(format!("{marker}{:<17} ", c.as_str()), style),
+                Span::styled(
+                    format!(
+                        "{marker}{} ",
+                        i18n::pad_right(
+                            &i18n::cut(i18n::t(lang, &format!("cause-{}-short", c.as_str())), 17),
+                            17
+                        )
+                    ),
+                    style,
+                ),
                 Span::styled("█".repeat(len.min(bar_w)), Style::new().fg(Color::Red)),
                 Span::raw(format!(" {n}")),
             ])
         })
         .collect();
-    if inner.height as usize > Cause::ALL.len() + 1 {
-        lines.push(Line::from(Span::styled(
-            format!("remedy: {}", sel.remedy()),
-            Style::new().add_modifier(Modifier::ITALIC),
-        )));
+    let room = (inner.height as usize).saturating_sub(Cause::ALL.len());
+    let italic = Style::new().add_modifier(Modifier::ITALIC);
+    let remedy = i18n::tf(
+        lang,
+        "tui-remedy",
+        Args::new().s("text", crate::report::cause_remedy(lang, sel)),
+    );
+    let prevent = i18n::tf(
+        lang,
+        "tui-prevent",
+        Args::new().s("text", crate::report::cause_prevention(lang, sel)),
+    );
+    let w = (inner.width as usize).max(1);
+    let remedy_rows = i18n::width(&remedy).div_ceil(w);
+    if room >= 1 {
+        lines.push(Line::from(Span::styled(remedy, italic)));
+    }
+    if room > remedy_rows {
+        lines.push(Line::from(Span::styled(prevent, italic)));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
@@ -360,31 +499,44 @@ fn spark(values: &[u64], max: u64) -> String {
 }
 
 fn draw_timeline(f: &mut Frame, app: &App, area: Rect) {
+    let lang = app.lang;
     let tl = app.stats.timeline();
     let w = (area.width as usize).saturating_sub(2 + 6);
     let start = tl.len().saturating_sub(w);
     let shown = tl.get(start..).unwrap_or(&[]);
     let title = match (shown.first(), shown.last()) {
-        (Some(a), Some(b)) => format!(
-            " Timeline/min {}-{} ",
-            &clock(a.minute)[..5],
-            &clock(b.minute)[..5]
+        (Some(a), Some(b)) => i18n::tf(
+            lang,
+            "tui-timeline-span",
+            Args::new()
+                .s(
+                    "from",
+                    clock(a.minute).get(..5).unwrap_or_default().to_string(),
+                )
+                .s(
+                    "to",
+                    clock(b.minute).get(..5).unwrap_or_default().to_string(),
+                ),
         ),
-        _ => " Timeline per minute ".to_string(),
+        _ => i18n::t(lang, "tui-timeline").to_string(),
     };
-    let block = Block::default().borders(Borders::ALL).title(title);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(panel_title(&title, false, area.width));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let ch: Vec<u64> = shown.iter().map(|r| r.challenges).collect();
     let fl: Vec<u64> = shown.iter().map(|r| r.failed).collect();
     let max = ch.iter().chain(fl.iter()).copied().max().unwrap_or(0);
+    let labels = [i18n::t(lang, "tui-407s"), i18n::t(lang, "tui-fail")];
+    let lw = labels.iter().map(|l| i18n::width(l)).max().unwrap_or(0) + 2;
     let lines = vec![
         Line::from(vec![
-            Span::raw("407s  "),
+            Span::raw(i18n::pad_right(labels[0], lw)),
             Span::styled(spark(&ch, max), Style::new().fg(Color::Cyan)),
         ]),
         Line::from(vec![
-            Span::raw("fail  "),
+            Span::raw(i18n::pad_right(labels[1], lw)),
             Span::styled(spark(&fl, max), Style::new().fg(Color::Red)),
         ]),
     ];
@@ -397,9 +549,14 @@ fn who(e: &Episode) -> String {
         .unwrap_or_else(|| format!("({})", e.client_ip))
 }
 
-fn draw_recent(f: &mut Frame, app: &App, area: Rect) {
+fn draw_recent(f: &mut Frame, app: &App, area: Rect, wide: bool) {
     let focused = app.focus == Focus::Recent;
-    let block = focused_block(" Recent failures ", focused);
+    let title = if wide {
+        i18n::t(app.lang, "tui-recent")
+    } else {
+        i18n::t(app.lang, "tui-recent-toggle")
+    };
+    let block = focused_block(panel_title(title, false, area.width), focused);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let lines: Vec<Line> = app
@@ -424,6 +581,67 @@ fn draw_recent(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// The findings panel: the users of each finding by name (lockout risk with its failures
+/// in 10 minutes), one finding a line, as many names as fit.
+fn draw_findings(f: &mut Frame, app: &App, area: Rect, wide: bool) {
+    let lang = app.lang;
+    let title = if wide {
+        i18n::t(lang, "tui-findings-wide")
+    } else {
+        i18n::t(lang, "tui-findings")
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(panel_title(title, false, area.width));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = inner.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    for fu in app.findings() {
+        let label = i18n::t(lang, &format!("finding-{}-short", fu.finding.as_str()));
+        let mut spans = vec![Span::styled(
+            i18n::tf(lang, "tui-finding-label", Args::new().s("label", label)),
+            BOLD.fg(if fu.finding == Finding::LockoutRisk {
+                Color::Red
+            } else {
+                Color::Yellow
+            }),
+        )];
+        let mut used = i18n::width(&spans[0].content);
+        for (i, (user, n)) in fu.users.iter().enumerate() {
+            let text = match fu.finding {
+                Finding::LockoutRisk => i18n::tf(
+                    lang,
+                    "tui-lockout-user",
+                    Args::new().s("user", user.clone()).n("n", *n),
+                ),
+                _ => format!("{user} {n}"),
+            };
+            let sep = if i == 0 { "" } else { ", " };
+            let more = format!(", +{}", fu.users.len() - i);
+            let piece = format!("{sep}{text}");
+            let last = i + 1 == fu.users.len();
+            let need = i18n::width(&piece) + if last { 0 } else { i18n::width(&more) };
+            if used + need > width && i > 0 {
+                spans.push(Span::raw(more));
+                break;
+            }
+            // The first name is shown even when it must be cut, marked with `…`.
+            let piece = i18n::cut(&piece, width.saturating_sub(used));
+            used += i18n::width(&piece);
+            spans.push(Span::raw(piece));
+        }
+        lines.push(Line::from(spans));
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            i18n::t(lang, "tui-findings-none"),
+            Style::new().add_modifier(Modifier::DIM),
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
 fn cell_value(r: &KeyRow, c: SortCol) -> String {
     match c {
         SortCol::Key => r.key.clone(),
@@ -437,76 +655,185 @@ fn cell_value(r: &KeyRow, c: SortCol) -> String {
     }
 }
 
+/// Short names of a row's findings (the findings column of the users and clients tables).
+pub fn findings_cell(r: &KeyRow) -> String {
+    let short = |f: Finding| match f {
+        Finding::LockoutRisk => "lockout",
+        Finding::CleartextBasic => "basic",
+        Finding::NtlmFallback => "fallback",
+        Finding::Ntlmv1 => "ntlmv1",
+        Finding::StaleNonce => "stale",
+        Finding::OversizedToken => "big-token",
+        Finding::CaptureGap => "gap",
+    };
+    let v: Vec<&str> = Finding::ALL
+        .into_iter()
+        .filter(|f| *f != Finding::StaleNonce && r.finding(*f) > 0)
+        .map(short)
+        .collect();
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(",")
+    }
+}
+
+/// A column of the visible table.
+#[derive(Clone, Copy, PartialEq)]
+enum Col {
+    Sort(SortCol),
+    Findings,
+}
+
 fn draw_table(f: &mut Frame, app: &App, area: Rect) {
+    let lang = app.lang;
+    let t = |id: &str| i18n::t(lang, id);
     let focused = app.focus == Focus::Table;
     let mut tabs: Vec<Span> = vec![Span::raw(" ")];
-    for t in Table::ALL {
-        let name = match t {
-            Table::Users => "Users",
-            Table::Clients => "Clients",
-            Table::Proxies => "Proxies",
-            Table::Targets => "Targets",
+    for tb in Table::ALL {
+        let name = match tb {
+            Table::Users => t("tui-tab-users"),
+            Table::Clients => t("tui-tab-clients"),
+            Table::Proxies => t("tui-tab-proxies"),
+            Table::Targets => t("tui-tab-targets"),
         };
-        if t == app.table {
+        if tb == app.table {
             tabs.push(Span::styled(format!("[{name}]"), BOLD));
         } else {
             tabs.push(Span::raw(format!(" {name} ")));
         }
     }
     let sort = app.sort[app.table as usize];
-    tabs.push(Span::raw(format!(
-        " sort: {} {} ",
-        sort.col.title(app.table),
-        if sort.desc { "desc" } else { "asc" }
-    )));
+    let mut extra = vec![Span::raw(format!(
+        " {} ",
+        i18n::tf(
+            lang,
+            "tui-sort",
+            Args::new().s("col", sort.col.title_in(lang, app.table)).s(
+                "dir",
+                if sort.desc {
+                    t("tui-desc")
+                } else {
+                    t("tui-asc")
+                }
+            )
+        )
+    ))];
     if !app.filter.is_empty() || app.filter_editing {
-        tabs.push(Span::styled(format!("filter: {} ", app.filter), BOLD));
+        extra.push(Span::styled(
+            format!(
+                "{} ",
+                i18n::tf(
+                    lang,
+                    "tui-filter",
+                    Args::new().s("text", app.filter.clone())
+                )
+            ),
+            BOLD,
+        ));
     }
     let rows_total = app.stats.row_count(app.table);
-    tabs.push(Span::raw(format!("({}/{}) ", app.rows().len(), rows_total)));
+    extra.push(Span::raw(format!("({}/{}) ", app.rows().len(), rows_total)));
+    push_fitting(&mut tabs, (area.width as usize).saturating_sub(2), extra);
     let block = focused_block(Line::from(tabs), focused);
-    let wide = area.width >= 90;
-    let cols: Vec<SortCol> = SortCol::ALL
-        .iter()
-        .copied()
-        .filter(|c| wide || *c != SortCol::LastSeen)
-        .collect();
-    let header = Row::new(cols.iter().map(|c| {
-        let mut t = c.title(app.table).to_string();
-        if *c == sort.col {
-            t.push_str(if sort.desc { " v" } else { " ^" });
+    let mut cols: Vec<Col> = SortCol::ALL.iter().copied().map(Col::Sort).collect();
+    if matches!(app.table, Table::Users | Table::Clients) {
+        // Right after the main cause: a finding matters more than the median or last seen.
+        let at = cols
+            .iter()
+            .position(|c| *c == Col::Sort(SortCol::TopCause))
+            .map_or(cols.len(), |i| i + 1);
+        cols.insert(at, Col::Findings);
+    }
+    let title = |c: Col| -> String {
+        match c {
+            Col::Sort(s) => {
+                let mut h = s.title_in(lang, app.table).to_string();
+                if s == sort.col {
+                    h.push_str(if sort.desc { " v" } else { " ^" });
+                }
+                h
+            }
+            Col::Findings => t("col-findings").to_string(),
         }
-        Cell::from(t)
-    }))
-    .style(BOLD.add_modifier(Modifier::UNDERLINED));
-    let rows = app
-        .rows()
+    };
+    let value = |r: &KeyRow, c: Col| -> String {
+        match c {
+            Col::Sort(s) => cell_value(r, s),
+            Col::Findings => findings_cell(r),
+        }
+    };
+    // Each column as wide as its widest cell or its heading (with room for the sort arrow);
+    // the key column at most 40 cells, and the last columns left out when they do not fit.
+    let shown_rows = app.rows();
+    let visible = shown_rows.iter().take(200);
+    let mut widths: Vec<usize> = cols
         .iter()
-        .map(|r| Row::new(cols.iter().map(|c| Cell::from(cell_value(r, *c)))));
-    let widths: Vec<Constraint> = cols
-        .iter()
-        .map(|c| match c {
-            SortCol::Key => Constraint::Min(14),
-            SortCol::Episodes => Constraint::Length(10),
-            SortCol::TopCause => Constraint::Length(17),
-            SortCol::LastSeen => Constraint::Length(11),
-            SortCol::P50 => Constraint::Length(8),
-            _ => Constraint::Length(8),
+        .map(|c| {
+            let head = match c {
+                Col::Sort(s) => {
+                    i18n::width(s.title_in(lang, app.table)) + if *s == sort.col { 2 } else { 0 }
+                }
+                Col::Findings => i18n::width(t("col-findings")),
+            };
+            let body = visible
+                .clone()
+                .map(|r| i18n::width(&value(r, *c)))
+                .max()
+                .unwrap_or(0);
+            let w = head.max(body);
+            match c {
+                Col::Sort(SortCol::Key) => w.clamp(8, 40),
+                Col::Sort(SortCol::TopCause) => w.min(17),
+                Col::Findings => w.min(24),
+                _ => w,
+            }
         })
         .collect();
-    let table = TableWidget::new(rows, widths)
+    // Borders (2), the highlight symbol (1), one space between columns.
+    let room = (area.width as usize).saturating_sub(3);
+    while cols.len() > 2 {
+        let need: usize = widths.iter().sum::<usize>() + widths.len().saturating_sub(1);
+        if need <= room {
+            break;
+        }
+        cols.pop();
+        widths.pop();
+    }
+    let others: usize = widths.iter().skip(1).map(|w| w + 1).sum();
+    if let Some(k) = widths.first_mut() {
+        *k = (*k).min(room.saturating_sub(others)).max(1);
+    }
+    let header = Row::new(cols.iter().map(|c| Cell::from(title(*c))))
+        .style(BOLD.add_modifier(Modifier::UNDERLINED));
+    let rows = shown_rows.iter().map(|r| {
+        Row::new(cols.iter().map(|c| {
+            let v = value(r, *c);
+            let w = widths
+                .get(cols.iter().position(|x| x == c).unwrap_or(0))
+                .copied()
+                .unwrap_or(0);
+            Cell::from(i18n::cut(&v, w))
+        }))
+    });
+    let constraints: Vec<Constraint> = widths
+        .iter()
+        .map(|w| Constraint::Length(u16::try_from(*w).unwrap_or(u16::MAX)))
+        .collect();
+    let table = TableWidget::new(rows, constraints)
         .header(header)
         .block(block)
         .column_spacing(1)
+        .flex(Flex::Start)
         .highlight_symbol(">")
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let mut state = ratatui::widgets::TableState::default().with_selected(app.selected_row());
     f.render_stateful_widget(table, area, &mut state);
-    if app.rows().is_empty() {
+    if shown_rows.is_empty() {
         let msg = if app.filter.is_empty() {
-            "no episodes yet"
+            t("tui-no-episodes")
         } else {
-            "no row matches the filter"
+            t("tui-no-match")
         };
         let r = Rect {
             x: area.x + 2,
@@ -520,13 +847,14 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
     let View::Drill(d) = &app.view else { return };
+    let lang = app.lang;
+    let t = |id: &str| i18n::t(lang, id);
     let eps = app.drill_episodes();
     let failed = eps.iter().filter(|e| e.outcome == Outcome::Failed).count();
     let kind = match d.table {
-        Table::Users => "user",
-        Table::Clients => "client",
-        Table::Proxies => "proxy",
-        Table::Targets => "target",
+        // The key column is `client_ip`; the title says what it is.
+        Table::Clients => t("tui-d-client"),
+        tb => t(crate::report::key_column_id(tb)),
     };
     // The counts are the aggregate's; the list is what the store still keeps.
     let (n, nf) = app
@@ -536,42 +864,55 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
             (r.episodes, r.failed)
         });
     let kept = if (eps.len() as u64) < n {
-        format!("; the latest {} kept, older ones are gone", eps.len())
+        i18n::tf(lang, "tui-drill-kept", Args::new().n("n", eps.len() as u64))
     } else {
         String::new()
     };
     let title = format!(
-        " Episodes of {kind} {}: {n} episodes, {nf} failed{kept} (Esc: back) ",
-        d.key
+        " {} ",
+        i18n::tf(
+            lang,
+            "tui-drill-title",
+            Args::new()
+                .s("kind", kind)
+                .s("key", d.key.clone())
+                .s("n", n.to_string())
+                .s("failed", nf.to_string())
+                .s("kept", kept)
+        )
     );
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(title, BOLD))
         .border_style(BOLD.fg(Color::Cyan));
     let other = match d.table {
-        Table::Users => "client",
-        _ => "user",
+        Table::Users => t("tui-d-client"),
+        _ => t("tui-d-user"),
     };
     // Narrow screens drop the id and the client/user column; wide ones add the target.
     let narrow = area.width < 100;
     let wide = area.width >= 120;
-    let mut cols: Vec<(&str, Constraint)> = vec![("start", Constraint::Length(8))];
+    let len = |id: &str, min: u16| Constraint::Length((i18n::width(t(id)) as u16).max(min));
+    let mut cols: Vec<(&str, Constraint)> = vec![(t("tui-d-start"), len("tui-d-start", 8))];
     if !narrow {
-        cols.push(("id", Constraint::Length(6)));
+        cols.push((t("tui-d-id"), len("tui-d-id", 6)));
     }
     cols.extend([
-        ("verdict", Constraint::Length(13)),
-        ("cause", Constraint::Length(17)),
-        ("detail", Constraint::Min(10)),
-        ("scheme", Constraint::Length(9)),
-        ("auth ms", Constraint::Length(7)),
-        ("conns", Constraint::Length(5)),
+        (t("tui-d-verdict"), len("tui-d-verdict", 13)),
+        (t("tui-d-cause"), len("tui-d-cause", 17)),
+        (t("tui-d-detail"), Constraint::Min(10)),
+        (t("tui-d-scheme"), len("tui-d-scheme", 9)),
+        (t("tui-d-auth-ms"), len("tui-d-auth-ms", 7)),
+        (t("tui-d-conns"), len("tui-d-conns", 5)),
     ]);
     if !narrow {
-        cols.push((other, Constraint::Length(15)));
+        cols.push((
+            other,
+            Constraint::Length((i18n::width(other) as u16).max(15)),
+        ));
     }
     if wide {
-        cols.push(("target", Constraint::Min(10)));
+        cols.push((t("tui-d-target"), Constraint::Min(10)));
     }
     let header = Row::new(cols.iter().map(|c| c.0)).style(BOLD.add_modifier(Modifier::UNDERLINED));
     let rows = eps.iter().map(|e| {
@@ -580,7 +921,7 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
             cells.push(e.episode_id.to_string());
         }
         cells.extend([
-            e.outcome.as_str().to_string(),
+            i18n::t(lang, &format!("outcome-{}", e.outcome.as_str())).to_string(),
             e.cause.map_or("-", |c| c.as_str()).to_string(),
             e.detail.clone().unwrap_or_else(|| "-".into()),
             e.scheme.clone().unwrap_or_else(|| "-".into()),
@@ -610,22 +951,28 @@ fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
+    let lang = app.lang;
     let text = if app.filter_editing {
-        format!(
-            "/ filter {}: {}_   (Enter: keep, Esc: clear)",
-            app.table.as_str(),
-            app.filter
+        i18n::tf(
+            lang,
+            "tui-filter-edit",
+            Args::new()
+                .s("table", app.table.as_str())
+                .s("text", app.filter.clone()),
         )
     } else if let Some(s) = &app.status {
         s.clone()
     } else if app.focus == Focus::Causes && app.view == View::Main {
         let c = app.selected_cause();
-        format!("{}: {}", c.as_str(), c.remedy())
+        format!("{}: {}", c.as_str(), crate::report::cause_remedy(lang, c))
     } else if app.paused && app.held() > 0 {
-        format!("paused: {} new episodes held (p: resume)", app.held())
+        i18n::tf(
+            lang,
+            "tui-paused-held",
+            Args::new().n("n", app.held() as u64),
+        )
     } else {
-        "tab:panel  <>:table  enter:drill  /:filter  s:sort  p:pause  e:export  ?:help  q:quit"
-            .into()
+        i18n::t(lang, "tui-keys").into()
     };
     f.render_widget(
         Paragraph::new(Span::styled(
@@ -636,35 +983,24 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     );
 }
 
-/// The help screen's lines.
+/// The help screen's lines: the keys, and the catalogue id of what they do.
 pub const HELP: &[(&str, &str)] = &[
-    (
-        "tab / shift-tab",
-        "move between panels: table, causes, recent failures",
-    ),
-    (
-        "left / right, 1-4",
-        "users, clients, proxies, targets table",
-    ),
-    ("up / down, pgup / pgdn", "move the selection"),
-    (
-        "enter",
-        "drill into the selected user, client, proxy or target",
-    ),
-    (
-        "esc / backspace",
-        "back from a drill-down; clear the filter",
-    ),
-    ("/", "filter the table by key (enter keeps, esc clears)"),
-    ("s / S", "sort by the next column / reverse the order"),
-    ("p", "pause (the replay waits; live episodes are held)"),
-    ("+ / -", "replay faster / slower"),
-    ("e", "export the current tables"),
-    ("?", "this help"),
-    ("q, ctrl-c", "quit"),
+    ("tab / shift-tab", "tui-help-tab"),
+    ("left / right, 1-4", "tui-help-tables"),
+    ("up / down, pgup / pgdn", "tui-help-move"),
+    ("enter", "tui-help-enter"),
+    ("esc / backspace", "tui-help-esc"),
+    ("/", "tui-help-filter"),
+    ("s / S", "tui-help-sort"),
+    ("f", "tui-help-findings"),
+    ("p", "tui-help-pause"),
+    ("+ / -", "tui-help-speed"),
+    ("e", "tui-help-export"),
+    ("?", "tui-help-help"),
+    ("q, ctrl-c", "tui-help-quit"),
 ];
 
-fn draw_help(f: &mut Frame, area: Rect) {
+fn draw_help(f: &mut Frame, lang: Lang, area: Rect) {
     let w = area.width.min(80);
     let h = (HELP.len() as u16 + 4).min(area.height);
     let r = Rect {
@@ -676,14 +1012,17 @@ fn draw_help(f: &mut Frame, area: Rect) {
     f.render_widget(Clear, r);
     let mut lines: Vec<Line> = HELP
         .iter()
-        .map(|(k, v)| Line::from(vec![Span::styled(format!("{k:<24}"), BOLD), Span::raw(*v)]))
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<24}"), BOLD),
+                Span::raw(i18n::t(lang, v)),
+            ])
+        })
         .collect();
     lines.push(Line::from(""));
-    lines.push(Line::from("any key closes this help"));
-    let p = Paragraph::new(lines).block(
-        Block::default()
-            .borders(Borders::ALL)
-            .title(Span::styled(" Help: keys ", BOLD)),
-    );
+    lines.push(Line::from(i18n::t(lang, "tui-help-close")));
+    let p = Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(
+        Span::styled(format!(" {} ", i18n::t(lang, "tui-help-title")), BOLD),
+    ));
     f.render_widget(p, r);
 }
