@@ -54,7 +54,7 @@ struct FloodAcc {
     last_ts: Ts,
 }
 
-/// What [`FloodTracker::attempt`] decided.
+/// What [`FloodTracker::one_shot`] decided.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Attempts of a client: apply them as `proxy_unreachable`, in this order.

@@ -13,7 +13,7 @@
 //! - the **front** (on the caller's thread): numbers the frames, filters by time and shard,
 //!   decodes, keeps the capture counters, and decides when packet time has moved on by a
 //!   tick ([`ADVANCE_EVERY_US`]);
-//! - the **connections** ([`Conns`]): the flow table, reassembly, HTTP and the auth parsers,
+//! - the **connections** (`Conns`): the flow table, reassembly, HTTP and the auth parsers,
 //!   which turn segments into [`AnalysisEvent`]s and never look at the analysis. With
 //!   `threads` > 1 there is one per worker thread, each with the clients of its share of the
 //!   client address hash ([`crate::flow::shard`]);

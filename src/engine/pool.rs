@@ -1,5 +1,5 @@
 //! The connections on worker threads (`--threads N`, N > 1): each worker owns the
-//! [`Conns`] of the clients of its share of the client address hash
+//! `Conns` of the clients of its share of the client address hash
 //! ([`crate::flow::shard`]: every connection of a client on one worker), so nothing is
 //! shared and nothing locked. The caller's thread reads, decodes and runs the one analysis.
 //!

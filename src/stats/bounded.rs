@@ -232,7 +232,7 @@ const FAILURE_TIMES_KEPT: usize = 4096;
 const LATENESS_US: i64 = 3_600_000_000;
 
 /// A user's failed-episode start times, for the most of them in one window. Bounded: beyond
-/// [`FAILURE_TIMES_KEPT`] times, those more than an hour and a window older than the latest
+/// `FAILURE_TIMES_KEPT` (4,096) times, those more than an hour and a window older than the latest
 /// are folded into the best count so far (exact while records arrive less than an hour out of
 /// order).
 #[derive(Clone, Debug, Default)]
