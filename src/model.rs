@@ -415,6 +415,10 @@ pub struct CaptureCounters {
     pub http_anomalies: u64,
     pub flow_limit_hits: u64,
     pub kernel_dropped: Option<u64>,
+    /// TCP packets to or from a proxy port whose payload the snap length cut (omitted when
+    /// none): with no proxy connection found, the likely reason.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub proxy_port_packets_cut: u64,
     /// Live capture: packets dropped because the analysis fell behind (its queue was full).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_dropped: Option<u64>,
@@ -428,6 +432,10 @@ pub struct CaptureCounters {
     /// With `--shard K/N`: the shard, and the TCP packets of other shards' clients skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardCounters>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `capture.shard` of a run that analysed one shard of the clients.

@@ -631,7 +631,27 @@ fn warnings(out: &mut String, p: Paint, lang: Lang, summary: &Summary, loss: &[S
                 Args::new().n("n", cap.tcp_connections)
             )
         );
-        if summary.floods.is_empty() {
+        if cap.tcp_connections == 0 && cap.decode_errors > 0 && cap.truncated_packets > 0 {
+            let _ = writeln!(
+                out,
+                "  {}",
+                i18n::tf(
+                    lang,
+                    "warn-snaplen-headers",
+                    Args::new().n("n", cap.truncated_packets)
+                )
+            );
+        } else if cap.proxy_port_packets_cut > 0 {
+            let _ = writeln!(
+                out,
+                "  {}",
+                i18n::tf(
+                    lang,
+                    "warn-snaplen",
+                    Args::new().n("n", cap.proxy_port_packets_cut)
+                )
+            );
+        } else if summary.floods.is_empty() {
             let _ = writeln!(out, "  {}", i18n::t(lang, "warn-proxy-port"));
         } else {
             let _ = writeln!(out, "  {}", i18n::t(lang, "warn-flood-only"));

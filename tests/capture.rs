@@ -894,3 +894,52 @@ fn mapped_and_buffered_reads_agree_across_windows() {
         }
     }
 }
+
+/// A sample captured again with a short snap length (`editcap -s`): no proxy connection is
+/// found, and the report says why: the snap length cut the payload on the proxy ports (or
+/// even the TCP headers), not "name the proxy port". The JSON counts the cut packets.
+#[test]
+fn a_short_snap_length_is_named_as_the_reason_no_proxy_was_found() {
+    let bin = env!("CARGO_BIN_EXE_proxy407");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/basic-wrong-password.pcap");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str], file: &Path| -> String {
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .arg(file)
+            .output()
+            .expect("run proxy407");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let whole: serde_json::Value =
+        serde_json::from_str(&run(&["analyze", "--json"], &sample)).expect("JSON");
+    assert!(whole["capture"].get("proxy_port_packets_cut").is_none());
+    for (snap, hint) in [(96, "on proxy ports"), (60, "inside their TCP headers")] {
+        let cut = dir.path().join(format!("cut-{snap}.pcap"));
+        let st = std::process::Command::new("editcap")
+            .args(["-s", &snap.to_string()])
+            .arg(&sample)
+            .arg(&cut)
+            .status()
+            .expect("editcap runs (apt-get install tshark)");
+        assert!(st.success());
+        let text = run(&["analyze", "--no-color"], &cut);
+        assert!(text.contains("No proxy connection found"), "{text}");
+        assert!(text.contains(hint), "-s {snap}: {text}");
+        assert!(text.contains("tcpdump -s 0"), "-s {snap}: {text}");
+        assert!(!text.contains("--proxy-port PORT"), "-s {snap}: {text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&run(&["analyze", "--json"], &cut)).expect("JSON");
+        let n = json["capture"]["proxy_port_packets_cut"]
+            .as_u64()
+            .unwrap_or(0);
+        if snap == 96 {
+            assert!(n > 0, "{json}");
+        }
+    }
+}

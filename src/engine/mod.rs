@@ -314,6 +314,12 @@ impl Engine {
     /// A decoded segment, to the connections of its client (unless another shard's).
     fn segment(&mut self, seg: &Segment<'_>, shared: Option<&SharedBytes>) {
         let ends = ((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port));
+        if seg.missing_payload > 0 {
+            let ports = &self.cfg.flow.proxy_ports;
+            if ports.contains(&seg.src_port) || ports.contains(&seg.dst_port) {
+                self.capture.proxy_port_packets_cut += 1;
+            }
+        }
         if let Some(shard) = self.cfg.shard {
             if !shard.keeps(ends.0, ends.1, &self.cfg.flow.proxy_ports) {
                 self.other_shard_packets += 1;
