@@ -134,6 +134,7 @@ warn-no-proxy-rest = among { $n } TCP connections: no 407, CONNECT or absolute-f
 warn-proxy-port = If the proxy listens on a port of its own, name it: --proxy-port PORT (e.g. --proxy-port 8081).
 warn-snaplen = The snap length cut the payload of { $n } packets on proxy ports: the requests and responses cannot be read. Capture again with the whole packets (tcpdump -s 0, or a snap length of at least 1600).
 warn-snaplen-headers = The snap length cut { $n } packets, some inside their TCP headers: not even the connections can be read. Capture again with the whole packets (tcpdump -s 0).
+detail-new_challenge_after_type3-remedy = { $n } of them got a fresh NTLM challenge in answer to its type 3 on the same connection: a load balancer in front of the proxies sent the legs of one handshake to different proxies. Make the balancer sticky (by client address, or one proxy for the whole of a client connection).
 warn-flood-only = The proxy ports saw only connection attempts, from a flood or scan (below).
 warn-tls = { $n } connections to a proxy port speak TLS (an HTTPS proxy): their authentication is hidden.
 warn-no-episode = No episode: none of the { $requests } requests on { $connections } proxy connections met a 407 challenge.

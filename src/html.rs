@@ -122,6 +122,8 @@ struct CauseView {
     clients: String,
     meaning: &'static str,
     remedy: &'static str,
+    /// Remedies some of the cause's episodes call for (from their `detail`).
+    more_remedies: Vec<String>,
     prevention: &'static str,
 }
 
@@ -323,6 +325,7 @@ pub fn render(
             clients: i18n::count(lang, "n-clients", c.clients),
             meaning: report::cause_meaning(lang, c.cause),
             remedy: report::cause_remedy(lang, c.cause),
+            more_remedies: report::detail_remedies(lang, stats, c.cause),
             prevention: report::cause_prevention(lang, c.cause),
         })
         .collect();

@@ -148,6 +148,11 @@ pub fn source(lang: Lang) -> &'static str {
     }
 }
 
+/// Whether the catalogue has a message.
+pub fn has(lang: Lang, id: &str) -> bool {
+    catalogue(lang).bundle.get_message(id).is_some()
+}
+
 /// A message without arguments; `⟦id⟧` when the catalogue lacks it.
 pub fn t(lang: Lang, id: &str) -> &'static str {
     match catalogue(lang).plain.get(id) {

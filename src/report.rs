@@ -765,7 +765,23 @@ fn causes(out: &mut String, p: Paint, lang: Lang, stats: &Stats) {
         for (label, text) in labels.iter().zip(texts) {
             let _ = writeln!(out, "      {} {text}", i18n::pad_right(label, w));
         }
+        for line in detail_remedies(lang, stats, c.cause) {
+            let _ = writeln!(out, "      {} {line}", i18n::pad_right(labels[1], w));
+        }
     }
+}
+
+/// The remedies some episodes of a cause call for beyond the cause's own, from the words of
+/// their `detail` that the catalogue has a remedy for (`detail-<word>-remedy`).
+pub(crate) fn detail_remedies(lang: Lang, stats: &Stats, cause: Cause) -> Vec<String> {
+    stats
+        .cause_details(cause)
+        .into_iter()
+        .filter_map(|(word, n)| {
+            let id = format!("detail-{word}-remedy");
+            i18n::has(lang, &id).then(|| i18n::tf(lang, &id, Args::new().n("n", n)))
+        })
+        .collect()
 }
 
 /// The count phrase of a finding: users for `lockout_risk` (named, at most 10), episodes

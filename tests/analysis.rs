@@ -1104,3 +1104,35 @@ fn lockout_users_beyond_the_limit_are_not_tracked() {
     }
     assert_eq!(a.anomalies().get(AnalysisAnomaly::LockoutUsersFull), 1);
 }
+
+/// A balancer in front of two proxies sends the type 3 to a proxy that never saw the
+/// handshake: it answers with a fresh type 2 on the same client connection. The type 3 was
+/// rejected (the cause stays `bad_credentials`), and the detail names what happened.
+#[test]
+fn a_fresh_type2_answering_a_type3_names_the_split_handshake() {
+    let c = conn(1);
+    let out = run(vec![
+        get(&c, 0, URL).c407(offer_ntlm_basic()).ev(),
+        get(&c, 100, URL).creds(ntlm1()).c407(vec![type2()]).ev(),
+        get(&c, 200, URL)
+            .creds(ntlm3("alice"))
+            .c407(vec![type2()])
+            .ev(),
+    ]);
+    let ep = only(&out);
+    assert_failed(
+        ep,
+        Cause::BadCredentials,
+        Some("new_challenge_after_type3 rounds=1"),
+    );
+    // A plain rejection (the bare NTLM offer again) is not a split.
+    let out = run(vec![
+        get(&c, 0, URL).c407(offer_ntlm_basic()).ev(),
+        get(&c, 100, URL).creds(ntlm1()).c407(vec![type2()]).ev(),
+        get(&c, 200, URL)
+            .creds(ntlm3("alice"))
+            .c407(vec![ch(Scheme::Ntlm)])
+            .ev(),
+    ]);
+    assert_failed(only(&out), Cause::BadCredentials, Some("rounds=1"));
+}

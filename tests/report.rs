@@ -1015,3 +1015,83 @@ fn line_of<'a>(text: &'a str, needle: &str) -> &'a str {
         .find(|l| l.contains(needle))
         .unwrap_or_else(|| panic!("no line with {needle:?}:\n{text}"))
 }
+
+/// A detail with a remedy of its own (`new_challenge_after_type3`: a balancer split an NTLM
+/// handshake) adds that remedy under its cause, counted, in both languages; a detail without
+/// one (`rounds`) adds nothing, and the counts of the causes stay as they were.
+#[test]
+fn a_detail_with_its_own_remedy_is_said_under_its_cause() {
+    use proxy407::i18n::Lang;
+    let split = |id, client, detail: &str| {
+        let mut e =
+            Ep::new(id, Some("ann"), client, at(0, id as i64)).failed(Cause::BadCredentials);
+        e.0.detail = Some(detail.to_string());
+        e.0
+    };
+    let eps = vec![
+        split(1, "10.0.0.1", "new_challenge_after_type3 rounds=1"),
+        split(2, "10.0.0.2", "new_challenge_after_type3 rounds=2"),
+        split(3, "10.0.0.3", "rounds=1"),
+    ];
+    let stats = Stats::from_episodes(&eps);
+    assert_eq!(
+        stats.cause_details(Cause::BadCredentials),
+        vec![
+            ("new_challenge_after_type3".to_string(), 2),
+            ("rounds".to_string(), 3)
+        ]
+    );
+    let s = Summary::build(
+        &stats,
+        &CaptureCounters::default(),
+        &HttpCounters::default(),
+        &Anomalies::default(),
+        &[],
+        &[],
+        10,
+    );
+    let en = render_text(
+        &stats,
+        &s,
+        &TextOptions {
+            color: false,
+            ..Default::default()
+        },
+    );
+    let line = en
+        .lines()
+        .find(|l| l.contains("fresh NTLM challenge"))
+        .unwrap_or_else(|| panic!("{en}"));
+    assert!(line.contains("2 of them"), "{line}");
+    assert!(line.contains("sticky"), "{line}");
+    let ja = render_text(
+        &stats,
+        &s,
+        &TextOptions {
+            color: false,
+            lang: Lang::Ja,
+        },
+    );
+    assert!(ja.contains("ロードバランサー"), "{ja}");
+    assert!(ja.contains("うち 2 件"), "{ja}");
+    // Without the detail, no such line.
+    let plain = Stats::from_episodes(&eps[2..]);
+    let s = Summary::build(
+        &plain,
+        &CaptureCounters::default(),
+        &HttpCounters::default(),
+        &Anomalies::default(),
+        &[],
+        &[],
+        10,
+    );
+    let text = render_text(
+        &plain,
+        &s,
+        &TextOptions {
+            color: false,
+            ..Default::default()
+        },
+    );
+    assert!(!text.contains("fresh NTLM challenge"), "{text}");
+}

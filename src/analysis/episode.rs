@@ -390,6 +390,17 @@ impl OpenEpisode {
                     Some(AuthStep::NtlmType2) | Some(AuthStep::NegotiateReply)
                 )
         });
+        let type3_sent = ex
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.step == AuthStep::NtlmType3);
+        let fresh_type2 = ex
+            .challenges
+            .iter()
+            .any(|ch| ch.step == Some(AuthStep::NtlmType2));
+        if type3_sent && fresh_type2 {
+            f.new_challenge_after_type3 = true;
+        }
         if continuation {
             f.type2_conn = Some(ex.conn.conn_id);
             f.type2_unanswered = true;

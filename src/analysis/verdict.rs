@@ -3,7 +3,8 @@
 //! cause (first match in the order of [`Cause::ALL`], §4.3) and a short machine-readable
 //! `detail` (`status=403`, `rounds=5`, `krb_error=KRB_AP_ERR_SKEW rounds=1`,
 //! `rst_after_type2`, `type3_on_new_connection`, `offered=NTLM,Basic used=Digest`,
-//! `stopped_after_type2`, `rst_by_proxy`, `no_synack`; every value is listed in §4.3).
+//! `stopped_after_type2`, `rst_by_proxy`, `no_synack`, `new_challenge_after_type3 rounds=1`;
+//! every value is listed in §4.3).
 //! Pure functions; no state.
 
 use crate::auth::Scheme;
@@ -42,6 +43,9 @@ pub struct Facts {
     pub last_rejection_401: bool,
     /// A Negotiate challenge carried a KRB-ERROR: its name.
     pub krb_error: Option<String>,
+    /// An NTLM type 3 was answered with a fresh type 2 on the same connection: the proxy
+    /// that got it never saw the handshake (a balancer split it).
+    pub new_challenge_after_type3: bool,
     /// Why a connection-bound handshake was cut (the first reason seen).
     pub broken: Option<&'static str>,
     /// The connection the latest NTLM/Negotiate type 2 came on, while no type 3 followed.
@@ -129,6 +133,9 @@ fn failed_cause(f: &Facts) -> (Cause, Option<String>) {
     }
     if f.last_final == Some(FinalOutcome::Rejected) {
         let mut parts = Vec::new();
+        if f.new_challenge_after_type3 {
+            parts.push("new_challenge_after_type3".to_string());
+        }
         if let Some(k) = &f.krb_error {
             parts.push(format!("krb_error={k}"));
         }

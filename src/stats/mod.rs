@@ -649,6 +649,23 @@ struct CauseAcc {
     episodes: u64,
     users: CappedSet<String>,
     clients: CappedSet<IpAddr>,
+    /// The words of the episodes' `detail` (each part's name before `=`:
+    /// `new_challenge_after_type3`, `rounds`, `krb_error`...), counted; at most
+    /// [`DETAIL_WORDS`] different ones.
+    details: BTreeMap<String, u64>,
+}
+
+/// Different detail words counted per cause, at most.
+const DETAIL_WORDS: usize = 32;
+
+impl CauseAcc {
+    fn count_detail(&mut self, word: &str, n: u64) {
+        if let Some(c) = self.details.get_mut(word) {
+            *c += n;
+        } else if self.details.len() < DETAIL_WORDS {
+            self.details.insert(word.to_string(), n);
+        }
+    }
 }
 
 /// The aggregator. Feed it with [`Stats::add_episode`] (and [`Stats::add_transaction`]),
@@ -813,6 +830,9 @@ impl Stats {
                     acc.episodes += 1;
                     acc.users.insert_str(keys.user, cap);
                     acc.clients.insert_with(e.client_ip, cap);
+                    for part in e.detail.as_deref().unwrap_or_default().split_whitespace() {
+                        acc.count_detail(part.split('=').next().unwrap_or(part), 1);
+                    }
                 }
             }
             Outcome::Unresolved => self.unresolved += 1,
@@ -877,6 +897,9 @@ impl Stats {
             a.episodes += b.episodes;
             a.users.merge(&b.users, cap);
             a.clients.merge(&b.clients, cap);
+            for (w, n) in &b.details {
+                a.count_detail(w, *n);
+            }
         }
         add_arrays(&mut self.finding_episodes, &o.finding_episodes);
         add_arrays(&mut self.finding_requests, &o.finding_requests);
@@ -1069,6 +1092,16 @@ impl Stats {
                     remedy: c.remedy(),
                 }
             })
+            .collect()
+    }
+
+    /// The words of the `detail` of a cause's episodes with how many episodes show each
+    /// (`new_challenge_after_type3`, `rounds`, ...), in name order.
+    pub fn cause_details(&self, c: Cause) -> Vec<(String, u64)> {
+        self.causes[cause_idx(c)]
+            .details
+            .iter()
+            .map(|(w, n)| (w.clone(), *n))
             .collect()
     }
 
