@@ -25,6 +25,9 @@
 //!   columns keep at most [`MAX_LIST`] values. The timeline keeps the latest
 //!   [`StatsLimits::max_keys`] minutes.
 //! - **Findings in per-key rows** count the episodes that carry the finding.
+//! - **Details per cause** ([`Stats::cause_details`]): the words of the failed episodes'
+//!   `detail` (each part's name before `=`), counted per cause, at most 32 words; the report
+//!   adds the remedies the catalogue has for some of them.
 //! - **Findings in the summary** (`findings`, `docs/verdicts.md` §5.1):
 //!   `lockout_risk` counts distinct named users with a flagged episode; `capture_gap` counts
 //!   episodes; every other finding counts the credentialed requests of the episodes that
