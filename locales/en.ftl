@@ -54,6 +54,8 @@ finding-oversized_token = oversized_token
 finding-oversized_token-meaning = credentials header over 8 KiB
 finding-capture_gap = capture_gap
 finding-capture_gap-meaning = the episode crossed missing capture bytes
+finding-domain_mismatch = domain_mismatch
+finding-domain_mismatch-meaning = NTLM type 3 signed for another domain than the proxy's type 2 named
 
 ## Counted words.
 
@@ -268,6 +270,7 @@ finding-ntlmv1-short = NTLMv1
 finding-stale_nonce-short = stale nonce
 finding-oversized_token-short = oversized token
 finding-capture_gap-short = capture gap
+finding-domain_mismatch-short = wrong domain
 outcome-authenticated = authenticated
 outcome-failed = failed
 outcome-unresolved = unresolved

@@ -54,6 +54,8 @@ finding-oversized_token = 大きすぎるトークン (oversized_token)
 finding-oversized_token-meaning = 8 KiB を超える認証ヘッダー
 finding-capture_gap = キャプチャの欠落 (capture_gap)
 finding-capture_gap-meaning = エピソードがキャプチャの欠けたバイトをまたいだ
+finding-domain_mismatch = ドメインの不一致 (domain_mismatch)
+finding-domain_mismatch-meaning = NTLM の type 3 が、プロキシ側の type 2 が示したのと別のドメインで署名された
 
 ## 数える語。
 
@@ -238,6 +240,7 @@ finding-ntlmv1-short = NTLMv1
 finding-stale_nonce-short = 期限切れのノンス
 finding-oversized_token-short = 大きすぎるトークン
 finding-capture_gap-short = キャプチャの欠落
+finding-domain_mismatch-short = ドメイン違い
 outcome-authenticated = 成功
 outcome-failed = 失敗
 outcome-unresolved = 未確定

@@ -211,10 +211,11 @@ pub enum Finding {
     StaleNonce,
     OversizedToken,
     CaptureGap,
+    DomainMismatch,
 }
 
 impl Finding {
-    pub const ALL: [Finding; 7] = [
+    pub const ALL: [Finding; 8] = [
         Finding::LockoutRisk,
         Finding::CleartextBasic,
         Finding::NtlmFallback,
@@ -222,6 +223,7 @@ impl Finding {
         Finding::StaleNonce,
         Finding::OversizedToken,
         Finding::CaptureGap,
+        Finding::DomainMismatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -233,6 +235,7 @@ impl Finding {
             Finding::StaleNonce => "stale_nonce",
             Finding::OversizedToken => "oversized_token",
             Finding::CaptureGap => "capture_gap",
+            Finding::DomainMismatch => "domain_mismatch",
         }
     }
 

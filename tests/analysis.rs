@@ -1136,3 +1136,28 @@ fn a_fresh_type2_answering_a_type3_names_the_split_handshake() {
     ]);
     assert_failed(only(&out), Cause::BadCredentials, Some("rounds=1"));
 }
+
+/// A type 3 that signs for another domain than the type 2 named (a local account on
+/// `PC-0042`) is `domain_mismatch`; the same domain in its DNS form, or no domain in the
+/// type 3, is not.
+#[test]
+fn a_type3_for_another_domain_than_the_type2_named_is_domain_mismatch() {
+    let c = conn(1);
+    let with_domain = |d: Option<&str>| {
+        let mut creds = ntlm3("alice");
+        creds.domain = d.map(str::to_string);
+        run(vec![
+            get(&c, 0, URL).c407(offer_ntlm_basic()).ev(),
+            get(&c, 100, URL).creds(ntlm1()).c407(vec![type2()]).ev(),
+            get(&c, 200, URL).creds(creds).status(200).ev(),
+        ])
+    };
+    let ep = with_domain(Some("PC-0042"));
+    let ep = only(&ep);
+    assert_eq!(ep.outcome, Outcome::Authenticated);
+    assert_eq!(ep.findings, vec![Finding::DomainMismatch]);
+    for same in [Some("corp"), Some("CORP.EXAMPLE.COM"), None, Some("")] {
+        let out = with_domain(same);
+        assert!(only(&out).findings.is_empty(), "{same:?}");
+    }
+}

@@ -593,6 +593,7 @@ const COMMON_COLUMNS: &[&str] = &[
     "stale_nonce",
     "oversized_token",
     "capture_gap",
+    "domain_mismatch",
     "time_to_auth_p50_ms",
     "time_to_auth_p95_ms",
     "first_seen",
@@ -666,7 +667,8 @@ fn json_has_exactly_the_spec_names() {
             "ntlmv1",
             "stale_nonce",
             "oversized_token",
-            "capture_gap"
+            "capture_gap",
+            "domain_mismatch"
         ])
     );
     assert_eq!(keys(&v["schemes"]), set(&["offered", "used"]));

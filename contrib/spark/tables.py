@@ -82,6 +82,7 @@ FINDINGS = [
     "stale_nonce",
     "oversized_token",
     "capture_gap",
+    "domain_mismatch",
 ]
 
 UNKNOWN_USER = "(unknown)"

@@ -102,6 +102,7 @@ keyed AS (
            CAST(SUM(CASE WHEN contains(findings, 'stale_nonce') THEN 1 ELSE 0 END) AS BIGINT) AS stale_nonce,
            CAST(SUM(CASE WHEN contains(findings, 'oversized_token') THEN 1 ELSE 0 END) AS BIGINT) AS oversized_token,
            CAST(SUM(CASE WHEN contains(findings, 'capture_gap') THEN 1 ELSE 0 END) AS BIGINT) AS capture_gap,
+           CAST(SUM(CASE WHEN contains(findings, 'domain_mismatch') THEN 1 ELSE 0 END) AS BIGINT) AS domain_mismatch,
            MIN(start_ts) AS first_seen,
            MAX(GREATEST(end_ts, start_ts)) AS last_seen
     FROM ep
@@ -156,6 +157,7 @@ SELECT k.k AS "target",
        k.stale_nonce,
        k.oversized_token,
        k.capture_gap,
+       k.domain_mismatch,
        p.p50 AS time_to_auth_p50_ms,
        p.p95 AS time_to_auth_p95_ms,
        k.first_seen,

@@ -330,6 +330,9 @@ impl OpenEpisode {
             f.type2_unanswered = false;
         }
         if c.step == AuthStep::NtlmType3 {
+            if domain_differs(c.domain.as_deref(), f.type2_target.as_deref()) {
+                add_finding(&mut self.rec.findings, Finding::DomainMismatch);
+            }
             match f.type2_conn {
                 Some(t2) if t2 != conn_id => {
                     f.broken.get_or_insert("type3_on_new_connection");
@@ -401,6 +404,14 @@ impl OpenEpisode {
         if type3_sent && fresh_type2 {
             f.new_challenge_after_type3 = true;
         }
+        if let Some(t) = ex
+            .challenges
+            .iter()
+            .filter(|ch| ch.step == Some(AuthStep::NtlmType2))
+            .find_map(|ch| ch.target_name.clone())
+        {
+            f.type2_target = Some(t);
+        }
         if continuation {
             f.type2_conn = Some(ex.conn.conn_id);
             f.type2_unanswered = true;
@@ -461,6 +472,17 @@ struct Sent {
     final_creds: bool,
     /// An NTLM type 3 on the connection of its type 2.
     type3_on_its_conn: bool,
+}
+
+/// An NTLM type 3 signed for another domain than the type 2's target name
+/// (`docs/verdicts.md` §5.9): both known and not empty, their first labels (a NetBIOS name,
+/// or the first label of a DNS name) differ, case aside.
+fn domain_differs(type3_domain: Option<&str>, type2_target: Option<&str>) -> bool {
+    let first = |s: &str| s.split('.').next().unwrap_or(s).trim().to_ascii_uppercase();
+    match (type3_domain, type2_target) {
+        (Some(d), Some(t)) if !d.trim().is_empty() && !t.trim().is_empty() => first(d) != first(t),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

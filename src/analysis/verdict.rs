@@ -46,6 +46,8 @@ pub struct Facts {
     /// An NTLM type 3 was answered with a fresh type 2 on the same connection: the proxy
     /// that got it never saw the handshake (a balancer split it).
     pub new_challenge_after_type3: bool,
+    /// The target name of the latest NTLM type 2 (the domain the proxy's side named).
+    pub type2_target: Option<String>,
     /// Why a connection-bound handshake was cut (the first reason seen).
     pub broken: Option<&'static str>,
     /// The connection the latest NTLM/Negotiate type 2 came on, while no type 3 followed.

@@ -292,11 +292,12 @@ pub struct FindingUsers {
 }
 
 /// The findings the panel names users for, in this order.
-pub const PANEL_FINDINGS: [Finding; 5] = [
+pub const PANEL_FINDINGS: [Finding; 6] = [
     Finding::LockoutRisk,
     Finding::CleartextBasic,
     Finding::Ntlmv1,
     Finding::NtlmFallback,
+    Finding::DomainMismatch,
     Finding::OversizedToken,
 ];
 

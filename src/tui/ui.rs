@@ -665,6 +665,7 @@ pub fn findings_cell(r: &KeyRow) -> String {
         Finding::StaleNonce => "stale",
         Finding::OversizedToken => "big-token",
         Finding::CaptureGap => "gap",
+        Finding::DomainMismatch => "domain",
     };
     let v: Vec<&str> = Finding::ALL
         .into_iter()
