@@ -860,6 +860,25 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+
+    /// Like [`Tmux::wait_for`], then until two captures 200 ms apart are the same: a screen
+    /// whose layout is checked cell by cell, not one caught while a redraw is half written.
+    fn wait_stable(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut s = self.wait_for(what);
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let again = self.screen();
+            if again == s && again.contains(what) {
+                return again;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what:?} never settled:\n{again}"
+            );
+            s = again;
+        }
+    }
 }
 
 impl Drop for Tmux {
@@ -1202,7 +1221,7 @@ fn dashboard_in_japanese_fits_80x24() {
     );
     t.cmd(&["send-keys", "-t", "e2e", "-l", &line]);
     t.keys("Enter");
-    let s = t.wait_for("[キャプチャの終わり]");
+    let s = t.wait_stable("[キャプチャの終わり]");
     for want in [
         "再生 最高速",
         "チャレンジ",
@@ -1228,11 +1247,11 @@ fn dashboard_in_japanese_fits_80x24() {
     // The causes panel names the causes in Japanese.
     assert!(line_with(&s, "認証情報の誤り").contains('6'), "{s}");
     t.keys("f");
-    let s = t.wait_for("所見（f：最近の失敗）");
+    let s = t.wait_stable("所見（f：最近の失敗）");
     assert!(line_with(&s, "ロックアウト危険：").contains("bob"), "{s}");
     check_80_columns(&s, &["ユーザー", "エピソード", "成功", "失敗 v", "未確定"]);
     t.keys("Right");
-    let s = t.wait_for("[クライアント]");
+    let s = t.wait_stable("[クライアント]");
     check_80_columns(
         &s,
         &[
