@@ -576,20 +576,7 @@ fn table_view(lang: Lang, stats: &Stats, summary: &Summary, tb: Table) -> Option
         return None;
     }
     let t = |id: &str| i18n::t(lang, id);
-    let total = stats.row_count(tb);
-    let title = i18n::t(lang, report::table_title_id(tb));
-    let title = if total > rows.len() {
-        i18n::tf(
-            lang,
-            "table-shown",
-            Args::new()
-                .s("title", title)
-                .n("shown", rows.len() as u64)
-                .n("total", total as u64),
-        )
-    } else {
-        title.to_string()
-    };
+    let title = report::table_title(lang, stats, tb, rows.len());
     let mut headers = vec![
         t(report::key_column_id(tb)),
         t("col-episodes"),

@@ -339,6 +339,24 @@ pub(crate) fn named_users_first(r: &KeyRow) -> Vec<String> {
     users
 }
 
+/// A top list's title, saying how many of the table's rows it shows when not all.
+pub(crate) fn table_title(lang: Lang, stats: &Stats, t: Table, shown: usize) -> String {
+    let total = stats.row_count(t);
+    let title = i18n::t(lang, table_title_id(t));
+    if total > shown {
+        i18n::tf(
+            lang,
+            "table-shown",
+            Args::new()
+                .s("title", title)
+                .n("shown", shown as u64)
+                .n("total", total as u64),
+        )
+    } else {
+        title.to_string()
+    }
+}
+
 fn top_table(out: &mut String, p: Paint, lang: Lang, stats: &Stats, summary: &Summary, t: Table) {
     let rows: &[KeyRow] = match t {
         Table::Users => &summary.top.users,
@@ -349,21 +367,7 @@ fn top_table(out: &mut String, p: Paint, lang: Lang, stats: &Stats, summary: &Su
     if rows.is_empty() {
         return;
     }
-    let total = stats.row_count(t);
-    let title = i18n::t(lang, table_title_id(t));
-    let title = if total > rows.len() {
-        i18n::tf(
-            lang,
-            "table-shown",
-            Args::new()
-                .s("title", title)
-                .n("shown", rows.len() as u64)
-                .n("total", total as u64),
-        )
-    } else {
-        title.to_string()
-    };
-    heading(out, p, &title);
+    heading(out, p, &table_title(lang, stats, t, rows.len()));
     let col = |id: &str| i18n::t(lang, id);
     let mut headers = vec![
         col(key_column_id(t)),

@@ -2,6 +2,8 @@
 //! hand-written files: packet counts against tshark's, link types, TCP segments with HTTP,
 //! truncation, trailers, pcapng interfaces, damage notices, gzip, merging, ns timestamps.
 
+mod common;
+
 use proxy407::app::exit_code_for;
 use proxy407::decode::{decode, link_type_name, linktype, Decoded};
 use proxy407::model::Notice;
@@ -900,7 +902,7 @@ fn mapped_and_buffered_reads_agree_across_windows() {
 /// even the TCP headers), not "name the proxy port". The JSON counts the cut packets.
 #[test]
 fn a_short_snap_length_is_named_as_the_reason_no_proxy_was_found() {
-    if !tool_present("editcap") {
+    if !common::tool_present("editcap") {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_proxy407");
@@ -945,23 +947,4 @@ fn a_short_snap_length_is_named_as_the_reason_no_proxy_was_found() {
             assert!(n > 0, "{json}");
         }
     }
-}
-
-/// Whether a program the test drives is installed; without it the test says so and passes
-/// over that part, except in CI (`CI=true`), where a missing one is a failure.
-fn tool_present(name: &str) -> bool {
-    let found = std::process::Command::new(name)
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is missing (required in CI)"
-        );
-        eprintln!("note: {name} is not installed; that part of the test is skipped");
-    }
-    found
 }

@@ -377,3 +377,22 @@ pub fn write_mix(path: &Path, seed: u64, size: u64, concurrency: usize) {
     };
     proxy407_testkit::mix::generate(&mut file, &opts).expect("write the mix");
 }
+
+/// Whether a program the test drives is installed; without it the test says so and passes
+/// over that part, except in CI (`CI=true`), where a missing one is a failure.
+pub fn tool_present(name: &str) -> bool {
+    let found = std::process::Command::new(name)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} is missing (required in CI)"
+        );
+        eprintln!("note: {name} is not installed; that part of the test is skipped");
+    }
+    found
+}
