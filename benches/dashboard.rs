@@ -56,6 +56,7 @@ fn app_with(eps: &[Episode]) -> App {
     for chunk in eps.chunks(1000) {
         app.on_engine(EngineMsg::Update {
             settled: Vec::new(),
+            transactions: Vec::new(),
             judged: chunk.to_vec(),
             progress: Progress::default(),
         });

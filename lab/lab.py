@@ -682,6 +682,13 @@ def sc_basic_wrong_password(src=None, user="bob", rounds=5):
     return st
 
 
+def sc_basic_preemptive(src=None, user="alice"):
+    # Basic sent up front (curl's default with -U): never challenged, two requests on one
+    # connection, each with the password in the clear.
+    return curl("-x", f"{LO}:{PORT_BASIC}", "-U", f"{user}:{USERS_BASIC[user]}",
+                ORIGIN + "/ok", ORIGIN + "/ok2", src=src)
+
+
 def sc_digest_success(src=None):
     return curl("-x", f"{LO}:{PORT_DIGEST}", "--proxy-digest", "-U",
                 f"carol:{USERS_DIGEST['carol']}", ORIGIN + "/ok", src=src)
@@ -841,6 +848,7 @@ def sc_office_mix(src=None):
 SCENARIOS = [
     ("basic-success", sc_basic_success),
     ("basic-wrong-password", sc_basic_wrong_password),
+    ("basic-preemptive", sc_basic_preemptive),
     ("digest-success", sc_digest_success),
     ("digest-wrong-password", sc_digest_wrong_password),
     ("ntlm-success", sc_ntlm_success),
@@ -908,6 +916,10 @@ EXPECTED = {
         6, 6, 5, ["bad_credentials"],
         findings={"lockout_risk": 1, "cleartext_basic": 5, "oversized_token": 0},
         users=[u("bob", failed=1, failed_bad_credentials=1)]),
+    "basic-preemptive": expect(
+        "curl -U without --proxy-anyauth: Basic sent up front on two requests and accepted; "
+        "no 407, no episode, but two passwords in the clear",
+        2, 0, 2, findings={**NO_LOCKOUT, "cleartext_basic": 2}),
     "digest-success": expect(
         "curl --proxy-digest on Squid: 407 with a nonce, the Digest retry gets 200",
         2, 1, 1, authenticated=1, findings={**NO_LOCKOUT, "cleartext_basic": 0},

@@ -302,6 +302,10 @@ fn transactions_frame(t: &[Transaction]) -> PolarsResult<DataFrame> {
                 "lockout_account",
                 t.iter().map(|x| x.lockout_account.as_deref()),
             ),
+            col_list(
+                "findings",
+                t.iter().map(|x| x.findings.iter().map(|f| f.as_str())),
+            ),
         ],
     )
 }

@@ -239,6 +239,19 @@ impl Finding {
         }
     }
 
+    /// A property of one request's credentials (`docs/verdicts.md` §5.1): raised on every
+    /// request that shows it, challenged or not, and counted in requests (transactions);
+    /// the other findings are properties of an episode and counted in episodes.
+    pub fn is_request(self) -> bool {
+        matches!(
+            self,
+            Finding::CleartextBasic
+                | Finding::Ntlmv1
+                | Finding::StaleNonce
+                | Finding::OversizedToken
+        )
+    }
+
     /// What the finding means (English; the catalogue's `finding-<code>-meaning`).
     pub fn meaning(self) -> &'static str {
         crate::i18n::t(
@@ -300,6 +313,38 @@ pub struct Transaction {
     /// lower-cased, without a `DOMAIN\` prefix); none otherwise, and none when no account
     /// could be named. What a fleet view needs to count lockout risk across sensors.
     pub lockout_account: Option<String>,
+    /// The request findings it shows (`docs/verdicts.md` §5.1: `cleartext_basic`, `ntlmv1`,
+    /// `oversized_token` from its credentials, `stale_nonce` on a Digest stale leg), sorted.
+    pub findings: Vec<Finding>,
+}
+
+/// The site a request is for: `CONNECT` targets as sent (`host:port`, lower-cased), the
+/// authority of an absolute-form URL (`http://Example.com:8080/x?y` → `example.com:8080`),
+/// anything else as sent.
+pub fn target_key(method: &str, target: &str) -> String {
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return target.to_ascii_lowercase();
+    }
+    match target.find("://") {
+        Some(i) => {
+            let rest = target.get(i + 3..).unwrap_or("");
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let authority = rest.get(..end).unwrap_or(rest);
+            let host = match authority.rfind('@') {
+                Some(at) => authority.get(at + 1..).unwrap_or(authority),
+                None => authority,
+            };
+            host.to_ascii_lowercase()
+        }
+        None => target.to_string(),
+    }
+}
+
+impl Transaction {
+    /// The site it is for, the key of the `targets` table (as an episode's `target`).
+    pub fn site(&self) -> String {
+        target_key(&self.method, &self.target)
+    }
 }
 
 /// One client's attempt to get through the proxy that met a challenge (or never reached

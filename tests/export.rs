@@ -118,6 +118,7 @@ fn sample_transactions() -> Vec<Transaction> {
         user_agent: Some(UA_WIN.into()),
         episode_id: Some(1),
         lockout_account: None,
+        findings: Vec::new(),
     };
     let second = Transaction {
         ts: at(1),
@@ -146,7 +147,21 @@ fn sample_transactions() -> Vec<Transaction> {
         episode_id: None,
         ..base.clone()
     };
-    vec![base, second, unanswered]
+    // alice's Basic requests of episodes 1 and 2: the per-key `cleartext_basic` counts them.
+    let basic = |episode: u64, t: i64| Transaction {
+        ts: at(t),
+        response_ts: Some(at(t).plus_micros(700)),
+        conn_id: 10 + episode,
+        status: Some(200),
+        offered_schemes: vec![],
+        auth_scheme: Some("Basic".into()),
+        auth_step: Some("basic".into()),
+        user: Some("alice".into()),
+        episode_id: Some(episode),
+        findings: vec![Finding::CleartextBasic],
+        ..base.clone()
+    };
+    vec![base.clone(), second, unanswered, basic(1, 1), basic(2, 11)]
 }
 
 fn tables() -> Tables {
@@ -255,9 +270,12 @@ fn record_tables_have_the_spec_columns_and_types() {
             "workstation",
             "user_agent",
             "episode_id",
-            "lockout_account"
+            "lockout_account",
+            "findings"
         ]
     );
+    assert_eq!(dtype(&t.transactions, "findings"), list_str());
+    assert_eq!(list_at(&t.transactions, "findings", 3), ["cleartext_basic"]);
     assert_eq!(
         names(&t.episodes),
         [
@@ -286,7 +304,7 @@ fn record_tables_have_the_spec_columns_and_types() {
             "user_agent"
         ]
     );
-    assert_eq!(t.transactions.height(), 3);
+    assert_eq!(t.transactions.height(), 5);
     assert_eq!(t.episodes.height(), sample_episodes().len());
 
     assert_eq!(dtype(&t.transactions, "ts"), utc_us());
@@ -846,7 +864,7 @@ fn duckdb_reads_parquet_and_ndjson() {
     for ext in ["parquet", "ndjson"] {
         has(&format!("episodes.{ext} rows={n}"));
         has(&format!("users.{ext} rows=4"));
-        has(&format!("transactions.{ext} rows=3"));
+        has(&format!("transactions.{ext} rows=5"));
         has(&format!("episodes.{ext} offered_schemes=VARCHAR[]"));
         has(&format!("episodes.{ext} findings=VARCHAR[]"));
         has(&format!("users.{ext} client_ips=VARCHAR[]"));

@@ -126,6 +126,7 @@ fn tx(e: &Episode, ts: Ts) -> Transaction {
         user_agent: Some("curl/8.5".into()),
         episode_id: Some(e.episode_id),
         lockout_account: None,
+        findings: Vec::new(),
     }
 }
 

@@ -41,15 +41,14 @@ fn has(ep: &Value, finding: &str) -> bool {
 
 /// The summary counts a credential finding once per credentialed request of the episodes
 /// that carry it (`stats.rs`), and no other finding.
-fn assert_finding_count(file: &Path, ep: &Value, finding: &str) {
+/// The summary counts `want` of `finding` and none of the others (`docs/verdicts.md` §5.1:
+/// a request finding counts the requests that show it, `ntlm_fallback` the credentialed
+/// requests of its episodes).
+fn assert_finding_count(file: &Path, finding: &str, want: u64) {
     let summary = analyze(&[file], &[]);
     let counts = summary["findings"].as_object().expect("findings object");
     for (name, n) in counts {
-        let want = if name == finding {
-            ep["credential_attempts"].as_u64().expect("attempts")
-        } else {
-            0
-        };
+        let want = if name == finding { want } else { 0 };
         assert_eq!(n.as_u64(), Some(want), "findings.{name}: {counts:?}");
     }
 }
@@ -214,7 +213,8 @@ fn negotiate_carrying_ntlm_is_ntlm_fallback() {
     assert_eq!(s(&ep, "workstation"), "PC-9");
     assert!(has(&ep, "ntlm_fallback"), "{ep:#}");
     assert!(!has(&ep, "ntlmv1"), "{ep:#}");
-    assert_finding_count(&f, &ep, "ntlm_fallback");
+    let attempts = ep["credential_attempts"].as_u64().expect("attempts");
+    assert_finding_count(&f, "ntlm_fallback", attempts);
 }
 
 fn ntlm_v1_conversation() -> Vec<Packet> {
@@ -256,7 +256,8 @@ fn ntlmv1_type3_is_flagged() {
     assert_eq!(s(&ep, "scheme"), "NTLM");
     assert_eq!(s(&ep, "user"), "erin");
     assert_eq!(findings(&ep), vec!["ntlmv1".to_string()]);
-    assert_finding_count(&f, &ep, "ntlmv1");
+    // The type 3 shows it; the type 1 before it does not.
+    assert_finding_count(&f, "ntlmv1", 1);
 }
 
 const DIGEST_CHALLENGE: &str =
@@ -307,7 +308,8 @@ fn digest_stale_leg_then_success() {
     assert_eq!(findings(&ep), vec!["stale_nonce".to_string()]);
     assert_eq!(ep["challenges"], 2);
     assert_eq!(ep["credential_attempts"], 2);
-    assert_finding_count(&f, &ep, "stale_nonce");
+    // One stale leg: the retry after it shows nothing.
+    assert_finding_count(&f, "stale_nonce", 1);
     assert_eq!(analyze(&[&f], &[])["findings"]["lockout_risk"], 0);
 }
 
@@ -339,7 +341,7 @@ fn oversized_token_answered_431_is_denied() {
     assert_eq!(s(&ep, "detail"), "status=431");
     assert!(has(&ep, "oversized_token"), "{ep:#}");
     assert_eq!(ep["final_status"], 431);
-    assert_finding_count(&f, &ep, "oversized_token");
+    assert_finding_count(&f, "oversized_token", 1);
 }
 
 fn basic_success(client: &str, start_ms: i64, user: &str, password: &str) -> TcpConv {
@@ -365,7 +367,66 @@ fn basic_on_a_plain_connection_is_cleartext() {
     assert_eq!(s(&ep, "user"), "frank");
     assert_eq!(s(&ep, "user_source"), "credentials");
     assert_eq!(findings(&ep), vec!["cleartext_basic".to_string()]);
-    assert_finding_count(&f, &ep, "cleartext_basic");
+    assert_finding_count(&f, "cleartext_basic", 1);
+}
+
+/// Basic sent up front and accepted: no challenge, no episode, but the password crossed the
+/// wire all the same, on each request (`docs/verdicts.md` §5.3).
+#[test]
+fn preemptive_basic_never_challenged_is_cleartext() {
+    let mut c = conv("10.1.0.14:50009", PROXY, 0);
+    c.handshake()
+        .client_send(&req_with("GET", URL, &[auth(&basic("gina", "pa55word"))]))
+        .server_send(&resp200())
+        .client_ack()
+        .client_send(&req_with(
+            "GET",
+            "http://intranet.example.com/b",
+            &[auth(&basic("gina", "pa55word"))],
+        ))
+        .server_send(&resp200())
+        .client_fin()
+        .server_fin()
+        .client_ack();
+    let (d, f) = one_file("preemptive.pcap", c.packets());
+    let summary = analyze(&[&f], &[]);
+    assert_eq!(summary["episodes"]["total"], 0, "{summary:#}");
+    assert_finding_count(&f, "cleartext_basic", 2);
+    // Per user, client, proxy and site: a row with no episode that counts the requests.
+    let out = d.path().join("tables");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_proxy407"))
+        .args(["export", "--format", "json", "--out"])
+        .arg(&out)
+        .arg(&f)
+        .status()
+        .expect("run export");
+    assert!(status.success());
+    let table = |name: &str| -> Vec<Value> {
+        let text = std::fs::read_to_string(out.join(format!("{name}.json"))).expect(name);
+        serde_json::from_str(&text).expect("a JSON array")
+    };
+    for (name, key, value) in [
+        ("users", "user", "gina"),
+        ("clients", "client_ip", "10.1.0.14"),
+        ("targets", "target", "intranet.example.com"),
+    ] {
+        let rows = table(name);
+        let row = rows
+            .iter()
+            .find(|r| r[key] == value)
+            .unwrap_or_else(|| panic!("no {name} row {value}: {rows:?}"));
+        assert_eq!(row["episodes"], 0, "{row}");
+        assert!(row["cleartext_basic"].as_u64() >= Some(1), "{row}");
+    }
+    let users = table("users");
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(users[0]["cleartext_basic"], 2);
+    let tx = table("transactions");
+    assert_eq!(tx.len(), 2);
+    for t in &tx {
+        assert_eq!(t["findings"], serde_json::json!(["cleartext_basic"]), "{t}");
+        assert_eq!(t["episode_id"], Value::Null);
+    }
 }
 
 // ------------------------------------------------------------------------------ losses

@@ -157,6 +157,7 @@ fn app_with(episodes: Vec<Episode>) -> App {
     app.on_engine(EngineMsg::Update {
         judged: episodes,
         settled: Vec::new(),
+        transactions: Vec::new(),
         progress,
     });
     app.refresh_view();
@@ -287,6 +288,7 @@ fn health_line_names_the_largest_anomaly() {
     progress.anomalies.add_n(HttpAnomaly::BadChunk, 3);
     app.on_engine(EngineMsg::Update {
         settled: Vec::new(),
+        transactions: Vec::new(),
         judged: Vec::new(),
         progress,
     });
@@ -305,6 +307,7 @@ fn health_line_names_the_tunnels_taken_off() {
     progress.capture.encapsulations.insert("erspan3".into(), 2);
     app.on_engine(EngineMsg::Update {
         settled: Vec::new(),
+        transactions: Vec::new(),
         judged: Vec::new(),
         progress,
     });
@@ -475,6 +478,7 @@ fn pause_holds_new_episodes_until_resumed() {
     assert!(screen(&app, 80, 24).contains("[PAUSED]"));
     app.on_engine(EngineMsg::Update {
         settled: Vec::new(),
+        transactions: Vec::new(),
         judged: vec![ep(
             8,
             Some("dave"),
@@ -539,12 +543,14 @@ fn final_message_adds_the_last_episodes_and_marks_the_end() {
     let last = first.split_off(first.len() - 2);
     app.on_engine(EngineMsg::Update {
         settled: Vec::new(),
+        transactions: Vec::new(),
         judged: first,
         progress: Progress::default(),
     });
     app.on_engine(EngineMsg::Done {
         judged: last,
         settled: sample(),
+        transactions: Vec::new(),
         progress: Progress::default(),
         notices: vec![],
     });
@@ -572,6 +578,7 @@ fn pseudonymized_dashboard_never_shows_real_names() {
     app.pseudonymizer = Some(proxy407::pseudonym::Pseudonymizer::new("k", false));
     app.on_engine(EngineMsg::Update {
         settled: Vec::new(),
+        transactions: Vec::new(),
         judged: sample(),
         progress: Progress::default(),
     });
@@ -607,6 +614,7 @@ fn many_episodes_and_users_stay_fast() {
     for chunk in eps.chunks(1000) {
         app.on_engine(EngineMsg::Update {
             settled: Vec::new(),
+            transactions: Vec::new(),
             judged: chunk.to_vec(),
             progress: Progress::default(),
         });
@@ -1114,6 +1122,7 @@ fn main_view_header_keeps_whole_fields() {
     app.on_engine(EngineMsg::Update {
         judged: Vec::new(),
         settled: Vec::new(),
+        transactions: Vec::new(),
         progress,
     });
     app.refresh_view();

@@ -18,7 +18,10 @@ How each number is made (``docs/verdicts.md`` of proxy407):
 
 - Every per-key column is computed from the episode records as ``src/stats/`` does it:
   the keys (user, or ``(unknown)``; client address; proxy ``ip:port``, ``[v6]:port``;
-  target), the sums, the findings (episodes carrying each), ``first_seen`` /
+  target), the sums, the findings (episodes carrying each; for the request findings,
+  ``cleartext_basic``, ``ntlmv1``, ``stale_nonce`` and ``oversized_token``, the requests
+  showing each, from the transaction records, which also give a row to a key seen only
+  in such requests), ``first_seen`` /
   ``last_seen``, the most frequent domain, the sorted distinct lists,
   ``max_failures_10min``, the row order (failed, then episodes, descending, then the
   key).
@@ -85,6 +88,10 @@ FINDINGS = [
     "domain_mismatch",
 ]
 
+# Properties of one request's credentials (docs/verdicts.md §5.1): counted per key in the
+# requests that show them, from the transaction records' ``findings``.
+REQUEST_FINDINGS = ["cleartext_basic", "ntlmv1", "stale_nonce", "oversized_token"]
+
 UNKNOWN_USER = "(unknown)"
 TEN_MINUTES_US = 600_000_000
 MINUTE_US = 60_000_000
@@ -147,6 +154,7 @@ TRANSACTION_COLUMNS = [
     ("user_agent", "string"),
     ("episode_id", "decimal(20,0)"),
     ("lockout_account", "string"),
+    ("findings", "array<string>"),
     ("sensor", "string"),
 ]
 
@@ -377,11 +385,11 @@ def with_fleet_lockout(episodes, transactions, threshold, window_us):
     ).drop("fleet_lockout", "has_tx")
 
 
-def keyed(episodes):
-    """The episodes with their keys in the four per-key tables."""
+def proxy_key():
+    """``ip:port`` (``[v6]:port``) of the records' proxy."""
     from pyspark.sql import functions as F
 
-    proxy = F.when(
+    return F.when(
         F.instr("proxy_ip", ":") > 0,
         F.concat(
             F.lit("["),
@@ -392,10 +400,46 @@ def keyed(episodes):
     ).otherwise(
         F.concat(F.col("proxy_ip"), F.lit(":"), F.col("proxy_port").cast("string"))
     )
+
+
+def keyed(episodes):
+    """The episodes with their keys in the four per-key tables."""
+    from pyspark.sql import functions as F
+
     return (
         episodes.withColumn("user_key", F.coalesce(F.col("user"), F.lit(UNKNOWN_USER)))
-        .withColumn("proxy_key", proxy)
+        .withColumn("proxy_key", proxy_key())
         .withColumn("minute_ts", F.date_trunc("minute", "start_ts"))
+    )
+
+
+def request_findings(transactions, table):
+    """Per key of ``table``: the requests showing each request finding, keyed as proxy407
+    keys a transaction (its own user name, client, proxy, site)."""
+    from pyspark.sql import functions as F
+
+    site = (
+        F.when(F.upper("method") == "CONNECT", F.lower("target"))
+        .when(
+            F.instr("target", "://") > 0,
+            F.lower(F.regexp_extract("target", r"://([^/?#]*@)?([^/?#]*)", 2)),
+        )
+        .otherwise(F.col("target"))
+    )
+    key = {
+        "users": F.coalesce(F.col("user"), F.lit(UNKNOWN_USER)),
+        "clients": F.col("client_ip"),
+        "proxies": proxy_key(),
+        "targets": site,
+    }[table]
+    shown = transactions.select(key.alias("k"), F.explode("findings").alias("f")).where(
+        F.col("f").isin(REQUEST_FINDINGS)
+    )
+    return shown.groupBy("k").agg(
+        *[
+            F.sum((F.col("f") == f).cast("long")).alias(f"request_{f}")
+            for f in REQUEST_FINDINGS
+        ]
     )
 
 
@@ -462,6 +506,8 @@ def per_key_table(episodes, transactions, table):
         F.sum("credential_attempts").cast("long").alias("credential_attempts"),
     ]
     for f in FINDINGS:
+        if f in REQUEST_FINDINGS:
+            continue
         flag = (
             F.col("lockout") if f == "lockout_risk" else F.array_contains("findings", f)
         )
@@ -523,26 +569,39 @@ def per_key_table(episodes, transactions, table):
             .groupBy(F.col("user").alias("k"))
             .agg(F.collect_set("user_agent").alias("tx_user_agents"))
         )
+        rows = rows.join(dom, "k", "left").join(mf, "k", "left")
+    # A key seen only in requests showing a request finding has a row with no episode.
+    rows = rows.join(request_findings(transactions, table), "k", "full")
+    zero = F.lit(0).cast("long")
+    counted = ["episodes", "authenticated", "failed", "unresolved", "challenges"]
+    counted += ["credential_attempts"] + [f"failed_{c}" for c in CAUSES]
+    counted += [f for f in FINDINGS if f not in REQUEST_FINDINGS]
+    for c in counted:
+        rows = rows.withColumn(c, F.coalesce(F.col(c), zero))
+    for f in REQUEST_FINDINGS:
+        rows = rows.withColumn(f, F.coalesce(F.col(f"request_{f}"), zero))
+    empty = F.array().cast("array<string>")
+    lists = {
+        "users": ["client_ips", "workstations", "schemes", "episode_user_agents"],
+        "clients": ["users"],
+    }.get(table, ["users", "clients"])
+    for c in lists:
+        rows = rows.withColumn(c, F.coalesce(F.col(c), empty))
+    if table == "users":
         rows = (
-            rows.join(dom, "k", "left")
-            .join(mf, "k", "left")
-            .join(tx_ua, "k", "left")
+            rows.join(tx_ua, "k", "left")
             .withColumn(
                 "user_agents",
                 F.array_sort(
                     F.array_distinct(
                         F.concat(
                             "episode_user_agents",
-                            F.coalesce(
-                                "tx_user_agents", F.array().cast("array<string>")
-                            ),
+                            F.coalesce("tx_user_agents", empty),
                         )
                     )
                 ),
             )
-            .withColumn(
-                "max_failures_10min", F.coalesce("max_failures_10min", F.lit(0))
-            )
+            .withColumn("max_failures_10min", F.coalesce("max_failures_10min", zero))
         )
     columns = (
         [F.col("k").alias(KEY_COLUMN[table])]

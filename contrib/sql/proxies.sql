@@ -96,17 +96,37 @@ keyed AS (
            CAST(SUM(challenges) AS BIGINT) AS challenges,
            CAST(SUM(credential_attempts) AS BIGINT) AS credential_attempts,
            CAST(SUM(lockout) AS BIGINT) AS lockout_risk,
-           CAST(SUM(CASE WHEN contains(findings, 'cleartext_basic') THEN 1 ELSE 0 END) AS BIGINT) AS cleartext_basic,
            CAST(SUM(CASE WHEN contains(findings, 'ntlm_fallback') THEN 1 ELSE 0 END) AS BIGINT) AS ntlm_fallback,
-           CAST(SUM(CASE WHEN contains(findings, 'ntlmv1') THEN 1 ELSE 0 END) AS BIGINT) AS ntlmv1,
-           CAST(SUM(CASE WHEN contains(findings, 'stale_nonce') THEN 1 ELSE 0 END) AS BIGINT) AS stale_nonce,
-           CAST(SUM(CASE WHEN contains(findings, 'oversized_token') THEN 1 ELSE 0 END) AS BIGINT) AS oversized_token,
            CAST(SUM(CASE WHEN contains(findings, 'capture_gap') THEN 1 ELSE 0 END) AS BIGINT) AS capture_gap,
            CAST(SUM(CASE WHEN contains(findings, 'domain_mismatch') THEN 1 ELSE 0 END) AS BIGINT) AS domain_mismatch,
            MIN(start_ts) AS first_seen,
            MAX(GREATEST(end_ts, start_ts)) AS last_seen
     FROM ep
     GROUP BY proxy_key
+),
+requested AS (
+    -- The request findings (docs/verdicts.md §5.1) count the requests that show them,
+    -- challenged or not, keyed by the request's own proxy.
+    SELECT k,
+           CAST(SUM(CASE WHEN contains(findings, 'cleartext_basic') THEN 1 ELSE 0 END) AS BIGINT) AS cleartext_basic,
+           CAST(SUM(CASE WHEN contains(findings, 'ntlmv1') THEN 1 ELSE 0 END) AS BIGINT) AS ntlmv1,
+           CAST(SUM(CASE WHEN contains(findings, 'stale_nonce') THEN 1 ELSE 0 END) AS BIGINT) AS stale_nonce,
+           CAST(SUM(CASE WHEN contains(findings, 'oversized_token') THEN 1 ELSE 0 END) AS BIGINT) AS oversized_token -- [contains]
+    FROM (SELECT CASE WHEN POSITION(':' IN t.proxy_ip) > 0
+                     THEN '[' || t.proxy_ip || ']:' || CAST(t.proxy_port AS VARCHAR)
+                     ELSE t.proxy_ip || ':' || CAST(t.proxy_port AS VARCHAR)
+                END AS k,
+                 t.findings
+          FROM transactions t
+          WHERE contains(t.findings, 'cleartext_basic') OR contains(t.findings, 'ntlmv1') -- [contains]
+             OR contains(t.findings, 'stale_nonce') OR contains(t.findings, 'oversized_token')) tk
+    GROUP BY k
+),
+all_keys AS (
+    -- A key seen only in such requests has a row with no episode.
+    SELECT k FROM keyed
+    UNION
+    SELECT k FROM requested
 ),
 ranked AS (
     -- Percentiles by nearest rank (docs/verdicts.md §3.8): the ceil(p/100 * n)-th smallest.
@@ -135,29 +155,29 @@ list_clients AS (
     WHERE client_ip IS NOT NULL
     GROUP BY proxy_key
 )
-SELECT k.k AS "proxy",
-       k.episodes,
-       k.authenticated,
-       k.failed,
-       k.unresolved,
-       k.failed_handshake_broken,
-       k.failed_scheme_mismatch,
-       k.failed_bad_credentials,
-       k.failed_no_credentials,
-       k.failed_denied,
-       k.failed_connection_closed,
-       k.failed_no_response,
-       k.failed_proxy_unreachable,
-       k.challenges,
-       k.credential_attempts,
-       k.lockout_risk,
-       k.cleartext_basic,
-       k.ntlm_fallback,
-       k.ntlmv1,
-       k.stale_nonce,
-       k.oversized_token,
-       k.capture_gap,
-       k.domain_mismatch,
+SELECT a.k AS "proxy",
+       COALESCE(k.episodes, 0) AS episodes,
+       COALESCE(k.authenticated, 0) AS authenticated,
+       COALESCE(k.failed, 0) AS failed,
+       COALESCE(k.unresolved, 0) AS unresolved,
+       COALESCE(k.failed_handshake_broken, 0) AS failed_handshake_broken,
+       COALESCE(k.failed_scheme_mismatch, 0) AS failed_scheme_mismatch,
+       COALESCE(k.failed_bad_credentials, 0) AS failed_bad_credentials,
+       COALESCE(k.failed_no_credentials, 0) AS failed_no_credentials,
+       COALESCE(k.failed_denied, 0) AS failed_denied,
+       COALESCE(k.failed_connection_closed, 0) AS failed_connection_closed,
+       COALESCE(k.failed_no_response, 0) AS failed_no_response,
+       COALESCE(k.failed_proxy_unreachable, 0) AS failed_proxy_unreachable,
+       COALESCE(k.challenges, 0) AS challenges,
+       COALESCE(k.credential_attempts, 0) AS credential_attempts,
+       COALESCE(k.lockout_risk, 0) AS lockout_risk,
+       COALESCE(r.cleartext_basic, 0) AS cleartext_basic,
+       COALESCE(k.ntlm_fallback, 0) AS ntlm_fallback,
+       COALESCE(r.ntlmv1, 0) AS ntlmv1,
+       COALESCE(r.stale_nonce, 0) AS stale_nonce,
+       COALESCE(r.oversized_token, 0) AS oversized_token,
+       COALESCE(k.capture_gap, 0) AS capture_gap,
+       COALESCE(k.domain_mismatch, 0) AS domain_mismatch,
        p.p50 AS time_to_auth_p50_ms,
        p.p95 AS time_to_auth_p95_ms,
        k.first_seen,
@@ -165,8 +185,10 @@ SELECT k.k AS "proxy",
        -- [empty]
        COALESCE(l_users.v, CAST(ARRAY[] AS VARCHAR ARRAY)) AS users,
        COALESCE(l_clients.v, CAST(ARRAY[] AS VARCHAR ARRAY)) AS clients
-FROM keyed k
-LEFT JOIN percentiles p ON p.k = k.k
-LEFT JOIN list_users l_users ON l_users.k = k.k
-LEFT JOIN list_clients l_clients ON l_clients.k = k.k
-ORDER BY k.failed DESC, k.episodes DESC, k.k;
+FROM all_keys a
+LEFT JOIN keyed k ON k.k = a.k
+LEFT JOIN requested r ON r.k = a.k
+LEFT JOIN percentiles p ON p.k = a.k
+LEFT JOIN list_users l_users ON l_users.k = a.k
+LEFT JOIN list_clients l_clients ON l_clients.k = a.k
+ORDER BY COALESCE(k.failed, 0) DESC, COALESCE(k.episodes, 0) DESC, a.k;

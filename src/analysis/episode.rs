@@ -39,27 +39,7 @@ impl EpKey {
     }
 }
 
-/// The site a request is for: `CONNECT` targets as sent (`host:port`, lower-cased), the
-/// authority of an absolute-form URL (`http://Example.com:8080/x?y` → `example.com:8080`),
-/// anything else as sent.
-pub fn target_key(method: &str, target: &str) -> String {
-    if method.eq_ignore_ascii_case("CONNECT") {
-        return target.to_ascii_lowercase();
-    }
-    match target.find("://") {
-        Some(i) => {
-            let rest = target.get(i + 3..).unwrap_or("");
-            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            let authority = rest.get(..end).unwrap_or(rest);
-            let host = match authority.rfind('@') {
-                Some(at) => authority.get(at + 1..).unwrap_or(authority),
-                None => authority,
-            };
-            host.to_ascii_lowercase()
-        }
-        None => target.to_string(),
-    }
-}
+pub use crate::model::target_key;
 
 /// A request target without the `user:password@` an absolute-form URL may carry
 /// (`docs/verdicts.md` §2.5): the password never reaches a record.
@@ -156,6 +136,37 @@ pub(crate) fn credential_findings(c: &Credentials) -> Vec<Finding> {
     if c.header_len > OVERSIZED_TOKEN_BYTES {
         out.push(Finding::OversizedToken);
     }
+    out
+}
+
+/// A `407` carrying a Digest `stale=true` challenge in answer to Digest credentials: the
+/// nonce expired, the password was not wrong (`docs/verdicts.md` §5.6).
+pub(crate) fn is_stale_leg(ex: &Exchange) -> bool {
+    ex.status == Some(407)
+        && ex
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.scheme == Scheme::Digest)
+        && ex
+            .challenges
+            .iter()
+            .any(|ch| ch.scheme == Scheme::Digest && ch.stale)
+}
+
+/// The request findings (`Finding::is_request`) one exchange shows, sorted: those of its
+/// credentials, and `stale_nonce` on a stale leg.
+pub(crate) fn request_findings(ex: &Exchange) -> Vec<Finding> {
+    let mut out: Vec<Finding> = match &ex.credentials {
+        Some(c) => credential_findings(c)
+            .into_iter()
+            .filter(|f| f.is_request())
+            .collect(),
+        None => return Vec::new(),
+    };
+    if is_stale_leg(ex) {
+        add_finding(&mut out, Finding::StaleNonce);
+    }
+    out.sort();
     out
 }
 
@@ -365,16 +376,7 @@ impl OpenEpisode {
                 f.krb_error = Some(k.clone());
             }
         }
-        let digest_creds = ex
-            .credentials
-            .as_ref()
-            .is_some_and(|c| c.scheme == Scheme::Digest);
-        let stale = digest_creds
-            && ex
-                .challenges
-                .iter()
-                .any(|ch| ch.scheme == Scheme::Digest && ch.stale);
-        if stale {
+        if is_stale_leg(ex) {
             add_finding(&mut self.rec.findings, Finding::StaleNonce);
             if final_creds {
                 f.last_final = Some(FinalOutcome::Stale);

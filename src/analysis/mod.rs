@@ -28,7 +28,9 @@
 //!   episode (`after_gap`, `Unanswered::Gap`) or a `Gap` event arrives on one of its connections
 //!   after it; otherwise it only adds the finding `capture_gap`.
 //! - §5.1: findings from credentials (`cleartext_basic`, `ntlm_fallback`, `ntlmv1`,
-//!   `oversized_token`) are only raised on episodes: transactions have no findings column.
+//!   `oversized_token`) are raised on the episode of the request that shows them; the request
+//!   findings (`cleartext_basic`, `ntlmv1`, `stale_nonce`, `oversized_token`) also on its
+//!   transaction, challenged or not, which is handed on even when transactions are not kept.
 //! - §2.3, §5.2, §3.10: lockout risk and attribution reach back into episodes already judged,
 //!   so a judged episode *settles* for `settle_us` of packet time (by default the lockout
 //!   window) before it is handed on, attributed again with what is known then; at the end of
@@ -146,7 +148,8 @@ pub struct AnalysisConfig {
     pub retry_window_us: i64,
     pub lockout_threshold: u32,
     pub lockout_window_us: i64,
-    /// Hand on transactions too (export, records); the report needs only episodes.
+    /// Hand on every transaction (export, records); without it, only those showing a request
+    /// finding (`docs/verdicts.md` §5.1), which the stats count.
     pub keep_transactions: bool,
     /// How long (packet time) a judged episode waits for a later lockout or user name.
     pub settle_us: i64,
@@ -502,10 +505,14 @@ impl Analyzer {
                     .record(ex.conn.client_ip, ex.req_ts, u, c.domain.as_deref());
             }
         }
+        // Request findings are counted in transactions, kept or not (§5.1).
+        let findings = episode::request_findings(ex);
+        let hand_on = self.cfg.keep_transactions || !findings.is_empty();
         if let Some(id) = self.late.remove(&(conn_id, ex.seq)) {
             // Already applied to its episode when the window passed.
-            if self.cfg.keep_transactions {
-                self.out_transactions.push(transaction(ex, Some(id), None));
+            if hand_on {
+                self.out_transactions
+                    .push(transaction(ex, Some(id), None, findings));
             }
             return;
         }
@@ -547,9 +554,9 @@ impl Analyzer {
                 }
             }
         }
-        if self.cfg.keep_transactions {
+        if hand_on {
             self.out_transactions
-                .push(transaction(ex, ep_id, lockout_account));
+                .push(transaction(ex, ep_id, lockout_account, findings));
         }
     }
 
@@ -769,6 +776,7 @@ fn transaction(
     ex: &Exchange,
     episode_id: Option<u64>,
     lockout_account: Option<String>,
+    findings: Vec<Finding>,
 ) -> Transaction {
     let mut offered: Vec<String> = Vec::new();
     for ch in &ex.challenges {
@@ -806,5 +814,6 @@ fn transaction(
         user_agent: ex.user_agent.clone(),
         episode_id,
         lockout_account,
+        findings,
     }
 }

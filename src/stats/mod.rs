@@ -1,6 +1,7 @@
 //! The one aggregator: every number the terminal report, the JSON summary
 //! (`docs/verdicts.md` §6.2), the live dashboard and the per-key tables (§6.3) show comes
-//! from a [`Stats`] fed with [`Episode`]s (and, when kept, [`Transaction`]s) one at a time,
+//! from a [`Stats`] fed with [`Episode`]s and [`Transaction`]s (all of them when kept, else
+//! those showing a request finding) one at a time,
 //! as they are judged. Updates are cheap (hash maps keyed by user, client, proxy and target),
 //! the state is bounded ([`StatsLimits`]) and two `Stats` merge ([`Stats::merge`]) into the
 //! `Stats` of both inputs, whatever the order the records came in.
@@ -24,15 +25,19 @@
 //!   and clients affected, lockout users) are exact up to [`StatsLimits::max_distinct`]. List
 //!   columns keep at most [`MAX_LIST`] values. The timeline keeps the latest
 //!   [`StatsLimits::max_keys`] minutes.
-//! - **Findings in per-key rows** count the episodes that carry the finding.
+//! - **Findings in per-key rows**: a request finding (`Finding::is_request`:
+//!   `cleartext_basic`, `ntlmv1`, `stale_nonce`, `oversized_token`) counts the key's requests
+//!   that show it, challenged or not (from the transactions, keyed by the request's own user
+//!   name, client, proxy and site); a key seen only in such requests has a row with 0
+//!   episodes. Every other finding counts the key's episodes that carry it.
 //! - **Details per cause** ([`Stats::cause_details`]): the words of the failed episodes'
 //!   `detail` (each part's name before `=`), counted per cause, at most 32 words; the report
 //!   adds the remedies the catalogue has for some of them.
 //! - **Findings in the summary** (`findings`, `docs/verdicts.md` §5.1):
 //!   `lockout_risk` counts distinct named users with a flagged episode; `capture_gap` counts
-//!   episodes; every other finding counts the credentialed requests of the episodes that
-//!   carry it (`credential_attempts`, at least 1 per episode), since a finding is a property
-//!   of the credentials those requests carried.
+//!   episodes; a request finding counts the requests that show it, in episodes or not;
+//!   `ntlm_fallback` and `domain_mismatch` count the credentialed requests of the episodes
+//!   that carry them (`credential_attempts`, at least 1 per episode).
 //! - **Schemes.** `offered` counts episodes whose challenges offered a scheme (each scheme
 //!   once per episode); `used` counts episodes by the scheme the client answered with.
 //! - `max_failures_10min`: the most failed episodes of a user whose start times fit in a
@@ -351,7 +356,7 @@ impl KeyAcc {
         }
         self.challenges += u64::from(e.challenges);
         self.credential_attempts += u64::from(e.credential_attempts);
-        for f in distinct_findings(e) {
+        for f in distinct_findings(e).filter(|f| !f.is_request()) {
             self.findings[finding_idx(f)] += 1;
         }
         self.first_seen = min_ts(self.first_seen, Some(e.start_ts));
@@ -842,7 +847,9 @@ impl Stats {
         }
         for f in distinct_findings(e) {
             self.finding_episodes[finding_idx(f)] += 1;
-            self.finding_requests[finding_idx(f)] += u64::from(e.credential_attempts.max(1));
+            if !f.is_request() {
+                self.finding_requests[finding_idx(f)] += u64::from(e.credential_attempts.max(1));
+            }
             if f == Finding::LockoutRisk {
                 if let Some(u) = &e.user {
                     self.lockout_users.insert_str(u, cap);
@@ -869,9 +876,30 @@ impl Stats {
         }
     }
 
-    /// Transactions add the user agents they show to their user's row and are counted.
+    /// Transactions add the user agents they show to their user's row, their request
+    /// findings to the summary and to the rows of their user (its own name, else
+    /// [`UNKNOWN_USER`]), client, proxy and site, and are counted.
     pub fn add_transaction(&mut self, t: &Transaction) {
         self.transactions += 1;
+        let mut findings = t.findings.iter().filter(|f| f.is_request()).peekable();
+        if findings.peek().is_some() {
+            let user = t.user.as_deref().unwrap_or(UNKNOWN_USER);
+            let client = ip_text(t.client_ip);
+            let proxy = proxy_key(t.proxy_ip, t.proxy_port);
+            let site = t.site();
+            let max_keys = self.limits.max_keys;
+            for &f in findings {
+                self.finding_requests[finding_idx(f)] += 1;
+                for (table, key) in [
+                    (Table::Users, user),
+                    (Table::Clients, client.as_str()),
+                    (Table::Proxies, proxy.as_str()),
+                    (Table::Targets, site.as_str()),
+                ] {
+                    self.tables[table.index()].acc(key, max_keys).findings[finding_idx(f)] += 1;
+                }
+            }
+        }
         if let (Some(u), Some(ua)) = (&t.user, &t.user_agent) {
             let room = self.tx_user_agents.len() < self.limits.max_keys;
             match self.tx_user_agents.get_mut(u) {

@@ -13,7 +13,7 @@
 use super::event::{EngineMsg, Progress};
 use crate::i18n::Lang;
 use crate::metrics::{Metrics, SensorCounters};
-use crate::model::{Cause, Episode, Finding, Notice, Outcome, Ts};
+use crate::model::{Cause, Episode, Finding, Notice, Outcome, Transaction, Ts};
 use crate::pseudonym::{pseudonymize, Pseudonymizer};
 use crate::stats::{key_of, KeyRow, Stats, Table};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -422,18 +422,20 @@ impl App {
             EngineMsg::Update {
                 judged,
                 settled,
+                transactions,
                 progress,
             } => {
-                self.receive(judged, settled);
+                self.receive(judged, settled, transactions);
                 self.set_progress(progress);
             }
             EngineMsg::Done {
                 judged,
                 settled,
+                transactions,
                 progress,
                 notices,
             } => {
-                self.receive(judged, settled);
+                self.receive(judged, settled, transactions);
                 // The run is over: what was held while paused is shown, and the screen
                 // shows the settled aggregate, the numbers of `analyze`.
                 let held = std::mem::take(&mut self.held);
@@ -463,14 +465,26 @@ impl App {
 
     /// Judged episodes go to the screen and the metrics (an episode's outcome, cause, proxy
     /// and scheme are fixed at its verdict), settled ones to the exports' aggregate; both
-    /// pseudonymized first when asked.
-    fn receive(&mut self, mut judged: Vec<Episode>, mut settled: Vec<Episode>) {
+    /// pseudonymized first when asked. Transactions showing a request finding are final as
+    /// they come: counted by both aggregates at once.
+    fn receive(
+        &mut self,
+        mut judged: Vec<Episode>,
+        mut settled: Vec<Episode>,
+        mut transactions: Vec<Transaction>,
+    ) {
         if let Some(m) = &self.metrics {
             judged.iter().for_each(|e| m.episode(e));
         }
         if let Some(p) = &self.pseudonymizer {
-            pseudonymize(&mut judged, &mut [], p);
+            pseudonymize(&mut judged, &mut transactions, p);
             pseudonymize(&mut settled, &mut [], p);
+        }
+        for t in &transactions {
+            self.stats.add_transaction(t);
+            self.settled.add_transaction(t);
+            self.interval.add_transaction(t);
+            self.dirty = true;
         }
         self.add_episodes(judged);
         self.add_settled(&settled);

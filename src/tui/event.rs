@@ -16,7 +16,7 @@
 use crate::anomaly::Anomalies;
 use crate::driver::{self, Flow, Step};
 use crate::engine::{Engine, EngineConfig};
-use crate::model::{CaptureCounters, Episode, Flood, HttpCounters, Notice, Ts};
+use crate::model::{CaptureCounters, Episode, Flood, HttpCounters, Notice, Transaction, Ts};
 use crate::source::{PacketSource, SourceStats};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,10 +55,12 @@ pub struct Progress {
 #[derive(Debug)]
 pub enum EngineMsg {
     /// Episodes judged since the last message (shown at once), episodes that became final
-    /// (counted for exports and the final view), and the counters.
+    /// (counted for exports and the final view), the transactions showing a request finding
+    /// (counted by both), and the counters.
     Update {
         judged: Vec<Episode>,
         settled: Vec<Episode>,
+        transactions: Vec<Transaction>,
         progress: Progress,
     },
     /// Packet time reached `at`, a multiple of `--export-every`: every episode final by
@@ -69,6 +71,7 @@ pub enum EngineMsg {
     Done {
         judged: Vec<Episode>,
         settled: Vec<Episode>,
+        transactions: Vec<Transaction>,
         progress: Progress,
         notices: Vec<Notice>,
     },
@@ -189,6 +192,8 @@ struct Screen<'a> {
     /// is due).
     judged: Vec<Episode>,
     pending: Vec<Episode>,
+    /// Transactions showing a request finding, not sent yet.
+    transactions: Vec<Transaction>,
     last_flush: Instant,
     source: SourceStats,
     /// (wall, packet time, speed) of the replay's last anchor.
@@ -260,6 +265,7 @@ impl Screen<'_> {
         EngineMsg::Update {
             judged: std::mem::take(&mut self.judged),
             settled: std::mem::take(&mut self.pending),
+            transactions: std::mem::take(&mut self.transactions),
             progress: Progress {
                 capture,
                 http,
@@ -281,11 +287,15 @@ impl Screen<'_> {
         self.last_flush = Instant::now();
         let msg = self.update(engine, now);
         if let Err(mpsc::error::TrySendError::Full(EngineMsg::Update {
-            judged, settled, ..
+            judged,
+            settled,
+            transactions,
+            ..
         })) = self.tx.try_send(msg)
         {
             self.judged = judged;
             self.pending = settled;
+            self.transactions = transactions;
         }
     }
 
@@ -412,13 +422,18 @@ impl driver::Sink for Screen<'_> {
         self.judged.push(e);
     }
 
-    fn transaction(&mut self, mut t: crate::model::Transaction) {
-        self.write_records(|r| {
-            if let Some(p) = &r.pseudonymizer {
+    fn transaction(&mut self, t: Transaction) {
+        self.write_records(|r| match &r.pseudonymizer {
+            Some(p) => {
+                let mut t = t.clone();
                 crate::pseudonym::pseudonymize_transaction(&mut t, p);
+                r.writer.transaction(&t)
             }
-            r.writer.transaction(&t)
+            None => r.writer.transaction(&t),
         });
+        if !t.findings.is_empty() {
+            self.transactions.push(t);
+        }
     }
 }
 
@@ -440,6 +455,7 @@ fn run_engine(
         replay,
         judged: Vec::new(),
         pending: Vec::new(),
+        transactions: Vec::new(),
         last_flush: Instant::now(),
         source: src.stats(),
         anchor: None,
@@ -481,6 +497,7 @@ fn run_engine(
     let _ = tx.blocking_send(EngineMsg::Done {
         judged: std::mem::take(&mut screen.judged),
         settled: std::mem::take(&mut screen.pending),
+        transactions: std::mem::take(&mut screen.transactions),
         progress,
         notices: result.notices,
     });
