@@ -559,6 +559,44 @@ fn a_segment_lost_inside_the_type2_head_is_unresolved_with_capture_gap() {
     assert_eq!(summary["findings"]["capture_gap"], 1);
 }
 
+/// A segment lost inside the HTML body of the first `407` (Squid's error page): the head
+/// before it still counts as the challenge, and the episode goes on to its verdict.
+#[test]
+fn a_segment_lost_inside_a_407_body_keeps_the_challenge() {
+    let mut c = conv("10.1.0.18:50013", PROXY, 0).mss(200);
+    c.handshake().client_send(&req("GET", URL, &[]));
+    let before = c.packets().len();
+    c.server_send(&resp(
+        407,
+        "Proxy Authentication Required",
+        &[
+            ("Proxy-Authenticate", "Basic realm=\"corp\""),
+            ("Content-Type", "text/html"),
+        ],
+        1200,
+    ));
+    let after = c.packets().len();
+    assert!(after - before >= 5, "the 407 body spans several segments");
+    c.client_ack()
+        .client_send(&req_with("GET", URL, &[auth(&basic("ivan", "s3cret-9"))]))
+        .server_send(&resp200())
+        .client_fin()
+        .server_fin()
+        .client_ack();
+    let mut p = c.into_packets();
+    // The head is in the first segment; the third carries only body bytes.
+    let lost = testkit::drop_packets(&mut p, &[before + 2]);
+    assert_eq!(lost, 200);
+    let (_d, f) = one_file("body-gap.pcap", &p);
+    let summary = analyze(&[&f], &[]);
+    assert_eq!(summary["http"]["responses_407"], 1, "{}", summary["http"]);
+    assert_eq!(summary["capture"]["gap_bytes"], 200);
+    let ep = only_episode(&[&f], &[]);
+    assert_eq!(ep["challenges"], 1, "{ep:#}");
+    assert_eq!(s(&ep, "outcome"), "authenticated", "{ep:#}");
+    assert_eq!(s(&ep, "user"), "ivan");
+}
+
 // ------------------------------------------------------------------------------ formats
 
 /// The verdict fields of episodes, without addresses (which differ between IPv4 and IPv6).
