@@ -599,6 +599,7 @@ fn decode_counts_on_corpus_summary() {
         let k = match decode(&frame) {
             Decoded::Tcp(_) => "tcp",
             Decoded::NotTcp => "not_tcp",
+            Decoded::Udp(_) => "udp",
             Decoded::Fragment => "fragment",
             Decoded::NotIp => "not_ip",
             Decoded::UnknownLink(_) => "unknown",

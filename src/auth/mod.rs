@@ -20,6 +20,7 @@ pub mod basic;
 pub mod der;
 pub mod digest;
 pub mod header;
+pub mod kdc;
 pub mod negotiate;
 pub mod ntlm;
 

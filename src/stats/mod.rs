@@ -26,7 +26,8 @@
 //!   [`StatsLimits::max_keys`] minutes.
 //! - **Findings in per-key rows** count the episodes that carry the finding.
 //! - **Details per cause** ([`Stats::cause_details`]): the words of the failed episodes'
-//!   `detail` (each part's name before `=`), counted per cause, at most 32 words; the report
+//!   `detail` (each part's name before `=`; a Kerberos error with its name,
+//!   `krb_error-KDC_ERR_PREAUTH_FAILED`), counted per cause, at most 32 words; the report
 //!   adds the remedies the catalogue has for some of them.
 //! - **Findings in the summary** (`findings`, `docs/verdicts.md` §5.1):
 //!   `lockout_risk` counts distinct named users with a flagged episode; `capture_gap` counts
@@ -658,6 +659,18 @@ struct CauseAcc {
     details: BTreeMap<String, u64>,
 }
 
+/// The word of one part of a `detail`: its name before `=`, except that a Kerberos error
+/// keeps its name (`krb_error-KDC_ERR_PREAUTH_FAILED`), each having a remedy of its own.
+fn detail_word(part: &str) -> String {
+    let (name, value) = part.split_once('=').unwrap_or((part, ""));
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if name == "krb_error" && !value.is_empty() && value.chars().all(plain) {
+        format!("krb_error-{value}")
+    } else {
+        name.to_string()
+    }
+}
+
 /// Different detail words counted per cause, at most.
 const DETAIL_WORDS: usize = 32;
 
@@ -834,7 +847,7 @@ impl Stats {
                     acc.users.insert_str(keys.user, cap);
                     acc.clients.insert_with(e.client_ip, cap);
                     for part in e.detail.as_deref().unwrap_or_default().split_whitespace() {
-                        acc.count_detail(part.split('=').next().unwrap_or(part), 1);
+                        acc.count_detail(&detail_word(part), 1);
                     }
                 }
             }
