@@ -639,6 +639,7 @@ mod live {
             None,
             &[port],
             DecapConfig::NONE.tunnel_udp_ports().as_deref(),
+            &[],
             Some(Duration::from_secs(20)),
         )
         .unwrap();
@@ -693,6 +694,7 @@ mod live {
             Some("host 127.0.0.9"),
             &[9],
             DecapConfig::AUTO.tunnel_udp_ports().as_deref(),
+            &[],
             Some(Duration::from_millis(300)),
         )
         .unwrap();
@@ -711,6 +713,7 @@ mod live {
             None,
             &[3128],
             DecapConfig::AUTO.tunnel_udp_ports().as_deref(),
+            &[],
             None,
         )
         .err()
@@ -727,6 +730,7 @@ mod live {
             Some("this is not bpf"),
             &[3128],
             DecapConfig::AUTO.tunnel_udp_ports().as_deref(),
+            &[],
             None,
         )
         .err()

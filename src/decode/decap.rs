@@ -90,6 +90,17 @@ impl DecapConfig {
         Some(ports)
     }
 
+    /// The KDC ports: 88 and every `--kdc-port`, each once.
+    pub fn all_kdc_ports(&self) -> Vec<u16> {
+        let mut ports = vec![crate::decode::KDC_PORT];
+        for p in &self.kdc_ports {
+            if !ports.contains(p) {
+                ports.push(*p);
+            }
+        }
+        ports
+    }
+
     /// A KDC's port: 88, or one of `--kdc-port`.
     #[inline]
     pub fn is_kdc_port(&self, port: u16) -> bool {

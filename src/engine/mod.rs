@@ -31,7 +31,7 @@ use crate::auth::kdc::{self, KdcStream};
 use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
 use crate::decode::decap::{DecapConfig, Encap, Encapsulation, TunnelSource};
-use crate::decode::{self, Datagram, Decoded, Segment, KDC_PORT};
+use crate::decode::{self, Datagram, Decoded, Segment};
 use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowStats, FlowTable, Shard};
 use crate::http::conn::ConnKind;
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
@@ -250,7 +250,7 @@ pub const ADVANCE_EVERY_US: i64 = 1_000_000;
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
         let community = cfg.analysis.keep_transactions;
-        let kdc_ports = kdc_ports(&cfg.decap);
+        let kdc_ports = cfg.decap.all_kdc_ports();
         let stage = if cfg.threads > 1 {
             Stage::Threads(Pool::new(&cfg, community, &kdc_ports))
         } else {
@@ -591,17 +591,6 @@ fn feed(analyzer: &mut Analyzer, events: &mut Vec<Keyed>) {
     for (_, ev) in events.drain(..) {
         analyzer.on_event(ev);
     }
-}
-
-/// The KDC ports of a run: 88 and every `--kdc-port`.
-fn kdc_ports(decap: &DecapConfig) -> Vec<u16> {
-    let mut ports = vec![KDC_PORT];
-    for p in &decap.kdc_ports {
-        if !ports.contains(p) {
-            ports.push(*p);
-        }
-    }
-    ports
 }
 
 impl Downstream {
