@@ -34,6 +34,11 @@
 //!   window) before it is handed on, attributed again with what is known then; at the end of
 //!   the capture every episode settles. Judged records leave through [`Analyzer::drain`]:
 //!   nothing judged stays once it has settled.
+//! - §4.12: the KDC's answers to a client address ([`kdc`]) are joined to its Negotiate episodes
+//!   from the retry window before their start to the retry window after their end, when judged
+//!   and again when settled: a standing KRB-ERROR leads the `detail` of a failed one (and of an
+//!   NTLM fallback, for an unknown service principal), and the TGS-REP for the proxy's service
+//!   (else the client of that error) names the user (`user_source = kdc`) before §2.3's rule.
 //! - §3.11: failed connection attempts from sources that look like no client are counted per
 //!   proxy as a flood or scan ([`flood`]), not made into episodes.
 //! - Bounds: open episodes (`max_open_episodes`; the least recently active is judged early),

@@ -5,6 +5,9 @@
 //! A connection counts as a proxy connection from its first proxy signal
 //! (`docs/verdicts.md` §1.1); only requests on proxy connections become transactions, and
 //! failed connection attempts to proxy ports are handed on as well (§3.9).
+//! A KDC's traffic (UDP datagrams and TCP connections to or from port 88 and `--kdc-port`) is
+//! read as Kerberos messages instead of HTTP and handed on as [`AnalysisEvent::Kdc`], for the
+//! analysis to join to the Negotiate episodes of the same client (`docs/verdicts.md` §4.12).
 //! Keeps the capture and HTTP counters of the JSON summary (`capture`, `http`;
 //! `docs/verdicts.md` §6.2), and counts every named [`Anomaly`](crate::anomaly::Anomaly) the
 //! stages report (the source's are added at the end).
@@ -236,7 +239,7 @@ pub struct Engine {
     encap_counts: [u64; Encap::ALL.len()],
     /// Packets per outer tunnel source, in order of first appearance (bounded).
     tunnel_sources: Vec<(TunnelSource, u64)>,
-    /// TCP packets of other shards' clients, skipped.
+    /// TCP packets (and KDC datagrams) of other shards' clients, skipped.
     other_shard_packets: u64,
     /// 88 and every `--kdc-port`: which end of a KDC exchange is the client, for the shards.
     kdc_ports: Vec<u16>,

@@ -3,7 +3,8 @@
 //! ([`crate::flow::shard`]: every connection of a client on one worker), so nothing is
 //! shared and nothing locked. The caller's thread reads, decodes and runs the one analysis.
 //!
-//! The caller hands segments on in *epochs*: the segments of up to [`EPOCH_SEGMENTS`]
+//! The caller hands segments on in *epochs* (a KDC's UDP datagrams with them, in frame order,
+//! to the worker of their Kerberos client): the segments of up to [`EPOCH_SEGMENTS`]
 //! frames, split by worker, and at a tick of packet time (or the end) the tick itself, to
 //! every worker. Each worker answers every epoch, in order, with the events of its segments
 //! tagged by frame number and the events of the tick tagged by connection id. The analysis
