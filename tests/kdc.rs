@@ -286,6 +286,19 @@ fn the_kdc_names_the_reason_and_the_user() {
 
 /// A copy of a pcap (Ethernet, IPv4) with UDP port 88 moved to `port` in every datagram.
 fn moved_kdc_port(name: &str, port: u16, out: &std::path::Path) {
+    rewritten(name, port, None, out);
+}
+
+/// A copy of a loopback pcap (Ethernet, IPv4) with UDP port 88 moved to `port`, and with
+/// `hosts` = (client, KDC, proxy): the three ends, all 127.0.0.1 in the lab, given addresses
+/// of their own (the end on the KDC's or the proxy's port is that server, the other the
+/// client).
+fn rewritten(
+    name: &str,
+    port: u16,
+    hosts: Option<([u8; 4], [u8; 4], [u8; 4])>,
+    out: &std::path::Path,
+) {
     let mut b = std::fs::read(sample(name)).expect("sample");
     assert_eq!(&b[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "a little-endian pcap");
     assert_eq!(b[20], 1, "Ethernet");
@@ -295,15 +308,33 @@ fn moved_kdc_port(name: &str, port: u16, out: &std::path::Path) {
         let len = u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
         let frame = at + 16;
         let ip = frame + 14;
-        if b[frame + 12..frame + 14] == [0x08, 0x00] && b[ip + 9] == 17 {
-            let udp = ip + usize::from(b[ip] & 0x0f) * 4;
-            for p in [udp, udp + 2] {
+        let ipv4 = b[frame + 12..frame + 14] == [0x08, 0x00];
+        let l4 = ip + usize::from(b[ip] & 0x0f) * 4;
+        if ipv4 && b[ip + 9] == 17 {
+            for p in [l4, l4 + 2] {
                 if b[p..p + 2] == 88u16.to_be_bytes() {
                     b[p..p + 2].copy_from_slice(&port.to_be_bytes());
                     moved += 1;
                 }
             }
-            b[udp + 6..udp + 8].copy_from_slice(&[0, 0]); // no UDP checksum
+            b[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]); // no UDP checksum
+        }
+        if let (true, Some((client, kdc, proxy))) = (ipv4, hosts) {
+            let sport = u16::from_be_bytes([b[l4], b[l4 + 1]]);
+            let dport = u16::from_be_bytes([b[l4 + 2], b[l4 + 3]]);
+            let server = |p: u16| match p {
+                88 => Some(kdc),
+                p if p == port => Some(kdc),
+                3130 | 18080 => Some(proxy),
+                _ => None,
+            };
+            let (src, dst) = match (server(sport), server(dport)) {
+                (Some(s), None) => (s, client),
+                (None, Some(d)) => (client, d),
+                _ => ([127, 0, 0, 1], [127, 0, 0, 1]),
+            };
+            b[ip + 12..ip + 16].copy_from_slice(&src);
+            b[ip + 16..ip + 20].copy_from_slice(&dst);
         }
         at = frame + len;
     }
@@ -343,4 +374,60 @@ fn a_kdc_on_another_port_is_read_with_kdc_port() {
         "{named}"
     );
     assert_eq!(named["user"], "hank");
+}
+
+#[test]
+fn a_kdc_exchange_falls_in_the_shard_of_its_kerberos_client() {
+    use proxy407::flow::shard::client_hash;
+    // A client whose address hashes into another half than its KDC's: were the KDC's end
+    // (on a port above the client's) taken for the client, the KDC's error would land in the
+    // other shard and the episode would lose its reason.
+    let client = [10, 0, 0, 5];
+    let h = |a: [u8; 4]| client_hash(std::net::IpAddr::from(a)) % 2;
+    let kdc = (1..=250u8)
+        .map(|n| [10, 0, 1, n])
+        .find(|&a| h(a) != h(client))
+        .expect("an address in the other half");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("locked-hosts.pcap");
+    rewritten(
+        "kerberos-locked",
+        65088,
+        Some((client, kdc, [10, 0, 2, 1])),
+        &copy,
+    );
+    let mut found = Vec::new();
+    for k in 1..=2 {
+        let to = tempfile::tempdir().expect("temp dir");
+        let shard = format!("{k}/2");
+        let out = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+            .args(["export", "-q", "--format", "ndjson", "--tables", "episodes"])
+            .args(["--kdc-port", "65088", "--shard", &shard])
+            .arg("--out")
+            .arg(to.path())
+            .arg(&copy)
+            .output()
+            .expect("the binary runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(to.path().join("episodes.ndjson")).unwrap_or_default();
+        for l in text.lines() {
+            let e: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            found.push((
+                k,
+                e["client_ip"].clone(),
+                e["detail"].clone(),
+                e["user"].clone(),
+            ));
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (k, ip, detail, user) = &found[0];
+    assert_eq!(*k, h(client) + 1);
+    assert_eq!(ip, "10.0.0.5");
+    assert_eq!(detail, "krb_error=KDC_ERR_CLIENT_REVOKED");
+    assert_eq!(user, "hank");
 }

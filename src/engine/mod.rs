@@ -353,7 +353,15 @@ impl Engine {
             }
         }
         if let Some(shard) = self.cfg.shard {
-            if !shard.keeps(ends.0, ends.1, &self.cfg.flow.proxy_ports) {
+            // A KDC's connection belongs to its Kerberos client, the end not on the KDC port.
+            let kdc =
+                self.kdc_ports.contains(&seg.src_port) || self.kdc_ports.contains(&seg.dst_port);
+            let ports = if kdc {
+                &self.kdc_ports
+            } else {
+                &self.cfg.flow.proxy_ports
+            };
+            if !shard.keeps(ends.0, ends.1, ports) {
                 self.other_shard_packets += 1;
                 return;
             }
@@ -382,7 +390,7 @@ impl Engine {
                 conns.datagram(dg, &mut self.events);
                 feed(&mut self.analyzer, &mut self.events);
             }
-            Stage::Threads(pool) => pool.datagram(dg, &self.kdc_ports, &mut self.analyzer),
+            Stage::Threads(pool) => pool.datagram(dg, &mut self.analyzer),
         }
     }
 

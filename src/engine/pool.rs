@@ -189,6 +189,8 @@ struct Worker {
 pub(crate) struct Pool {
     workers: Vec<Worker>,
     proxy_ports: Vec<u16>,
+    /// 88 and every `--kdc-port`.
+    kdc_ports: Vec<u16>,
     /// With `--shard K/N`: N, so that the threads take other bits of the hash.
     shards: u32,
     /// Segments in the epoch being filled.
@@ -229,6 +231,7 @@ impl Pool {
         Pool {
             workers,
             proxy_ports: cfg.flow.proxy_ports.clone(),
+            kdc_ports: kdc_ports.to_vec(),
             shards: cfg.shard.map_or(1, |s| s.count.max(1)),
             filled: 0,
             in_flight: VecDeque::new(),
@@ -237,12 +240,18 @@ impl Pool {
         }
     }
 
-    /// The worker of a segment's client.
+    /// The worker of a segment's client (of a KDC's connection: its Kerberos client).
     fn worker_of(&self, seg: &Segment<'_>) -> usize {
+        let kdc = self.kdc_ports.contains(&seg.src_port) || self.kdc_ports.contains(&seg.dst_port);
+        let ports = if kdc {
+            &self.kdc_ports
+        } else {
+            &self.proxy_ports
+        };
         let client = shard::client_of(
             (seg.src_ip, seg.src_port),
             (seg.dst_ip, seg.dst_port),
-            &self.proxy_ports,
+            ports,
         );
         let h = shard::client_hash(client) / self.shards;
         h as usize % self.workers.len().max(1)
@@ -266,16 +275,11 @@ impl Pool {
 
     /// A KDC datagram, to the worker of its client (the end not on a KDC port), in frame
     /// order with the segments.
-    pub(crate) fn datagram(
-        &mut self,
-        dg: &Datagram<'_>,
-        kdc_ports: &[u16],
-        analyzer: &mut Analyzer,
-    ) {
+    pub(crate) fn datagram(&mut self, dg: &Datagram<'_>, analyzer: &mut Analyzer) {
         let client = shard::client_of(
             (dg.src_ip, dg.src_port),
             (dg.dst_ip, dg.dst_port),
-            kdc_ports,
+            &self.kdc_ports,
         );
         let h = shard::client_hash(client) / self.shards;
         let w = h as usize % self.workers.len().max(1);
