@@ -121,7 +121,7 @@ detail-krb_error-KDC_ERR_PREAUTH_FAILED-remedy = うち { $n } 件は、KDC が�
 detail-krb_error-KDC_ERR_CLIENT_REVOKED-remedy = うち { $n } 件は、KDC がアカウントを拒否した（KDC_ERR_CLIENT_REVOKED）：無効化、ロックアウト、またはチケット発行の禁止。ディレクトリで有効化またはロック解除し、ロックの原因を調べる
 detail-krb_error-KDC_ERR_KEY_EXPIRED-remedy = うち { $n } 件は、ユーザーのパスワードの有効期限が切れている（KDC_ERR_KEY_EXPIRED）。ユーザーがパスワードを変更する必要がある。その後の kadmin/changepw のチケットはその変更であり、ログインではない
 detail-krb_error-KDC_ERR_C_PRINCIPAL_UNKNOWN-remedy = うち { $n } 件は、KDC がそのユーザーを知らない（KDC_ERR_C_PRINCIPAL_UNKNOWN）：ユーザー名の入力ミス、別のレルム、または削除されたアカウント
-detail-krb_error-KDC_ERR_S_PRINCIPAL_UNKNOWN-remedy = うち { $n } 件は、クライアントがプロキシに使った名前のサービスプリンシパルが KDC にない（KDC_ERR_S_PRINCIPAL_UNKNOWN、名前は spn= にある）。プロキシのアカウントに HTTP/<その名前> を登録するか、IP アドレスや別名ではなく登録済みの名前をクライアントに設定する
+detail-krb_error-KDC_ERR_S_PRINCIPAL_UNKNOWN-remedy = うち { $n } 件は、クライアントがプロキシに使った名前のサービスプリンシパルが KDC にない（KDC_ERR_S_PRINCIPAL_UNKNOWN、要求された名前：{ $names }）。プロキシのアカウントに HTTP/<その名前> を登録するか、IP アドレスや別名ではなく登録済みの名前をクライアントに設定する
 detail-krb_error-KRB_AP_ERR_SKEW-remedy = うち { $n } 件は、KDC がクライアントの時刻のずれを許容範囲（通常 5 分）を超えると判断した（KRB_AP_ERR_SKEW）。クライアントの時刻を同期する（NTP、ドメインの時刻）
 warn-flood-only = プロキシのポートへの通信は、フラッドかスキャンによる接続の試みだけだった（下記）。
 warn-tls = プロキシのポートへの接続 { $n } 本が TLS（HTTPS プロキシ）で、認証の内容は見えない。

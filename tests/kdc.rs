@@ -431,3 +431,85 @@ fn a_kdc_exchange_falls_in_the_shard_of_its_kerberos_client() {
     assert_eq!(detail, "krb_error=KDC_ERR_CLIENT_REVOKED");
     assert_eq!(user, "hank");
 }
+
+#[test]
+fn the_report_names_each_kdc_reason_with_its_remedy() {
+    let report = |name: &str, lang: &str| -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_proxy407"))
+            .args(["analyze", "--lang", lang])
+            .arg(sample(name))
+            .output()
+            .expect("the binary runs");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for (name, code, en_words, ja_words) in [
+        (
+            "kerberos-wrong-password",
+            "KDC_ERR_PREAUTH_FAILED",
+            "current password",
+            "パスワード",
+        ),
+        (
+            "kerberos-locked",
+            "KDC_ERR_CLIENT_REVOKED",
+            "unlock",
+            "ロック",
+        ),
+        (
+            "kerberos-expired-password",
+            "KDC_ERR_KEY_EXPIRED",
+            "must change it",
+            "変更",
+        ),
+        (
+            "kerberos-unknown-user",
+            "KDC_ERR_C_PRINCIPAL_UNKNOWN",
+            "no such user",
+            "ユーザー",
+        ),
+        (
+            "kerberos-unknown-spn",
+            "KDC_ERR_S_PRINCIPAL_UNKNOWN",
+            "asked for: HTTP/127.0.0.1",
+            "HTTP/127.0.0.1",
+        ),
+        (
+            "kerberos-kdc-skew",
+            "KRB_AP_ERR_SKEW",
+            "Synchronise the client's clock",
+            "時刻",
+        ),
+        (
+            "kerberos-clock-skew",
+            "kerberos_token_rejected",
+            "keytab",
+            "キータブ",
+        ),
+    ] {
+        let en = report(name, "en");
+        let ja = report(name, "ja");
+        let needle = if code.contains('_') && code.starts_with('K') {
+            format!("({code}")
+        } else {
+            "Kerberos ticket that the proxy rejected".to_string()
+        };
+        let line = en
+            .lines()
+            .find(|l| l.contains(&needle))
+            .unwrap_or_else(|| panic!("{name}: no remedy naming {code}:\n{en}"));
+        assert!(
+            line.contains("1 of them") && line.contains(en_words),
+            "{name}: {line}"
+        );
+        let line = ja
+            .lines()
+            .find(|l| l.contains("うち 1 件") && l.contains(ja_words))
+            .unwrap_or_else(|| panic!("{name}: no Japanese remedy:\n{ja}"));
+        assert!(!line.is_empty());
+    }
+    // A first leg that asked for pre-authentication is no reason: a login that went through
+    // shows no KDC remedy.
+    let ok = report("kerberos-kdc-success", "en");
+    assert!(!ok.contains("KDC_ERR"), "{ok}");
+}
