@@ -513,3 +513,61 @@ fn the_report_names_each_kdc_reason_with_its_remedy() {
     let ok = report("kerberos-kdc-success", "en");
     assert!(!ok.contains("KDC_ERR"), "{ok}");
 }
+
+/// Real KDC messages of the lab, as TCP records (length and message).
+fn real_records() -> Vec<Vec<u8>> {
+    [
+        "kerberos-wrong-password",
+        "kerberos-unknown-spn",
+        "kerberos-expired-password",
+    ]
+    .iter()
+    .flat_map(|n| kdc_payloads(n))
+    .map(|(_, _, m)| {
+        let mut r = (m.len() as u32).to_be_bytes().to_vec();
+        r.extend(m);
+        r
+    })
+    .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+    /// Real records, one byte of them changed, then any bytes, as a UDP message and as TCP
+    /// bytes in pieces of any sizes: never a panic, never more held than was fed, and the
+    /// same messages however the bytes are cut.
+    #[test]
+    fn any_bytes_any_cuts(
+        picks in proptest::collection::vec(0usize..64, 0..4),
+        flip in proptest::prelude::any::<(usize, u8)>(),
+        tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        cuts in proptest::collection::vec(1usize..200, 0..20),
+    ) {
+        let records = real_records();
+        let mut bytes: Vec<u8> = Vec::new();
+        for p in picks {
+            bytes.extend(&records[p % records.len()]);
+        }
+        if !bytes.is_empty() {
+            let at = flip.0 % bytes.len();
+            bytes[at] ^= flip.1;
+        }
+        bytes.extend(tail);
+        let _ = kdc::parse(&bytes);
+        let _ = kdc::parse(bytes.get(4..).unwrap_or_default());
+        let mut whole = KdcStream::default();
+        let mut at_once = Vec::new();
+        whole.data(&bytes, &mut |r| at_once.push(r));
+        let mut pieces = KdcStream::default();
+        let mut cut = Vec::new();
+        let mut fed = 0;
+        for c in cuts {
+            let piece = &bytes[fed..(fed + c).min(bytes.len())];
+            pieces.data(piece, &mut |r| cut.push(r));
+            fed += piece.len();
+            proptest::prop_assert!(pieces.held() <= fed);
+        }
+        pieces.data(&bytes[fed..], &mut |r| cut.push(r));
+        proptest::prop_assert_eq!(at_once, cut);
+    }
+}
