@@ -49,6 +49,12 @@ USERS_BASIC = {"alice": "Lab-Secret-7f3a", "bob": "Lab-Bob-Pw-4e8d", "erin": "La
                "frank": "Lab-Frank-Pw-8d2e"}
 # frank also has a Kerberos principal with the same password (as with a directory account).
 KRB_USER = ("frank", USERS_BASIC["frank"])
+# Kerberos-only principals, every one with pre-authentication required: gina's password has
+# expired, hank may get no tickets (locked); WRONG_KRB is what a user mistypes for frank.
+KRB_EXPIRED = ("gina", "Lab-Gina-Pw-5c7e")
+KRB_LOCKED = ("hank", "Lab-Hank-Pw-9a1d")
+WRONG_KRB = "Wrong-Krb-Pw-6f0b"
+KRB_UNKNOWN_USER = "ivan"  # no principal
 KDC_MASTER = "Lab-Kdc-Master-1f9b"  # the KDC database's master password (never on the wire)
 WRONG_BASIC = "Wrong-Pass-91c2"
 USERS_DIGEST = {"carol": "Lab-Digest-Pw-5d1e"}
@@ -180,6 +186,7 @@ for line in sys.stdin:
 
 KRB5_CONF = """[libdefaults]
     default_realm = {realm}
+    udp_preference_limit = {udp_limit}
     dns_lookup_realm = false
     dns_lookup_kdc = false
     rdns = false
@@ -330,7 +337,10 @@ class Lab:
         os.makedirs(kdc_dir, mode=0o700, exist_ok=True)
         os.makedirs(os.path.join(kd, "ccache"), mode=0o700, exist_ok=True)
         conf = self.write("krb/krb5.conf", KRB5_CONF.format(
-            realm=REALM, kdc_port=KDC_PORT, host=KRB_PROXY_HOST))
+            realm=REALM, kdc_port=KDC_PORT, host=KRB_PROXY_HOST, udp_limit=1465))
+        # The same realm over TCP (every message larger than 1 byte goes by TCP).
+        tcp_conf = self.write("krb/krb5-tcp.conf", KRB5_CONF.format(
+            realm=REALM, kdc_port=KDC_PORT, host=KRB_PROXY_HOST, udp_limit=1))
         kdc_conf = self.write("krb/kdc/kdc.conf", KDC_CONF.format(
             realm=REALM, kdc_port=KDC_PORT, d=kdc_dir), 0o600)
         self.write("krb/kdc/kadm5.acl", "", 0o600)
@@ -338,7 +348,11 @@ class Lab:
         self.krb_env = dict(base, KRB5_CONFIG=conf)
         self.krb_admin_env = dict(self.krb_env, KRB5_KDC_PROFILE=kdc_conf)
         self.krb_run(["kdb5_util", "create", "-s", "-r", REALM, "-P", KDC_MASTER])
-        self.kadmin(f"addprinc -pw {KRB_USER[1]} {KRB_USER[0]}")
+        self.kadmin(f"addprinc -pw {KRB_USER[1]} +requires_preauth {KRB_USER[0]}")
+        self.kadmin(f"addprinc -pw {KRB_EXPIRED[1]} +requires_preauth -pwexpire now "
+                    f"{KRB_EXPIRED[0]}")
+        self.kadmin(f"addprinc -pw {KRB_LOCKED[1]} +requires_preauth -allow_tix "
+                    f"{KRB_LOCKED[0]}")
         self.kadmin(f"addprinc -randkey HTTP/{KRB_PROXY_HOST}")
         self.spawn("krb5kdc", ["krb5kdc", "-n"], env=self.krb_admin_env)
         wait_port(KDC_PORT, 30, self)
@@ -352,7 +366,12 @@ class Lab:
         wrapper = self.write("krb-helper/negotiate.sh", NEGOTIATE_WRAPPER.format(
             conf=conf, keytab=keytab, spn=SPN), 0o755)
         os.chmod(conf, 0o644)
+        os.chmod(tcp_conf, 0o644)
         os.chmod(kd, 0o755)
+        # Empty credential caches for the clients that log in inside a capture.
+        for name, c in (("fresh", conf), ("fresh-tcp", tcp_conf)):
+            KRB_CLIENTS[name] = dict(self.krb_env, KRB5_CONFIG=c,
+                                     KRB5CCNAME=f"FILE:{self.path('krb', 'ccache', name)}")
         os.chmod(keytab, 0o600)
         subprocess.run(["chown", "-R", "proxy:proxy", helper_dir], check=True)
         self.start_squid(
@@ -479,7 +498,7 @@ class Capture:
         # packets under load (tinyproxy's many small segments), leaving holes in the streams.
         self.proc = subprocess.Popen(
             ["tcpdump", "-i", "lo", "-n", "-U", "--immediate-mode", "-B", "32768", "-w", path,
-             f"tcp and not host {RELAY_SRC}"],
+             f"(tcp or udp port {KDC_PORT}) and not host {RELAY_SRC}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         # tcpdump says "listening on lo" once the capture is open.
         line = self.proc.stderr.readline().decode(errors="replace")
@@ -830,6 +849,65 @@ def sc_kerberos_clock_skew(src="127.0.0.23"):
     return krb_curl("current", src, wrap=("faketime", "-f", "+600s"))
 
 
+def kinit(client, user, password, wrap=()):
+    """A login inside the capture (the KDC exchange is on the wire); its exit status. The
+    cache is emptied first, so each scenario starts without tickets."""
+    env = KRB_CLIENTS[client]
+    subprocess.run(["kdestroy", "-q"], env=env, capture_output=True)
+    r = subprocess.run(list(wrap) + ["kinit", user], input=password + "\n",
+                       capture_output=True, text=True, env=env)
+    return r.returncode
+
+
+# The scenarios with the KDC on the wire run from 127.0.0.1: the Kerberos library does not
+# bind a source address, so the client's KDC traffic and its proxy traffic share that one.
+def sc_kerberos_kdc_success():
+    # frank logs in (AS-REQ, PREAUTH_REQUIRED, AS-REQ with a timestamp, AS-REP), then curl
+    # asks for HTTP/localhost after the 407 (TGS-REQ, TGS-REP) and gets 200. All by TCP.
+    return {"kinit": kinit("fresh-tcp", KRB_USER[0], KRB_USER[1]),
+            "curl": krb_curl("fresh-tcp", None)}
+
+
+def sc_kerberos_wrong_password():
+    # A mistyped password: KDC_ERR_PREAUTH_FAILED; curl then has no ticket to offer.
+    return {"kinit": kinit("fresh", KRB_USER[0], WRONG_KRB), "curl": krb_curl("fresh", None)}
+
+
+def sc_kerberos_unknown_spn():
+    # frank holds a TGT, but the proxy is addressed by its IP: curl asks the KDC for
+    # HTTP/127.0.0.1, which no principal has (KDC_ERR_S_PRINCIPAL_UNKNOWN).
+    r = kinit("fresh", KRB_USER[0], KRB_USER[1])
+    st = curl("-4", "--proxy-anyauth", "-U", ":", "-x", f"http://{LO}:{PORT_KRB}",
+              ORIGIN + "/ok", env=KRB_CLIENTS["fresh"])
+    return {"kinit": r, "curl": st}
+
+
+def sc_kerberos_unknown_user():
+    # A user name the realm does not have: KDC_ERR_C_PRINCIPAL_UNKNOWN.
+    return {"kinit": kinit("fresh", KRB_UNKNOWN_USER, WRONG_KRB), "curl": krb_curl("fresh", None)}
+
+
+def sc_kerberos_expired_password():
+    # gina's password has expired: KDC_ERR_KEY_EXPIRED (kinit then asks for a new one and
+    # gets none).
+    return {"kinit": kinit("fresh", KRB_EXPIRED[0], KRB_EXPIRED[1]),
+            "curl": krb_curl("fresh", None)}
+
+
+def sc_kerberos_locked():
+    # hank may get no tickets (-allow_tix, as a disabled or locked-out account):
+    # KDC_ERR_CLIENT_REVOKED.
+    return {"kinit": kinit("fresh", KRB_LOCKED[0], KRB_LOCKED[1]),
+            "curl": krb_curl("fresh", None)}
+
+
+def sc_kerberos_kdc_skew():
+    # The client's clock 10 minutes ahead when it logs in: its encrypted timestamp is outside
+    # the KDC's window (KRB_AP_ERR_SKEW).
+    return {"kinit": kinit("fresh", KRB_USER[0], KRB_USER[1], wrap=("faketime", "-f", "+600s")),
+            "curl": krb_curl("fresh", None)}
+
+
 def sc_office_mix(src=None):
     notes = {}
     notes["alice basic"] = [sc_basic_success("127.0.0.11", "alice") for _ in range(2)]
@@ -867,6 +945,13 @@ SCENARIOS = [
     ("kerberos-success", sc_kerberos_success),
     ("kerberos-rejected", sc_kerberos_rejected),
     ("kerberos-clock-skew", sc_kerberos_clock_skew),
+    ("kerberos-kdc-success", sc_kerberos_kdc_success),
+    ("kerberos-wrong-password", sc_kerberos_wrong_password),
+    ("kerberos-unknown-spn", sc_kerberos_unknown_spn),
+    ("kerberos-unknown-user", sc_kerberos_unknown_user),
+    ("kerberos-expired-password", sc_kerberos_expired_password),
+    ("kerberos-locked", sc_kerberos_locked),
+    ("kerberos-kdc-skew", sc_kerberos_kdc_skew),
     ("office-mix", sc_office_mix),
 ]
 
@@ -1005,6 +1090,48 @@ EXPECTED = {
         2, 2, 1, ["bad_credentials"], findings={**NO_LOCKOUT, "ntlm_fallback": 0},
         users=[u("(unknown)", failed=1, failed_bad_credentials=1, domain=REALM)],
         schemes_used={"Negotiate": 1}),
+    "kerberos-kdc-success": expect(
+        "frank logs in inside the capture (AS-REQ, KDC_ERR_PREAUTH_REQUIRED, AS-REQ with an "
+        "encrypted timestamp, AS-REP), then curl gets the 407, asks the KDC for HTTP/localhost "
+        "(TGS-REQ, TGS-REP naming frank) and sends the AP-REQ: 200. Every KDC message by TCP; "
+        "the episode's user comes from the TGS-REP (user_source kdc)",
+        2, 1, 1, authenticated=1, findings={**NO_LOCKOUT, "ntlm_fallback": 0},
+        users=[u("frank", authenticated=1, failed=0, domain=REALM)],
+        schemes_used={"Negotiate": 1}),
+    "kerberos-wrong-password": expect(
+        "kinit with a mistyped password: KDC_ERR_PREAUTH_REQUIRED (a normal first leg), then "
+        "KDC_ERR_PREAUTH_FAILED; curl has no ticket and sends no credentials after the 407s "
+        "(no_credentials, detail krb_error=KDC_ERR_PREAUTH_FAILED, user frank from the error)",
+        2, 2, 0, ["no_credentials"], findings=NO_LOCKOUT,
+        users=[u("frank", failed=1, failed_no_credentials=1, domain=REALM)]),
+    "kerberos-unknown-spn": expect(
+        "frank holds a TGT but addresses the proxy by its IP: after the 407 curl asks for "
+        "HTTP/127.0.0.1 and the KDC answers KDC_ERR_S_PRINCIPAL_UNKNOWN "
+        "(detail krb_error=KDC_ERR_S_PRINCIPAL_UNKNOWN spn=HTTP/127.0.0.1)",
+        2, 2, 0, ["no_credentials"], findings=NO_LOCKOUT,
+        users=[u("frank", failed=1, failed_no_credentials=1)]),
+    "kerberos-unknown-user": expect(
+        "kinit for a user the realm does not have: KDC_ERR_C_PRINCIPAL_UNKNOWN "
+        "(detail krb_error=KDC_ERR_C_PRINCIPAL_UNKNOWN)",
+        2, 2, 0, ["no_credentials"], findings=NO_LOCKOUT,
+        users=[u(KRB_UNKNOWN_USER, failed=1, failed_no_credentials=1)]),
+    "kerberos-expired-password": expect(
+        "gina's password has expired: KDC_ERR_KEY_EXPIRED, then an AS exchange for "
+        "kadmin/changepw (the password change, not a login); curl has no ticket "
+        "(detail krb_error=KDC_ERR_KEY_EXPIRED)",
+        2, 2, 0, ["no_credentials"], findings=NO_LOCKOUT,
+        users=[u("gina", failed=1, failed_no_credentials=1)]),
+    "kerberos-locked": expect(
+        "hank may get no tickets (-allow_tix, as a disabled or locked-out account): "
+        "KDC_ERR_CLIENT_REVOKED (detail krb_error=KDC_ERR_CLIENT_REVOKED)",
+        2, 2, 0, ["no_credentials"], findings=NO_LOCKOUT,
+        users=[u("hank", failed=1, failed_no_credentials=1)]),
+    "kerberos-kdc-skew": expect(
+        "kinit under faketime +600s: the KDC's first error carries its time and the client "
+        "logs in with that offset kept in its cache; curl (outside faketime) then asks for "
+        "HTTP/localhost and the KDC answers KRB_AP_ERR_SKEW (detail krb_error=KRB_AP_ERR_SKEW)",
+        2, 2, 0, ["no_credentials"], findings=NO_LOCKOUT,
+        users=[u("frank", failed=1, failed_no_credentials=1)]),
     "office-mix": expect(
         "an office: alice (127.0.0.11) browses twice with Basic and her updater has no "
         "credentials; bob (.12) tries a wrong password 5 times; carol (.13) Digest; dave "
@@ -1026,7 +1153,8 @@ SECRETS = (
     + [f"carol:{WRONG_DIGEST}"]
     + [f"{NTLM_GOOD[1]}:{NTLM_GOOD[2]}", f"{NTLM_REJECTED[1]}:{NTLM_REJECTED[2]}"]
     + [f"{TINY_USER[0]}:{TINY_USER[1]}", f"{TINY_USER[0]}:{WRONG_TINY}"]
-    + [f"K/M:{KDC_MASTER}"]
+    + [f"K/M:{KDC_MASTER}", f"{KRB_USER[0]}:{WRONG_KRB}", f"{KRB_UNKNOWN_USER}:{WRONG_KRB}", f"{KRB_EXPIRED[0]}:{KRB_EXPIRED[1]}",
+       f"{KRB_LOCKED[0]}:{KRB_LOCKED[1]}"]
 )
 
 
@@ -1068,7 +1196,7 @@ def main():
             ap.error(f"unknown scenario(s): {', '.join(bad)}")
         chosen = [s for s in SCENARIOS if s[0] in want]
     for tool in ("squid", "tcpdump", "tinyproxy", "curl", "htpasswd", "krb5kdc", "kdb5_util",
-                 "kadmin.local", "kinit", "kvno", "faketime"):
+                 "kadmin.local", "kinit", "kvno", "kdestroy", "faketime"):
         if shutil.which(tool) is None:
             log(f"{tool} is not installed")
             return 3

@@ -263,6 +263,16 @@ layer! {
             "a KRB-ERROR without its error code",
         KrbErrorBadCode = "krb_error_bad_code":
             "a KRB-ERROR whose error code is not an integer",
+        KdcUnknownMessage = "kdc_unknown_message":
+            "a message to or from a KDC port that is none of AS-REQ, AS-REP, TGS-REQ, TGS-REP \
+             or KRB-ERROR",
+        KdcMissingField = "kdc_missing_field":
+            "a KDC request without its body, or a reply without its ticket",
+        KdcFrameTooLarge = "kdc_frame_too_large":
+            "a Kerberos message over TCP longer than 256 KiB: skipped",
+        KdcFrameReserved = "kdc_frame_reserved":
+            "a Kerberos TCP record length with its reserved high bit set: the rest of that \
+             direction is not read",
     }
 }
 
@@ -285,6 +295,9 @@ layer! {
         FloodSourcesFull = "flood_sources_full":
             "more than 1,048,576 distinct sources flooding one proxy: further sources were \
              counted as attempts only",
+        KdcClientsFull = "kdc_clients_full":
+            "more client addresses with recent KDC messages than --max-tracked-users: the \
+             least recently seen was forgotten",
     }
 }
 

@@ -61,6 +61,7 @@ fn open(input: &InputArgs) -> anyhow::Result<Box<dyn PacketSource>> {
                 input.bpf.as_deref(),
                 &input.proxy_ports,
                 input.decap_config().tunnel_udp_ports().as_deref(),
+                &input.decap_config().all_kdc_ports(),
                 input.duration,
             )?;
             // Ctrl-C or SIGTERM ends the capture (the report is still printed); a second
@@ -535,6 +536,7 @@ fn live_run(
     let bpf = input.bpf.clone();
     let ports = input.proxy_ports.clone();
     let tunnel_ports = input.decap_config().tunnel_udp_ports();
+    let kdc_ports = input.decap_config().all_kdc_ports();
     let duration = input.duration;
     crate::tui::run(
         Box::new(move || {
@@ -543,6 +545,7 @@ fn live_run(
                 bpf.as_deref(),
                 &ports,
                 tunnel_ports.as_deref(),
+                &kdc_ports,
                 duration,
             )?;
             Ok(src as Box<dyn PacketSource>)

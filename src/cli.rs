@@ -245,6 +245,10 @@ pub struct InputArgs {
     /// More UDP ports carrying VXLAN besides 4789 (e.g. 8472, Linux's port when none is set).
     #[arg(long = "vxlan-port", value_delimiter = ',')]
     pub vxlan_ports: Vec<u16>,
+    /// More ports of Kerberos KDCs besides 88 (UDP and TCP): their AS, TGS and KRB-ERROR
+    /// messages explain Negotiate episodes of the same client address.
+    #[arg(long = "kdc-port", value_delimiter = ',')]
+    pub kdc_ports: Vec<u16>,
     /// Proxy ports (comma-separated or repeated); decides the live filter, failed connection
     /// attempts and TLS-to-proxy detection. Proxies on other ports are still auto-detected.
     #[arg(long = "proxy-port", value_delimiter = ',', default_values_t = [3128u16, 3129, 8080, 8000, 8888, 9090])]
@@ -367,11 +371,12 @@ impl InputArgs {
         }
     }
 
-    /// The decapsulation settings of `--decap` and `--vxlan-port`.
+    /// The decapsulation settings of `--decap`, `--vxlan-port` and `--kdc-port`.
     pub fn decap_config(&self) -> DecapConfig {
         DecapConfig {
             enabled: self.decap == Decap::Auto,
             vxlan_ports: self.vxlan_ports.clone(),
+            kdc_ports: self.kdc_ports.clone(),
         }
     }
 

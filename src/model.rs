@@ -273,6 +273,8 @@ impl fmt::Display for Finding {
 pub enum UserSource {
     Credentials,
     Inferred,
+    /// Named by the KDC: the TGS-REP that gave the client its ticket for the proxy's service.
+    Kdc,
 }
 
 impl UserSource {
@@ -280,6 +282,7 @@ impl UserSource {
         match self {
             UserSource::Credentials => "credentials",
             UserSource::Inferred => "inferred",
+            UserSource::Kdc => "kdc",
         }
     }
 }

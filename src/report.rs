@@ -783,7 +783,9 @@ pub(crate) fn detail_remedies(lang: Lang, stats: &Stats, cause: Cause) -> Vec<St
         .into_iter()
         .filter_map(|(word, n)| {
             let id = format!("detail-{word}-remedy");
-            i18n::has(lang, &id).then(|| i18n::tf(lang, &id, Args::new().n("n", n)))
+            let names = stats.cause_spns(cause).join(", ");
+            i18n::has(lang, &id)
+                .then(|| i18n::tf(lang, &id, Args::new().n("n", n).s("names", names.clone())))
         })
         .collect()
 }

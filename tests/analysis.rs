@@ -1161,3 +1161,208 @@ fn a_type3_for_another_domain_than_the_type2_named_is_domain_mismatch() {
         assert!(only(&out).findings.is_empty(), "{same:?}");
     }
 }
+
+/// A KDC answer to `client` at `ms` (`docs/verdicts.md` §4.12).
+fn kdc_answer(
+    client: &str,
+    ms: i64,
+    kind: proxy407::auth::kdc::KdcKind,
+    user: &str,
+    service: &str,
+    code: Option<i64>,
+) -> AnalysisEvent {
+    AnalysisEvent::Kdc {
+        ts: at(ms),
+        client_ip: ip(client),
+        msg: Box::new(proxy407::auth::kdc::KdcMessage {
+            kind,
+            client: Some(user.into()),
+            client_realm: Some("CORP.EXAMPLE".into()),
+            service: Some(service.into()),
+            service_realm: Some("CORP.EXAMPLE".into()),
+            error_code: code,
+            e_text: None,
+        }),
+    }
+}
+
+#[test]
+fn negotiate_falling_back_to_ntlm_names_the_unknown_spn() {
+    use proxy407::auth::kdc::KdcKind;
+    let c = conn(1);
+    let mut t1 = ntlm1();
+    t1.scheme = Scheme::Negotiate;
+    t1.ntlm_in_negotiate = true;
+    let mut t3 = ntlm3("quinn");
+    t3.scheme = Scheme::Negotiate;
+    t3.ntlm_in_negotiate = true;
+    let mut t2 = type2();
+    t2.scheme = Scheme::Negotiate;
+    let events = |with_kdc: bool| {
+        let mut v = vec![get(&c, 0, URL).c407(vec![ch(Scheme::Negotiate)]).ev()];
+        if with_kdc {
+            // Right after the 407 the client asks for a ticket for the proxy's address.
+            v.push(kdc_answer(
+                "192.168.1.10",
+                20,
+                KdcKind::Error,
+                "quinn",
+                "HTTP/10.0.0.1",
+                Some(7),
+            ));
+        }
+        v.push(
+            get(&c, 100, URL)
+                .creds(t1.clone())
+                .c407(vec![t2.clone()])
+                .ev(),
+        );
+        v.push(get(&c, 200, URL).creds(t3.clone()).status(200).ev());
+        v
+    };
+    let out = run(events(true));
+    let ep = only(&out);
+    assert_eq!(ep.outcome, Outcome::Authenticated);
+    assert_eq!(ep.findings, vec![Finding::NtlmFallback]);
+    assert_eq!(
+        ep.detail.as_deref(),
+        Some("krb_error=KDC_ERR_S_PRINCIPAL_UNKNOWN spn=HTTP/10.0.0.1")
+    );
+    // The NTLM credentials name the user; the KDC does not replace them.
+    assert_eq!(ep.user.as_deref(), Some("quinn"));
+    assert_eq!(ep.user_source, Some(UserSource::Credentials));
+    let out = run(events(false));
+    assert_eq!(only(&out).detail, None);
+}
+
+#[test]
+fn a_rejected_ticket_without_a_reason_and_the_kdc_naming_its_user() {
+    use proxy407::auth::kdc::KdcKind;
+    let c = conn(1);
+    let rejected = |kdc: Vec<AnalysisEvent>| {
+        let mut v = vec![get(&c, 0, URL).c407(vec![ch(Scheme::Negotiate)]).ev()];
+        v.extend(kdc);
+        v.push(
+            get(&c, 100, URL)
+                .creds(kerberos())
+                .c407(vec![ch(Scheme::Negotiate)])
+                .ev(),
+        );
+        run(v)
+    };
+    let out = rejected(Vec::new());
+    let ep = only(&out);
+    assert_failed(
+        ep,
+        Cause::BadCredentials,
+        Some("kerberos_token_rejected rounds=1"),
+    );
+    assert_eq!(ep.user, None);
+    // The TGS-REP that gave the client its ticket for the proxy names it; a ticket for
+    // another service does not.
+    let out = rejected(vec![
+        kdc_answer(
+            "192.168.1.10",
+            30,
+            KdcKind::TgsRep,
+            "mail",
+            "HTTP/mail.corp.example",
+            None,
+        ),
+        kdc_answer(
+            "192.168.1.10",
+            40,
+            KdcKind::TgsRep,
+            "rita",
+            "HTTP/proxy.corp.example",
+            None,
+        ),
+    ]);
+    let ep = only(&out);
+    assert_failed(
+        ep,
+        Cause::BadCredentials,
+        Some("kerberos_token_rejected rounds=1"),
+    );
+    assert_eq!(ep.user.as_deref(), Some("rita"));
+    assert_eq!(ep.user_source, Some(UserSource::Kdc));
+    assert_eq!(ep.domain.as_deref(), Some("CORP.EXAMPLE"));
+    // Another address's KDC traffic is not this client's.
+    let out = rejected(vec![kdc_answer(
+        "192.168.1.99",
+        40,
+        KdcKind::TgsRep,
+        "rita",
+        "HTTP/proxy.corp.example",
+        None,
+    )]);
+    assert_eq!(only(&out).user, None);
+}
+
+#[test]
+fn kdc_messages_after_the_verdict_still_reach_a_settling_episode() {
+    use proxy407::auth::kdc::KdcKind;
+    let c = conn(1);
+    let mut a = Analyzer::new(AnalysisConfig::default());
+    a.on_event(get(&c, 0, URL).c407(vec![ch(Scheme::Negotiate)]).ev());
+    // No credentials: judged when the window passes (no_credentials) ...
+    a.advance(at(40_000));
+    assert_eq!(drained(&mut a).episodes.len(), 0, "still settling");
+    assert_eq!(a.settling_episodes(), 1);
+    // ... and the KDC's answer, 5 s after the 407 and seen later (a capture merged from two
+    // points, the KDC's side behind), still explains it when it settles.
+    a.on_event(kdc_answer(
+        "192.168.1.10",
+        5_000,
+        KdcKind::Error,
+        "sam",
+        "krbtgt/CORP.EXAMPLE",
+        Some(18),
+    ));
+    let out = finish(a);
+    let ep = only(&out);
+    assert_failed(
+        ep,
+        Cause::NoCredentials,
+        Some("krb_error=KDC_ERR_CLIENT_REVOKED"),
+    );
+    assert_eq!(ep.user.as_deref(), Some("sam"));
+    assert_eq!(ep.user_source, Some(UserSource::Kdc));
+}
+
+#[test]
+fn kdc_preauth_required_is_a_first_leg_and_kdc_state_is_bounded() {
+    use proxy407::auth::kdc::KdcKind;
+    let cfg = AnalysisConfig {
+        max_tracked_users: 2,
+        ..AnalysisConfig::default()
+    };
+    let mut a = Analyzer::new(cfg);
+    let c = conn(1);
+    for i in 0..5 {
+        let other = format!("192.168.2.{i}");
+        a.on_event(kdc_answer(
+            &other,
+            0,
+            KdcKind::Error,
+            "x",
+            "krbtgt/CORP.EXAMPLE",
+            Some(24),
+        ));
+    }
+    // Kept (the oldest addresses went), and no failure: the KDC asks for pre-authentication.
+    a.on_event(kdc_answer(
+        "192.168.1.10",
+        5,
+        KdcKind::Error,
+        "tom",
+        "krbtgt/CORP.EXAMPLE",
+        Some(25),
+    ));
+    a.on_event(get(&c, 10, URL).c407(vec![ch(Scheme::Negotiate)]).ev());
+    assert_eq!(a.anomalies().get(AnalysisAnomaly::KdcClientsFull), 4);
+    let out = finish(a);
+    let ep = only(&out);
+    assert_failed(ep, Cause::NoCredentials, None);
+    assert_eq!(ep.user_source, None);
+}

@@ -599,6 +599,7 @@ fn decode_counts_on_corpus_summary() {
         let k = match decode(&frame) {
             Decoded::Tcp(_) => "tcp",
             Decoded::NotTcp => "not_tcp",
+            Decoded::Udp(_) => "udp",
             Decoded::Fragment => "fragment",
             Decoded::NotIp => "not_ip",
             Decoded::UnknownLink(_) => "unknown",
@@ -638,6 +639,7 @@ mod live {
             None,
             &[port],
             DecapConfig::NONE.tunnel_udp_ports().as_deref(),
+            &[],
             Some(Duration::from_secs(20)),
         )
         .unwrap();
@@ -692,6 +694,7 @@ mod live {
             Some("host 127.0.0.9"),
             &[9],
             DecapConfig::AUTO.tunnel_udp_ports().as_deref(),
+            &[],
             Some(Duration::from_millis(300)),
         )
         .unwrap();
@@ -710,6 +713,7 @@ mod live {
             None,
             &[3128],
             DecapConfig::AUTO.tunnel_udp_ports().as_deref(),
+            &[],
             None,
         )
         .err()
@@ -726,6 +730,7 @@ mod live {
             Some("this is not bpf"),
             &[3128],
             DecapConfig::AUTO.tunnel_udp_ports().as_deref(),
+            &[],
             None,
         )
         .err()

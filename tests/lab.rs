@@ -270,8 +270,8 @@ fn kerberos_samples_attribute_and_classify_negotiate_episodes() {
     assert_eq!(krb["outcome"], "authenticated");
     assert_eq!(krb["user"], "frank");
     assert_eq!(krb["user_source"], "inferred");
-    // A rejected AP-REQ (wrong key, clock skew): Squid repeats its bare Negotiate challenge,
-    // so the realm of the ticket is all the identity there is.
+    // A rejected AP-REQ (wrong key, clock skew between client and proxy): Squid repeats its
+    // bare Negotiate challenge, so the realm of the ticket is all the identity there is.
     for name in ["kerberos-rejected", "kerberos-clock-skew"] {
         let eps = episodes(&repo().join(format!("samples/{name}.pcap")));
         assert_eq!(eps.len(), 1, "{name}: {eps:?}");
@@ -280,6 +280,9 @@ fn kerberos_samples_attribute_and_classify_negotiate_episodes() {
         assert_eq!(e["cause"], "bad_credentials", "{name}");
         assert_eq!(e["final_status"], 407, "{name}");
         assert_eq!(e["domain"], "LAB.TEST", "{name}");
+        // No KRB-ERROR from the proxy, none from the KDC: the detail says a ticket was
+        // rejected (the remedy names the clock and the keytab).
+        assert_eq!(e["detail"], "kerberos_token_rejected rounds=1", "{name}");
         assert!(e["user"].is_null(), "{name}: {e}");
         assert!(e["user_source"].is_null(), "{name}: {e}");
     }

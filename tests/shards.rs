@@ -89,13 +89,15 @@ fn shards_of_every_sample_find_the_whole_runs_episodes() {
     }
 }
 
-/// The README's `tcpdump` filter for shard `k` of `n` over the proxy ports given.
+/// The README's `tcpdump` filter for shard `k` of `n` over the proxy ports given and the
+/// KDC's port 88 (TCP and UDP).
 fn bpf(k: u32, n: u32, ports: &BTreeSet<u16>) -> String {
     let any = |dir: &str| {
-        let p: Vec<String> = ports
+        let mut p: Vec<String> = ports
             .iter()
             .map(|p| format!("tcp {dir} port {p}"))
             .collect();
+        p.push(format!("{dir} port 88"));
         p.join(" or ")
     };
     let hash = |at: u32| format!("((ip[{at}:4] * 2654435761) >> 16) % {n} = {}", k - 1);

@@ -516,6 +516,7 @@ fn live_filter_passes_tunnelled_copies() {
                 &[port],
                 Some("host 192.0.2.10 or host 127.0.0.1"),
                 cfg.tunnel_udp_ports().as_deref(),
+                &[],
             ),
             true,
         )
@@ -526,6 +527,7 @@ fn live_filter_passes_tunnelled_copies() {
                 &[port],
                 None,
                 DecapConfig::NONE.tunnel_udp_ports().as_deref(),
+                &[],
             ),
             true,
         )
@@ -550,13 +552,22 @@ fn live_filter_passes_tunnelled_copies() {
     }
     let all = dead
         .compile(
-            &build_filter(&[port], None, cfg.tunnel_udp_ports().as_deref()),
+            &build_filter(&[port], None, cfg.tunnel_udp_ports().as_deref(), &[]),
             true,
         )
         .expect("filter compiles");
     for wrap in Wrap::ALL {
         assert!(all.filter(&wrap.apply(&proxy)), "{wrap:?} passes");
     }
+    // With the KDC's ports (the live capture's default: 88) the same still passes, and so
+    // does nothing else of this test's frames.
+    let kdc = dead
+        .compile(
+            &build_filter(&[port], None, cfg.tunnel_udp_ports().as_deref(), &[88, 750]),
+            true,
+        )
+        .expect("filter with KDC ports compiles");
+    assert!(kdc.filter(&proxy) && !kdc.filter(&other));
 }
 
 /// Live on `lo`: a lab sample sent as a VXLAN mirror (each frame in a UDP datagram to port
@@ -625,6 +636,7 @@ fn live_vxlan_run(frames: &[OwnedFrame], pace: std::time::Duration) -> Option<Va
         a.input.bpf.as_deref(),
         &a.input.proxy_ports,
         a.input.decap_config().tunnel_udp_ports().as_deref(),
+        &a.input.decap_config().all_kdc_ports(),
         Some(Duration::from_secs(60)),
     ) {
         Ok(s) => s,

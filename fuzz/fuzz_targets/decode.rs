@@ -80,6 +80,7 @@ fuzz_target!(|data: &[u8]| {
             let cfg = DecapConfig {
                 enabled: sel & 0x80 == 0,
                 vxlan_ports: vec![8472],
+                kdc_ports: vec![750],
             };
             (b, cfg)
         }

@@ -334,7 +334,11 @@ impl OpenEpisode {
             add_finding(&mut self.rec.findings, finding);
         }
         conn.awaiting_type3 = false;
+        if c.step == AuthStep::Kerberos {
+            f.ticket_service.clone_from(&c.service_principal);
+        }
         if c.step.is_final() {
+            f.kerberos_final = c.step == AuthStep::Kerberos;
             sent.final_creds = true;
             f.final_sent = f.final_sent.saturating_add(1);
             f.last_final = Some(FinalOutcome::Pending);

@@ -36,6 +36,11 @@
 //!   window) before it is handed on, attributed again with what is known then; at the end of
 //!   the capture every episode settles. Judged records leave through [`Analyzer::drain`]:
 //!   nothing judged stays once it has settled.
+//! - §4.12: the KDC's answers to a client address ([`kdc`]) are joined to its Negotiate episodes
+//!   from the retry window before their start to the retry window after their end, when judged
+//!   and again when settled: a standing KRB-ERROR leads the `detail` of a failed one (and of an
+//!   NTLM fallback, for an unknown service principal), and the TGS-REP for the proxy's service
+//!   (else the client of that error) names the user (`user_source = kdc`) before §2.3's rule.
 //! - §3.11: failed connection attempts from sources that look like no client are counted per
 //!   proxy as a flood or scan ([`flood`]), not made into episodes.
 //! - Bounds: open episodes (`max_open_episodes`; the least recently active is judged early),
@@ -45,9 +50,11 @@
 pub mod attribution;
 pub mod episode;
 pub mod flood;
+pub mod kdc;
 pub mod verdict;
 
 use crate::anomaly::{AnalysisAnomaly, Anomalies};
+use crate::auth::kdc::KdcMessage;
 use crate::auth::{Challenge, Credentials};
 use crate::http::Unanswered;
 use crate::model::{Episode, Finding, Flood, Outcome, Records, Side, Transaction, Ts, UserSource};
@@ -55,6 +62,7 @@ use attribution::{IdentityHistory, LockoutTracker};
 use episode::{add_finding, ConnState, EpKey, OpenEpisode};
 use flood::{Attempt, Decision, FloodTracker};
 use foldhash::{HashMap, HashMapExt, HashSet};
+use kdc::KdcTracker;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use verdict::EndReason;
@@ -129,6 +137,14 @@ pub enum AnalysisEvent {
         side: Side,
         bytes: u64,
     },
+    /// A message between a client and its KDC (UDP or TCP, port 88 or `--kdc-port`);
+    /// `client_ip` is the Kerberos client's address (the sender of a request, the receiver
+    /// of an answer).
+    Kdc {
+        ts: Ts,
+        client_ip: IpAddr,
+        msg: Box<KdcMessage>,
+    },
     /// A connection attempt to a proxy port got no SYN-ACK, or a RST.
     AttemptFailed {
         ts: Ts,
@@ -183,6 +199,16 @@ struct Settling {
     /// The ticket realm when its only identity was a Kerberos ticket: kept as its domain
     /// when the attributed user names none.
     realm: Option<String>,
+    /// A Negotiate episode: its detail as judged and the service of its ticket, to join
+    /// the KDC's messages again when it settles.
+    negotiate: Option<NegotiateJoin>,
+}
+
+/// What a Negotiate episode keeps for the KDC join (`docs/verdicts.md` §4.12).
+#[derive(Clone, Debug)]
+struct NegotiateJoin {
+    detail: Option<String>,
+    ticket_service: Option<String>,
 }
 
 /// Open episodes, per-connection and per-client state, and the episodes settling.
@@ -216,6 +242,8 @@ pub struct Analyzer {
     /// Sources seen making requests on a proxy connection: clients, never flood sources.
     known_clients: HashSet<IpAddr>,
     floods: FloodTracker,
+    /// Recent KDC answers per client address.
+    kdc: KdcTracker,
     anomalies: Anomalies,
 }
 
@@ -232,6 +260,7 @@ impl Analyzer {
             ),
             identities: IdentityHistory::new(cfg.max_tracked_users),
             floods: FloodTracker::new(flood::MAX_SOURCES),
+            kdc: KdcTracker::new(cfg.max_tracked_users),
             cfg,
             next_id: 1,
             now: Ts::ZERO,
@@ -274,6 +303,7 @@ impl Analyzer {
                     ep.touch(ts);
                 }
             }
+            AnalysisEvent::Kdc { ts, client_ip, msg } => self.kdc.record(ts, client_ip, &msg),
             AnalysisEvent::AttemptFailed {
                 ts,
                 client_ip,
@@ -316,6 +346,14 @@ impl Analyzer {
         if now.0.saturating_sub(self.last_lockout_sweep.0) >= 60_000_000 {
             self.last_lockout_sweep = now;
             self.lockout.expire(now);
+            // KDC messages matter to episodes within the retry window of them, until those
+            // settle.
+            let keep = self
+                .cfg
+                .settle_us
+                .saturating_add(self.cfg.retry_window_us.saturating_mul(2))
+                .saturating_add(60_000_000);
+            self.kdc.expire(Ts(now.0.saturating_sub(keep)));
         }
         self.settle(Some(now));
     }
@@ -364,6 +402,7 @@ impl Analyzer {
             AnalysisAnomaly::FloodSourcesFull,
             self.floods.sources_dropped,
         );
+        a.add_n(AnalysisAnomaly::KdcClientsFull, self.kdc.evicted);
         a
     }
 
@@ -385,6 +424,9 @@ impl Analyzer {
 
     fn release(&mut self, id: u64) {
         if let Some(mut s) = self.settling.remove(&id) {
+            if let Some(n) = &s.negotiate {
+                self.join_kdc(&mut s.ep, n);
+            }
             attribute(&self.identities, &mut s.ep, s.realm.as_deref());
             self.out_episodes.push(s.ep);
         }
@@ -735,6 +777,13 @@ impl Analyzer {
         } else {
             None
         };
+        let negotiate = is_negotiate(&ep.rec).then(|| NegotiateJoin {
+            detail: ep.rec.detail.clone(),
+            ticket_service: ep.facts.ticket_service.clone(),
+        });
+        if let Some(n) = &negotiate {
+            self.join_kdc(&mut ep.rec, n);
+        }
         attribute(&self.identities, &mut ep.rec, realm.as_deref());
         if self.settling.len() >= self.cfg.max_open_episodes.max(1) {
             if let Some((_, oldest)) = self.settle_queue.pop_front() {
@@ -746,8 +795,68 @@ impl Analyzer {
             self.out_judged.push(ep.rec.clone());
         }
         self.settle_queue.push_back((self.now, id));
-        self.settling.insert(id, Settling { ep: ep.rec, realm });
+        self.settling.insert(
+            id,
+            Settling {
+                ep: ep.rec,
+                realm,
+                negotiate,
+            },
+        );
     }
+
+    /// Joins a Negotiate episode to its client's KDC messages within the retry window before
+    /// its start and after its end (`docs/verdicts.md` §4.12): a failed episode's detail
+    /// starts with the KDC's error that stood (`krb_error=...`), an NTLM fallback's with an
+    /// unknown service principal, and a ticket the KDC granted for the proxy (else the client
+    /// of that error) names the user.
+    fn join_kdc(&self, ep: &mut Episode, n: &NegotiateJoin) {
+        if self.kdc.is_empty() {
+            return;
+        }
+        let v = self.kdc.verdict(
+            ep.client_ip,
+            (ep.start_ts, ep.end_ts),
+            self.cfg.retry_window_us,
+            n.ticket_service.as_deref(),
+        );
+        let fallback_spn = ep.findings.contains(&Finding::NtlmFallback)
+            && v.error
+                .as_ref()
+                .is_some_and(|(c, _)| *c == kdc::S_PRINCIPAL_UNKNOWN);
+        let proxy_said = n
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("krb_error="));
+        ep.detail.clone_from(&n.detail);
+        if (ep.outcome == Outcome::Failed || fallback_spn) && !proxy_said {
+            if let Some(k) = v.detail() {
+                ep.detail = Some(match &n.detail {
+                    Some(d) => format!("{k} {d}"),
+                    None => k,
+                });
+            }
+        }
+        if ep.user_source != Some(UserSource::Credentials) {
+            // The ticket the KDC granted for the proxy names the user of an episode that
+            // sent one; one that sent none is the client the KDC's error names.
+            let named = if n.ticket_service.is_some() {
+                v.user.or(v.error_client)
+            } else {
+                v.error_client.or(v.user)
+            };
+            if let Some((user, realm)) = named {
+                ep.user = Some(user);
+                ep.domain = realm.or_else(|| ep.domain.take());
+                ep.user_source = Some(UserSource::Kdc);
+            }
+        }
+    }
+}
+
+/// An episode where Negotiate was offered or used: the KDC's messages may explain it.
+fn is_negotiate(ep: &Episode) -> bool {
+    ep.scheme.as_deref() == Some("Negotiate") || ep.offered_schemes.iter().any(|s| s == "Negotiate")
 }
 
 /// Same user, where both are known (case-insensitive, `DOMAIN\` prefix ignored).
@@ -761,7 +870,10 @@ fn same_user(a: Option<&str>, b: Option<&str>) -> bool {
 /// Gives an episode without an identity of its own the user last seen from its client; its
 /// domain is that user's, or else the realm of the episode's Kerberos ticket.
 fn attribute(ids: &IdentityHistory, ep: &mut Episode, realm: Option<&str>) {
-    if ep.user_source == Some(UserSource::Credentials) {
+    if matches!(
+        ep.user_source,
+        Some(UserSource::Credentials | UserSource::Kdc)
+    ) {
         return;
     }
     if let Some(s) = ids.infer(ep.client_ip, ep.end_ts) {

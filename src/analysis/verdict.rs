@@ -2,6 +2,7 @@
 //! ([`Facts`]) and how it ended ([`EndReason`]), its outcome (the order of §4.1), its one
 //! cause (first match in the order of [`Cause::ALL`], §4.3) and a short machine-readable
 //! `detail` (`status=403`, `rounds=5`, `krb_error=KRB_AP_ERR_SKEW rounds=1`,
+//! `kerberos_token_rejected rounds=1`,
 //! `rst_after_type2`, `type3_on_new_connection`, `offered=NTLM,Basic used=Digest`,
 //! `stopped_after_type2`, `rst_by_proxy`, `no_synack`, `new_challenge_after_type3 rounds=1`;
 //! every value is listed in §4.3).
@@ -43,6 +44,10 @@ pub struct Facts {
     pub last_rejection_401: bool,
     /// A Negotiate challenge carried a KRB-ERROR: its name.
     pub krb_error: Option<String>,
+    /// The latest final credentials were a Kerberos ticket.
+    pub kerberos_final: bool,
+    /// The service principal of the episode's latest Kerberos ticket.
+    pub ticket_service: Option<String>,
     /// An NTLM type 3 was answered with a fresh type 2 on the same connection: the proxy
     /// that got it never saw the handshake (a balancer split it).
     pub new_challenge_after_type3: bool,
@@ -140,6 +145,9 @@ fn failed_cause(f: &Facts) -> (Cause, Option<String>) {
         }
         if let Some(k) = &f.krb_error {
             parts.push(format!("krb_error={k}"));
+        } else if f.kerberos_final {
+            // The proxy rejected a ticket and said nothing why: its clock or its keytab.
+            parts.push("kerberos_token_rejected".to_string());
         }
         if f.last_rejection_401 {
             parts.push("status=401".to_string());

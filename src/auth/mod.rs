@@ -1,6 +1,7 @@
 //! Authentication headers and tokens: the RFC 9110 §11 challenge/credentials grammar,
-//! Basic, Digest, NTLMSSP (types 1–3), and Negotiate (SPNEGO → Kerberos AP-REQ or NTLMSSP,
-//! KRB-ERROR). Pure, bounds-checked parsers that keep identities and drop secrets at once:
+//! Basic, Digest, NTLMSSP (types 1–3), Negotiate (SPNEGO → Kerberos AP-REQ or NTLMSSP,
+//! KRB-ERROR), and the KDC's own messages (`kdc`: AS/TGS requests and replies, KRB-ERROR,
+//! their TCP records). Pure, bounds-checked parsers that keep identities and drop secrets at once:
 //! nothing returned here holds a password, hash, nonce, response or raw token.
 //!
 //! `docs/verdicts.md` describes what this yields: challenges and their continuation legs
@@ -20,6 +21,7 @@ pub mod basic;
 pub mod der;
 pub mod digest;
 pub mod header;
+pub mod kdc;
 pub mod negotiate;
 pub mod ntlm;
 

@@ -192,7 +192,7 @@ fn ap_req(tlv: Tlv<'_>, t: &mut NegotiateToken) -> Result<(), A> {
 }
 
 /// PrincipalName ::= SEQUENCE { [0] name-type, [1] name-string SEQUENCE OF GeneralString }
-fn principal_name(seq: Tlv<'_>) -> Result<Option<String>, A> {
+pub(crate) fn principal_name(seq: Tlv<'_>) -> Result<Option<String>, A> {
     let Some(names) = seq.field(1).map_err(e)? else {
         return Ok(None);
     };

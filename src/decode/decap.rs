@@ -56,6 +56,9 @@ pub struct DecapConfig {
     pub enabled: bool,
     /// UDP ports carrying VXLAN besides [`VXLAN_PORT`].
     pub vxlan_ports: Vec<u16>,
+    /// Ports of Kerberos KDCs besides 88 (`--kdc-port`): UDP to or from one is handed on as a
+    /// [`Datagram`](crate::decode::Datagram), with tunnels on or off.
+    pub kdc_ports: Vec<u16>,
 }
 
 impl DecapConfig {
@@ -63,11 +66,13 @@ impl DecapConfig {
     pub const AUTO: DecapConfig = DecapConfig {
         enabled: true,
         vxlan_ports: Vec::new(),
+        kdc_ports: Vec::new(),
     };
     /// Nothing decapsulated (`--decap none`).
     pub const NONE: DecapConfig = DecapConfig {
         enabled: false,
         vxlan_ports: Vec::new(),
+        kdc_ports: Vec::new(),
     };
 
     /// The UDP destination ports of the tunnels looked into (VXLAN, every `--vxlan-port`,
@@ -83,6 +88,23 @@ impl DecapConfig {
             }
         }
         Some(ports)
+    }
+
+    /// The KDC ports: 88 and every `--kdc-port`, each once.
+    pub fn all_kdc_ports(&self) -> Vec<u16> {
+        let mut ports = vec![crate::decode::KDC_PORT];
+        for p in &self.kdc_ports {
+            if !ports.contains(p) {
+                ports.push(*p);
+            }
+        }
+        ports
+    }
+
+    /// A KDC's port: 88, or one of `--kdc-port`.
+    #[inline]
+    pub fn is_kdc_port(&self, port: u16) -> bool {
+        port == crate::decode::KDC_PORT || self.kdc_ports.contains(&port)
     }
 
     fn is_vxlan_port(&self, port: u16) -> bool {
@@ -226,6 +248,11 @@ pub(crate) fn from_ip_payload<'a>(
     ip_number: IpNumber,
     payload: &'a [u8],
 ) -> Decoded<'a> {
+    if ip_number == IpNumber::UDP {
+        if let Some(d) = kdc_datagram(frame, cx, outer, payload) {
+            return d;
+        }
+    }
     if !cx.cfg.enabled {
         return Decoded::NotTcp;
     }
@@ -399,6 +426,33 @@ fn erspan3<'a>(frame: &Frame<'a>, cx: &mut Cx<'_>, outer: Outer, bytes: &'a [u8]
         2 => decode::from_ip(frame, cx, rest),
         _ => Decoded::NotIp,
     }
+}
+
+/// UDP from or to a KDC port, handed on whole (with tunnels decoded or not): its addresses
+/// are those of the IP packet it came in (the innermost one).
+fn kdc_datagram<'a>(
+    frame: &Frame<'a>,
+    cx: &Cx<'_>,
+    (src_ip, dst_ip): Outer,
+    bytes: &'a [u8],
+) -> Option<Decoded<'a>> {
+    let (src_port, dst_port) = match bytes {
+        [a, b, c, d, ..] => (u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d])),
+        _ => return None,
+    };
+    if !cx.cfg.is_kdc_port(src_port) && !cx.cfg.is_kdc_port(dst_port) {
+        return None;
+    }
+    let udp = UdpSlice::from_slice_lax(bytes).ok()?;
+    Some(Decoded::Udp(decode::Datagram {
+        ts: frame.ts,
+        src_ip,
+        src_port,
+        dst_ip,
+        dst_port,
+        payload: udp.payload(),
+        frame: 0,
+    }))
 }
 
 /// UDP to the VXLAN or Geneve port; other UDP is not TCP.

@@ -1,6 +1,8 @@
 //! Link, IP and TCP decoding: the only module that knows etherparse.
 //!
-//! Turns a [`Frame`] into a TCP [`Segment`] borrowing the frame's bytes, or says why not.
+//! Turns a [`Frame`] into a TCP [`Segment`] borrowing the frame's bytes, or a UDP
+//! [`Datagram`] from or to a KDC port (88, `--kdc-port`; found by a port check only on the
+//! path of IP payloads that are not TCP), or says why not.
 //! Link types: Ethernet (802.1Q, QinQ; trailers ignored by trusting IP lengths), Linux SLL
 //! and SLL2, raw IPv4/IPv6, BSD null/loopback (both byte orders), LOOP, NFLOG. Snap-length
 //! cut packets keep what payload they have and say how many payload bytes are missing.
@@ -59,11 +61,29 @@ pub struct Segment<'a> {
     pub frame: u64,
 }
 
+/// The IANA port of Kerberos: UDP from or to it is always a [`Datagram`].
+pub const KDC_PORT: u16 = 88;
+
+/// A UDP datagram from or to a KDC port (88, `--kdc-port`), borrowing its payload.
+#[derive(Clone, Copy, Debug)]
+pub struct Datagram<'a> {
+    pub ts: Ts,
+    pub src_ip: IpAddr,
+    pub src_port: u16,
+    pub dst_ip: IpAddr,
+    pub dst_port: u16,
+    pub payload: &'a [u8],
+    /// The frame's number, set by the engine (0 when not numbered).
+    pub frame: u64,
+}
+
 /// What a frame turned out to be.
 #[derive(Debug)]
 pub enum Decoded<'a> {
     Tcp(Segment<'a>),
-    /// IP, but not TCP (UDP, ICMP, ...): ignored.
+    /// UDP from or to a KDC port.
+    Udp(Datagram<'a>),
+    /// IP, but neither TCP nor a KDC's UDP (other UDP, ICMP, ...): ignored.
     NotTcp,
     /// A non-first IPv4/IPv6 fragment, or a first fragment: counted, not reassembled.
     Fragment,

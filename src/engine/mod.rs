@@ -5,6 +5,9 @@
 //! A connection counts as a proxy connection from its first proxy signal
 //! (`docs/verdicts.md` §1.1); only requests on proxy connections become transactions, and
 //! failed connection attempts to proxy ports are handed on as well (§3.9).
+//! A KDC's traffic (UDP datagrams and TCP connections to or from port 88 and `--kdc-port`) is
+//! read as Kerberos messages instead of HTTP and handed on as [`AnalysisEvent::Kdc`], for the
+//! analysis to join to the Negotiate episodes of the same client (`docs/verdicts.md` §4.12).
 //! Keeps the capture and HTTP counters of the JSON summary (`capture`, `http`;
 //! `docs/verdicts.md` §6.2), and counts every named [`Anomaly`](crate::anomaly::Anomaly) the
 //! stages report (the source's are added at the end).
@@ -27,10 +30,11 @@ pub mod pool;
 
 use crate::analysis::{AnalysisConfig, AnalysisEvent, Analyzer, ConnRef, Exchange};
 use crate::anomaly::{Anomalies, DecodeAnomaly, FlowAnomaly, ReassemblyAnomaly};
+use crate::auth::kdc::{self, KdcStream};
 use crate::auth::{self, Credentials};
 use crate::community_id::{community_id_v1, PROTO_TCP};
 use crate::decode::decap::{DecapConfig, Encap, Encapsulation, TunnelSource};
-use crate::decode::{self, Decoded, Segment};
+use crate::decode::{self, Datagram, Decoded, Segment};
 use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowStats, FlowTable, Shard};
 use crate::http::conn::ConnKind;
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
@@ -72,6 +76,9 @@ struct ConnApp {
     /// episode, so each is handed on as sent.
     auth_seen: bool,
     community_id: Option<String>,
+    /// A TCP connection to a KDC port: its two directions cut into Kerberos messages
+    /// (client's, server's); such a connection is never read as HTTP.
+    kdc: Option<Box<[KdcStream; 2]>>,
 }
 
 /// What the engine keeps with a pending request, in the HTTP layer's record of it: whether
@@ -131,7 +138,7 @@ pub(crate) struct Conns {
 }
 
 impl Conns {
-    fn new(flow: FlowLimits, community: bool) -> Self {
+    fn new(flow: FlowLimits, community: bool, kdc_ports: Vec<u16>) -> Self {
         Conns {
             down: Downstream {
                 capture: CaptureCounters::default(),
@@ -140,9 +147,20 @@ impl Conns {
                 events: Vec::new(),
                 out: Vec::new(),
                 proxy_ports: flow.proxy_ports.clone(),
+                kdc_ports,
                 community,
             },
             table: FlowTable::new(flow),
+        }
+    }
+
+    /// One UDP datagram from or to a KDC port; its message (if it is one) is added to `out`.
+    fn datagram(&mut self, dg: &Datagram<'_>, out: &mut Vec<Keyed>) {
+        if let Some(ev) = self
+            .down
+            .kdc_message(dg.ts, (dg.src_ip, dg.dst_ip), dg.payload)
+        {
+            out.push((0, ev));
         }
     }
 
@@ -197,6 +215,8 @@ struct Downstream {
     events: Vec<HttpEvent<Announced>>,
     out: Vec<Keyed>,
     proxy_ports: Vec<u16>,
+    /// 88 and every `--kdc-port`.
+    kdc_ports: Vec<u16>,
     /// Transactions are kept (they carry the Community ID).
     community: bool,
 }
@@ -219,8 +239,10 @@ pub struct Engine {
     encap_counts: [u64; Encap::ALL.len()],
     /// Packets per outer tunnel source, in order of first appearance (bounded).
     tunnel_sources: Vec<(TunnelSource, u64)>,
-    /// TCP packets of other shards' clients, skipped.
+    /// TCP packets (and KDC datagrams) of other shards' clients, skipped.
     other_shard_packets: u64,
+    /// 88 and every `--kdc-port`: which end of a KDC exchange is the client, for the shards.
+    kdc_ports: Vec<u16>,
     /// Anomalies met in decoding.
     front_anomalies: Anomalies,
 }
@@ -231,10 +253,15 @@ pub const ADVANCE_EVERY_US: i64 = 1_000_000;
 impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
         let community = cfg.analysis.keep_transactions;
+        let kdc_ports = cfg.decap.all_kdc_ports();
         let stage = if cfg.threads > 1 {
-            Stage::Threads(Pool::new(&cfg, community))
+            Stage::Threads(Pool::new(&cfg, community, &kdc_ports))
         } else {
-            Stage::Here(Box::new(Conns::new(cfg.flow.clone(), community)))
+            Stage::Here(Box::new(Conns::new(
+                cfg.flow.clone(),
+                community,
+                kdc_ports.clone(),
+            )))
         };
         Engine {
             analyzer: Analyzer::new(cfg.analysis.clone()),
@@ -249,6 +276,7 @@ impl Engine {
             encap_counts: [0; Encap::ALL.len()],
             tunnel_sources: Vec::new(),
             other_shard_packets: 0,
+            kdc_ports,
             front_anomalies: Anomalies::default(),
         }
     }
@@ -283,6 +311,10 @@ impl Engine {
             Decoded::Tcp(mut seg) => {
                 seg.frame = self.frames;
                 self.segment(&seg, frame.shared);
+            }
+            Decoded::Udp(mut dg) => {
+                dg.frame = self.frames;
+                self.datagram(&dg);
             }
             Decoded::Fragment => self.capture.ip_fragments += 1,
             Decoded::NotTcp | Decoded::NotIp => {}
@@ -321,7 +353,15 @@ impl Engine {
             }
         }
         if let Some(shard) = self.cfg.shard {
-            if !shard.keeps(ends.0, ends.1, &self.cfg.flow.proxy_ports) {
+            // A KDC's connection belongs to its Kerberos client, the end not on the KDC port.
+            let kdc =
+                self.kdc_ports.contains(&seg.src_port) || self.kdc_ports.contains(&seg.dst_port);
+            let ports = if kdc {
+                &self.kdc_ports
+            } else {
+                &self.cfg.flow.proxy_ports
+            };
+            if !shard.keeps(ends.0, ends.1, ports) {
                 self.other_shard_packets += 1;
                 return;
             }
@@ -332,6 +372,25 @@ impl Engine {
                 feed(&mut self.analyzer, &mut self.events);
             }
             Stage::Threads(pool) => pool.segment(seg, shared, &mut self.analyzer),
+        }
+    }
+
+    /// A KDC datagram, to the connections of its client (the end not on a KDC port) unless
+    /// another shard's.
+    fn datagram(&mut self, dg: &Datagram<'_>) {
+        let ends = ((dg.src_ip, dg.src_port), (dg.dst_ip, dg.dst_port));
+        if let Some(shard) = self.cfg.shard {
+            if !shard.keeps(ends.0, ends.1, &self.kdc_ports) {
+                self.other_shard_packets += 1;
+                return;
+            }
+        }
+        match &mut self.stage {
+            Stage::Here(conns) => {
+                conns.datagram(dg, &mut self.events);
+                feed(&mut self.analyzer, &mut self.events);
+            }
+            Stage::Threads(pool) => pool.datagram(dg, &mut self.analyzer),
         }
     }
 
@@ -546,6 +605,50 @@ fn feed(analyzer: &mut Analyzer, events: &mut Vec<Keyed>) {
 }
 
 impl Downstream {
+    /// A Kerberos message between `ends` (source, destination), as an analysis event; what
+    /// does not parse is counted.
+    fn kdc_message(
+        &mut self,
+        ts: Ts,
+        ends: (std::net::IpAddr, std::net::IpAddr),
+        bytes: &[u8],
+    ) -> Option<AnalysisEvent> {
+        match kdc::parse(bytes) {
+            Ok(msg) => Some(kdc_event(ts, ends, msg)),
+            Err(a) => {
+                self.anomalies.add(a);
+                None
+            }
+        }
+    }
+
+    /// Bytes of a TCP connection to a KDC port: cut into messages per direction.
+    fn kdc_stream(
+        &mut self,
+        meta: &ConnMeta,
+        app: &mut ConnApp,
+        side: Side,
+        ts: Ts,
+        ev: &StreamEvent<'_>,
+    ) {
+        let streams = app.kdc.get_or_insert_with(Box::default);
+        let (stream, ends) = match side {
+            Side::Client => (&mut streams[0], (meta.client_ip, meta.server_ip)),
+            Side::Server => (&mut streams[1], (meta.server_ip, meta.client_ip)),
+        };
+        match ev {
+            StreamEvent::Data(bytes) => {
+                let (out, anomalies) = (&mut self.out, &mut self.anomalies);
+                stream.data(bytes, &mut |r| match r {
+                    Ok(msg) => out.push((meta.id, kdc_event(ts, ends, msg))),
+                    Err(a) => anomalies.add(a),
+                });
+            }
+            StreamEvent::Gap(_) => stream.gap(),
+            _ => {}
+        }
+    }
+
     /// The connection as the analysis sees it. Its Community ID (a SHA-1 per connection) is
     /// only read by kept transactions: without them it stays empty.
     fn conn_ref(meta: &ConnMeta, app: &mut ConnApp, community: bool) -> ConnRef {
@@ -761,6 +864,25 @@ impl Downstream {
     }
 }
 
+/// The analysis event of a KDC message between `ends` (source, destination): its client is
+/// the sender of a request and the receiver of an answer.
+fn kdc_event(
+    ts: Ts,
+    ends: (std::net::IpAddr, std::net::IpAddr),
+    msg: kdc::KdcMessage,
+) -> AnalysisEvent {
+    let client_ip = if msg.kind.is_request() {
+        ends.0
+    } else {
+        ends.1
+    };
+    AnalysisEvent::Kdc {
+        ts,
+        client_ip,
+        msg: Box::new(msg),
+    }
+}
+
 /// A request of a connection that is done, as the HTTP layer hands it back.
 struct Done {
     seq: u64,
@@ -849,6 +971,13 @@ impl FlowHandler<ConnApp> for Downstream {
         };
         if gap.is_some() {
             self.anomalies.add(ReassemblyAnomaly::Gap);
+        }
+        if app.kdc.is_some()
+            || self.kdc_ports.contains(&meta.server_port)
+            || self.kdc_ports.contains(&meta.client_port)
+        {
+            self.kdc_stream(meta, app, side, ts, &ev);
+            return;
         }
         let pending_before = app.http.pending();
         app.http.on_stream(side, ts, ev, &mut self.events);

@@ -3,7 +3,8 @@
 //! ([`crate::flow::shard`]: every connection of a client on one worker), so nothing is
 //! shared and nothing locked. The caller's thread reads, decodes and runs the one analysis.
 //!
-//! The caller hands segments on in *epochs*: the segments of up to [`EPOCH_SEGMENTS`]
+//! The caller hands segments on in *epochs* (a KDC's UDP datagrams with them, in frame order,
+//! to the worker of their Kerberos client): the segments of up to [`EPOCH_SEGMENTS`]
 //! frames, split by worker, and at a tick of packet time (or the end) the tick itself, to
 //! every worker. Each worker answers every epoch, in order, with the events of its segments
 //! tagged by frame number and the events of the tick tagged by connection id. The analysis
@@ -18,7 +19,7 @@
 
 use super::{ConnCounters, Conns, EngineConfig, Keyed};
 use crate::analysis::Analyzer;
-use crate::decode::{Segment, TcpFlags};
+use crate::decode::{Datagram, Segment, TcpFlags};
 use crate::flow::shard;
 use crate::model::Ts;
 use crate::source::SharedBytes;
@@ -43,6 +44,9 @@ struct SegHead {
     window: u16,
     missing_payload: u32,
     frame: u64,
+    /// A KDC's UDP datagram, not a TCP segment (only the addresses, ports, time and
+    /// payload are set).
+    udp: bool,
     /// The payload is in `bytes`, or in `windows[w]` at `Some(w)`.
     mapped: Option<u32>,
     start: usize,
@@ -66,6 +70,27 @@ impl Batch {
             bytes: Vec::new(),
             windows: Vec::new(),
         }
+    }
+
+    /// A KDC datagram, its payload copied (they are few and small).
+    fn push_datagram(&mut self, dg: &Datagram<'_>) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(dg.payload);
+        self.heads.push(SegHead {
+            ts: dg.ts,
+            src: (dg.src_ip, dg.src_port),
+            dst: (dg.dst_ip, dg.dst_port),
+            seq: 0,
+            ack: 0,
+            flags: TcpFlags::default(),
+            window: 0,
+            missing_payload: 0,
+            frame: dg.frame,
+            udp: true,
+            mapped: None,
+            start,
+            len: dg.payload.len(),
+        });
     }
 
     /// A segment, its payload read from `shared` later when it lies there.
@@ -95,6 +120,7 @@ impl Batch {
             window: seg.window,
             missing_payload: seg.missing_payload,
             frame: seg.frame,
+            udp: false,
             mapped,
             start,
             len: seg.payload.len(),
@@ -163,6 +189,8 @@ struct Worker {
 pub(crate) struct Pool {
     workers: Vec<Worker>,
     proxy_ports: Vec<u16>,
+    /// 88 and every `--kdc-port`.
+    kdc_ports: Vec<u16>,
     /// With `--shard K/N`: N, so that the threads take other bits of the hash.
     shards: u32,
     /// Segments in the epoch being filled.
@@ -175,7 +203,7 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    pub(crate) fn new(cfg: &EngineConfig, community: bool) -> Self {
+    pub(crate) fn new(cfg: &EngineConfig, community: bool, kdc_ports: &[u16]) -> Self {
         let n = cfg.threads.max(2);
         let mut flow = cfg.flow.clone();
         flow.max_connections = flow.max_connections.div_ceil(n).max(1);
@@ -184,7 +212,7 @@ impl Pool {
             .map(|i| {
                 let (jobs, job_rx) = channel::<Job>();
                 let (answer_tx, answers) = channel::<Answer>();
-                let conns = Conns::new(flow.clone(), community);
+                let conns = Conns::new(flow.clone(), community, kdc_ports.to_vec());
                 let handle = std::thread::Builder::new()
                     .name(format!("proxy407-conns-{i}"))
                     .spawn(move || work(conns, &job_rx, &answer_tx))
@@ -203,6 +231,7 @@ impl Pool {
         Pool {
             workers,
             proxy_ports: cfg.flow.proxy_ports.clone(),
+            kdc_ports: kdc_ports.to_vec(),
             shards: cfg.shard.map_or(1, |s| s.count.max(1)),
             filled: 0,
             in_flight: VecDeque::new(),
@@ -211,12 +240,18 @@ impl Pool {
         }
     }
 
-    /// The worker of a segment's client.
+    /// The worker of a segment's client (of a KDC's connection: its Kerberos client).
     fn worker_of(&self, seg: &Segment<'_>) -> usize {
+        let kdc = self.kdc_ports.contains(&seg.src_port) || self.kdc_ports.contains(&seg.dst_port);
+        let ports = if kdc {
+            &self.kdc_ports
+        } else {
+            &self.proxy_ports
+        };
         let client = shard::client_of(
             (seg.src_ip, seg.src_port),
             (seg.dst_ip, seg.dst_port),
-            &self.proxy_ports,
+            ports,
         );
         let h = shard::client_hash(client) / self.shards;
         h as usize % self.workers.len().max(1)
@@ -231,6 +266,25 @@ impl Pool {
         let w = self.worker_of(seg);
         if let Some(worker) = self.workers.get_mut(w) {
             worker.filling.push(seg, shared);
+            self.filled += 1;
+        }
+        if self.filled >= EPOCH_SEGMENTS {
+            self.hand_on(After::Nothing, analyzer);
+        }
+    }
+
+    /// A KDC datagram, to the worker of its client (the end not on a KDC port), in frame
+    /// order with the segments.
+    pub(crate) fn datagram(&mut self, dg: &Datagram<'_>, analyzer: &mut Analyzer) {
+        let client = shard::client_of(
+            (dg.src_ip, dg.src_port),
+            (dg.dst_ip, dg.dst_port),
+            &self.kdc_ports,
+        );
+        let h = shard::client_hash(client) / self.shards;
+        let w = h as usize % self.workers.len().max(1);
+        if let Some(worker) = self.workers.get_mut(w) {
+            worker.filling.push_datagram(dg);
             self.filled += 1;
         }
         if self.filled >= EPOCH_SEGMENTS {
@@ -367,6 +421,20 @@ fn work(mut conns: Conns, jobs: &Receiver<Job>, answers: &Sender<Answer>) {
         let mut frames: Vec<Keyed> = Vec::new();
         for h in &batch.heads {
             let payload = batch.payload(h);
+            if h.udp {
+                let dg = Datagram {
+                    ts: h.ts,
+                    src_ip: h.src.0,
+                    src_port: h.src.1,
+                    dst_ip: h.dst.0,
+                    dst_port: h.dst.1,
+                    payload,
+                    frame: h.frame,
+                };
+                conns.datagram(&dg, &mut scratch);
+                frames.extend(scratch.drain(..).map(|(_, ev)| (h.frame, ev)));
+                continue;
+            }
             let seg = Segment {
                 ts: h.ts,
                 src_ip: h.src.0,

@@ -4,7 +4,9 @@
 //!
 //! - **The client** of a segment is the endpoint not on a proxy port when exactly one of the
 //!   two ports is one (`--proxy-port`); otherwise the endpoint with the higher port (the
-//!   ephemeral one), and for equal ports the higher address. Only the four-tuple decides, so
+//!   ephemeral one), and for equal ports the higher address. For a KDC's traffic (port 88,
+//!   `--kdc-port`) the engine passes the KDC's ports instead: the client is the Kerberos
+//!   client, the same address as its proxy client. Only the four-tuple decides, so
 //!   both directions of a connection agree. (The flow table decides roles with more evidence,
 //!   §1.1 of the rules; the two differ only for a proxy on a port not named and a client port
 //!   below it, which then only moves that client's connections to another share.)

@@ -102,17 +102,33 @@ pub fn list_interfaces() -> anyhow::Result<Vec<InterfaceInfo>> {
 /// The capture filter for the proxy ports, the tunnelled copies the decoder looks into, and
 /// the user's extra filter. `tunnel_udp_ports`: the UDP ports of the tunnels decoded (VXLAN,
 /// Geneve), or `None` when tunnels are not looked into (`--decap none`); GRE, IP-in-IP,
-/// MPLS and PPPoE pass with them. (BPF's `and` and `or` bind equally, left to right: every
-/// group is in parentheses.)
+/// MPLS and PPPoE pass with them. `kdc_ports`: the KDC's ports (88, `--kdc-port`), passed on
+/// TCP and UDP. (BPF's `and` and `or` bind equally, left to right: every group is in
+/// parentheses.)
 pub fn build_filter(
     proxy_ports: &[u16],
     bpf_extra: Option<&str>,
     tunnel_udp_ports: Option<&[u16]>,
+    kdc_ports: &[u16],
 ) -> String {
+    let port_list = |ports: &[u16]| {
+        ports
+            .iter()
+            .map(|p| format!("port {p}"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
     let mut f = String::from("tcp");
     if !proxy_ports.is_empty() {
-        let ports: Vec<String> = proxy_ports.iter().map(|p| format!("port {p}")).collect();
-        f = format!("tcp and ({})", ports.join(" or "));
+        let tcp: Vec<u16> = proxy_ports
+            .iter()
+            .chain(kdc_ports.iter().filter(|k| !proxy_ports.contains(k)))
+            .copied()
+            .collect();
+        f = format!("tcp and ({})", port_list(&tcp));
+    }
+    if !kdc_ports.is_empty() {
+        f = format!("({f}) or (udp and ({}))", port_list(kdc_ports));
     }
     if let Some(udp) = tunnel_udp_ports {
         let udp: Vec<String> = udp.iter().map(|p| format!("udp dst port {p}")).collect();
@@ -139,6 +155,7 @@ pub fn open_live(
     bpf_extra: Option<&str>,
     proxy_ports: &[u16],
     tunnel_udp_ports: Option<&[u16]>,
+    kdc_ports: &[u16],
     duration: Option<Duration>,
 ) -> anyhow::Result<Box<dyn PacketSource>> {
     Ok(Box::new(LiveSource::open(
@@ -146,6 +163,7 @@ pub fn open_live(
         bpf_extra,
         proxy_ports,
         tunnel_udp_ports,
+        kdc_ports,
         duration,
     )?))
 }
@@ -205,6 +223,7 @@ impl LiveSource {
         bpf_extra: Option<&str>,
         proxy_ports: &[u16],
         tunnel_udp_ports: Option<&[u16]>,
+        kdc_ports: &[u16],
         duration: Option<Duration>,
     ) -> Result<LiveSource, LiveError> {
         let other = |detail: String| LiveError::Other {
@@ -247,7 +266,7 @@ impl LiveSource {
         // interface blocks until a packet comes), so the capture is non-blocking and the read
         // loop naps briefly when nothing is waiting.
         let mut cap = cap.setnonblock().map_err(|e| other(e.to_string()))?;
-        let filter = build_filter(proxy_ports, bpf_extra, tunnel_udp_ports);
+        let filter = build_filter(proxy_ports, bpf_extra, tunnel_udp_ports, kdc_ports);
         cap.filter(&filter, true).map_err(|e| LiveError::Filter {
             filter: filter.clone(),
             detail: e.to_string(),
@@ -530,26 +549,34 @@ mod tests {
     #[test]
     fn filter_text() {
         let none = None;
-        assert_eq!(build_filter(&[], None, none), "tcp");
+        assert_eq!(build_filter(&[], None, none, &[]), "tcp");
         assert_eq!(
-            build_filter(&[3128, 8080], None, none),
+            build_filter(&[3128, 8080], None, none, &[]),
             "tcp and (port 3128 or port 8080)"
         );
         assert_eq!(
-            build_filter(&[3128], Some("host 10.0.0.1"), none),
+            build_filter(&[3128], Some("host 10.0.0.1"), none, &[]),
             "(tcp and (port 3128)) and (host 10.0.0.1)"
         );
         assert_eq!(
-            build_filter(&[3128], Some("  "), none),
+            build_filter(&[3128], Some("  "), none, &[]),
             "tcp and (port 3128)"
         );
         let auto = Some(&[4789, 6081, 8472][..]);
         assert_eq!(
-            build_filter(&[3128], Some("host 10.0.0.1"), auto),
+            build_filter(&[3128], Some("host 10.0.0.1"), auto, &[]),
             "((tcp and (port 3128)) or (ip proto 47 or ip6 proto 47 or ip proto 4 or ip proto 41 \
              or ip6 proto 4 or ip6 proto 41 or udp dst port 4789 or udp dst port 6081 \
              or udp dst port 8472 or ether proto 0x8847 or ether proto 0x8848 \
              or ether proto 0x8864)) and (host 10.0.0.1)"
+        );
+        assert_eq!(
+            build_filter(&[3128, 88], None, none, &[88, 750]),
+            "(tcp and (port 3128 or port 88 or port 750)) or (udp and (port 88 or port 750))"
+        );
+        assert_eq!(
+            build_filter(&[], None, none, &[88]),
+            "(tcp) or (udp and (port 88))"
         );
     }
 }

@@ -31,7 +31,9 @@
 //!   name, client, proxy and site); a key seen only in such requests has a row with 0
 //!   episodes. Every other finding counts the key's episodes that carry it.
 //! - **Details per cause** ([`Stats::cause_details`]): the words of the failed episodes'
-//!   `detail` (each part's name before `=`), counted per cause, at most 32 words; the report
+//!   `detail` (each part's name before `=`; a Kerberos error with its name,
+//!   `krb_error-KDC_ERR_PREAUTH_FAILED`), counted per cause, at most 32 words, and the service
+//!   names of `spn=` (at most 8 per cause, [`Stats::cause_spns`]); the report
 //!   adds the remedies the catalogue has for some of them.
 //! - **Findings in the summary** (`findings`, `docs/verdicts.md` §5.1):
 //!   `lockout_risk` counts distinct named users with a flagged episode; `capture_gap` counts
@@ -661,6 +663,24 @@ struct CauseAcc {
     /// `new_challenge_after_type3`, `rounds`, `krb_error`...), counted; at most
     /// [`DETAIL_WORDS`] different ones.
     details: BTreeMap<String, u64>,
+    /// The service names of `spn=` in the details (an unknown service principal the KDC
+    /// named), at most [`DETAIL_NAMES`].
+    spns: BTreeSet<String>,
+}
+
+/// Service names kept per cause, at most.
+const DETAIL_NAMES: usize = 8;
+
+/// The word of one part of a `detail`: its name before `=`, except that a Kerberos error
+/// keeps its name (`krb_error-KDC_ERR_PREAUTH_FAILED`), each having a remedy of its own.
+fn detail_word(part: &str) -> String {
+    let (name, value) = part.split_once('=').unwrap_or((part, ""));
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if name == "krb_error" && !value.is_empty() && value.chars().all(plain) {
+        format!("krb_error-{value}")
+    } else {
+        name.to_string()
+    }
 }
 
 /// Different detail words counted per cause, at most.
@@ -672,6 +692,12 @@ impl CauseAcc {
             *c += n;
         } else if self.details.len() < DETAIL_WORDS {
             self.details.insert(word.to_string(), n);
+        }
+    }
+
+    fn note_spn(&mut self, name: &str) {
+        if self.spns.len() < DETAIL_NAMES || self.spns.contains(name) {
+            self.spns.insert(name.to_string());
         }
     }
 }
@@ -839,7 +865,10 @@ impl Stats {
                     acc.users.insert_str(keys.user, cap);
                     acc.clients.insert_with(e.client_ip, cap);
                     for part in e.detail.as_deref().unwrap_or_default().split_whitespace() {
-                        acc.count_detail(part.split('=').next().unwrap_or(part), 1);
+                        acc.count_detail(&detail_word(part), 1);
+                        if let Some(spn) = part.strip_prefix("spn=") {
+                            acc.note_spn(spn);
+                        }
                     }
                 }
             }
@@ -930,6 +959,9 @@ impl Stats {
             a.clients.merge(&b.clients, cap);
             for (w, n) in &b.details {
                 a.count_detail(w, *n);
+            }
+            for spn in &b.spns {
+                a.note_spn(spn);
             }
         }
         add_arrays(&mut self.finding_episodes, &o.finding_episodes);
@@ -1134,6 +1166,11 @@ impl Stats {
             .iter()
             .map(|(w, n)| (w.clone(), *n))
             .collect()
+    }
+
+    /// The service names (`spn=` of the details) of a cause's episodes, sorted, at most 8.
+    pub fn cause_spns(&self, c: Cause) -> Vec<String> {
+        self.causes[cause_idx(c)].spns.iter().cloned().collect()
     }
 
     /// The `timeline` table, one row per minute that saw an episode start, in time order.
