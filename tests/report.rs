@@ -238,7 +238,21 @@ fn episodes() -> Vec<Episode> {
 
 fn output() -> EngineOutput {
     let episodes = episodes();
-    let transactions = episodes.iter().map(|e| tx(e, e.start_ts)).collect();
+    // One transaction per credentialed request (at least one per episode), each showing
+    // its episode's request findings.
+    let transactions = episodes
+        .iter()
+        .flat_map(|e| {
+            let mut t = tx(e, e.start_ts);
+            t.findings = e
+                .findings
+                .iter()
+                .copied()
+                .filter(|f| f.is_request())
+                .collect();
+            std::iter::repeat_n(t, e.credential_attempts.max(1) as usize)
+        })
+        .collect();
     let mut link_types = std::collections::BTreeMap::new();
     link_types.insert("ethernet".to_string(), 1000);
     let mut anomalies = Anomalies::default();
@@ -297,7 +311,8 @@ fn counts_every_cause_and_finding() {
         let want = if c == Cause::BadCredentials { 6 } else { 1 };
         assert_eq!(s.causes.get(c.as_str()), Some(want), "{c}");
     }
-    // lockout_risk: users; capture_gap: episodes; the rest: credentialed requests.
+    // lockout_risk: users; capture_gap: episodes; the rest: requests (the request findings
+    // from the transactions, ntlm_fallback from its episodes' credentialed requests).
     let want = [
         (Finding::LockoutRisk, 1),
         (Finding::CleartextBasic, 6 + 2),
@@ -317,7 +332,11 @@ fn counts_every_cause_and_finding() {
     assert_eq!(stats.clients_affected(), 5);
     // Challenges: 19 episodes with 2 each, the unreachable one with none.
     assert_eq!(stats.challenges(), 38);
-    assert_eq!(stats.transactions(), 20);
+    let requests: u32 = episodes()
+        .iter()
+        .map(|e| e.credential_attempts.max(1))
+        .sum();
+    assert_eq!(stats.transactions(), u64::from(requests));
     // Schemes: offered once per episode; used by the answering scheme.
     assert_eq!(s.schemes.offered.get("Basic"), Some(&7));
     assert_eq!(s.schemes.offered.get("NTLM"), Some(&11));
