@@ -1103,6 +1103,10 @@ mod tests {
             final_status: Some(407),
             time_to_auth_ms: None,
             user_agent: Some("Mozilla/5.0 <b>".into()),
+            capture_file: String::new(),
+            frames: Vec::new(),
+            frame_count: 0,
+            display_filter: String::new(),
         };
         let stats = Stats::from_episodes(std::slice::from_ref(&hostile));
         let summary = Summary::build(
@@ -1154,6 +1158,10 @@ mod tests {
             final_status: Some(407),
             time_to_auth_ms: None,
             user_agent: None,
+            capture_file: String::new(),
+            frames: Vec::new(),
+            frame_count: 0,
+            display_filter: String::new(),
         };
         // One episode every 7 minutes for 2,000 minutes, every third one authenticated.
         let eps: Vec<Episode> = (0..286)
@@ -1226,6 +1234,10 @@ mod tests {
             final_status: Some(407),
             time_to_auth_ms: None,
             user_agent: None,
+            capture_file: String::new(),
+            frames: Vec::new(),
+            frame_count: 0,
+            display_filter: String::new(),
         };
         assert_eq!(
             display_filter(&e),

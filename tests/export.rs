@@ -64,6 +64,10 @@ fn episode(
         },
         time_to_auth_ms,
         user_agent: Some(UA_WIN.to_string()),
+        capture_file: String::new(),
+        frames: Vec::new(),
+        frame_count: 0,
+        display_filter: String::new(),
     }
 }
 
@@ -118,6 +122,9 @@ fn sample_transactions() -> Vec<Transaction> {
         user_agent: Some(UA_WIN.into()),
         episode_id: Some(1),
         lockout_account: None,
+        capture_file: String::new(),
+        frames: Vec::new(),
+        display_filter: String::new(),
     };
     let second = Transaction {
         ts: at(1),

@@ -65,6 +65,10 @@ fn ep(
         }),
         time_to_auth_ms: tta,
         user_agent: Some("curl/8.5".into()),
+        capture_file: String::new(),
+        frames: Vec::new(),
+        frame_count: 0,
+        display_filter: String::new(),
     }
 }
 

@@ -291,6 +291,8 @@ fn decap_none_and_vxlan_ports() {
 fn frame(data: &[u8]) -> Frame<'_> {
     Frame {
         shared: None,
+        file: 0,
+        number: 0,
         ts: Ts(1),
         link_type: 1,
         data,
@@ -357,6 +359,8 @@ fn cut_or_bad_outer_headers_are_named_never_a_panic() {
         for len in 0..f.len() {
             let short = Frame {
                 shared: None,
+                file: 0,
+                number: 0,
                 orig_len: f.len() as u32,
                 ..frame(&f[..len])
             };

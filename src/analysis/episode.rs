@@ -12,7 +12,10 @@ use super::verdict::{is_refusal, Facts, FinalOutcome};
 use super::{ConnRef, Exchange};
 use crate::auth::{AuthStep, Credentials, NtlmVersion, Scheme};
 use crate::http::Unanswered;
-use crate::model::{Episode, Finding, Outcome, Ts, UserSource};
+use crate::model::{
+    attempts_filter, client_proxy_filter, conversation_filter, Episode, Finding, FrameRef, Outcome,
+    Ts, UserSource, MAX_EPISODE_FRAMES,
+};
 use std::net::IpAddr;
 
 /// Credentials header values longer than this raise `oversized_token` (8 KiB,
@@ -116,6 +119,113 @@ pub struct OpenEpisode {
     /// The latest event of the episode: the retry window runs from here.
     pub last_event_ts: Ts,
     pub facts: Facts,
+    pub evidence: Evidence,
+}
+
+/// Connections of an episode whose frame ranges are kept one by one; the frames of further
+/// ones widen one range of the client and proxy (any client port).
+pub const MAX_SPANS: usize = 16;
+
+/// The packets an episode points at (`docs/verdicts.md` §6.1), bounded: the frames that start
+/// its heads in the file of its first (the first [`MAX_EPISODE_FRAMES`]), and per connection
+/// the frames from the start of its first head there to the end of its last.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    /// The input of the episode's first head.
+    file: Option<u16>,
+    frames: Vec<u64>,
+    count: u32,
+    spans: Vec<Span>,
+    /// The range of frames of the connections past [`MAX_SPANS`].
+    overflow: Option<(u64, u64)>,
+}
+
+#[derive(Clone, Debug)]
+struct Span {
+    conn_id: u64,
+    client_port: u16,
+    first: u64,
+    last: u64,
+}
+
+impl Evidence {
+    /// The heads of one exchange of the episode.
+    fn add(&mut self, ex: &Exchange) {
+        let heads = std::iter::once(ex.req_frames).chain(ex.resp_frames);
+        for (start, end) in heads {
+            self.count = self.count.saturating_add(1);
+            if start.number == 0 {
+                continue;
+            }
+            let file = *self.file.get_or_insert(start.file);
+            if start.file != file {
+                continue;
+            }
+            self.frame(start);
+            let end = if end.file == file && end.number >= start.number {
+                end.number
+            } else {
+                start.number
+            };
+            self.span(ex.conn.conn_id, ex.conn.client_port, start.number, end);
+        }
+    }
+
+    fn frame(&mut self, f: FrameRef) {
+        if let Err(i) = self.frames.binary_search(&f.number) {
+            if i < MAX_EPISODE_FRAMES {
+                self.frames.insert(i, f.number);
+                self.frames.truncate(MAX_EPISODE_FRAMES);
+            }
+        }
+    }
+
+    fn span(&mut self, conn_id: u64, client_port: u16, first: u64, last: u64) {
+        if let Some(s) = self.spans.iter_mut().find(|s| s.conn_id == conn_id) {
+            s.first = s.first.min(first);
+            s.last = s.last.max(last);
+        } else if self.spans.len() < MAX_SPANS {
+            self.spans.push(Span {
+                conn_id,
+                client_port,
+                first,
+                last,
+            });
+        } else {
+            let o = self.overflow.get_or_insert((first, last));
+            *o = (o.0.min(first), o.1.max(last));
+        }
+    }
+
+    /// Writes the evidence into the episode's record; `inputs` names the files.
+    pub(crate) fn fill(&self, rec: &mut Episode, inputs: &[String]) {
+        let name = |i: u16| inputs.get(usize::from(i)).cloned().unwrap_or_default();
+        rec.capture_file = match self.file {
+            Some(f) => name(f),
+            None if inputs.len() == 1 => name(0),
+            None => String::new(),
+        };
+        rec.frames.clone_from(&self.frames);
+        rec.frame_count = self.count;
+        let proxy = (rec.proxy_ip, rec.proxy_port);
+        let mut parts: Vec<String> = self
+            .spans
+            .iter()
+            .map(|s| conversation_filter((rec.client_ip, s.client_port), proxy, s.first, s.last))
+            .collect();
+        if let Some((a, b)) = self.overflow {
+            parts.push(client_proxy_filter(rec.client_ip, proxy, a, b));
+        }
+        if parts.is_empty() {
+            parts.push(attempts_filter(
+                rec.client_ip,
+                proxy,
+                rec.start_ts,
+                rec.end_ts,
+            ));
+        }
+        rec.display_filter = parts.join(" || ");
+    }
 }
 
 /// What applying an exchange did, for the analyzer to act on.
@@ -187,6 +297,10 @@ impl OpenEpisode {
                 final_status: None,
                 time_to_auth_ms: None,
                 user_agent: None,
+                capture_file: String::new(),
+                frames: Vec::new(),
+                frame_count: 0,
+                display_filter: String::new(),
             },
             key,
             conn_ids: Vec::new(),
@@ -194,6 +308,7 @@ impl OpenEpisode {
             last_challenge_ts: end,
             last_event_ts: start,
             facts: Facts::default(),
+            evidence: Evidence::default(),
         }
     }
 
@@ -252,6 +367,7 @@ impl OpenEpisode {
     /// Applies one exchange of the episode. `conn` is the state of its connection.
     pub fn apply(&mut self, ex: &Exchange, conn: &mut ConnState) -> Applied {
         let mut applied = Applied::default();
+        self.evidence.add(ex);
         self.touch(ex.req_ts);
         if let Some(t) = ex.resp_ts {
             self.touch(t);

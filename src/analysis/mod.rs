@@ -48,7 +48,9 @@ pub mod verdict;
 use crate::anomaly::{AnalysisAnomaly, Anomalies};
 use crate::auth::{Challenge, Credentials};
 use crate::http::Unanswered;
-use crate::model::{Episode, Finding, Flood, Outcome, Records, Side, Transaction, Ts, UserSource};
+use crate::model::{
+    Episode, Finding, Flood, FrameRef, Outcome, Records, Side, Transaction, Ts, UserSource,
+};
 use attribution::{IdentityHistory, LockoutTracker};
 use episode::{add_finding, ConnState, EpKey, OpenEpisode};
 use flood::{Attempt, Decision, FloodTracker};
@@ -96,6 +98,9 @@ pub struct Exchange {
     pub unanswered: Option<Unanswered>,
     /// The pairing crossed a capture gap.
     pub after_gap: bool,
+    /// The frames that started and completed the request head, and the response head's.
+    pub req_frames: (FrameRef, FrameRef),
+    pub resp_frames: Option<(FrameRef, FrameRef)>,
 }
 
 /// What the analysis is fed, in packet-time order.
@@ -214,6 +219,8 @@ pub struct Analyzer {
     known_clients: HashSet<IpAddr>,
     floods: FloodTracker,
     anomalies: Anomalies,
+    /// The names of the run's inputs, which the records' frames are numbered in.
+    inputs: Vec<String>,
 }
 
 /// Most requests remembered as applied late.
@@ -246,7 +253,14 @@ impl Analyzer {
             waiting: HashMap::new(),
             known_clients: HashSet::default(),
             anomalies: Anomalies::default(),
+            inputs: Vec::new(),
         }
+    }
+
+    /// The names of the run's inputs (files as given, or the interface), in the order the
+    /// source numbers them: the records' `capture_file`.
+    pub fn set_inputs(&mut self, inputs: Vec<String>) {
+        self.inputs = inputs;
     }
 
     pub fn on_event(&mut self, ev: AnalysisEvent) {
@@ -505,7 +519,8 @@ impl Analyzer {
         if let Some(id) = self.late.remove(&(conn_id, ex.seq)) {
             // Already applied to its episode when the window passed.
             if self.cfg.keep_transactions {
-                self.out_transactions.push(transaction(ex, Some(id), None));
+                self.out_transactions
+                    .push(transaction(ex, Some(id), None, &self.inputs));
             }
             return;
         }
@@ -549,7 +564,7 @@ impl Analyzer {
         }
         if self.cfg.keep_transactions {
             self.out_transactions
-                .push(transaction(ex, ep_id, lockout_account));
+                .push(transaction(ex, ep_id, lockout_account, &self.inputs));
         }
     }
 
@@ -716,6 +731,7 @@ impl Analyzer {
             self.unreachable.remove(&ukey);
         }
         let (outcome, cause, detail) = verdict::judge(&ep.facts, reason);
+        ep.evidence.fill(&mut ep.rec, &self.inputs);
         ep.rec.outcome = outcome;
         ep.rec.cause = cause;
         ep.rec.detail = detail;
@@ -769,6 +785,7 @@ fn transaction(
     ex: &Exchange,
     episode_id: Option<u64>,
     lockout_account: Option<String>,
+    inputs: &[String],
 ) -> Transaction {
     let mut offered: Vec<String> = Vec::new();
     for ch in &ex.challenges {
@@ -806,5 +823,32 @@ fn transaction(
         user_agent: ex.user_agent.clone(),
         episode_id,
         lockout_account,
+        capture_file: inputs
+            .get(usize::from(ex.req_frames.0.file))
+            .cloned()
+            .unwrap_or_default(),
+        frames: std::iter::once(ex.req_frames)
+            .chain(ex.resp_frames)
+            .map(|f| f.0.number)
+            .filter(|n| *n > 0)
+            .collect(),
+        display_filter: transaction_filter(ex),
     }
+}
+
+/// The display filter of one transaction: its connection, from the start of its request
+/// head to the end of its response head (or of its request head, unanswered).
+fn transaction_filter(ex: &Exchange) -> String {
+    let first = ex.req_frames.0.number;
+    let last = ex
+        .resp_frames
+        .filter(|r| r.1.file == ex.req_frames.0.file)
+        .map_or(ex.req_frames.1.number, |r| r.1.number)
+        .max(first);
+    crate::model::conversation_filter(
+        (ex.conn.client_ip, ex.conn.client_port),
+        (ex.conn.proxy_ip, ex.conn.proxy_port),
+        first,
+        last,
+    )
 }

@@ -35,8 +35,8 @@ use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowStats, F
 use crate::http::conn::ConnKind;
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
 use crate::model::{
-    AnalysisOutput, CaptureCounters, EngineOutput, Flood, HttpCounters, MirrorSource, Notice,
-    Records, ShardCounters, Side, Ts, MAX_MIRROR_SOURCES,
+    AnalysisOutput, CaptureCounters, EngineOutput, Flood, FrameRef, HttpCounters, MirrorSource,
+    Notice, Records, ShardCounters, Side, Ts, MAX_MIRROR_SOURCES,
 };
 use crate::reassembly::StreamEvent;
 use crate::source::{Frame, SharedBytes, SourceStats};
@@ -141,13 +141,15 @@ impl Conns {
                 out: Vec::new(),
                 proxy_ports: flow.proxy_ports.clone(),
                 community,
+                at: FrameRef::default(),
             },
             table: FlowTable::new(flow),
         }
     }
 
-    /// One segment; its events are added to `out`.
-    fn segment(&mut self, seg: &Segment<'_>, out: &mut Vec<Keyed>) {
+    /// One segment, of the frame `at`; its events are added to `out`.
+    fn segment(&mut self, seg: &Segment<'_>, at: FrameRef, out: &mut Vec<Keyed>) {
+        self.down.at = at;
         self.table.segment(seg, &mut self.down);
         out.append(&mut self.down.out);
     }
@@ -199,6 +201,9 @@ struct Downstream {
     proxy_ports: Vec<u16>,
     /// Transactions are kept (they carry the Community ID).
     community: bool,
+    /// The frame of the segment at hand (its file and number there), for the heads it
+    /// starts or completes.
+    at: FrameRef,
 }
 
 pub struct Engine {
@@ -282,7 +287,15 @@ impl Engine {
         match decoded {
             Decoded::Tcp(mut seg) => {
                 seg.frame = self.frames;
-                self.segment(&seg, frame.shared);
+                let at = FrameRef {
+                    file: frame.file,
+                    number: if frame.number > 0 {
+                        frame.number
+                    } else {
+                        self.frames
+                    },
+                };
+                self.segment(&seg, at, frame.shared);
             }
             Decoded::Fragment => self.capture.ip_fragments += 1,
             Decoded::NotTcp | Decoded::NotIp => {}
@@ -312,7 +325,7 @@ impl Engine {
     }
 
     /// A decoded segment, to the connections of its client (unless another shard's).
-    fn segment(&mut self, seg: &Segment<'_>, shared: Option<&SharedBytes>) {
+    fn segment(&mut self, seg: &Segment<'_>, at: FrameRef, shared: Option<&SharedBytes>) {
         let ends = ((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port));
         if seg.missing_payload > 0 {
             let ports = &self.cfg.flow.proxy_ports;
@@ -328,10 +341,10 @@ impl Engine {
         }
         match &mut self.stage {
             Stage::Here(conns) => {
-                conns.segment(seg, &mut self.events);
+                conns.segment(seg, at, &mut self.events);
                 feed(&mut self.analyzer, &mut self.events);
             }
-            Stage::Threads(pool) => pool.segment(seg, shared, &mut self.analyzer),
+            Stage::Threads(pool) => pool.segment(seg, at, shared, &mut self.analyzer),
         }
     }
 
@@ -354,6 +367,12 @@ impl Engine {
         if self.analyzer.has_output() {
             self.analyzer.drain(out);
         }
+    }
+
+    /// The names of the run's inputs, as the source numbers them ([`Frame::file`]): the
+    /// records' `capture_file`.
+    pub fn set_inputs(&mut self, inputs: Vec<String>) {
+        self.analyzer.set_inputs(inputs);
     }
 
     /// Judged episodes still settling (`docs/verdicts.md` §3.10).
@@ -797,6 +816,10 @@ fn exchange(
         Some(Ok(r)) => (Some(r), None),
         Some(Err(why)) => (None, Some(why)),
     };
+    let req_frames = (request.first_frame, request.last_frame);
+    let resp_frames = response
+        .as_ref()
+        .map(|(_, r)| (r.first_frame, r.last_frame));
     let (resp_ts, status, challenges, www_challenges, response_close) = match &response {
         Some((ts, r)) => (
             Some(*ts),
@@ -826,6 +849,8 @@ fn exchange(
         response_close,
         unanswered,
         after_gap,
+        req_frames,
+        resp_frames,
     }
 }
 
@@ -851,6 +876,7 @@ impl FlowHandler<ConnApp> for Downstream {
             self.anomalies.add(ReassemblyAnomaly::Gap);
         }
         let pending_before = app.http.pending();
+        app.http.at_frame(self.at);
         app.http.on_stream(side, ts, ev, &mut self.events);
         self.drain(meta, app);
         if side == Side::Client && app.proxy {
@@ -883,6 +909,7 @@ impl FlowHandler<ConnApp> for Downstream {
     }
 
     fn closed(&mut self, meta: &ConnMeta, mut app: ConnApp, ts: Ts) {
+        app.http.at_frame(self.at);
         app.http.finish(ts, &mut self.events);
         self.drain(meta, &mut app);
     }

@@ -20,7 +20,7 @@ use super::{ConnCounters, Conns, EngineConfig, Keyed};
 use crate::analysis::Analyzer;
 use crate::decode::{Segment, TcpFlags};
 use crate::flow::shard;
-use crate::model::Ts;
+use crate::model::{FrameRef, Ts};
 use crate::source::SharedBytes;
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -43,6 +43,8 @@ struct SegHead {
     window: u16,
     missing_payload: u32,
     frame: u64,
+    /// The frame's file and number there.
+    at: FrameRef,
     /// The payload is in `bytes`, or in `windows[w]` at `Some(w)`.
     mapped: Option<u32>,
     start: usize,
@@ -69,9 +71,9 @@ impl Batch {
     }
 
     /// A segment, its payload read from `shared` later when it lies there.
-    fn push(&mut self, seg: &Segment<'_>, shared: Option<&SharedBytes>) {
-        let at = shared.and_then(|w| w.offset_of(seg.payload).map(|o| (w, o)));
-        let (mapped, start) = match at {
+    fn push(&mut self, seg: &Segment<'_>, at: FrameRef, shared: Option<&SharedBytes>) {
+        let found = shared.and_then(|w| w.offset_of(seg.payload).map(|o| (w, o)));
+        let (mapped, start) = match found {
             Some((w, offset)) => {
                 if !self.windows.last().is_some_and(|l| l.same(w)) {
                     self.windows.push(w.clone());
@@ -95,6 +97,7 @@ impl Batch {
             window: seg.window,
             missing_payload: seg.missing_payload,
             frame: seg.frame,
+            at,
             mapped,
             start,
             len: seg.payload.len(),
@@ -225,12 +228,13 @@ impl Pool {
     pub(crate) fn segment(
         &mut self,
         seg: &Segment<'_>,
+        at: FrameRef,
         shared: Option<&SharedBytes>,
         analyzer: &mut Analyzer,
     ) {
         let w = self.worker_of(seg);
         if let Some(worker) = self.workers.get_mut(w) {
-            worker.filling.push(seg, shared);
+            worker.filling.push(seg, at, shared);
             self.filled += 1;
         }
         if self.filled >= EPOCH_SEGMENTS {
@@ -381,7 +385,7 @@ fn work(mut conns: Conns, jobs: &Receiver<Job>, answers: &Sender<Answer>) {
                 missing_payload: h.missing_payload,
                 frame: h.frame,
             };
-            conns.segment(&seg, &mut scratch);
+            conns.segment(&seg, h.at, &mut scratch);
             frames.extend(scratch.drain(..).map(|(_, ev)| (h.frame, ev)));
         }
         let mut tick: Vec<Keyed> = Vec::new();
