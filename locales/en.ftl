@@ -366,3 +366,11 @@ tui-help-speed = replay faster / slower
 tui-help-export = export the current tables and the HTML report
 tui-help-help = this help
 tui-help-quit = quit
+
+## The evidence of failed episodes (the terminal report, the HTML report, the dashboard).
+
+heading-evidence = Evidence: the latest { $shown } of { $seen } failed episodes
+evidence-file = file:
+evidence-frames = frames:
+evidence-filter = filter:
+evidence-explain = explain:

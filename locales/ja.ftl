@@ -424,3 +424,11 @@ anomaly-analysis-settling_full = 確定待ち（後から来るロックアウ�
 anomaly-analysis-identities_full = ユーザーのわかったクライアントアドレスが --max-tracked-users を超えた：最も長く見ていないものを忘れた
 anomaly-analysis-lockout_users_full = ロックアウト期間内に拒否された試行のあるユーザーが --max-tracked-users を超えた：それ以上のユーザーの試行は追跡しなかった
 anomaly-analysis-flood_sources_full = 1 つのプロキシへのフラッドの送信元が 1,048,576 を超えた：それ以上の送信元は試行としてのみ数えた
+
+## 失敗したエピソードの証拠（端末のレポート、HTML レポート、ダッシュボード）。
+
+heading-evidence = 証拠：失敗したエピソード { $seen } 件のうち最新 { $shown } 件
+evidence-file = ファイル：
+evidence-frames = フレーム：
+evidence-filter = フィルター：
+evidence-explain = 詳細：

@@ -341,15 +341,14 @@ fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if let Some(w) = records_out(&a.records, &a.input)? {
         outs.push(Box::new(w));
     }
-    let failed = a.human.html.as_ref().map(|_| FailedOut::default());
-    if let Some(f) = &failed {
-        outs.push(Box::new(f.clone()));
-    }
+    // The failed episodes' evidence, for the report and the HTML page (the latest, bounded).
+    let failed = FailedOut::default();
+    outs.push(Box::new(failed.clone()));
     let transactions = a.records.records.is_some() && a.records.records_transactions;
     let (stats, out, _) = run_engine(&a.input, transactions, outs)?;
     let lang = a.human.lang.resolve();
-    if let (Some(path), Some(f)) = (&a.human.html, &failed) {
-        crate::html::write(path, &stats, &out, a.top, lang, &f.0.borrow())?;
+    if let Some(path) = &a.human.html {
+        crate::html::write(path, &stats, &out, a.top, lang, &failed.0.borrow())?;
         eprintln!("wrote {}", path.display());
     }
     if a.human.html.is_some() && a.input.quiet && !a.json {
@@ -359,16 +358,17 @@ fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         color: crate::report::use_color(a.no_color),
         lang,
     };
-    let text = crate::report::render(&stats, &out, a.top, a.json, &opts);
+    let text =
+        crate::report::render_with_evidence(&stats, &out, a.top, a.json, &opts, &failed.0.borrow());
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--html`: the failed episodes kept for the report's evidence.
+/// The failed episodes kept for the evidence of the report and the HTML page.
 #[derive(Clone, Default)]
-struct FailedOut(std::rc::Rc<std::cell::RefCell<crate::html::FailedEpisodes>>);
+struct FailedOut(std::rc::Rc<std::cell::RefCell<crate::report::FailedEpisodes>>);
 
 impl RecordOut for FailedOut {
     fn episode(&mut self, e: &Episode) -> anyhow::Result<()> {

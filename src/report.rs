@@ -13,10 +13,50 @@
 
 use crate::anomaly::{Anomalies, Anomaly};
 use crate::i18n::{self, Args, Lang};
-use crate::model::{Cause, EngineOutput, Finding, Ts};
+use crate::model::{Cause, EngineOutput, Episode, Finding, Outcome, Ts};
 use crate::stats::{KeyRow, Stats, Summary, Table, UNKNOWN_USER};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+
+/// The failed episodes a report lists at most (the latest ones).
+pub const FAILED_KEPT: usize = 500;
+
+/// The failed episodes of a run, the latest [`FAILED_KEPT`], for the report's evidence.
+#[derive(Clone, Debug, Default)]
+pub struct FailedEpisodes {
+    kept: std::collections::VecDeque<Episode>,
+    seen: u64,
+}
+
+impl FailedEpisodes {
+    pub fn new() -> FailedEpisodes {
+        FailedEpisodes::default()
+    }
+
+    /// Keeps `e` when it failed (dropping the oldest beyond the limit).
+    pub fn add(&mut self, e: &Episode) {
+        if e.outcome != Outcome::Failed {
+            return;
+        }
+        self.seen += 1;
+        if self.kept.len() == FAILED_KEPT {
+            self.kept.pop_front();
+        }
+        self.kept.push_back(e.clone());
+    }
+
+    /// Failed episodes seen, kept or not.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    pub fn episodes(&self) -> impl Iterator<Item = &Episode> {
+        self.kept.iter()
+    }
+}
+
+/// Failed episodes whose evidence the terminal report lists (the latest).
+pub const EVIDENCE_SHOWN: usize = 10;
 
 /// How the terminal report is drawn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -437,6 +477,101 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
     time_to_auth(&mut out, p, lang, stats, summary);
     capture_health(&mut out, p, lang, summary, loss.is_empty());
     out
+}
+
+/// The report of a run with the evidence of its failed episodes (the latest
+/// [`EVIDENCE_SHOWN`] of those kept): `render`, and at the end of the terminal report a
+/// section naming each one's capture file, frames and display filter.
+pub fn render_with_evidence(
+    stats: &Stats,
+    out: &EngineOutput,
+    top: usize,
+    json: bool,
+    opts: &TextOptions,
+    failed: &FailedEpisodes,
+) -> String {
+    let mut text = render(stats, out, top, json, opts);
+    if !json {
+        evidence(&mut text, Paint { on: opts.color }, opts.lang, failed);
+    }
+    text
+}
+
+/// `4, 6, 8 (+12 more)`: the frames an episode lists, and how many heads it had beyond them.
+pub fn frames_text(lang: Lang, e: &Episode) -> String {
+    let mut s = e
+        .frames
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = u64::from(e.frame_count).saturating_sub(e.frames.len() as u64);
+    if more > 0 {
+        let _ = write!(
+            s,
+            " ({})",
+            i18n::tf(lang, "finding-and-more", Args::new().n("n", more))
+        );
+    }
+    if s.is_empty() {
+        s.push('-');
+    }
+    s
+}
+
+/// Where to see each failed episode's packets: file, frames, display filter, and the command
+/// that explains it.
+fn evidence(out: &mut String, p: Paint, lang: Lang, failed: &FailedEpisodes) {
+    let kept: Vec<&Episode> = failed.episodes().collect();
+    if kept.is_empty() {
+        return;
+    }
+    let shown = &kept[kept.len().saturating_sub(EVIDENCE_SHOWN)..];
+    heading(
+        out,
+        p,
+        &i18n::tf(
+            lang,
+            "heading-evidence",
+            Args::new()
+                .n("shown", shown.len() as u64)
+                .n("seen", failed.seen()),
+        ),
+    );
+    let labels = [
+        "evidence-file",
+        "evidence-frames",
+        "evidence-filter",
+        "evidence-explain",
+    ]
+    .map(|id| i18n::t(lang, id));
+    let w = labels.iter().map(|l| i18n::width(l)).max().unwrap_or(0);
+    for e in shown {
+        let _ = writeln!(
+            out,
+            "  #{}  {}  {} → {}  {}",
+            e.episode_id,
+            e.user.as_deref().unwrap_or(UNKNOWN_USER),
+            e.client_ip,
+            crate::stats::proxy_key(e.proxy_ip, e.proxy_port),
+            p.red(e.cause.map_or("-", |c| cause_label(lang, c)))
+        );
+        let file = if e.capture_file.is_empty() {
+            "-"
+        } else {
+            e.capture_file.as_str()
+        };
+        let explain = format!("proxy407 explain {file} --episode {}", e.episode_id);
+        let texts = [
+            file.to_string(),
+            frames_text(lang, e),
+            e.display_filter.clone(),
+            explain,
+        ];
+        for (label, text) in labels.iter().zip(texts) {
+            let _ = writeln!(out, "      {} {text}", i18n::pad_right(label, w));
+        }
+    }
 }
 
 /// `, 2026-01-01T00:00:00Z to ... (1m 05s)`, or nothing for a capture without packets.

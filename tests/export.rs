@@ -262,7 +262,10 @@ fn record_tables_have_the_spec_columns_and_types() {
             "workstation",
             "user_agent",
             "episode_id",
-            "lockout_account"
+            "lockout_account",
+            "capture_file",
+            "frames",
+            "display_filter"
         ]
     );
     assert_eq!(
@@ -290,7 +293,11 @@ fn record_tables_have_the_spec_columns_and_types() {
             "findings",
             "final_status",
             "time_to_auth_ms",
-            "user_agent"
+            "user_agent",
+            "capture_file",
+            "frames",
+            "frame_count",
+            "display_filter"
         ]
     );
     assert_eq!(t.transactions.height(), 3);
@@ -308,6 +315,10 @@ fn record_tables_have_the_spec_columns_and_types() {
     assert_eq!(dtype(&t.episodes, "challenges"), DataType::UInt32);
     assert_eq!(dtype(&t.episodes, "findings"), list_str());
     assert_eq!(dtype(&t.episodes, "time_to_auth_ms"), DataType::Float64);
+    let list_u64 = DataType::List(Box::new(DataType::UInt64));
+    assert_eq!(dtype(&t.episodes, "frames"), list_u64);
+    assert_eq!(dtype(&t.transactions, "frames"), list_u64);
+    assert_eq!(dtype(&t.episodes, "frame_count"), DataType::UInt32);
 
     // Nulls stay nulls; timestamps keep their microseconds.
     let status = t.transactions.column("status").unwrap().u32().unwrap();

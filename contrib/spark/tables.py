@@ -123,6 +123,10 @@ EPISODE_COLUMNS = [
     ("final_status", "bigint"),
     ("time_to_auth_ms", "double"),
     ("user_agent", "string"),
+    ("capture_file", "string"),
+    ("frames", "array<decimal(20,0)>"),
+    ("frame_count", "bigint"),
+    ("display_filter", "string"),
     ("sensor", "string"),
 ]
 
@@ -147,6 +151,9 @@ TRANSACTION_COLUMNS = [
     ("user_agent", "string"),
     ("episode_id", "decimal(20,0)"),
     ("lockout_account", "string"),
+    ("capture_file", "string"),
+    ("frames", "array<decimal(20,0)>"),
+    ("display_filter", "string"),
     ("sensor", "string"),
 ]
 
