@@ -374,3 +374,25 @@ evidence-file = file:
 evidence-frames = frames:
 evidence-filter = filter:
 evidence-explain = explain:
+
+## The ladder of one episode (`proxy407 explain`, Enter in the dashboard's drill-down).
+
+ladder-title = Episode #{ $id }  { $user }  { $client } → { $proxy }  { $target }
+ladder-no-response = (no response)
+ladder-no-heads = no HTTP head: connection attempts only
+ladder-verdict = verdict:
+ladder-rule = rule:
+ladder-unknown-episode = no episode #{ $id } in { $files } (its episodes are numbered 1 to { $n })
+ladder-no-episodes = no episode in { $files }
+rule-unresolved = Unresolved
+rule-authenticated = Outcomes, and the order of judging
+step-basic = { $scheme } user and password
+step-digest = { $scheme } response
+step-ntlm_type1 = { $scheme } type 1 (negotiate)
+step-ntlm_type2 = { $scheme } type 2 (challenge)
+step-ntlm_type3 = { $scheme } type 3 (authenticate)
+step-kerberos = { $scheme } Kerberos ticket
+step-negotiate_reply = { $scheme } reply
+step-unknown = { $scheme } (not readable)
+step-none = no credentials
+step-challenge = challenge: { $schemes }

@@ -432,3 +432,25 @@ evidence-file = ファイル：
 evidence-frames = フレーム：
 evidence-filter = フィルター：
 evidence-explain = 詳細：
+
+## エピソードのラダー（`proxy407 explain`、ダッシュボードの詳細で Enter）。
+
+ladder-title = エピソード #{ $id }  { $user }  { $client } → { $proxy }  { $target }
+ladder-no-response = （応答なし）
+ladder-no-heads = HTTP ヘッダーなし：接続の試行のみ
+ladder-verdict = 判定：
+ladder-rule = 規則：
+ladder-unknown-episode = { $files } にエピソード #{ $id } はありません（エピソードは 1 から { $n } まで）
+ladder-no-episodes = { $files } にエピソードはありません
+rule-unresolved = 未解決
+rule-authenticated = 結果と判定の順序
+step-basic = { $scheme } ユーザー名とパスワード
+step-digest = { $scheme } 応答
+step-ntlm_type1 = { $scheme } タイプ 1（ネゴシエート）
+step-ntlm_type2 = { $scheme } タイプ 2（チャレンジ）
+step-ntlm_type3 = { $scheme } タイプ 3（認証）
+step-kerberos = { $scheme } Kerberos チケット
+step-negotiate_reply = { $scheme } 応答トークン
+step-unknown = { $scheme }（読めません）
+step-none = 認証情報なし
+step-challenge = チャレンジ：{ $schemes }

@@ -173,3 +173,230 @@ fn frame_count_counts_every_head() {
     assert_eq!(count, 2 * e["challenges"].as_u64().expect("challenges"));
     assert_eq!(frames.len() as u64, count.min(32));
 }
+
+/// `explain` of every episode of every sample: a line per head (as many `← 407` as the
+/// episode's challenges), the verdict, the rule of its cause's section and the remedy.
+#[test]
+fn explain_prints_every_episodes_ladder() {
+    for file in samples() {
+        for e in episodes(&[&file], &[]) {
+            let id = e["episode_id"].as_u64().expect("episode_id").to_string();
+            let r = common::run(
+                &["explain", "--quiet", "--lang", "en", "--episode", &id],
+                &[&file],
+            );
+            assert!(r.ok, "{}: {}", file.display(), r.stderr);
+            let challenges = r.stdout.lines().filter(|l| l.contains("← 407")).count();
+            assert_eq!(
+                challenges as u64,
+                e["challenges"].as_u64().unwrap(),
+                "{}",
+                r.stdout
+            );
+            let outcome = s(&e, "outcome");
+            let verdict = r
+                .stdout
+                .lines()
+                .find(|l| l.starts_with("verdict:"))
+                .unwrap_or_else(|| panic!("no verdict: {}", r.stdout));
+            assert!(verdict.contains(&outcome), "{verdict}");
+            let rule = r
+                .stdout
+                .lines()
+                .find(|l| l.starts_with("rule:"))
+                .expect("rule");
+            match s(&e, "cause").as_str() {
+                "" if outcome == "unresolved" => assert!(rule.contains("§4.2"), "{rule}"),
+                "" => assert!(rule.contains("§4.1"), "{rule}"),
+                cause => {
+                    assert!(rule.contains(&format!("`{cause}`")), "{rule}");
+                    assert!(r.stdout.contains("remedy:"), "{}", r.stdout);
+                }
+            }
+            assert!(r.stdout.contains(&s(&e, "display_filter")));
+        }
+    }
+}
+
+/// The ladder names each NTLM step, the identity and the connection of each head.
+#[test]
+fn explain_names_the_handshake_steps() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/ntlm-type3-new-connection.pcap");
+    let r = common::run(
+        &["explain", "--quiet", "--lang", "en", "--episode", "1"],
+        &[&file],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    let line = |needle: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {}", r.stdout))
+            .to_string()
+    };
+    let t1 = line("NTLM type 1");
+    let t3 = line("NTLM type 3");
+    assert!(line("NTLM type 2").contains("← 407"));
+    assert!(t3.contains("dave"), "{t3}");
+    // The type 3 came on another connection than the type 1: another id and port.
+    let conn = |l: &str| l.split_whitespace().nth(1).unwrap_or("").to_string();
+    assert_ne!(conn(&t1), conn(&t3));
+    assert!(line("verdict:").contains("handshake_broken"));
+    assert!(line("rule:").contains("§4.4"));
+    let ja = common::run(
+        &["explain", "--quiet", "--lang", "ja", "--episode", "1"],
+        &[&file],
+    );
+    assert!(
+        ja.ok && ja.stdout.contains("判定：") && ja.stdout.contains("タイプ 3"),
+        "{}",
+        ja.stdout
+    );
+}
+
+#[test]
+fn explain_of_an_unknown_episode_fails_with_a_clear_message() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/basic-success.pcap");
+    let out = Command::new(common::BIN)
+        .args(["explain", "--quiet", "--lang", "en", "--episode", "99"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no episode #99") && err.contains("basic-success.pcap"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// `extract` of every episode of every sample: `analyze` of the pcap judges it the same
+/// (outcome, cause, user, at the same time: the timestamps are kept), and the file keeps
+/// the link type.
+#[test]
+fn extracted_episodes_are_judged_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut checked = 0;
+    for file in samples() {
+        for e in episodes(&[&file], &[]) {
+            let id = e["episode_id"].as_u64().expect("episode_id").to_string();
+            let out = dir.path().join(format!("ep-{id}.pcap"));
+            let out_s = out.to_str().expect("utf-8");
+            let r = common::run(
+                &[
+                    "extract",
+                    "--quiet",
+                    "--episode",
+                    &id,
+                    "--out",
+                    out_s,
+                    "--force",
+                ],
+                &[&file],
+            );
+            assert!(r.ok, "{}: {}", file.display(), r.stderr);
+            let got = episodes(&[&out], &[]);
+            let same = got
+                .iter()
+                .find(|g| {
+                    s(g, "start_ts") == s(&e, "start_ts") && s(g, "client_ip") == s(&e, "client_ip")
+                })
+                .unwrap_or_else(|| {
+                    panic!("{} #{id}: not in the extract: {got:#?}", file.display())
+                });
+            for key in ["outcome", "cause", "user", "detail", "target", "challenges"] {
+                assert_eq!(s(same, key), s(&e, key), "{} #{id}: {key}", file.display());
+            }
+            let head = |p: &Path| std::fs::read(p).expect("read")[20..24].to_vec();
+            assert_eq!(head(&out), head(&file), "link type");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30);
+}
+
+/// `--user` and `--client` pick every episode of a user or an address; nothing matching is
+/// a clear failure; an existing file needs `--force`.
+#[test]
+fn extract_selects_by_user_and_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/office-mix.pcap");
+    let all = episodes(&[&file], &[]);
+    let user = all
+        .iter()
+        .map(|e| s(e, "user"))
+        .find(|u| !u.is_empty())
+        .expect("a named user");
+    let out = dir.path().join("user.pcap");
+    let out_s = out.to_str().expect("utf-8");
+    let r = common::run(
+        &[
+            "extract",
+            "--quiet",
+            "--user",
+            &user.to_uppercase(),
+            "--out",
+            out_s,
+        ],
+        &[&file],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    let got = episodes(&[&out], &[]);
+    let want: Vec<_> = all.iter().filter(|e| s(e, "user") == user).collect();
+    for w in &want {
+        assert!(
+            got.iter().any(|g| s(g, "start_ts") == s(w, "start_ts") && s(g, "outcome") == s(w, "outcome")),
+            "{user}'s episode at {} is missing",
+            s(w, "start_ts")
+        );
+    }
+    let again = common::run(
+        &["extract", "--quiet", "--user", &user, "--out", out_s],
+        &[&file],
+    );
+    assert!(
+        !again.ok && again.stderr.contains("--force"),
+        "{}",
+        again.stderr
+    );
+    let client = s(&all[0], "client_ip");
+    let out2 = dir.path().join("client.pcap");
+    let r = common::run(
+        &[
+            "extract",
+            "--quiet",
+            "--client",
+            &client,
+            "--out",
+            out2.to_str().expect("utf-8"),
+        ],
+        &[&file],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    let n = episodes(&[&out2], &[]).len();
+    assert!(
+        n >= all
+            .iter()
+            .filter(|e| s(e, "client_ip") == client)
+            .count()
+            .min(1)
+    );
+    let none = common::run(
+        &[
+            "extract",
+            "--quiet",
+            "--user",
+            "nobody-here",
+            "--out",
+            out2.to_str().expect("utf-8"),
+            "--force",
+        ],
+        &[&file],
+    );
+    assert!(
+        !none.ok && none.stderr.contains("no episode"),
+        "{}",
+        none.stderr
+    );
+}

@@ -929,3 +929,21 @@ impl FlowHandler<ConnApp> for Downstream {
         ));
     }
 }
+
+/// The TCP ends of a frame, as the engine decodes it (tunnels peeled off per `decap`):
+/// `((source ip, port), (destination ip, port), SYN without ACK)`; `None` for anything but
+/// TCP. What `extract` picks an episode's packets by.
+pub fn tcp_ends(
+    frame: &Frame<'_>,
+    decap: &DecapConfig,
+) -> Option<((std::net::IpAddr, u16), (std::net::IpAddr, u16), bool)> {
+    let mut found = Encapsulation::default();
+    match decode::decode_with(frame, decap, &mut found) {
+        Decoded::Tcp(seg) => Some((
+            (seg.src_ip, seg.src_port),
+            (seg.dst_ip, seg.dst_port),
+            seg.flags.syn && !seg.flags.ack,
+        )),
+        _ => None,
+    }
+}

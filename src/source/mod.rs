@@ -1,5 +1,6 @@
 //! Packet sources: capture files (pcap, pcapng, gzip, standard input, several merged by
-//! time) and, with the `live` feature, a libpcap interface.
+//! time) and, with the `live` feature, a libpcap interface; and the one writer, of classic
+//! pcap files (`write`, for `proxy407 extract`).
 //!
 //! A source hands out [`Frame`]s that borrow its own buffer (no copy on the single-file
 //! path). Damage in a capture (a cut-off file, a corrupt block, a record larger than its
@@ -19,6 +20,7 @@ pub mod file;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod mapped;
+pub mod write;
 
 pub use mapped::SharedBytes;
 
