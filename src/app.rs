@@ -473,6 +473,8 @@ fn dashboard_engine_config(
     // The screen shows each episode at its verdict; exports and the final view count it
     // once it has settled.
     cfg.analysis.previews = true;
+    // The drill-down's ladders read the transactions of the episodes it keeps.
+    cfg.analysis.episode_transactions = true;
     Ok(cfg)
 }
 

@@ -153,6 +153,9 @@ pub struct AnalysisConfig {
     pub lockout_window_us: i64,
     /// Hand on transactions too (export, records); the report needs only episodes.
     pub keep_transactions: bool,
+    /// Hand on the transactions of episodes even without `keep_transactions` (the
+    /// dashboard's ladders); their `community_id` is then empty.
+    pub episode_transactions: bool,
     /// How long (packet time) a judged episode waits for a later lockout or user name.
     pub settle_us: i64,
     /// Most episodes open at once, and most settling at once.
@@ -171,6 +174,7 @@ impl Default for AnalysisConfig {
             lockout_threshold: 5,
             lockout_window_us: 600_000_000,
             keep_transactions: true,
+            episode_transactions: false,
             settle_us: 600_000_000,
             max_open_episodes: 100_000,
             max_tracked_users: 200_000,
@@ -518,7 +522,7 @@ impl Analyzer {
         }
         if let Some(id) = self.late.remove(&(conn_id, ex.seq)) {
             // Already applied to its episode when the window passed.
-            if self.cfg.keep_transactions {
+            if self.cfg.keep_transactions || self.cfg.episode_transactions {
                 self.out_transactions
                     .push(transaction(ex, Some(id), None, &self.inputs));
             }
@@ -562,7 +566,7 @@ impl Analyzer {
                 }
             }
         }
-        if self.cfg.keep_transactions {
+        if self.cfg.keep_transactions || (self.cfg.episode_transactions && ep_id.is_some()) {
             self.out_transactions
                 .push(transaction(ex, ep_id, lockout_account, &self.inputs));
         }

@@ -16,7 +16,7 @@
 use crate::anomaly::Anomalies;
 use crate::driver::{self, Flow, Step};
 use crate::engine::{Engine, EngineConfig};
-use crate::model::{CaptureCounters, Episode, Flood, HttpCounters, Notice, Ts};
+use crate::model::{CaptureCounters, Episode, Flood, HttpCounters, Notice, Transaction, Ts};
 use crate::source::{PacketSource, SourceStats};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -60,6 +60,9 @@ pub enum EngineMsg {
         judged: Vec<Episode>,
         settled: Vec<Episode>,
         progress: Progress,
+        /// The transactions of episodes since the last message: their ladders
+        /// ([`crate::report::Ladder`]) when the drill-down opens one.
+        steps: Vec<Transaction>,
     },
     /// Packet time reached `at`, a multiple of `--export-every`: every episode final by
     /// then was sent before this message, none after it (the exports rotate on it).
@@ -71,6 +74,7 @@ pub enum EngineMsg {
         settled: Vec<Episode>,
         progress: Progress,
         notices: Vec<Notice>,
+        steps: Vec<Transaction>,
     },
 }
 
@@ -178,6 +182,9 @@ pub(crate) fn spawn_engine(
     }
 }
 
+/// Transactions of episodes held for the screen while the channel is full, at most.
+const MAX_UNSENT_STEPS: usize = 65_536;
+
 /// The dashboard's sink: paces a replay on packet time, obeys pause and stop, and sends the
 /// UI the episodes judged since the last message with a copy of the counters.
 struct Screen<'a> {
@@ -189,6 +196,8 @@ struct Screen<'a> {
     /// is due).
     judged: Vec<Episode>,
     pending: Vec<Episode>,
+    /// Transactions of episodes not sent yet (at most [`MAX_UNSENT_STEPS`]).
+    steps: Vec<Transaction>,
     last_flush: Instant,
     source: SourceStats,
     /// (wall, packet time, speed) of the replay's last anchor.
@@ -260,6 +269,7 @@ impl Screen<'_> {
         EngineMsg::Update {
             judged: std::mem::take(&mut self.judged),
             settled: std::mem::take(&mut self.pending),
+            steps: std::mem::take(&mut self.steps),
             progress: Progress {
                 capture,
                 http,
@@ -281,11 +291,15 @@ impl Screen<'_> {
         self.last_flush = Instant::now();
         let msg = self.update(engine, now);
         if let Err(mpsc::error::TrySendError::Full(EngineMsg::Update {
-            judged, settled, ..
+            judged,
+            settled,
+            steps,
+            ..
         })) = self.tx.try_send(msg)
         {
             self.judged = judged;
             self.pending = settled;
+            self.steps = steps;
         }
     }
 
@@ -412,13 +426,16 @@ impl driver::Sink for Screen<'_> {
         self.judged.push(e);
     }
 
-    fn transaction(&mut self, mut t: crate::model::Transaction) {
+    fn transaction(&mut self, mut t: Transaction) {
         self.write_records(|r| {
             if let Some(p) = &r.pseudonymizer {
                 crate::pseudonym::pseudonymize_transaction(&mut t, p);
             }
             r.writer.transaction(&t)
         });
+        if t.episode_id.is_some() && self.steps.len() < MAX_UNSENT_STEPS {
+            self.steps.push(t);
+        }
     }
 }
 
@@ -440,6 +457,7 @@ fn run_engine(
         replay,
         judged: Vec::new(),
         pending: Vec::new(),
+        steps: Vec::new(),
         last_flush: Instant::now(),
         source: src.stats(),
         anchor: None,
@@ -483,5 +501,6 @@ fn run_engine(
         settled: std::mem::take(&mut screen.pending),
         progress,
         notices: result.notices,
+        steps: std::mem::take(&mut screen.steps),
     });
 }
