@@ -1,4 +1,7 @@
-//! The commands: open the source, run the engine, hand the result to a view. Errors are
+//! The commands: open the source, run the engine, hand the result to a view. `explain`
+//! runs the input keeping one episode and its transactions; `extract` keeps the chosen
+//! episodes' connections, then reads the input again and writes their packets as a pcap.
+//! Errors are
 //! mapped to exit codes here (documented in the README).
 
 use crate::cli::{

@@ -10,6 +10,12 @@
 //! aligned with or without colour. The words come from the language's catalogue
 //! ([`crate::i18n`], `--lang`); columns are aligned by display width, so Japanese labels
 //! (two cells a character) line up too. The JSON summary never changes with the language.
+//!
+//! Evidence (`docs/verdicts.md` §6.1): the terminal report ends with the capture file,
+//! frames and display filter of the latest failed episodes ([`render_with_evidence`]), and
+//! [`Ladder`] is one episode with its transactions as a ladder of heads, its verdict, the
+//! section of the rules that decided it and the remedies: what `proxy407 explain` prints
+//! and the dashboard's drill-down shows on Enter.
 
 use crate::anomaly::{Anomalies, Anomaly};
 use crate::i18n::{self, Args, Lang};

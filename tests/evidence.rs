@@ -400,3 +400,33 @@ fn extract_selects_by_user_and_client() {
         none.stderr
     );
 }
+
+/// CSV writes an episode's frames as a `;`-joined list.
+#[test]
+fn csv_lists_the_frames() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/ntlm-success.pcap");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let r = common::run(
+        &[
+            "export",
+            "--quiet",
+            "--tables",
+            "episodes",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        &[&file],
+    );
+    assert!(r.ok, "{}", r.stderr);
+    let text = std::fs::read_to_string(out.join("episodes.csv")).expect("episodes.csv");
+    let frames = episodes(&[&file], &[])[0]["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(";");
+    assert!(frames.contains(';'), "{frames}");
+    assert!(text.contains(&frames), "{text}");
+}

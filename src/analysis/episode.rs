@@ -7,6 +7,10 @@
 //! [`target_key`]: `host:port` for `CONNECT`, the URL's authority (lower-cased, user info
 //! dropped) for absolute-form requests, so retries of different URLs on the same site chain;
 //! an origin-form target is kept as sent.
+//!
+//! [`Evidence`] is what an episode points at (§6.1): the frames that start its heads and,
+//! per connection, the range of frames of its heads there, turned into the record's
+//! `capture_file`, `frames`, `frame_count` and `display_filter` when it is judged.
 
 use super::verdict::{is_refusal, Facts, FinalOutcome};
 use super::{ConnRef, Exchange};
@@ -644,6 +648,67 @@ mod tests {
     #[test]
     fn origin_form_target_is_kept() {
         assert_eq!(target_key("GET", "/index.html"), "/index.html");
+    }
+
+    /// An exchange on connection `conn` whose request and response start at `frame` and
+    /// `frame + 1`.
+    fn exchange_at(conn: u64, frame: u64) -> Exchange {
+        let at = |n: u64| FrameRef { file: 0, number: n };
+        Exchange {
+            conn: ConnRef {
+                conn_id: conn,
+                community_id: String::new(),
+                client_ip: "10.0.0.5".parse().unwrap(),
+                client_port: 40_000 + conn as u16,
+                proxy_ip: "10.0.0.1".parse().unwrap(),
+                proxy_port: 3128,
+            },
+            seq: 0,
+            req_ts: Ts(frame as i64),
+            method: "GET".into(),
+            target: "http://a/".into(),
+            user_agent: None,
+            credentials: None,
+            resp_ts: Some(Ts(frame as i64 + 1)),
+            status: Some(407),
+            challenges: Vec::new(),
+            www_challenges: Vec::new(),
+            response_close: false,
+            unanswered: None,
+            after_gap: false,
+            req_frames: (at(frame), at(frame)),
+            resp_frames: Some((at(frame + 1), at(frame + 2))),
+        }
+    }
+
+    #[test]
+    fn evidence_stays_bounded() {
+        let mut ev = Evidence::default();
+        for i in 0..100u64 {
+            ev.add(&exchange_at(i % 40, 10 + 3 * i));
+        }
+        assert_eq!(ev.count, 200);
+        assert_eq!(ev.frames.len(), MAX_EPISODE_FRAMES);
+        assert_eq!(ev.frames.first(), Some(&10));
+        assert_eq!(ev.spans.len(), MAX_SPANS);
+        // The connections past the cap widen one range: from the first head of connection
+        // 16 (frame 58) to the end of the last head of connection 39 (its last exchange).
+        assert_eq!(ev.overflow, Some((10 + 3 * 16, 10 + 3 * 99 + 2)));
+        let mut rec = OpenEpisode::blank(
+            1,
+            EpKey::of(&exchange_at(0, 0).conn, "GET", "http://a/"),
+            Ts(0),
+            Ts(0),
+            Outcome::Failed,
+        )
+        .rec;
+        ev.fill(&mut rec, &["a.pcap".to_string()]);
+        assert_eq!(rec.capture_file, "a.pcap");
+        assert_eq!(rec.frame_count, 200);
+        assert_eq!(rec.display_filter.matches(" || (").count(), MAX_SPANS);
+        assert!(rec
+            .display_filter
+            .contains("frame.number >= 58 && frame.number <= 309"));
     }
 
     #[test]

@@ -930,13 +930,13 @@ impl FlowHandler<ConnApp> for Downstream {
     }
 }
 
+/// One end of a TCP connection.
+pub type End = (std::net::IpAddr, u16);
+
 /// The TCP ends of a frame, as the engine decodes it (tunnels peeled off per `decap`):
-/// `((source ip, port), (destination ip, port), SYN without ACK)`; `None` for anything but
-/// TCP. What `extract` picks an episode's packets by.
-pub fn tcp_ends(
-    frame: &Frame<'_>,
-    decap: &DecapConfig,
-) -> Option<((std::net::IpAddr, u16), (std::net::IpAddr, u16), bool)> {
+/// `(source, destination, SYN without ACK)`; `None` for anything but TCP. What `extract`
+/// picks an episode's packets by.
+pub fn tcp_ends(frame: &Frame<'_>, decap: &DecapConfig) -> Option<(End, End, bool)> {
     let mut found = Encapsulation::default();
     match decode::decode_with(frame, decap, &mut found) {
         Decoded::Tcp(seg) => Some((

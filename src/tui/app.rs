@@ -1,8 +1,10 @@
 //! The dashboard's state and its key handling, free of any terminal: what is shown
 //! ([`View`], [`Focus`], the selected table, sort, filter, pause), the aggregated numbers
 //! (one [`Stats`] fed with the episodes as they become final) and a bounded [`Store`] of the
-//! latest episodes and failures for the drill-down (`--keep-episodes`): the dashboard's
-//! memory does not grow with the episodes it has seen.
+//! latest episodes and failures for the drill-down (`--keep-episodes`), with the
+//! transactions of recent episodes for their ladders ([`App::ladder`], Enter in the
+//! drill-down; bounded per episode and in number): the dashboard's memory does not grow
+//! with the episodes it has seen.
 //!
 //! Nothing here is cloned per frame: the engine sends deltas that [`App::on_engine`] adds;
 //! only the visible table is built and sorted, by [`App::refresh_view`], when its data,
