@@ -927,7 +927,8 @@ fn extract(x: &ExtractArgs) -> anyhow::Result<ExitCode> {
         .map(|e| format!("#{}", e.episode_id))
         .collect();
     eprintln!(
-        "wrote {} ({written} packets of episode {})",
+        "wrote {} ({written} packets of episode {}); it holds the capture's own packets, \
+         credentials included: handle it as the capture",
         x.out.display(),
         ids.join(", ")
     );

@@ -430,3 +430,48 @@ fn csv_lists_the_frames() {
     assert!(frames.contains(';'), "{frames}");
     assert!(text.contains(&frames), "{text}");
 }
+
+/// No password of the lab's captures reaches `explain`, in either language, nor the
+/// report's evidence section (the ladder shows user names, never credentials).
+#[test]
+fn explain_and_the_evidence_hold_no_secret() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/SECRETS.txt"))
+            .expect("SECRETS.txt");
+    let mut secrets = Vec::new();
+    for l in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (_, pw) = l.split_once(':').expect("user:password");
+        secrets.push(pw.to_string());
+        use base64::Engine as _;
+        secrets.push(base64::engine::general_purpose::STANDARD.encode(l));
+    }
+    assert!(!secrets.is_empty());
+    for file in samples() {
+        let mut outputs =
+            vec![common::run(&["analyze", "--quiet", "--lang", "en"], &[&file]).stdout];
+        for e in episodes(&[&file], &[]) {
+            let id = e["episode_id"].as_u64().expect("episode_id").to_string();
+            for lang in ["en", "ja"] {
+                let r = common::run(
+                    &["explain", "--quiet", "--lang", lang, "--episode", &id],
+                    &[&file],
+                );
+                assert!(r.ok, "{}", r.stderr);
+                outputs.push(r.stdout);
+            }
+        }
+        for out in &outputs {
+            for s in &secrets {
+                assert!(
+                    !out.contains(s.as_str()),
+                    "{}: a secret in\n{out}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
