@@ -475,3 +475,25 @@ fn explain_and_the_evidence_hold_no_secret() {
         }
     }
 }
+
+/// Files merged by time: each record names its own file and the frame numbers in that file,
+/// the same as when the file is read alone (not the run's global count).
+#[test]
+fn merged_files_number_frames_per_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let a = dir.join("ntlm-success.pcap");
+    let b = dir.join("basic-wrong-password.pcap");
+    let merged = episodes(&[&a, &b], &[]);
+    assert_eq!(merged.len(), 2);
+    for file in [&a, &b] {
+        let alone = episodes(&[file], &[]);
+        assert_eq!(alone.len(), 1);
+        let m = merged
+            .iter()
+            .find(|m| s(m, "capture_file") == file.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no episode of {} in {merged:#?}", file.display()));
+        for key in ["start_ts", "frames", "frame_count", "display_filter"] {
+            assert_eq!(s(m, key), s(&alone[0], key), "{}: {key}", file.display());
+        }
+    }
+}
