@@ -503,6 +503,19 @@ pub fn render_with_evidence(
     text
 }
 
+/// A file name as one word of a shell command: quoted when it holds anything but letters,
+/// digits and `/._-+:,@`.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// `4, 6, 8 (+12 more)`: the frames an episode lists, and how many heads it had beyond them.
 pub fn frames_text(lang: Lang, e: &Episode) -> String {
     let mut s = e
@@ -567,7 +580,11 @@ fn evidence(out: &mut String, p: Paint, lang: Lang, failed: &FailedEpisodes) {
         } else {
             e.capture_file.as_str()
         };
-        let explain = format!("proxy407 explain {file} --episode {}", e.episode_id);
+        let explain = format!(
+            "proxy407 explain {} --episode {}",
+            shell_word(file),
+            e.episode_id
+        );
         let texts = [
             file.to_string(),
             frames_text(lang, e),
@@ -1230,70 +1247,6 @@ fn anomalies(out: &mut String, p: Paint, lang: Lang, a: &Anomalies) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn no_color_flag_wins() {
-        assert!(!use_color(true));
-    }
-
-    #[test]
-    fn numbers_and_durations() {
-        assert_eq!(num(0), "0");
-        assert_eq!(num(999), "999");
-        assert_eq!(num(1000), "1,000");
-        assert_eq!(num(1234567), "1,234,567");
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(2048), "2.0 KiB");
-        assert_eq!(ms(None), "-");
-        assert_eq!(ms(Some(3.25)), "3.2 ms");
-        assert_eq!(ms(Some(120.4)), "120 ms");
-        assert_eq!(ms(Some(2500.0)), "2.50 s");
-        assert_eq!(span(Ts(0), Ts(3_725_000_000)), "1h 02m 05s");
-        assert_eq!(cut("abcdef", 4), "abc…");
-        assert_eq!(cut("abc", 4), "abc");
-        assert_eq!(count(Lang::En, 1, "n-users"), "1 user");
-        assert_eq!(count(Lang::En, 1200, "n-users"), "1,200 users");
-        assert_eq!(first_and_more(&[]), "-");
-        assert_eq!(
-            first_and_more(&["a".into(), "b".into(), "c".into()]),
-            "a +2"
-        );
-    }
-
-    #[test]
-    fn tables_align_with_and_without_colour() {
-        for on in [false, true] {
-            let mut out = String::new();
-            let rows = vec![
-                vec![
-                    cell("alice"),
-                    Cell {
-                        text: "12".into(),
-                        style: Style::Failed,
-                    },
-                ],
-                vec![cell("bob-the-long-name"), cell("3")],
-            ];
-            table(&mut out, Paint { on }, &["user", "failed"], &rows, &[]);
-            let plain: Vec<String> = out
-                .lines()
-                .map(|l| {
-                    l.replace("\x1b[1;31m", "")
-                        .replace("\x1b[1m", "")
-                        .replace("\x1b[0m", "")
-                })
-                .collect();
-            assert_eq!(plain[0], "  user               failed");
-            assert_eq!(plain[1], "  alice                  12");
-            assert_eq!(plain[2], "  bob-the-long-name       3");
-            assert_eq!(out.contains('\x1b'), on);
-        }
-    }
-}
-
 // ---- the ladder of one episode (`proxy407 explain`, the dashboard's Enter) -------------
 
 /// Which way a head went.
@@ -1548,5 +1501,77 @@ fn response_step(lang: Lang, t: &Transaction) -> String {
             i18n::tf(lang, "step-challenge", Args::new().s("schemes", offered))
         }
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_color_flag_wins() {
+        assert!(!use_color(true));
+    }
+
+    #[test]
+    fn numbers_and_durations() {
+        assert_eq!(num(0), "0");
+        assert_eq!(num(999), "999");
+        assert_eq!(num(1000), "1,000");
+        assert_eq!(num(1234567), "1,234,567");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(2048), "2.0 KiB");
+        assert_eq!(ms(None), "-");
+        assert_eq!(ms(Some(3.25)), "3.2 ms");
+        assert_eq!(ms(Some(120.4)), "120 ms");
+        assert_eq!(ms(Some(2500.0)), "2.50 s");
+        assert_eq!(span(Ts(0), Ts(3_725_000_000)), "1h 02m 05s");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("abc", 4), "abc");
+        assert_eq!(count(Lang::En, 1, "n-users"), "1 user");
+        assert_eq!(count(Lang::En, 1200, "n-users"), "1,200 users");
+        assert_eq!(first_and_more(&[]), "-");
+        assert_eq!(
+            first_and_more(&["a".into(), "b".into(), "c".into()]),
+            "a +2"
+        );
+    }
+
+    #[test]
+    fn tables_align_with_and_without_colour() {
+        for on in [false, true] {
+            let mut out = String::new();
+            let rows = vec![
+                vec![
+                    cell("alice"),
+                    Cell {
+                        text: "12".into(),
+                        style: Style::Failed,
+                    },
+                ],
+                vec![cell("bob-the-long-name"), cell("3")],
+            ];
+            table(&mut out, Paint { on }, &["user", "failed"], &rows, &[]);
+            let plain: Vec<String> = out
+                .lines()
+                .map(|l| {
+                    l.replace("\x1b[1;31m", "")
+                        .replace("\x1b[1m", "")
+                        .replace("\x1b[0m", "")
+                })
+                .collect();
+            assert_eq!(plain[0], "  user               failed");
+            assert_eq!(plain[1], "  alice                  12");
+            assert_eq!(plain[2], "  bob-the-long-name       3");
+            assert_eq!(out.contains('\x1b'), on);
+        }
+    }
+
+    #[test]
+    fn file_names_are_quoted_for_the_shell() {
+        assert_eq!(shell_word("samples/a-b_1.pcap"), "samples/a-b_1.pcap");
+        assert_eq!(shell_word("my capture.pcap"), "'my capture.pcap'");
+        assert_eq!(shell_word("it's.pcap"), "'it'\\''s.pcap'");
+        assert_eq!(shell_word("$(x).pcap"), "'$(x).pcap'");
     }
 }
