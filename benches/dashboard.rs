@@ -46,6 +46,10 @@ fn episodes(n: u64, users: u64) -> Vec<Episode> {
                 final_status: Some(if failed { 407 } else { 200 }),
                 time_to_auth_ms: (!failed).then_some((i % 500) as f64),
                 user_agent: Some("bench/1".into()),
+                capture_file: String::new(),
+                frames: Vec::new(),
+                frame_count: 0,
+                display_filter: String::new(),
             }
         })
         .collect()
@@ -55,6 +59,7 @@ fn app_with(eps: &[Episode]) -> App {
     let mut app = App::new("bench.pcap", SourceKind::Replay, None);
     for chunk in eps.chunks(1000) {
         app.on_engine(EngineMsg::Update {
+            steps: Vec::new(),
             settled: Vec::new(),
             transactions: Vec::new(),
             judged: chunk.to_vec(),

@@ -70,6 +70,8 @@ fn bench_decode(c: &mut Criterion) {
             for &(ts, data) in &frames {
                 let f = Frame {
                     shared: None,
+                    file: 0,
+                    number: 0,
                     ts: Ts(ts),
                     link_type: 1,
                     data,

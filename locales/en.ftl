@@ -364,6 +364,7 @@ tui-help-tab = move between panels: table, causes, recent failures
 tui-help-tables = users, clients, proxies, targets table
 tui-help-move = move the selection
 tui-help-enter = drill into the selected user, client, proxy or target
+tui-help-ladder = in a drill-down: the selected episode's ladder and verdict
 tui-help-esc = back from a drill-down; clear the filter
 tui-help-filter = filter the table by key (enter keeps, esc clears)
 tui-help-sort = sort by the next column / reverse the order
@@ -373,3 +374,35 @@ tui-help-speed = replay faster / slower
 tui-help-export = export the current tables and the HTML report
 tui-help-help = this help
 tui-help-quit = quit
+
+## The evidence of failed episodes (the terminal report, the HTML report, the dashboard).
+
+heading-evidence = Evidence: the latest { $shown } of { $seen } failed episodes
+evidence-file = file:
+evidence-frames = frames:
+evidence-filter = filter:
+evidence-explain = explain:
+
+## The ladder of one episode (`proxy407 explain`, Enter in the dashboard's drill-down).
+
+ladder-title = Episode #{ $id }  { $user }  { $client } → { $proxy }  { $target }
+ladder-no-response = (no response)
+ladder-no-heads = no HTTP head: connection attempts only
+ladder-verdict = verdict:
+ladder-rule = rule:
+ladder-unknown-episode = no episode #{ $id } in { $files } (its episodes are numbered 1 to { $n })
+ladder-no-episodes = no episode in { $files }
+rule-unresolved = Unresolved
+rule-authenticated = Outcomes, and the order of judging
+step-basic = { $scheme } user and password
+step-digest = { $scheme } response
+step-ntlm_type1 = { $scheme } type 1 (negotiate)
+step-ntlm_type2 = { $scheme } type 2 (challenge)
+step-ntlm_type3 = { $scheme } type 3 (authenticate)
+step-kerberos = { $scheme } Kerberos ticket
+step-negotiate_reply = { $scheme } reply
+step-unknown = { $scheme } (not readable)
+step-none = no credentials
+step-challenge = challenge: { $schemes }
+tui-ladder-title = The episode's ladder (Esc: back to the list)
+tui-evidence-title = Evidence of episode #{ $id } (Enter: its ladder)

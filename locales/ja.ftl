@@ -334,6 +334,7 @@ tui-help-tab = 枠を移動：表、原因、最近の失敗
 tui-help-tables = ユーザー、クライアント、プロキシ、接続先の表
 tui-help-move = 選択を移動
 tui-help-enter = 選んだ行（ユーザー、クライアントなど）の詳細を表示
+tui-help-ladder = 詳細で：選んだエピソードのラダーと判定
 tui-help-esc = 詳細から戻る。絞り込みを解除
 tui-help-filter = 表をキーで絞り込む（Enter で確定、Esc で解除）
 tui-help-sort = 次の列で並べ替え／順序を逆にする
@@ -436,3 +437,35 @@ anomaly-analysis-identities_full = ユーザーのわかったクライアント
 anomaly-analysis-lockout_users_full = ロックアウト期間内に拒否された試行のあるユーザーが --max-tracked-users を超えた：それ以上のユーザーの試行は追跡しなかった
 anomaly-analysis-flood_sources_full = 1 つのプロキシへのフラッドの送信元が 1,048,576 を超えた：それ以上の送信元は試行としてのみ数えた
 anomaly-analysis-kdc_clients_full = 最近の KDC メッセージを持つクライアントアドレスが --max-tracked-users を超えた：最も長く見ていないものを忘れた
+
+## 失敗したエピソードの証拠（端末のレポート、HTML レポート、ダッシュボード）。
+
+heading-evidence = 証拠：失敗したエピソード { $seen } 件のうち最新 { $shown } 件
+evidence-file = ファイル：
+evidence-frames = フレーム：
+evidence-filter = フィルター：
+evidence-explain = 詳細：
+
+## エピソードのラダー（`proxy407 explain`、ダッシュボードの詳細で Enter）。
+
+ladder-title = エピソード #{ $id }  { $user }  { $client } → { $proxy }  { $target }
+ladder-no-response = （応答なし）
+ladder-no-heads = HTTP ヘッダーなし：接続の試行のみ
+ladder-verdict = 判定：
+ladder-rule = 規則：
+ladder-unknown-episode = { $files } にエピソード #{ $id } はありません（エピソードは 1 から { $n } まで）
+ladder-no-episodes = { $files } にエピソードはありません
+rule-unresolved = 未解決
+rule-authenticated = 結果と判定の順序
+step-basic = { $scheme } ユーザー名とパスワード
+step-digest = { $scheme } 応答
+step-ntlm_type1 = { $scheme } タイプ 1（ネゴシエート）
+step-ntlm_type2 = { $scheme } タイプ 2（チャレンジ）
+step-ntlm_type3 = { $scheme } タイプ 3（認証）
+step-kerberos = { $scheme } Kerberos チケット
+step-negotiate_reply = { $scheme } 応答トークン
+step-unknown = { $scheme }（読めません）
+step-none = 認証情報なし
+step-challenge = チャレンジ：{ $schemes }
+tui-ladder-title = エピソードのラダー（Esc：一覧に戻る）
+tui-evidence-title = エピソード #{ $id } の証拠（Enter：ラダー）

@@ -1,8 +1,12 @@
-//! The commands: open the source, run the engine, hand the result to a view. Errors are
+//! The commands: open the source, run the engine, hand the result to a view. `explain`
+//! runs the input keeping one episode and its transactions; `extract` keeps the chosen
+//! episodes' connections, then reads the input again and writes their packets as a pcap.
+//! Errors are
 //! mapped to exit codes here (documented in the README).
 
 use crate::cli::{
-    AnalyzeArgs, Cli, Command, DashboardArgs, ExportArgs, InputArgs, LiveArgs, ViewArgs,
+    AnalyzeArgs, Cli, Command, DashboardArgs, ExplainArgs, ExportArgs, ExtractArgs, InputArgs,
+    LiveArgs, ViewArgs,
 };
 use crate::driver;
 use crate::engine::Engine;
@@ -18,7 +22,9 @@ use std::process::ExitCode;
 /// Exit code: 0 done; 1 internal or output error; 2 usage; 3 no usable input; 4 live capture
 /// failed (interface or permission).
 pub fn exit_code_for(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<InputError>().is_some() {
+    if e.downcast_ref::<UsageError>().is_some() {
+        2
+    } else if e.downcast_ref::<InputError>().is_some() {
         3
     } else if e.downcast_ref::<source::LiveError>().is_some() {
         4
@@ -26,6 +32,11 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
         1
     }
 }
+
+/// A request the input cannot answer (an episode number it does not have): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -46,6 +57,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Dashboard(d) => dashboard(&d),
         Command::Live(l) => live(&l),
+        Command::Explain(e) => explain(&e),
+        Command::Extract(x) => extract(&x),
     }
 }
 
@@ -342,15 +355,14 @@ fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if let Some(w) = records_out(&a.records, &a.input)? {
         outs.push(Box::new(w));
     }
-    let failed = a.human.html.as_ref().map(|_| FailedOut::default());
-    if let Some(f) = &failed {
-        outs.push(Box::new(f.clone()));
-    }
+    // The failed episodes' evidence, for the report and the HTML page (the latest, bounded).
+    let failed = FailedOut::default();
+    outs.push(Box::new(failed.clone()));
     let transactions = a.records.records.is_some() && a.records.records_transactions;
     let (stats, out, _) = run_engine(&a.input, transactions, outs)?;
     let lang = a.human.lang.resolve();
-    if let (Some(path), Some(f)) = (&a.human.html, &failed) {
-        crate::html::write(path, &stats, &out, a.top, lang, &f.0.borrow())?;
+    if let Some(path) = &a.human.html {
+        crate::html::write(path, &stats, &out, a.top, lang, &failed.0.borrow())?;
         eprintln!("wrote {}", path.display());
     }
     if a.human.html.is_some() && a.input.quiet && !a.json {
@@ -360,16 +372,17 @@ fn analyze(a: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         color: crate::report::use_color(a.no_color),
         lang,
     };
-    let text = crate::report::render(&stats, &out, a.top, a.json, &opts);
+    let text =
+        crate::report::render_with_evidence(&stats, &out, a.top, a.json, &opts, &failed.0.borrow());
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--html`: the failed episodes kept for the report's evidence.
+/// The failed episodes kept for the evidence of the report and the HTML page.
 #[derive(Clone, Default)]
-struct FailedOut(std::rc::Rc<std::cell::RefCell<crate::html::FailedEpisodes>>);
+struct FailedOut(std::rc::Rc<std::cell::RefCell<crate::report::FailedEpisodes>>);
 
 impl RecordOut for FailedOut {
     fn episode(&mut self, e: &Episode) -> anyhow::Result<()> {
@@ -464,6 +477,8 @@ fn dashboard_engine_config(
     // The screen shows each episode at its verdict; exports and the final view count it
     // once it has settled.
     cfg.analysis.previews = true;
+    // The drill-down's ladders read the transactions of the episodes it keeps.
+    cfg.analysis.episode_transactions = true;
     Ok(cfg)
 }
 
@@ -564,4 +579,388 @@ fn live_run(
     _opts: crate::tui::Options,
 ) -> anyhow::Result<ExitCode> {
     bail!("live capture needs the `live` feature: cargo install --path . --features live")
+}
+
+/// What `explain` and `extract` keep of a run: the episodes picked, the connections of every
+/// episode (client port and connection id, from its transactions), the transactions of the
+/// episodes picked by number, and the episodes seen.
+#[derive(Default)]
+struct Picked {
+    want: Option<u64>,
+    user: Option<String>,
+    client: Option<std::net::IpAddr>,
+    episodes: Vec<Episode>,
+    transactions: Vec<Transaction>,
+    conns: std::collections::HashMap<u64, Vec<(u16, u64)>>,
+    /// Requests that named a user: (client, user, time, client port, connection id), the
+    /// latest [`MAX_NAMED`]: the connection an inferred user came from goes into the extract.
+    named: std::collections::VecDeque<Named>,
+    seen: u64,
+    max_id: u64,
+}
+
+impl Picked {
+    fn picks(&self, e: &Episode) -> bool {
+        let name = |u: &str| {
+            let u = u.rsplit('\\').next().unwrap_or(u);
+            u.to_lowercase()
+        };
+        self.want.is_none_or(|id| e.episode_id == id)
+            && self.client.is_none_or(|c| e.client_ip == c)
+            && self
+                .user
+                .as_deref()
+                .is_none_or(|u| e.user.as_deref().is_some_and(|x| name(x) == name(u)))
+    }
+}
+
+/// A request that named a user: client, user, time, client port, connection id, proxy.
+type Named = (
+    std::net::IpAddr,
+    String,
+    Ts,
+    u16,
+    u64,
+    (std::net::IpAddr, u16),
+);
+
+/// Requests naming a user that `extract` remembers, at most.
+const MAX_NAMED: usize = 100_000;
+
+#[derive(Clone, Default)]
+struct PickOut(std::rc::Rc<std::cell::RefCell<Picked>>);
+
+impl RecordOut for PickOut {
+    fn episode(&mut self, e: &Episode) -> anyhow::Result<()> {
+        let mut p = self.0.borrow_mut();
+        p.seen += 1;
+        p.max_id = p.max_id.max(e.episode_id);
+        if p.picks(e) {
+            p.episodes.push(e.clone());
+        }
+        Ok(())
+    }
+    fn transaction(&mut self, t: &Transaction) -> anyhow::Result<()> {
+        let mut p = self.0.borrow_mut();
+        if let Some(u) = &t.user {
+            if p.named.len() >= MAX_NAMED {
+                p.named.pop_front();
+            }
+            p.named.push_back((
+                t.client_ip,
+                u.clone(),
+                t.ts,
+                t.client_port,
+                t.conn_id,
+                (t.proxy_ip, t.proxy_port),
+            ));
+        }
+        let Some(id) = t.episode_id else {
+            return Ok(());
+        };
+        let conns = p.conns.entry(id).or_default();
+        if !conns.contains(&(t.client_port, t.conn_id)) {
+            conns.push((t.client_port, t.conn_id));
+        }
+        if p.want == Some(id) {
+            p.transactions.push(t.clone());
+        }
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> anyhow::Result<Vec<PathBuf>> {
+        Ok(Vec::new())
+    }
+}
+
+/// The input's files as one phrase, for messages.
+fn input_names(input: &InputArgs) -> String {
+    match &input.interface {
+        Some(i) => i.clone(),
+        None => input
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// Runs the input, keeping what `pick` selects.
+fn pick(input: &InputArgs, pick: Picked) -> anyhow::Result<Picked> {
+    let out = PickOut(std::rc::Rc::new(std::cell::RefCell::new(pick)));
+    run_engine(input, true, vec![Box::new(out.clone())])?;
+    let picked = std::mem::take(&mut *out.0.borrow_mut());
+    Ok(picked)
+}
+
+/// No episode picked: the message names the input and what it has.
+fn none_picked(lang: crate::i18n::Lang, input: &InputArgs, p: &Picked, id: u64) -> UsageError {
+    let files = input_names(input);
+    let args = crate::i18n::Args::new()
+        .n("id", id)
+        .s("files", files)
+        .n("n", p.max_id);
+    let id = if p.seen == 0 {
+        "ladder-no-episodes"
+    } else {
+        "ladder-unknown-episode"
+    };
+    UsageError(crate::i18n::tf(lang, id, args))
+}
+
+/// `proxy407 explain FILE... --episode ID`.
+fn explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
+    let lang = a.lang.resolve();
+    let p = pick(
+        &a.input,
+        Picked {
+            want: Some(a.episode),
+            ..Picked::default()
+        },
+    )?;
+    let Some(e) = p.episodes.first().cloned() else {
+        return Err(none_picked(lang, &a.input, &p, a.episode).into());
+    };
+    let ladder = crate::report::Ladder::new(lang, e, &p.transactions);
+    let mut stdout = std::io::stdout().lock();
+    for line in ladder.lines(lang) {
+        writeln!(stdout, "{line}")?;
+    }
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A connection whose packets `extract` writes: its ends, and the number of the frame that
+/// opened it (its id); `None` for the attempts of an unreachable episode, picked by time.
+struct Wanted {
+    client: (std::net::IpAddr, Option<u16>),
+    proxy: (std::net::IpAddr, u16),
+    from_frame: u64,
+    /// For attempts: the episode's span.
+    span: Option<(Ts, Ts)>,
+    /// A new SYN came after packets of it were written: the port was reused, stop.
+    done: bool,
+    started: bool,
+}
+
+/// SYNs are retried for about this long before an attempt is given up.
+const SYN_RETRIES_US: i64 = 75_000_000;
+
+/// The connection attempts of unreachable episodes, by client port: a port with a packet in
+/// the episode's span is wanted from its first packet (its first SYN may come before the
+/// span, which starts at the attempt's end). A first pass over the input.
+fn attempts_by_port(input: &InputArgs, wanted: Vec<Wanted>) -> anyhow::Result<Vec<Wanted>> {
+    let decap = input.decap_config();
+    let mut src = open(input)?;
+    // Per span-wanted: client port → (first frame in the look-back, seen in the span).
+    let mut ports: Vec<std::collections::BTreeMap<u16, (u64, bool)>> =
+        wanted.iter().map(|_| Default::default()).collect();
+    let mut number = 0u64;
+    while let Some(f) = src.next_frame() {
+        number += 1;
+        let Some((a, b, _)) = crate::engine::tcp_ends(&f, &decap) else {
+            continue;
+        };
+        for (w, seen) in wanted.iter().zip(ports.iter_mut()) {
+            let Some((start, end)) = w.span else { continue };
+            let (client, proxy) = if b == w.proxy { (a, b) } else { (b, a) };
+            if proxy != w.proxy || client.0 != w.client.0 {
+                continue;
+            }
+            if f.ts < start.plus_micros(-SYN_RETRIES_US) || f.ts > end {
+                continue;
+            }
+            let e = seen.entry(client.1).or_insert((number, false));
+            e.1 |= f.ts >= start;
+        }
+    }
+    let mut out = Vec::new();
+    for (w, seen) in wanted.into_iter().zip(ports) {
+        if w.span.is_none() {
+            out.push(w);
+            continue;
+        }
+        for (port, (first, in_span)) in seen {
+            if in_span {
+                out.push(Wanted {
+                    client: (w.client.0, Some(port)),
+                    proxy: w.proxy,
+                    from_frame: first,
+                    span: None,
+                    done: false,
+                    started: false,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `proxy407 extract FILE... --episode ID | --user NAME | --client IP --out FILE.pcap`.
+fn extract(x: &ExtractArgs) -> anyhow::Result<ExitCode> {
+    if x.out.exists() && !x.force {
+        bail!("{} exists; give --force to overwrite it", x.out.display());
+    }
+    let lang = crate::i18n::Lang::resolve(None);
+    let p = pick(
+        &x.input,
+        Picked {
+            want: x.episode,
+            user: x.user.clone(),
+            client: x.client,
+            ..Picked::default()
+        },
+    )?;
+    if p.episodes.is_empty() {
+        if let Some(id) = x.episode {
+            return Err(none_picked(lang, &x.input, &p, id).into());
+        }
+        return Err(UsageError(format!(
+            "no episode of {} matches the selection",
+            input_names(&x.input)
+        ))
+        .into());
+    }
+    let mut wanted: Vec<Wanted> = Vec::new();
+    for e in &p.episodes {
+        let proxy = (e.proxy_ip, e.proxy_port);
+        match p.conns.get(&e.episode_id) {
+            Some(conns) => {
+                for &(port, conn_id) in conns {
+                    wanted.push(Wanted {
+                        client: (e.client_ip, Some(port)),
+                        proxy,
+                        from_frame: conn_id,
+                        span: None,
+                        done: false,
+                        started: false,
+                    });
+                }
+            }
+            None => wanted.push(Wanted {
+                client: (e.client_ip, None),
+                proxy,
+                from_frame: 0,
+                span: Some((e.start_ts, e.end_ts.plus_micros(1_000_000))),
+                done: false,
+                started: false,
+            }),
+        }
+    }
+    // An inferred user came from the latest request that named them from that client: its
+    // connection goes in too, so that the extract attributes the same user.
+    for e in &p.episodes {
+        if e.user_source != Some(crate::model::UserSource::Inferred) {
+            continue;
+        }
+        let from = p.named.iter().rev().find(|(c, u, ts, ..)| {
+            *c == e.client_ip && Some(u.as_str()) == e.user.as_deref() && *ts <= e.end_ts
+        });
+        if let Some(&(client, _, _, port, conn_id, proxy)) = from {
+            wanted.push(Wanted {
+                client: (client, Some(port)),
+                proxy,
+                from_frame: conn_id,
+                span: None,
+                done: false,
+                started: false,
+            });
+        }
+    }
+    // A Negotiate episode's KDC exchanges (its user, the KDC's reason) are joined within
+    // the retry window on both sides of it: they go in too.
+    let window = i64::try_from(x.input.retry_window.as_micros()).unwrap_or(i64::MAX);
+    let kdc: Vec<(std::net::IpAddr, Ts, Ts)> = p
+        .episodes
+        .iter()
+        .filter(|e| e.offered_schemes.iter().any(|s| s == "Negotiate"))
+        .map(|e| {
+            (
+                e.client_ip,
+                e.start_ts.plus_micros(window.saturating_neg()),
+                e.end_ts.plus_micros(window),
+            )
+        })
+        .collect();
+    let decap = x.input.decap_config();
+    if wanted.iter().any(|w| w.span.is_some()) {
+        wanted = attempts_by_port(&x.input, wanted)?;
+    }
+    let mut src = open(&x.input)?;
+    let tmp = x.out.with_extension("pcap.tmp");
+    let file = std::fs::File::create(&tmp)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", tmp.display()))?;
+    let mut w = crate::source::write::PcapWriter::new(std::io::BufWriter::new(file));
+    let mut number = 0u64;
+    let result: anyhow::Result<()> = (|| {
+        while let Some(f) = src.next_frame() {
+            number += 1;
+            if !kdc.is_empty() {
+                if let Some(client) = crate::engine::kdc_client(&f, &decap) {
+                    if kdc
+                        .iter()
+                        .any(|&(c, from, to)| c == client && f.ts >= from && f.ts <= to)
+                    {
+                        w.write(&f)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", x.out.display()))?;
+                    }
+                    continue;
+                }
+            }
+            let Some((a, b, syn)) = crate::engine::tcp_ends(&f, &decap) else {
+                continue;
+            };
+            let mut keep = false;
+            for c in wanted.iter_mut().filter(|c| !c.done) {
+                let (client, proxy) = if b == c.proxy { (a, b) } else { (b, a) };
+                if proxy != c.proxy || client.0 != c.client.0 {
+                    continue;
+                }
+                if c.client.1.is_some_and(|p| p != client.1) {
+                    continue;
+                }
+                if let Some((start, end)) = c.span {
+                    keep |= f.ts >= start && f.ts <= end;
+                    continue;
+                }
+                if number < c.from_frame {
+                    continue;
+                }
+                if syn && c.started && number > c.from_frame {
+                    c.done = true;
+                    continue;
+                }
+                c.started = true;
+                keep = true;
+            }
+            if keep {
+                w.write(&f)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", x.out.display()))?;
+            }
+        }
+        Ok(())
+    })();
+    let written = w.written();
+    let finished = result.and_then(|()| {
+        w.finish()
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))
+    });
+    if let Err(e) = finished {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, &x.out)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", x.out.display()))?;
+    let ids: Vec<String> = p
+        .episodes
+        .iter()
+        .map(|e| format!("#{}", e.episode_id))
+        .collect();
+    eprintln!(
+        "wrote {} ({written} packets of episode {}); it holds the capture's own packets, \
+         credentials included: handle it as the capture",
+        x.out.display(),
+        ids.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
 }

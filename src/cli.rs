@@ -38,6 +38,46 @@ pub enum Command {
     Dashboard(DashboardArgs),
     /// Watch a live interface on the dashboard (feature `live`).
     Live(LiveArgs),
+    /// Print one episode as a ladder of its requests and responses, with its verdict, the
+    /// rule that decided it and the remedy.
+    Explain(ExplainArgs),
+    /// Write the packets of episodes' connections (handshakes included) as a pcap file.
+    Extract(ExtractArgs),
+}
+
+/// `proxy407 explain FILE... --episode ID`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The episode's number (`episode_id` in the report, the tables and the dashboard).
+    #[arg(long)]
+    pub episode: u64,
+    #[command(flatten)]
+    pub lang: LangArgs,
+}
+
+/// `proxy407 extract FILE... (--episode ID | --user NAME | --client IP) --out FILE.pcap`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("select").required(true).multiple(true)))]
+pub struct ExtractArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The episode's number.
+    #[arg(long, group = "select")]
+    pub episode: Option<u64>,
+    /// Every episode of this user (case aside, with or without `DOMAIN\`).
+    #[arg(long, group = "select")]
+    pub user: Option<String>,
+    /// Every episode of this client address.
+    #[arg(long, group = "select")]
+    pub client: Option<std::net::IpAddr>,
+    /// The pcap file to write.
+    #[arg(long, value_name = "FILE.pcap")]
+    pub out: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -132,6 +132,7 @@ pub fn stream<S: Sink + ?Sized>(
     sink: &mut S,
 ) -> EngineOutput {
     let mut last_ts: Option<Ts> = None;
+    engine.set_inputs(src.inputs());
     loop {
         let step = match src.next_event() {
             Next::Frame(frame) => {

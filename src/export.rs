@@ -35,7 +35,8 @@
 //! counts `UInt32` as in the model, ids `UInt64`, aggregates `UInt64`); ports and HTTP
 //! statuses are `UInt32` (polars' `UInt16` needs its extra `dtype-u16` feature); times in
 //! milliseconds are `Float64`; addresses are strings; lists (`offered_schemes`, `findings`,
-//! `client_ips`, `users`, ...) are `List(String)`, empty (not null) when there is nothing.
+//! `client_ips`, `users`, ...) are `List(String)`, and `frames` `List(UInt64)`, empty (not
+//! null) when there is nothing.
 //! Parquet keeps these types. The text formats write timestamps as RFC 3339 UTC with
 //! microseconds (`2026-11-28T08:19:36.123456Z`); JSON and NDJSON keep lists as arrays; CSV
 //! (RFC 4180, header row) joins list items with `;`, escaping a `;` or `\` inside an item
@@ -266,6 +267,22 @@ where
     b.finish().into_column()
 }
 
+/// A list of numbers per row (`frames`): `List(UInt64)`, empty (not null) when none.
+fn col_list_u64<'a>(name: &str, rows: impl IntoIterator<Item = &'a Vec<u64>>) -> Column {
+    let rows: Vec<&Vec<u64>> = rows.into_iter().collect();
+    let values: usize = rows.iter().map(|r| r.len()).sum();
+    let mut b = ListPrimitiveChunkedBuilder::<UInt64Type>::new(
+        name.into(),
+        rows.len(),
+        values,
+        DataType::UInt64,
+    );
+    for r in &rows {
+        b.append_slice(r);
+    }
+    b.finish().into_column()
+}
+
 fn ip_str(ip: IpAddr) -> String {
     ip.to_string()
 }
@@ -305,6 +322,15 @@ fn transactions_frame(t: &[Transaction]) -> PolarsResult<DataFrame> {
             col_list(
                 "findings",
                 t.iter().map(|x| x.findings.iter().map(|f| f.as_str())),
+            ),
+            col_str(
+                "capture_file",
+                t.iter().map(|x| Some(x.capture_file.as_str())),
+            ),
+            col_list_u64("frames", t.iter().map(|x| &x.frames)),
+            col_str(
+                "display_filter",
+                t.iter().map(|x| Some(x.display_filter.as_str())),
             ),
         ],
     )
@@ -346,6 +372,16 @@ fn episodes_frame(e: &[Episode]) -> PolarsResult<DataFrame> {
             col_u16("final_status", e.iter().map(|x| x.final_status)),
             col_f64("time_to_auth_ms", e.iter().map(|x| x.time_to_auth_ms)),
             col_str("user_agent", e.iter().map(|x| x.user_agent.as_deref())),
+            col_str(
+                "capture_file",
+                e.iter().map(|x| Some(x.capture_file.as_str())),
+            ),
+            col_list_u64("frames", e.iter().map(|x| &x.frames)),
+            col_u32("frame_count", e.iter().map(|x| x.frame_count)),
+            col_str(
+                "display_filter",
+                e.iter().map(|x| Some(x.display_filter.as_str())),
+            ),
         ],
     )
 }
@@ -503,7 +539,8 @@ fn text_frame(df: &DataFrame, csv: bool) -> PolarsResult<DataFrame> {
                     out.push(match item {
                         None => None,
                         Some(s) => Some(
-                            s.str()?
+                            s.cast(&DataType::String)?
+                                .str()?
                                 .iter()
                                 .flatten()
                                 .map(csv_list_item)

@@ -20,7 +20,7 @@
 //! filter for its packets; at most [`FAILED_KEPT`], the latest), capture health.
 
 use crate::i18n::{self, Args, Lang};
-use crate::model::{Cause, EngineOutput, Episode, Finding, Outcome, Ts};
+use crate::model::{Cause, EngineOutput, Episode, Finding, Ts};
 use crate::report;
 use crate::stats::{KeyRow, Stats, Summary, Table};
 use serde::Serialize;
@@ -29,42 +29,7 @@ use std::path::Path;
 
 const TEMPLATE: &str = include_str!("../templates/report.html");
 
-/// The failed episodes a report lists at most (the latest ones).
-pub const FAILED_KEPT: usize = 500;
-
-/// The failed episodes of a run, the latest [`FAILED_KEPT`], for the report's evidence.
-#[derive(Clone, Debug, Default)]
-pub struct FailedEpisodes {
-    kept: std::collections::VecDeque<Episode>,
-    seen: u64,
-}
-
-impl FailedEpisodes {
-    pub fn new() -> FailedEpisodes {
-        FailedEpisodes::default()
-    }
-
-    /// Keeps `e` when it failed (dropping the oldest beyond the limit).
-    pub fn add(&mut self, e: &Episode) {
-        if e.outcome != Outcome::Failed {
-            return;
-        }
-        self.seen += 1;
-        if self.kept.len() == FAILED_KEPT {
-            self.kept.pop_front();
-        }
-        self.kept.push_back(e.clone());
-    }
-
-    /// Failed episodes seen, kept or not.
-    pub fn seen(&self) -> u64 {
-        self.seen
-    }
-
-    pub fn episodes(&self) -> impl Iterator<Item = &Episode> {
-        self.kept.iter()
-    }
-}
+pub use crate::report::{FailedEpisodes, FAILED_KEPT};
 
 /// Writes the report of a run to `path`.
 pub fn write(
@@ -696,9 +661,13 @@ pub fn findings_cell(lang: Lang, r: &KeyRow) -> String {
     }
 }
 
-/// A Wireshark display filter for an episode's packets: its client, proxy and port, in its
-/// time span (epoch seconds, so no time zone applies).
+/// A Wireshark display filter for an episode's packets: the record's own (its connections
+/// bounded by frame numbers), or, for a record without one, its client, proxy and port in
+/// its time span (epoch seconds, so no time zone applies).
 pub fn display_filter(e: &Episode) -> String {
+    if !e.display_filter.is_empty() {
+        return e.display_filter.clone();
+    }
     let secs = |ts: Ts| {
         format!(
             "{}.{:06}",
@@ -797,6 +766,18 @@ fn episode_view(lang: Lang, e: &Episode) -> EpisodeView {
         fields.push(FieldView {
             label: t("html-ep-user-agent"),
             value: ua.clone(),
+        });
+    }
+    if !e.capture_file.is_empty() {
+        fields.push(FieldView {
+            label: t("evidence-file"),
+            value: e.capture_file.clone(),
+        });
+    }
+    if e.frame_count > 0 {
+        fields.push(FieldView {
+            label: t("evidence-frames"),
+            value: report::frames_text(lang, e),
         });
     }
     EpisodeView {
@@ -1076,6 +1057,7 @@ fn tta_chart(lang: Lang, stats: &Stats, summary: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Outcome;
 
     #[test]
     fn names_from_the_wire_are_text_not_markup() {
@@ -1103,6 +1085,10 @@ mod tests {
             final_status: Some(407),
             time_to_auth_ms: None,
             user_agent: Some("Mozilla/5.0 <b>".into()),
+            capture_file: String::new(),
+            frames: Vec::new(),
+            frame_count: 0,
+            display_filter: String::new(),
         };
         let stats = Stats::from_episodes(std::slice::from_ref(&hostile));
         let summary = Summary::build(
@@ -1154,6 +1140,10 @@ mod tests {
             final_status: Some(407),
             time_to_auth_ms: None,
             user_agent: None,
+            capture_file: String::new(),
+            frames: Vec::new(),
+            frame_count: 0,
+            display_filter: String::new(),
         };
         // One episode every 7 minutes for 2,000 minutes, every third one authenticated.
         let eps: Vec<Episode> = (0..286)
@@ -1226,11 +1216,18 @@ mod tests {
             final_status: Some(407),
             time_to_auth_ms: None,
             user_agent: None,
+            capture_file: String::new(),
+            frames: Vec::new(),
+            frame_count: 0,
+            display_filter: String::new(),
         };
         assert_eq!(
             display_filter(&e),
             "ip.addr == 10.0.0.5 && ip.addr == 10.0.0.1 && tcp.port == 3128 && frame.time_epoch >= 1700000000.250000 && frame.time_epoch <= 1700000003.000000"
         );
+        let mut own = e.clone();
+        own.display_filter = "tcp.port == 3128 && frame.number >= 4".into();
+        assert_eq!(display_filter(&own), own.display_filter);
         let mut f = FailedEpisodes::new();
         f.add(&e);
         let mut ok = e.clone();

@@ -394,6 +394,10 @@ mod tests {
             final_status: None,
             time_to_auth_ms: (outcome == Outcome::Authenticated).then_some(120.0),
             user_agent: None,
+            capture_file: String::new(),
+            frames: Vec::new(),
+            frame_count: 0,
+            display_filter: String::new(),
         }
     }
 

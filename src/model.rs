@@ -81,6 +81,19 @@ impl Serialize for Ts {
     }
 }
 
+/// Where a packet is in the input: the capture file (its index among the run's inputs, in
+/// the order the source names them) and its Wireshark frame number in that file (1-based; 0
+/// when not numbered).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FrameRef {
+    pub file: u16,
+    pub number: u64,
+}
+
+/// At most this many frame numbers are listed per episode (`frames`); `frame_count` counts
+/// them all. Keeps a record small however long its handshake runs.
+pub const MAX_EPISODE_FRAMES: usize = 32;
+
 /// Which end of a TCP connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -319,6 +332,15 @@ pub struct Transaction {
     /// The request findings it shows (`docs/verdicts.md` §5.1: `cleartext_basic`, `ntlmv1`,
     /// `oversized_token` from its credentials, `stale_nonce` on a Digest stale leg), sorted.
     pub findings: Vec<Finding>,
+    /// The capture file its packets came from, as given on the command line (live: the
+    /// interface).
+    pub capture_file: String,
+    /// The Wireshark frame numbers (in `capture_file`) of the packets that start its request
+    /// head and its response head.
+    pub frames: Vec<u64>,
+    /// A Wireshark display filter that selects its packets: its connection, bounded by frame
+    /// numbers (`docs/verdicts.md` §6.1).
+    pub display_filter: String,
 }
 
 /// The site a request is for: `CONNECT` targets as sent (`host:port`, lower-cased), the
@@ -378,6 +400,18 @@ pub struct Episode {
     pub final_status: Option<u16>,
     pub time_to_auth_ms: Option<f64>,
     pub user_agent: Option<String>,
+    /// The capture file its packets came from, as given on the command line (live: the
+    /// interface); the file of its first request when they span several.
+    pub capture_file: String,
+    /// The Wireshark frame numbers (in `capture_file`) of the packets that start each of its
+    /// request and response heads, in order; at most [`MAX_EPISODE_FRAMES`].
+    pub frames: Vec<u64>,
+    /// How many heads the episode had (`frames` lists the first [`MAX_EPISODE_FRAMES`]).
+    pub frame_count: u32,
+    /// A Wireshark display filter that selects the episode's packets: each of its
+    /// connections bounded by the frames of its first and last head there
+    /// (`docs/verdicts.md` §6.1).
+    pub display_filter: String,
 }
 
 // The output of a run, as every view reads it.
@@ -540,4 +574,56 @@ pub struct EngineOutput {
     /// Connection floods and scans, per proxy.
     pub floods: Vec<Flood>,
     pub notices: Vec<Notice>,
+}
+
+/// The Wireshark display filter of one connection's packets between two frames
+/// (`docs/verdicts.md` §6.1): the client's address and port, the proxy's, and the frames
+/// from `first` to `last`, or an HTTP response to a request in that range (tshark shows a
+/// response at the frame that completes its body, which may come after `last`).
+pub fn conversation_filter(
+    client: (IpAddr, u16),
+    proxy: (IpAddr, u16),
+    first: u64,
+    last: u64,
+) -> String {
+    let (c, p) = (addr_field(client.0), addr_field(proxy.0));
+    format!(
+        "({c} == {} && tcp.port == {} && {p} == {} && tcp.port == {} && \
+         ((frame.number >= {first} && frame.number <= {last}) || \
+         (http.request_in >= {first} && http.request_in <= {last})))",
+        client.0, client.1, proxy.0, proxy.1
+    )
+}
+
+/// The filter of a client's packets to a proxy port between two frames, any client port
+/// (the connections past an episode's listed ones).
+pub fn client_proxy_filter(client: IpAddr, proxy: (IpAddr, u16), first: u64, last: u64) -> String {
+    let (c, p) = (addr_field(client), addr_field(proxy.0));
+    format!(
+        "({c} == {client} && {p} == {} && tcp.port == {} && \
+         frame.number >= {first} && frame.number <= {last})",
+        proxy.0, proxy.1
+    )
+}
+
+/// The filter of a client's packets to a proxy port between two packet times (the failed
+/// connection attempts of a `proxy_unreachable` episode, which have no heads).
+pub fn attempts_filter(client: IpAddr, proxy: (IpAddr, u16), start: Ts, end: Ts) -> String {
+    let (c, p) = (addr_field(client), addr_field(proxy.0));
+    let secs = |t: Ts| format!("{}.{:06}", t.secs(), t.0.rem_euclid(1_000_000));
+    format!(
+        "({c} == {client} && {p} == {} && tcp.port == {} && \
+         frame.time_epoch >= {} && frame.time_epoch <= {})",
+        proxy.0,
+        proxy.1,
+        secs(start),
+        secs(end.plus_micros(1))
+    )
+}
+
+fn addr_field(ip: IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "ip.addr",
+        IpAddr::V6(_) => "ipv6.addr",
+    }
 }

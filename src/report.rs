@@ -10,13 +10,59 @@
 //! aligned with or without colour. The words come from the language's catalogue
 //! ([`crate::i18n`], `--lang`); columns are aligned by display width, so Japanese labels
 //! (two cells a character) line up too. The JSON summary never changes with the language.
+//!
+//! Evidence (`docs/verdicts.md` §6.1): the terminal report ends with the capture file,
+//! frames and display filter of the latest failed episodes ([`render_with_evidence`]), and
+//! [`Ladder`] is one episode with its transactions as a ladder of heads, its verdict, the
+//! section of the rules that decided it and the remedies: what `proxy407 explain` prints
+//! and the dashboard's drill-down shows on Enter.
 
 use crate::anomaly::{Anomalies, Anomaly};
 use crate::i18n::{self, Args, Lang};
-use crate::model::{Cause, EngineOutput, Finding, Ts};
+use crate::model::{Cause, EngineOutput, Episode, Finding, Outcome, Transaction, Ts};
 use crate::stats::{KeyRow, Stats, Summary, Table, UNKNOWN_USER};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+
+/// The failed episodes a report lists at most (the latest ones).
+pub const FAILED_KEPT: usize = 500;
+
+/// The failed episodes of a run, the latest [`FAILED_KEPT`], for the report's evidence.
+#[derive(Clone, Debug, Default)]
+pub struct FailedEpisodes {
+    kept: std::collections::VecDeque<Episode>,
+    seen: u64,
+}
+
+impl FailedEpisodes {
+    pub fn new() -> FailedEpisodes {
+        FailedEpisodes::default()
+    }
+
+    /// Keeps `e` when it failed (dropping the oldest beyond the limit).
+    pub fn add(&mut self, e: &Episode) {
+        if e.outcome != Outcome::Failed {
+            return;
+        }
+        self.seen += 1;
+        if self.kept.len() == FAILED_KEPT {
+            self.kept.pop_front();
+        }
+        self.kept.push_back(e.clone());
+    }
+
+    /// Failed episodes seen, kept or not.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    pub fn episodes(&self) -> impl Iterator<Item = &Episode> {
+        self.kept.iter()
+    }
+}
+
+/// Failed episodes whose evidence the terminal report lists (the latest).
+pub const EVIDENCE_SHOWN: usize = 10;
 
 /// How the terminal report is drawn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -437,6 +483,118 @@ pub fn render_text(stats: &Stats, summary: &Summary, opts: &TextOptions) -> Stri
     time_to_auth(&mut out, p, lang, stats, summary);
     capture_health(&mut out, p, lang, summary, loss.is_empty());
     out
+}
+
+/// The report of a run with the evidence of its failed episodes (the latest
+/// [`EVIDENCE_SHOWN`] of those kept): `render`, and at the end of the terminal report a
+/// section naming each one's capture file, frames and display filter.
+pub fn render_with_evidence(
+    stats: &Stats,
+    out: &EngineOutput,
+    top: usize,
+    json: bool,
+    opts: &TextOptions,
+    failed: &FailedEpisodes,
+) -> String {
+    let mut text = render(stats, out, top, json, opts);
+    if !json {
+        evidence(&mut text, Paint { on: opts.color }, opts.lang, failed);
+    }
+    text
+}
+
+/// A file name as one word of a shell command: quoted when it holds anything but letters,
+/// digits and `/._-+:,@`.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// `4, 6, 8 (+12 more)`: the frames an episode lists, and how many heads it had beyond them.
+pub fn frames_text(lang: Lang, e: &Episode) -> String {
+    let mut s = e
+        .frames
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = u64::from(e.frame_count).saturating_sub(e.frames.len() as u64);
+    if more > 0 {
+        let _ = write!(
+            s,
+            " ({})",
+            i18n::tf(lang, "finding-and-more", Args::new().n("n", more))
+        );
+    }
+    if s.is_empty() {
+        s.push('-');
+    }
+    s
+}
+
+/// Where to see each failed episode's packets: file, frames, display filter, and the command
+/// that explains it.
+fn evidence(out: &mut String, p: Paint, lang: Lang, failed: &FailedEpisodes) {
+    let kept: Vec<&Episode> = failed.episodes().collect();
+    if kept.is_empty() {
+        return;
+    }
+    let shown = &kept[kept.len().saturating_sub(EVIDENCE_SHOWN)..];
+    heading(
+        out,
+        p,
+        &i18n::tf(
+            lang,
+            "heading-evidence",
+            Args::new()
+                .n("shown", shown.len() as u64)
+                .n("seen", failed.seen()),
+        ),
+    );
+    let labels = [
+        "evidence-file",
+        "evidence-frames",
+        "evidence-filter",
+        "evidence-explain",
+    ]
+    .map(|id| i18n::t(lang, id));
+    let w = labels.iter().map(|l| i18n::width(l)).max().unwrap_or(0);
+    for e in shown {
+        let _ = writeln!(
+            out,
+            "  #{}  {}  {} → {}  {}",
+            e.episode_id,
+            e.user.as_deref().unwrap_or(UNKNOWN_USER),
+            e.client_ip,
+            crate::stats::proxy_key(e.proxy_ip, e.proxy_port),
+            p.red(e.cause.map_or("-", |c| cause_label(lang, c)))
+        );
+        let file = if e.capture_file.is_empty() {
+            "-"
+        } else {
+            e.capture_file.as_str()
+        };
+        let explain = format!(
+            "proxy407 explain {} --episode {}",
+            shell_word(file),
+            e.episode_id
+        );
+        let texts = [
+            file.to_string(),
+            frames_text(lang, e),
+            e.display_filter.clone(),
+            explain,
+        ];
+        for (label, text) in labels.iter().zip(texts) {
+            let _ = writeln!(out, "      {} {text}", i18n::pad_right(label, w));
+        }
+    }
 }
 
 /// `, 2026-01-01T00:00:00Z to ... (1m 05s)`, or nothing for a capture without packets.
@@ -1091,6 +1249,263 @@ fn anomalies(out: &mut String, p: Paint, lang: Lang, a: &Anomalies) {
     }
 }
 
+// ---- the ladder of one episode (`proxy407 explain`, the dashboard's Enter) -------------
+
+/// Which way a head went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to proxy: a request.
+    Request,
+    /// Proxy to client: a response (or its lack).
+    Response,
+}
+
+/// One head of an episode, as the ladder shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LadderStep {
+    pub ts: Ts,
+    pub conn_id: u64,
+    pub client_port: u16,
+    pub direction: Direction,
+    /// The request line (`GET http://... `) or the status (`407`), or none for a request
+    /// that got no response.
+    pub line: String,
+    /// The scheme and handshake step (`NTLM type 1`), or the schemes a challenge offered.
+    pub step: String,
+    /// The identity the request revealed (`DOMAIN\user @ workstation`).
+    pub identity: String,
+}
+
+/// An episode as a ladder of its heads, with its verdict, the rule that decided it and the
+/// remedy: the one model `explain` prints and the dashboard shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ladder {
+    pub episode: Episode,
+    pub steps: Vec<LadderStep>,
+}
+
+/// Most heads a ladder lists (the first); the episode's `frame_count` says how many it had.
+pub const MAX_LADDER_STEPS: usize = 64;
+
+impl Ladder {
+    /// The ladder of `episode` from its transactions (any others in `txs` are left out).
+    pub fn new(lang: Lang, episode: Episode, txs: &[Transaction]) -> Ladder {
+        let mut mine: Vec<&Transaction> = txs
+            .iter()
+            .filter(|t| t.episode_id == Some(episode.episode_id))
+            .collect();
+        mine.sort_by_key(|t| (t.ts, t.conn_id));
+        let mut steps = Vec::new();
+        for t in mine {
+            let identity = match (&t.user, &t.domain) {
+                (Some(u), Some(d)) if !u.contains('\\') => format!("{d}\\{u}"),
+                (Some(u), _) => u.clone(),
+                (None, _) => String::new(),
+            };
+            let identity = match &t.workstation {
+                Some(w) if !identity.is_empty() => format!("{identity} @ {w}"),
+                _ => identity,
+            };
+            steps.push(LadderStep {
+                ts: t.ts,
+                conn_id: t.conn_id,
+                client_port: t.client_port,
+                direction: Direction::Request,
+                line: format!("{} {}", t.method, t.target),
+                step: request_step(lang, t),
+                identity,
+            });
+            steps.push(LadderStep {
+                ts: t.response_ts.unwrap_or(t.ts),
+                conn_id: t.conn_id,
+                client_port: t.client_port,
+                direction: Direction::Response,
+                line: t.status.map_or_else(
+                    || i18n::t(lang, "ladder-no-response").to_string(),
+                    |s| s.to_string(),
+                ),
+                step: response_step(lang, t),
+                identity: String::new(),
+            });
+        }
+        steps.truncate(MAX_LADDER_STEPS);
+        Ladder { episode, steps }
+    }
+
+    /// The section of `docs/verdicts.md` whose rule decided the verdict, with its title.
+    pub fn rule(&self, lang: Lang) -> String {
+        let e = &self.episode;
+        let (section, title) = match (e.outcome, e.cause) {
+            (Outcome::Failed, Some(c)) => {
+                let n = Cause::ALL.iter().position(|x| *x == c).unwrap_or(0) + 4;
+                (format!("§4.{n}"), format!("`{}`", c.as_str()))
+            }
+            (Outcome::Unresolved, _) => ("§4.2".into(), i18n::t(lang, "rule-unresolved").into()),
+            _ => ("§4.1".into(), i18n::t(lang, "rule-authenticated").into()),
+        };
+        format!("docs/verdicts.md {section} {title}")
+    }
+
+    /// The remedies: the cause's, and those its `detail` calls for.
+    pub fn remedies(&self, lang: Lang) -> Vec<String> {
+        let Some(c) = self.episode.cause else {
+            return Vec::new();
+        };
+        let mut v = vec![cause_remedy(lang, c).to_string()];
+        for word in self
+            .episode
+            .detail
+            .iter()
+            .flat_map(|d| d.split([',', ' ']))
+            .map(|w| w.split('=').next().unwrap_or(w))
+        {
+            let id = format!("detail-{word}-remedy");
+            if i18n::has(lang, &id) {
+                v.push(i18n::tf(lang, &id, Args::new().n("n", 1)));
+            }
+        }
+        v
+    }
+
+    /// The ladder as lines of text (no colour): the episode, its heads, then the verdict,
+    /// the rule, the remedies and the evidence.
+    pub fn lines(&self, lang: Lang) -> Vec<String> {
+        let e = &self.episode;
+        let mut out = Vec::new();
+        out.push(i18n::tf(
+            lang,
+            "ladder-title",
+            Args::new()
+                .n("id", e.episode_id)
+                .s(
+                    "user",
+                    e.user.clone().unwrap_or_else(|| UNKNOWN_USER.into()),
+                )
+                .s("client", e.client_ip.to_string())
+                .s("proxy", crate::stats::proxy_key(e.proxy_ip, e.proxy_port))
+                .s("target", if e.target.is_empty() { "-" } else { &e.target }),
+        ));
+        out.push(format!("  {} → {}", e.start_ts, e.end_ts));
+        let rows: Vec<[String; 5]> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let t = s.ts.rfc3339();
+                let time = t.get(11..26).unwrap_or(&t).to_string();
+                let conn = format!("#{} :{}", s.conn_id, s.client_port);
+                let arrow = match s.direction {
+                    Direction::Request => "→",
+                    Direction::Response => "  ←",
+                };
+                [
+                    time,
+                    conn,
+                    format!("{arrow} {}", s.line),
+                    s.step.clone(),
+                    s.identity.clone(),
+                ]
+            })
+            .collect();
+        let mut w = [0usize; 5];
+        for r in &rows {
+            for (i, c) in r.iter().enumerate() {
+                w[i] = w[i].max(i18n::width(c).min(if i == 2 { 60 } else { 40 }));
+            }
+        }
+        for r in &rows {
+            let mut line = String::from("  ");
+            for (i, c) in r.iter().enumerate() {
+                let c = if i == 2 { cut(c, 60) } else { c.clone() };
+                line.push_str(&i18n::pad_right(&c, w[i]));
+                line.push_str("  ");
+            }
+            out.push(line.trim_end().to_string());
+        }
+        if self.steps.is_empty() {
+            out.push(format!("  {}", i18n::t(lang, "ladder-no-heads")));
+        }
+        let verdict = match e.cause {
+            Some(c) => format!("{} — {}", e.outcome.as_str(), cause_label(lang, c)),
+            None => e.outcome.as_str().to_string(),
+        };
+        let verdict = match &e.detail {
+            Some(d) => format!("{verdict} ({d})"),
+            None => verdict,
+        };
+        let labels = [
+            "ladder-verdict",
+            "ladder-rule",
+            "label-remedy",
+            "evidence-file",
+            "evidence-frames",
+            "evidence-filter",
+        ]
+        .map(|id| i18n::t(lang, id));
+        let lw = labels.iter().map(|l| i18n::width(l)).max().unwrap_or(0);
+        let label = |i: usize| i18n::pad_right(labels[i], lw);
+        out.push(String::new());
+        out.push(format!("{} {verdict}", label(0)));
+        if let Some(c) = e.cause {
+            out.push(format!(
+                "{} {}",
+                i18n::pad_right("", lw),
+                cause_meaning(lang, c)
+            ));
+        }
+        out.push(format!("{} {}", label(1), self.rule(lang)));
+        for r in self.remedies(lang) {
+            out.push(format!("{} {r}", label(2)));
+        }
+        if !e.findings.is_empty() {
+            let f: Vec<&str> = e.findings.iter().map(|f| f.as_str()).collect();
+            out.push(format!(
+                "{} {}",
+                i18n::pad_right(i18n::t(lang, "heading-findings"), lw),
+                f.join(", ")
+            ));
+        }
+        if !e.capture_file.is_empty() {
+            out.push(format!("{} {}", label(3), e.capture_file));
+        }
+        out.push(format!("{} {}", label(4), frames_text(lang, e)));
+        out.push(format!("{} {}", label(5), e.display_filter));
+        out
+    }
+}
+
+/// The scheme and step of a request's credentials, in words.
+fn request_step(lang: Lang, t: &Transaction) -> String {
+    match (t.auth_scheme.as_deref(), t.auth_step.as_deref()) {
+        (Some(scheme), Some(step)) => {
+            let id = format!("step-{step}");
+            if i18n::has(lang, &id) {
+                i18n::tf(lang, &id, Args::new().s("scheme", scheme))
+            } else {
+                format!("{scheme} {step}")
+            }
+        }
+        (Some(scheme), None) => scheme.to_string(),
+        _ => i18n::t(lang, "step-none").to_string(),
+    }
+}
+
+/// What a response says in the handshake: a challenge's schemes (an NTLM type 2 after a
+/// type 1), or nothing.
+fn response_step(lang: Lang, t: &Transaction) -> String {
+    let offered = t.offered_schemes.join(", ");
+    match t.status {
+        Some(407) if t.auth_step.as_deref() == Some("ntlm_type1") => i18n::tf(
+            lang,
+            "step-ntlm_type2",
+            Args::new().s("scheme", t.auth_scheme.clone().unwrap_or_default()),
+        ),
+        Some(407 | 401) if !offered.is_empty() => {
+            i18n::tf(lang, "step-challenge", Args::new().s("schemes", offered))
+        }
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1152,5 +1567,13 @@ mod tests {
             assert_eq!(plain[2], "  bob-the-long-name       3");
             assert_eq!(out.contains('\x1b'), on);
         }
+    }
+
+    #[test]
+    fn file_names_are_quoted_for_the_shell() {
+        assert_eq!(shell_word("samples/a-b_1.pcap"), "samples/a-b_1.pcap");
+        assert_eq!(shell_word("my capture.pcap"), "'my capture.pcap'");
+        assert_eq!(shell_word("it's.pcap"), "'it'\\''s.pcap'");
+        assert_eq!(shell_word("$(x).pcap"), "'$(x).pcap'");
     }
 }

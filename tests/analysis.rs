@@ -114,6 +114,8 @@ fn get(c: &ConnRef, ms: i64, url: &str) -> X {
         response_close: false,
         unanswered: None,
         after_gap: false,
+        req_frames: Default::default(),
+        resp_frames: None,
     })
 }
 

@@ -112,6 +112,8 @@ fn http_segments(frames: &[Owned]) -> Vec<(u16, u16, String)> {
     for f in frames {
         let frame = proxy407::source::Frame {
             shared: None,
+            file: 0,
+            number: 0,
             ts: f.ts,
             link_type: f.link_type,
             data: &f.data,
@@ -180,6 +182,8 @@ fn corpus_counts_link_types_and_http() {
         for (i, f) in frames.iter().enumerate() {
             let frame = proxy407::source::Frame {
                 shared: None,
+                file: 0,
+                number: 0,
                 ts: f.ts,
                 link_type: f.link_type,
                 data: &f.data,
@@ -215,6 +219,8 @@ fn edge_link_types_yield_http_on_the_right_ports() {
         for f in &frames {
             let frame = proxy407::source::Frame {
                 shared: None,
+                file: 0,
+                number: 0,
                 ts: f.ts,
                 link_type: f.link_type,
                 data: &f.data,
@@ -251,6 +257,8 @@ fn snaplen_96_reports_truncation_and_missing_payload() {
     for f in &frames {
         let frame = proxy407::source::Frame {
             shared: None,
+            file: 0,
+            number: 0,
             ts: f.ts,
             link_type: f.link_type,
             data: &f.data,
@@ -285,6 +293,8 @@ fn vlan_f5_trailer_is_not_payload() {
         let f = &frames[n - 1];
         let frame = proxy407::source::Frame {
             shared: None,
+            file: 0,
+            number: 0,
             ts: f.ts,
             link_type: f.link_type,
             data: &f.data,
@@ -591,6 +601,8 @@ fn decode_counts_on_corpus_summary() {
     for f in &frames {
         let frame = proxy407::source::Frame {
             shared: None,
+            file: 0,
+            number: 0,
             ts: f.ts,
             link_type: f.link_type,
             data: &f.data,

@@ -78,7 +78,7 @@ proptest! {
         data in proptest::collection::vec(any::<u8>(), 0..200),
         orig in any::<u32>(),
     ) {
-        let f = Frame { ts: Ts(5), link_type: link, data: &data, orig_len: orig, shared: None };
+        let f = Frame { ts: Ts(5), link_type: link, data: &data, orig_len: orig, shared: None, file: 0, number: 0 };
         check(&f);
     }
 
@@ -90,7 +90,7 @@ proptest! {
         extra in 0u32..100_000,
     ) {
         let data = framed(link, tail, v6);
-        let f = Frame { ts: Ts(5), link_type: link, data: &data, orig_len: data.len() as u32 + extra, shared: None };
+        let f = Frame { ts: Ts(5), link_type: link, data: &data, orig_len: data.len() as u32 + extra, shared: None, file: 0, number: 0 };
         check(&f);
     }
 }

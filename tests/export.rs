@@ -64,6 +64,10 @@ fn episode(
         },
         time_to_auth_ms,
         user_agent: Some(UA_WIN.to_string()),
+        capture_file: String::new(),
+        frames: Vec::new(),
+        frame_count: 0,
+        display_filter: String::new(),
     }
 }
 
@@ -119,6 +123,9 @@ fn sample_transactions() -> Vec<Transaction> {
         episode_id: Some(1),
         lockout_account: None,
         findings: Vec::new(),
+        capture_file: String::new(),
+        frames: Vec::new(),
+        display_filter: String::new(),
     };
     let second = Transaction {
         ts: at(1),
@@ -271,7 +278,10 @@ fn record_tables_have_the_spec_columns_and_types() {
             "user_agent",
             "episode_id",
             "lockout_account",
-            "findings"
+            "findings",
+            "capture_file",
+            "frames",
+            "display_filter"
         ]
     );
     assert_eq!(dtype(&t.transactions, "findings"), list_str());
@@ -301,7 +311,11 @@ fn record_tables_have_the_spec_columns_and_types() {
             "findings",
             "final_status",
             "time_to_auth_ms",
-            "user_agent"
+            "user_agent",
+            "capture_file",
+            "frames",
+            "frame_count",
+            "display_filter"
         ]
     );
     assert_eq!(t.transactions.height(), 5);
@@ -319,6 +333,10 @@ fn record_tables_have_the_spec_columns_and_types() {
     assert_eq!(dtype(&t.episodes, "challenges"), DataType::UInt32);
     assert_eq!(dtype(&t.episodes, "findings"), list_str());
     assert_eq!(dtype(&t.episodes, "time_to_auth_ms"), DataType::Float64);
+    let list_u64 = DataType::List(Box::new(DataType::UInt64));
+    assert_eq!(dtype(&t.episodes, "frames"), list_u64);
+    assert_eq!(dtype(&t.transactions, "frames"), list_u64);
+    assert_eq!(dtype(&t.episodes, "frame_count"), DataType::UInt32);
 
     // Nulls stay nulls; timestamps keep their microseconds.
     let status = t.transactions.column("status").unwrap().u32().unwrap();

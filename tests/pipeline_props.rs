@@ -237,6 +237,10 @@ fn episodes(out: &EngineOutput) -> BTreeMap<String, Value> {
             let mut v = serde_json::to_value(e).expect("episode serializes");
             let o = v.as_object_mut().expect("object");
             o.remove("episode_id");
+            // Reordered and duplicated packets are other frames; the heads are the same.
+            o.remove("capture_file");
+            o.remove("frames");
+            o.remove("display_filter");
             (e.client_ip.to_string(), v)
         })
         .collect()
@@ -260,6 +264,9 @@ fn transactions(out: &EngineOutput) -> Vec<String> {
             let o = v.as_object_mut().expect("object");
             o.remove("conn_id");
             o.remove("episode_id");
+            o.remove("capture_file");
+            o.remove("frames");
+            o.remove("display_filter");
             let ep = t.episode_id.and_then(|id| ep_client.get(&id).cloned());
             o.insert("episode".into(), ep.map_or(Value::Null, Value::String));
             v.to_string()

@@ -658,12 +658,22 @@ fn ecs_lines_have_the_elastic_names_and_types() {
     for doc in &ep_docs {
         assert!(get(doc, "proxy407.episode_id").is_some_and(Value::is_u64));
         assert!(get(doc, "proxy407.findings").is_some_and(Value::is_array));
+        // The evidence: the file, the frames that start its heads, the display filter.
+        assert!(get(doc, "proxy407.capture_file").is_some_and(Value::is_string));
+        assert!(get(doc, "proxy407.frames").is_some_and(Value::is_array));
+        assert!(get(doc, "proxy407.frame_count").is_some_and(Value::is_u64));
+        assert!(
+            str_at(doc, "proxy407.display_filter").contains("ip.addr =="),
+            "{doc}"
+        );
         assert!(get(doc, "event.duration").is_some_and(Value::is_i64));
         assert_eq!(get(doc, "event.type"), Some(&serde_json::json!(["start"])));
     }
     for doc in &tx_docs {
         assert!(get(doc, "proxy407.community_id").is_some_and(Value::is_string));
         assert!(get(doc, "proxy407.conn_id").is_some_and(Value::is_u64));
+        let frames = get(doc, "proxy407.frames").and_then(Value::as_array);
+        assert!(frames.is_some_and(|f| !f.is_empty()), "{doc}");
     }
 
     // Outcomes and causes, counted as the records have them.

@@ -55,6 +55,10 @@ impl Ep {
             final_status: Some(200),
             time_to_auth_ms: None,
             user_agent: Some("Mozilla/5.0".into()),
+            capture_file: String::new(),
+            frames: Vec::new(),
+            frame_count: 0,
+            display_filter: String::new(),
         })
     }
     fn failed(mut self, c: Cause) -> Ep {
@@ -127,6 +131,9 @@ fn tx(e: &Episode, ts: Ts) -> Transaction {
         episode_id: Some(e.episode_id),
         lockout_account: None,
         findings: Vec::new(),
+        capture_file: String::new(),
+        frames: Vec::new(),
+        display_filter: String::new(),
     }
 }
 

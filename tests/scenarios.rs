@@ -607,6 +607,9 @@ fn verdicts(eps: &[Value]) -> Vec<Value> {
             if let Some(o) = e.as_object_mut() {
                 o.remove("client_ip");
                 o.remove("proxy_ip");
+                // Each file names itself; the filter names the addresses. The frames stay.
+                o.remove("capture_file");
+                o.remove("display_filter");
             }
             e
         })

@@ -35,6 +35,10 @@ fn episodes(out: &EngineOutput, cross_client: bool) -> Vec<String> {
             let mut j = serde_json::to_value(e).expect("episode");
             let o = j.as_object_mut().expect("object");
             o.remove("episode_id");
+            // A split file numbers its frames anew and names itself; the heads are the same.
+            o.remove("capture_file");
+            o.remove("frames");
+            o.remove("display_filter");
             if cross_client {
                 if let Some(Value::Array(f)) = o.get_mut("findings") {
                     f.retain(|x| x != "lockout_risk");

@@ -170,7 +170,7 @@ proptest! {
     #[test]
     fn frames_decode_back(p in packet(), link in link_kind()) {
         let (data, orig_len) = p.frame(link);
-        let frame = Frame { ts: proxy407::model::Ts(p.ts.0), link_type: link.link_type(), data: &data, orig_len, shared: None };
+        let frame = Frame { ts: proxy407::model::Ts(p.ts.0), link_type: link.link_type(), data: &data, orig_len, shared: None, file: 0, number: 0 };
         let Decoded::Tcp(s) = decode(&frame) else {
             return Err(TestCaseError::fail(format!("not TCP: {:?}", decode(&frame))));
         };

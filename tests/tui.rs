@@ -65,6 +65,10 @@ fn ep(
         }),
         time_to_auth_ms: tta,
         user_agent: Some("curl/8.5".into()),
+        capture_file: String::new(),
+        frames: Vec::new(),
+        frame_count: 0,
+        display_filter: String::new(),
     }
 }
 
@@ -159,6 +163,7 @@ fn app_with(episodes: Vec<Episode>) -> App {
         settled: Vec::new(),
         transactions: Vec::new(),
         progress,
+        steps: Vec::new(),
     });
     app.refresh_view();
     app
@@ -291,6 +296,7 @@ fn health_line_names_the_largest_anomaly() {
         transactions: Vec::new(),
         judged: Vec::new(),
         progress,
+        steps: Vec::new(),
     });
     let s = screen(&app, 80, 24);
     let line = line_with(&s, "capture");
@@ -310,6 +316,7 @@ fn health_line_names_the_tunnels_taken_off() {
         transactions: Vec::new(),
         judged: Vec::new(),
         progress,
+        steps: Vec::new(),
     });
     let s = screen(&app, 100, 24);
     let line = line_with(&s, "capture");
@@ -477,6 +484,7 @@ fn pause_holds_new_episodes_until_resumed() {
     assert_eq!(press(&mut app, KeyCode::Char('p')), Action::Pause(true));
     assert!(screen(&app, 80, 24).contains("[PAUSED]"));
     app.on_engine(EngineMsg::Update {
+        steps: Vec::new(),
         settled: Vec::new(),
         transactions: Vec::new(),
         judged: vec![ep(
@@ -542,6 +550,7 @@ fn final_message_adds_the_last_episodes_and_marks_the_end() {
     let mut first = sample();
     let last = first.split_off(first.len() - 2);
     app.on_engine(EngineMsg::Update {
+        steps: Vec::new(),
         settled: Vec::new(),
         transactions: Vec::new(),
         judged: first,
@@ -553,6 +562,7 @@ fn final_message_adds_the_last_episodes_and_marks_the_end() {
         transactions: Vec::new(),
         progress: Progress::default(),
         notices: vec![],
+        steps: Vec::new(),
     });
     app.refresh_view();
     assert!(app.finished);
@@ -577,6 +587,7 @@ fn pseudonymized_dashboard_never_shows_real_names() {
     let mut app = App::new("x.pcap", SourceKind::Replay, None);
     app.pseudonymizer = Some(proxy407::pseudonym::Pseudonymizer::new("k", false));
     app.on_engine(EngineMsg::Update {
+        steps: Vec::new(),
         settled: Vec::new(),
         transactions: Vec::new(),
         judged: sample(),
@@ -613,6 +624,7 @@ fn many_episodes_and_users_stay_fast() {
     let mut app = App::new("big.pcap", SourceKind::Replay, None);
     for chunk in eps.chunks(1000) {
         app.on_engine(EngineMsg::Update {
+            steps: Vec::new(),
             settled: Vec::new(),
             transactions: Vec::new(),
             judged: chunk.to_vec(),
@@ -1124,6 +1136,7 @@ fn main_view_header_keeps_whole_fields() {
         settled: Vec::new(),
         transactions: Vec::new(),
         progress,
+        steps: Vec::new(),
     });
     app.refresh_view();
     for lang in [Lang::En, Lang::Ja] {
@@ -1305,4 +1318,60 @@ fn dashboard_in_japanese_fits_80x24() {
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let n = marks::check_marks(&html, &json, "the dashboard's report");
     assert!(n >= 30, "{n} numbers");
+}
+
+/// The drill-down shows the selected episode's evidence, and Enter opens its ladder (the
+/// view `explain` prints), on a real capture's records: an NTLM handshake cut across two
+/// connections; Esc goes back to the list.
+#[test]
+fn enter_in_a_drill_down_opens_the_episodes_ladder() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/ntlm-type3-new-connection.pcap");
+    let mut cfg = proxy407::engine::EngineConfig::default();
+    cfg.analysis.keep_transactions = false;
+    cfg.analysis.episode_transactions = true;
+    let mut src = proxy407::source::file::open_files(std::slice::from_ref(&file)).unwrap();
+    let engine = proxy407::engine::Engine::new(cfg);
+    let out = proxy407::driver::run(src.as_mut(), engine, &mut proxy407::driver::Batch);
+    let eps = out.analysis.episodes;
+    assert_eq!(eps.len(), 1);
+    assert_eq!(out.analysis.transactions.len(), 3);
+    assert!(out
+        .analysis
+        .transactions
+        .iter()
+        .all(|t| t.episode_id.is_some()));
+    let mut app = App::new("ntlm.pcap", SourceKind::Replay, Some(1.0));
+    app.on_engine(EngineMsg::Update {
+        judged: eps.clone(),
+        settled: Vec::new(),
+        transactions: Vec::new(),
+        progress: Progress::default(),
+        steps: out.analysis.transactions,
+    });
+    app.refresh_view();
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.view, View::Drill(d) if d.key == "dave" && !d.ladder));
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains(&format!("Evidence of episode #{}", eps[0].episode_id)),
+        "{s}"
+    );
+    assert!(
+        s.contains("frames:") && s.contains("4, 6, 8, 9, 14, 18"),
+        "{s}"
+    );
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("NTLM type 1") && s.contains("NTLM type 3"),
+        "{s}"
+    );
+    assert!(s.contains("handshake_broken") && s.contains("§4.4"), "{s}");
+    // A request and its response for each of the three transactions.
+    let ladder = app.ladder().expect("the ladder is open");
+    assert_eq!(ladder.steps.len(), 6);
+    press(&mut app, KeyCode::Esc);
+    assert!(matches!(&app.view, View::Drill(d) if !d.ladder));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.view, View::Main);
 }

@@ -130,6 +130,10 @@ EPISODE_COLUMNS = [
     ("final_status", "bigint"),
     ("time_to_auth_ms", "double"),
     ("user_agent", "string"),
+    ("capture_file", "string"),
+    ("frames", "array<decimal(20,0)>"),
+    ("frame_count", "bigint"),
+    ("display_filter", "string"),
     ("sensor", "string"),
 ]
 
@@ -155,6 +159,9 @@ TRANSACTION_COLUMNS = [
     ("episode_id", "decimal(20,0)"),
     ("lockout_account", "string"),
     ("findings", "array<string>"),
+    ("capture_file", "string"),
+    ("frames", "array<decimal(20,0)>"),
+    ("display_filter", "string"),
     ("sensor", "string"),
 ]
 

@@ -88,6 +88,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let frame = Frame {
         shared: None,
+        file: 0,
+        number: 0,
         ts: Ts(1_700_000_000_000_000),
         link_type,
         data: &bytes,

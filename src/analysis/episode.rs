@@ -7,12 +7,19 @@
 //! [`target_key`]: `host:port` for `CONNECT`, the URL's authority (lower-cased, user info
 //! dropped) for absolute-form requests, so retries of different URLs on the same site chain;
 //! an origin-form target is kept as sent.
+//!
+//! [`Evidence`] is what an episode points at (§6.1): the frames that start its heads and,
+//! per connection, the range of frames of its heads there, turned into the record's
+//! `capture_file`, `frames`, `frame_count` and `display_filter` when it is judged.
 
 use super::verdict::{is_refusal, Facts, FinalOutcome};
 use super::{ConnRef, Exchange};
 use crate::auth::{AuthStep, Credentials, NtlmVersion, Scheme};
 use crate::http::Unanswered;
-use crate::model::{Episode, Finding, Outcome, Ts, UserSource};
+use crate::model::{
+    attempts_filter, client_proxy_filter, conversation_filter, Episode, Finding, FrameRef, Outcome,
+    Ts, UserSource, MAX_EPISODE_FRAMES,
+};
 use std::net::IpAddr;
 
 /// Credentials header values longer than this raise `oversized_token` (8 KiB,
@@ -96,6 +103,113 @@ pub struct OpenEpisode {
     /// The latest event of the episode: the retry window runs from here.
     pub last_event_ts: Ts,
     pub facts: Facts,
+    pub evidence: Evidence,
+}
+
+/// Connections of an episode whose frame ranges are kept one by one; the frames of further
+/// ones widen one range of the client and proxy (any client port).
+pub const MAX_SPANS: usize = 16;
+
+/// The packets an episode points at (`docs/verdicts.md` §6.1), bounded: the frames that start
+/// its heads in the file of its first (the first [`MAX_EPISODE_FRAMES`]), and per connection
+/// the frames from the start of its first head there to the end of its last.
+#[derive(Clone, Debug, Default)]
+pub struct Evidence {
+    /// The input of the episode's first head.
+    file: Option<u16>,
+    frames: Vec<u64>,
+    count: u32,
+    spans: Vec<Span>,
+    /// The range of frames of the connections past [`MAX_SPANS`].
+    overflow: Option<(u64, u64)>,
+}
+
+#[derive(Clone, Debug)]
+struct Span {
+    conn_id: u64,
+    client_port: u16,
+    first: u64,
+    last: u64,
+}
+
+impl Evidence {
+    /// The heads of one exchange of the episode.
+    fn add(&mut self, ex: &Exchange) {
+        let heads = std::iter::once(ex.req_frames).chain(ex.resp_frames);
+        for (start, end) in heads {
+            self.count = self.count.saturating_add(1);
+            if start.number == 0 {
+                continue;
+            }
+            let file = *self.file.get_or_insert(start.file);
+            if start.file != file {
+                continue;
+            }
+            self.frame(start);
+            let end = if end.file == file && end.number >= start.number {
+                end.number
+            } else {
+                start.number
+            };
+            self.span(ex.conn.conn_id, ex.conn.client_port, start.number, end);
+        }
+    }
+
+    fn frame(&mut self, f: FrameRef) {
+        if let Err(i) = self.frames.binary_search(&f.number) {
+            if i < MAX_EPISODE_FRAMES {
+                self.frames.insert(i, f.number);
+                self.frames.truncate(MAX_EPISODE_FRAMES);
+            }
+        }
+    }
+
+    fn span(&mut self, conn_id: u64, client_port: u16, first: u64, last: u64) {
+        if let Some(s) = self.spans.iter_mut().find(|s| s.conn_id == conn_id) {
+            s.first = s.first.min(first);
+            s.last = s.last.max(last);
+        } else if self.spans.len() < MAX_SPANS {
+            self.spans.push(Span {
+                conn_id,
+                client_port,
+                first,
+                last,
+            });
+        } else {
+            let o = self.overflow.get_or_insert((first, last));
+            *o = (o.0.min(first), o.1.max(last));
+        }
+    }
+
+    /// Writes the evidence into the episode's record; `inputs` names the files.
+    pub(crate) fn fill(&self, rec: &mut Episode, inputs: &[String]) {
+        let name = |i: u16| inputs.get(usize::from(i)).cloned().unwrap_or_default();
+        rec.capture_file = match self.file {
+            Some(f) => name(f),
+            None if inputs.len() == 1 => name(0),
+            None => String::new(),
+        };
+        rec.frames.clone_from(&self.frames);
+        rec.frame_count = self.count;
+        let proxy = (rec.proxy_ip, rec.proxy_port);
+        let mut parts: Vec<String> = self
+            .spans
+            .iter()
+            .map(|s| conversation_filter((rec.client_ip, s.client_port), proxy, s.first, s.last))
+            .collect();
+        if let Some((a, b)) = self.overflow {
+            parts.push(client_proxy_filter(rec.client_ip, proxy, a, b));
+        }
+        if parts.is_empty() {
+            parts.push(attempts_filter(
+                rec.client_ip,
+                proxy,
+                rec.start_ts,
+                rec.end_ts,
+            ));
+        }
+        rec.display_filter = parts.join(" || ");
+    }
 }
 
 /// What applying an exchange did, for the analyzer to act on.
@@ -198,6 +312,10 @@ impl OpenEpisode {
                 final_status: None,
                 time_to_auth_ms: None,
                 user_agent: None,
+                capture_file: String::new(),
+                frames: Vec::new(),
+                frame_count: 0,
+                display_filter: String::new(),
             },
             key,
             conn_ids: Vec::new(),
@@ -205,6 +323,7 @@ impl OpenEpisode {
             last_challenge_ts: end,
             last_event_ts: start,
             facts: Facts::default(),
+            evidence: Evidence::default(),
         }
     }
 
@@ -263,6 +382,7 @@ impl OpenEpisode {
     /// Applies one exchange of the episode. `conn` is the state of its connection.
     pub fn apply(&mut self, ex: &Exchange, conn: &mut ConnState) -> Applied {
         let mut applied = Applied::default();
+        self.evidence.add(ex);
         self.touch(ex.req_ts);
         if let Some(t) = ex.resp_ts {
             self.touch(t);
@@ -534,6 +654,71 @@ mod tests {
     #[test]
     fn origin_form_target_is_kept() {
         assert_eq!(target_key("GET", "/index.html"), "/index.html");
+    }
+
+    /// An exchange on connection `conn` whose request and response start at `frame` and
+    /// `frame + 1`.
+    fn exchange_at(conn: u64, frame: u64) -> Exchange {
+        let at = |n: u64| FrameRef { file: 0, number: n };
+        Exchange {
+            conn: ConnRef {
+                conn_id: conn,
+                community_id: String::new(),
+                client_ip: "10.0.0.5".parse().unwrap(),
+                client_port: 40_000 + conn as u16,
+                proxy_ip: "10.0.0.1".parse().unwrap(),
+                proxy_port: 3128,
+            },
+            seq: 0,
+            req_ts: Ts(frame as i64),
+            method: "GET".into(),
+            target: "http://a/".into(),
+            user_agent: None,
+            credentials: None,
+            resp_ts: Some(Ts(frame as i64 + 1)),
+            status: Some(407),
+            challenges: Vec::new(),
+            www_challenges: Vec::new(),
+            response_close: false,
+            unanswered: None,
+            after_gap: false,
+            req_frames: (at(frame), at(frame)),
+            resp_frames: Some((at(frame + 1), at(frame + 2))),
+        }
+    }
+
+    #[test]
+    fn evidence_stays_bounded() {
+        let mut ev = Evidence::default();
+        for i in 0..100u64 {
+            ev.add(&exchange_at(i % 40, 10 + 3 * i));
+        }
+        assert_eq!(ev.count, 200);
+        assert_eq!(ev.frames.len(), MAX_EPISODE_FRAMES);
+        assert_eq!(ev.frames.first(), Some(&10));
+        assert_eq!(ev.spans.len(), MAX_SPANS);
+        // The connections past the cap widen one range: from the first head of connection
+        // 16 (frame 58) to the end of the last head of connection 39 (its last exchange).
+        assert_eq!(ev.overflow, Some((10 + 3 * 16, 10 + 3 * 99 + 2)));
+        let mut rec = OpenEpisode::blank(
+            1,
+            EpKey::of(&exchange_at(0, 0).conn, "GET", "http://a/"),
+            Ts(0),
+            Ts(0),
+            Outcome::Failed,
+        )
+        .rec;
+        ev.fill(&mut rec, &["a.pcap".to_string()]);
+        assert_eq!(rec.capture_file, "a.pcap");
+        assert_eq!(rec.frame_count, 200);
+        // One part per listed connection, and one for the rest.
+        assert_eq!(
+            rec.display_filter.matches("(ip.addr == 10.0.0.5").count(),
+            MAX_SPANS + 1
+        );
+        assert!(rec
+            .display_filter
+            .contains("frame.number >= 58 && frame.number <= 309"));
     }
 
     #[test]

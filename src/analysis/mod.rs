@@ -57,7 +57,9 @@ use crate::anomaly::{AnalysisAnomaly, Anomalies};
 use crate::auth::kdc::KdcMessage;
 use crate::auth::{Challenge, Credentials};
 use crate::http::Unanswered;
-use crate::model::{Episode, Finding, Flood, Outcome, Records, Side, Transaction, Ts, UserSource};
+use crate::model::{
+    Episode, Finding, Flood, FrameRef, Outcome, Records, Side, Transaction, Ts, UserSource,
+};
 use attribution::{IdentityHistory, LockoutTracker};
 use episode::{add_finding, ConnState, EpKey, OpenEpisode};
 use flood::{Attempt, Decision, FloodTracker};
@@ -106,6 +108,9 @@ pub struct Exchange {
     pub unanswered: Option<Unanswered>,
     /// The pairing crossed a capture gap.
     pub after_gap: bool,
+    /// The frames that started and completed the request head, and the response head's.
+    pub req_frames: (FrameRef, FrameRef),
+    pub resp_frames: Option<(FrameRef, FrameRef)>,
 }
 
 /// What the analysis is fed, in packet-time order.
@@ -167,6 +172,9 @@ pub struct AnalysisConfig {
     /// Hand on every transaction (export, records); without it, only those showing a request
     /// finding (`docs/verdicts.md` §5.1), which the stats count.
     pub keep_transactions: bool,
+    /// Hand on the transactions of episodes even without `keep_transactions` (the
+    /// dashboard's ladders); their `community_id` is then empty.
+    pub episode_transactions: bool,
     /// How long (packet time) a judged episode waits for a later lockout or user name.
     pub settle_us: i64,
     /// Most episodes open at once, and most settling at once.
@@ -185,6 +193,7 @@ impl Default for AnalysisConfig {
             lockout_threshold: 5,
             lockout_window_us: 600_000_000,
             keep_transactions: true,
+            episode_transactions: false,
             settle_us: 600_000_000,
             max_open_episodes: 100_000,
             max_tracked_users: 200_000,
@@ -245,6 +254,8 @@ pub struct Analyzer {
     /// Recent KDC answers per client address.
     kdc: KdcTracker,
     anomalies: Anomalies,
+    /// The names of the run's inputs, which the records' frames are numbered in.
+    inputs: Vec<String>,
 }
 
 /// Most requests remembered as applied late.
@@ -278,7 +289,14 @@ impl Analyzer {
             waiting: HashMap::new(),
             known_clients: HashSet::default(),
             anomalies: Anomalies::default(),
+            inputs: Vec::new(),
         }
+    }
+
+    /// The names of the run's inputs (files as given, or the interface), in the order the
+    /// source numbers them: the records' `capture_file`.
+    pub fn set_inputs(&mut self, inputs: Vec<String>) {
+        self.inputs = inputs;
     }
 
     pub fn on_event(&mut self, ev: AnalysisEvent) {
@@ -552,9 +570,9 @@ impl Analyzer {
         let hand_on = self.cfg.keep_transactions || !findings.is_empty();
         if let Some(id) = self.late.remove(&(conn_id, ex.seq)) {
             // Already applied to its episode when the window passed.
-            if hand_on {
+            if hand_on || self.cfg.episode_transactions {
                 self.out_transactions
-                    .push(transaction(ex, Some(id), None, findings));
+                    .push(transaction(ex, Some(id), None, findings, &self.inputs));
             }
             return;
         }
@@ -596,9 +614,14 @@ impl Analyzer {
                 }
             }
         }
-        if hand_on {
-            self.out_transactions
-                .push(transaction(ex, ep_id, lockout_account, findings));
+        if hand_on || (self.cfg.episode_transactions && ep_id.is_some()) {
+            self.out_transactions.push(transaction(
+                ex,
+                ep_id,
+                lockout_account,
+                findings,
+                &self.inputs,
+            ));
         }
     }
 
@@ -765,6 +788,7 @@ impl Analyzer {
             self.unreachable.remove(&ukey);
         }
         let (outcome, cause, detail) = verdict::judge(&ep.facts, reason);
+        ep.evidence.fill(&mut ep.rec, &self.inputs);
         ep.rec.outcome = outcome;
         ep.rec.cause = cause;
         ep.rec.detail = detail;
@@ -889,6 +913,7 @@ fn transaction(
     episode_id: Option<u64>,
     lockout_account: Option<String>,
     findings: Vec<Finding>,
+    inputs: &[String],
 ) -> Transaction {
     let mut offered: Vec<String> = Vec::new();
     for ch in &ex.challenges {
@@ -927,5 +952,32 @@ fn transaction(
         episode_id,
         lockout_account,
         findings,
+        capture_file: inputs
+            .get(usize::from(ex.req_frames.0.file))
+            .cloned()
+            .unwrap_or_default(),
+        frames: std::iter::once(ex.req_frames)
+            .chain(ex.resp_frames)
+            .map(|f| f.0.number)
+            .filter(|n| *n > 0)
+            .collect(),
+        display_filter: transaction_filter(ex),
     }
+}
+
+/// The display filter of one transaction: its connection, from the start of its request
+/// head to the end of its response head (or of its request head, unanswered).
+fn transaction_filter(ex: &Exchange) -> String {
+    let first = ex.req_frames.0.number;
+    let last = ex
+        .resp_frames
+        .filter(|r| r.1.file == ex.req_frames.0.file)
+        .map_or(ex.req_frames.1.number, |r| r.1.number)
+        .max(first);
+    crate::model::conversation_filter(
+        (ex.conn.client_ip, ex.conn.client_port),
+        (ex.conn.proxy_ip, ex.conn.proxy_port),
+        first,
+        last,
+    )
 }

@@ -408,6 +408,8 @@ mod tests {
     fn frame(link_type: u32, data: &[u8]) -> Frame<'_> {
         Frame {
             shared: None,
+            file: 0,
+            number: 0,
             ts: Ts(1),
             link_type,
             data,
@@ -477,6 +479,8 @@ mod tests {
         let cut = &eth[..eth.len() - 3];
         let f = Frame {
             shared: None,
+            file: 0,
+            number: 0,
             orig_len: eth.len() as u32,
             ..frame(linktype::ETHERNET, cut)
         };

@@ -39,8 +39,8 @@ use crate::flow::{ConnMeta, FailedAttempt, FlowHandler, FlowLimits, FlowStats, F
 use crate::http::conn::ConnKind;
 use crate::http::{HttpConn, HttpEvent, RequestHead, ResponseHead, Unanswered};
 use crate::model::{
-    AnalysisOutput, CaptureCounters, EngineOutput, Flood, HttpCounters, MirrorSource, Notice,
-    Records, ShardCounters, Side, Ts, MAX_MIRROR_SOURCES,
+    AnalysisOutput, CaptureCounters, EngineOutput, Flood, FrameRef, HttpCounters, MirrorSource,
+    Notice, Records, ShardCounters, Side, Ts, MAX_MIRROR_SOURCES,
 };
 use crate::reassembly::StreamEvent;
 use crate::source::{Frame, SharedBytes, SourceStats};
@@ -149,6 +149,7 @@ impl Conns {
                 proxy_ports: flow.proxy_ports.clone(),
                 kdc_ports,
                 community,
+                at: FrameRef::default(),
             },
             table: FlowTable::new(flow),
         }
@@ -164,8 +165,9 @@ impl Conns {
         }
     }
 
-    /// One segment; its events are added to `out`.
-    fn segment(&mut self, seg: &Segment<'_>, out: &mut Vec<Keyed>) {
+    /// One segment, of the frame `at`; its events are added to `out`.
+    fn segment(&mut self, seg: &Segment<'_>, at: FrameRef, out: &mut Vec<Keyed>) {
+        self.down.at = at;
         self.table.segment(seg, &mut self.down);
         out.append(&mut self.down.out);
     }
@@ -219,6 +221,9 @@ struct Downstream {
     kdc_ports: Vec<u16>,
     /// Transactions are kept (they carry the Community ID).
     community: bool,
+    /// The frame of the segment at hand (its file and number there), for the heads it
+    /// starts or completes.
+    at: FrameRef,
 }
 
 pub struct Engine {
@@ -310,7 +315,15 @@ impl Engine {
         match decoded {
             Decoded::Tcp(mut seg) => {
                 seg.frame = self.frames;
-                self.segment(&seg, frame.shared);
+                let at = FrameRef {
+                    file: frame.file,
+                    number: if frame.number > 0 {
+                        frame.number
+                    } else {
+                        self.frames
+                    },
+                };
+                self.segment(&seg, at, frame.shared);
             }
             Decoded::Udp(mut dg) => {
                 dg.frame = self.frames;
@@ -344,7 +357,7 @@ impl Engine {
     }
 
     /// A decoded segment, to the connections of its client (unless another shard's).
-    fn segment(&mut self, seg: &Segment<'_>, shared: Option<&SharedBytes>) {
+    fn segment(&mut self, seg: &Segment<'_>, at: FrameRef, shared: Option<&SharedBytes>) {
         let ends = ((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port));
         if seg.missing_payload > 0 {
             let ports = &self.cfg.flow.proxy_ports;
@@ -368,10 +381,10 @@ impl Engine {
         }
         match &mut self.stage {
             Stage::Here(conns) => {
-                conns.segment(seg, &mut self.events);
+                conns.segment(seg, at, &mut self.events);
                 feed(&mut self.analyzer, &mut self.events);
             }
-            Stage::Threads(pool) => pool.segment(seg, shared, &mut self.analyzer),
+            Stage::Threads(pool) => pool.segment(seg, at, shared, &mut self.analyzer),
         }
     }
 
@@ -413,6 +426,12 @@ impl Engine {
         if self.analyzer.has_output() {
             self.analyzer.drain(out);
         }
+    }
+
+    /// The names of the run's inputs, as the source numbers them ([`Frame::file`]): the
+    /// records' `capture_file`.
+    pub fn set_inputs(&mut self, inputs: Vec<String>) {
+        self.analyzer.set_inputs(inputs);
     }
 
     /// Judged episodes still settling (`docs/verdicts.md` §3.10).
@@ -919,6 +938,10 @@ fn exchange(
         Some(Ok(r)) => (Some(r), None),
         Some(Err(why)) => (None, Some(why)),
     };
+    let req_frames = (request.first_frame, request.last_frame);
+    let resp_frames = response
+        .as_ref()
+        .map(|(_, r)| (r.first_frame, r.last_frame));
     let (resp_ts, status, challenges, www_challenges, response_close) = match &response {
         Some((ts, r)) => (
             Some(*ts),
@@ -948,6 +971,8 @@ fn exchange(
         response_close,
         unanswered,
         after_gap,
+        req_frames,
+        resp_frames,
     }
 }
 
@@ -980,6 +1005,7 @@ impl FlowHandler<ConnApp> for Downstream {
             return;
         }
         let pending_before = app.http.pending();
+        app.http.at_frame(self.at);
         app.http.on_stream(side, ts, ev, &mut self.events);
         self.drain(meta, app);
         if side == Side::Client && app.proxy {
@@ -1012,6 +1038,7 @@ impl FlowHandler<ConnApp> for Downstream {
     }
 
     fn closed(&mut self, meta: &ConnMeta, mut app: ConnApp, ts: Ts) {
+        app.http.at_frame(self.at);
         app.http.finish(ts, &mut self.events);
         self.drain(meta, &mut app);
     }
@@ -1029,5 +1056,42 @@ impl FlowHandler<ConnApp> for Downstream {
                 retried: a.syns > 1,
             },
         ));
+    }
+}
+
+/// One end of a TCP connection.
+pub type End = (std::net::IpAddr, u16);
+
+/// The TCP ends of a frame, as the engine decodes it (tunnels peeled off per `decap`):
+/// `(source, destination, SYN without ACK)`; `None` for anything but TCP. What `extract`
+/// picks an episode's packets by.
+/// The Kerberos client of a frame to or from a KDC port (88 and `--kdc-port`), UDP or TCP:
+/// the end not on the port.
+pub fn kdc_client(frame: &Frame<'_>, decap: &DecapConfig) -> Option<std::net::IpAddr> {
+    let mut found = Encapsulation::default();
+    let ports = decap.all_kdc_ports();
+    let (src, dst) = match decode::decode_with(frame, decap, &mut found) {
+        Decoded::Udp(dg) => ((dg.src_ip, dg.src_port), (dg.dst_ip, dg.dst_port)),
+        Decoded::Tcp(seg) => ((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port)),
+        _ => return None,
+    };
+    if ports.contains(&dst.1) {
+        Some(src.0)
+    } else if ports.contains(&src.1) {
+        Some(dst.0)
+    } else {
+        None
+    }
+}
+
+pub fn tcp_ends(frame: &Frame<'_>, decap: &DecapConfig) -> Option<(End, End, bool)> {
+    let mut found = Encapsulation::default();
+    match decode::decode_with(frame, decap, &mut found) {
+        Decoded::Tcp(seg) => Some((
+            (seg.src_ip, seg.src_port),
+            (seg.dst_ip, seg.dst_port),
+            seg.flags.syn && !seg.flags.ack,
+        )),
+        _ => None,
     }
 }

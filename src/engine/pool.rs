@@ -21,7 +21,7 @@ use super::{ConnCounters, Conns, EngineConfig, Keyed};
 use crate::analysis::Analyzer;
 use crate::decode::{Datagram, Segment, TcpFlags};
 use crate::flow::shard;
-use crate::model::Ts;
+use crate::model::{FrameRef, Ts};
 use crate::source::SharedBytes;
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -47,6 +47,8 @@ struct SegHead {
     /// A KDC's UDP datagram, not a TCP segment (only the addresses, ports, time and
     /// payload are set).
     udp: bool,
+    /// The frame's file and number there.
+    at: FrameRef,
     /// The payload is in `bytes`, or in `windows[w]` at `Some(w)`.
     mapped: Option<u32>,
     start: usize,
@@ -87,6 +89,7 @@ impl Batch {
             missing_payload: 0,
             frame: dg.frame,
             udp: true,
+            at: FrameRef::default(),
             mapped: None,
             start,
             len: dg.payload.len(),
@@ -94,9 +97,9 @@ impl Batch {
     }
 
     /// A segment, its payload read from `shared` later when it lies there.
-    fn push(&mut self, seg: &Segment<'_>, shared: Option<&SharedBytes>) {
-        let at = shared.and_then(|w| w.offset_of(seg.payload).map(|o| (w, o)));
-        let (mapped, start) = match at {
+    fn push(&mut self, seg: &Segment<'_>, at: FrameRef, shared: Option<&SharedBytes>) {
+        let found = shared.and_then(|w| w.offset_of(seg.payload).map(|o| (w, o)));
+        let (mapped, start) = match found {
             Some((w, offset)) => {
                 if !self.windows.last().is_some_and(|l| l.same(w)) {
                     self.windows.push(w.clone());
@@ -121,6 +124,7 @@ impl Batch {
             missing_payload: seg.missing_payload,
             frame: seg.frame,
             udp: false,
+            at,
             mapped,
             start,
             len: seg.payload.len(),
@@ -260,12 +264,13 @@ impl Pool {
     pub(crate) fn segment(
         &mut self,
         seg: &Segment<'_>,
+        at: FrameRef,
         shared: Option<&SharedBytes>,
         analyzer: &mut Analyzer,
     ) {
         let w = self.worker_of(seg);
         if let Some(worker) = self.workers.get_mut(w) {
-            worker.filling.push(seg, shared);
+            worker.filling.push(seg, at, shared);
             self.filled += 1;
         }
         if self.filled >= EPOCH_SEGMENTS {
@@ -449,7 +454,7 @@ fn work(mut conns: Conns, jobs: &Receiver<Job>, answers: &Sender<Answer>) {
                 missing_payload: h.missing_payload,
                 frame: h.frame,
             };
-            conns.segment(&seg, &mut scratch);
+            conns.segment(&seg, h.at, &mut scratch);
             frames.extend(scratch.drain(..).map(|(_, ev)| (h.frame, ev)));
         }
         let mut tick: Vec<Keyed> = Vec::new();

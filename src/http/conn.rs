@@ -32,7 +32,7 @@ use super::parser::{
 };
 use super::{HttpEvent, RequestHead, Unanswered};
 use crate::anomaly::HttpAnomaly;
-use crate::model::{Side, Ts};
+use crate::model::{FrameRef, Side, Ts};
 use crate::reassembly::StreamEvent;
 use std::collections::VecDeque;
 
@@ -87,8 +87,9 @@ struct SideState {
     state: State,
     /// The bytes of a head split across segments (at most [`MAX_HEAD`]).
     buf: Vec<u8>,
-    /// When the first byte of the head being read arrived.
+    /// When the first byte of the head being read arrived, and in which frame.
     head_ts: Option<Ts>,
+    head_frame: FrameRef,
     /// A gap made this side lose its place; the next head found is marked.
     after_gap: bool,
     /// The first bytes of this side looked like HTTP (`Some(true)`) or not.
@@ -103,6 +104,7 @@ impl Default for SideState {
             state: State::Head(Mode::Sniff),
             buf: Vec::new(),
             head_ts: None,
+            head_frame: FrameRef::default(),
             after_gap: false,
             verdict: None,
             skipped: 0,
@@ -154,6 +156,8 @@ pub struct HttpConn<X = ()> {
     server_closed: bool,
     /// A server-side gap lost the server's place; the number of requests pending then.
     server_gap_pending: Option<usize>,
+    /// The frame the bytes being fed came in ([`HttpConn::at_frame`]).
+    frame: FrameRef,
 }
 
 impl HttpConn {
@@ -163,6 +167,11 @@ impl HttpConn {
 }
 
 impl<X: Default> HttpConn<X> {
+    /// The frame of the bytes fed next: heads record the frames they start and end in.
+    pub fn at_frame(&mut self, frame: FrameRef) {
+        self.frame = frame;
+    }
+
     pub fn on_stream(
         &mut self,
         side: Side,
@@ -363,6 +372,7 @@ impl<X: Default> HttpConn<X> {
         mode: Mode,
         out: &mut Vec<HttpEvent<X>>,
     ) -> usize {
+        let frame = self.frame;
         let st = self.side_mut(side);
         if st.buf.is_empty() {
             // Stray empty lines between messages are skipped; inside a tunnel the first byte
@@ -375,15 +385,18 @@ impl<X: Default> HttpConn<X> {
                 Attempt::NeedMore => {
                     st.buf.extend_from_slice(data);
                     st.head_ts = Some(ts);
+                    st.head_frame = frame;
                     data.len()
                 }
-                Attempt::Request(r) => {
+                Attempt::Request(mut r) => {
                     let n = r.head.head_len;
+                    (r.head.first_frame, r.head.last_frame) = (frame, frame);
                     self.on_request(ts, r, out);
                     n
                 }
-                Attempt::Response(r) => {
+                Attempt::Response(mut r) => {
                     let n = r.head.head_len;
+                    (r.head.first_frame, r.head.last_frame) = (frame, frame);
                     self.on_response(ts, r, out);
                     n
                 }
@@ -394,6 +407,11 @@ impl<X: Default> HttpConn<X> {
         } else {
             let mut buf = std::mem::take(&mut st.buf);
             let head_ts = st.head_ts.unwrap_or(ts);
+            let head_frame = if st.head_ts.is_some() {
+                st.head_frame
+            } else {
+                frame
+            };
             let old = buf.len();
             let take = MAX_HEAD.saturating_sub(old).min(data.len());
             buf.extend_from_slice(data.get(..take).unwrap_or_default());
@@ -411,13 +429,15 @@ impl<X: Default> HttpConn<X> {
                     self.side_mut(side).buf = buf;
                     return take;
                 }
-                Attempt::Request(r) => {
+                Attempt::Request(mut r) => {
                     let used = r.head.head_len.saturating_sub(old);
+                    (r.head.first_frame, r.head.last_frame) = (head_frame, frame);
                     self.on_request(head_ts, r, out);
                     used
                 }
-                Attempt::Response(r) => {
+                Attempt::Response(mut r) => {
                     let used = r.head.head_len.saturating_sub(old);
+                    (r.head.first_frame, r.head.last_frame) = (head_frame, frame);
                     self.on_response(head_ts, r, out);
                     used
                 }

@@ -23,7 +23,7 @@ pub mod parser;
 pub use conn::HttpConn;
 
 use crate::anomaly::HttpAnomaly;
-use crate::model::{Side, Ts};
+use crate::model::{FrameRef, Side, Ts};
 use crate::secret::Secret;
 
 /// The parts of a request head that the analysis uses.
@@ -38,6 +38,10 @@ pub struct RequestHead {
     pub proxy_authorization: Option<Secret>,
     /// Size of the head in bytes (request line to the empty line).
     pub head_len: usize,
+    /// The frame whose segment started the head, and the one that completed it (as the
+    /// connection's owner numbered them with [`HttpConn::at_frame`]).
+    pub first_frame: FrameRef,
+    pub last_frame: FrameRef,
 }
 
 impl RequestHead {
@@ -59,6 +63,9 @@ pub struct ResponseHead {
     /// `Connection: close` (or `Proxy-Connection: close`, or HTTP/1.0 without keep-alive).
     pub connection_close: bool,
     pub head_len: usize,
+    /// The frame whose segment started the head, and the one that completed it.
+    pub first_frame: FrameRef,
+    pub last_frame: FrameRef,
 }
 
 /// Why a request never got its response.

@@ -806,6 +806,8 @@ impl FileReader {
             link_type,
             data: bytes,
             orig_len,
+            file: 0,
+            number: self.stats.packets,
         })
     }
 
@@ -939,6 +941,9 @@ impl PacketSource for FileReader {
     fn next_frame(&mut self) -> Option<Frame<'_>> {
         self.next_inner()
     }
+    fn inputs(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
     fn take_notices(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.notices)
     }
@@ -954,6 +959,7 @@ impl PacketSource for FileReader {
 #[derive(Default)]
 struct Head {
     filled: bool,
+    number: u64,
     ts: Ts,
     link_type: LinkType,
     orig_len: u32,
@@ -978,6 +984,7 @@ impl Merge {
         h.filled = false;
         if let Some(f) = r.next_frame() {
             h.filled = true;
+            h.number = f.number;
             h.ts = f.ts;
             h.link_type = f.link_type;
             h.orig_len = f.orig_len;
@@ -1015,7 +1022,12 @@ impl PacketSource for Merge {
             link_type: h.link_type,
             data: &h.data,
             orig_len: h.orig_len,
+            file: u16::try_from(best).unwrap_or(u16::MAX),
+            number: h.number,
         })
+    }
+    fn inputs(&self) -> Vec<String> {
+        self.readers.iter().map(|r| r.name.clone()).collect()
     }
     fn take_notices(&mut self) -> Vec<Notice> {
         let mut out = std::mem::take(&mut self.notices);

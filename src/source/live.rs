@@ -403,6 +403,8 @@ impl LiveSource {
             link_type: self.link_type,
             data: &self.buf,
             orig_len: orig_len.max(u32::try_from(self.buf.len()).unwrap_or(u32::MAX)),
+            file: 0,
+            number: self.stats.packets,
         }
     }
 }
@@ -535,6 +537,10 @@ impl PacketSource for LiveSource {
     }
     fn take_notices(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.notices)
+    }
+
+    fn inputs(&self) -> Vec<String> {
+        vec![self.iface.clone()]
     }
 
     fn stats(&self) -> SourceStats {

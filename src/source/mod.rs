@@ -1,5 +1,6 @@
 //! Packet sources: capture files (pcap, pcapng, gzip, standard input, several merged by
-//! time) and, with the `live` feature, a libpcap interface.
+//! time) and, with the `live` feature, a libpcap interface; and the one writer, of classic
+//! pcap files (`write`, for `proxy407 extract`).
 //!
 //! A source hands out [`Frame`]s that borrow its own buffer (no copy on the single-file
 //! path). Damage in a capture (a cut-off file, a corrupt block, a record larger than its
@@ -19,6 +20,7 @@ pub mod file;
 #[cfg(feature = "live")]
 pub mod live;
 pub mod mapped;
+pub mod write;
 
 pub use mapped::SharedBytes;
 
@@ -41,6 +43,10 @@ pub struct Frame<'a> {
     /// The memory `data` lies in, when it can be kept and read later from another thread
     /// (a mapped file's window); `None` when `data` is only valid until the next frame.
     pub shared: Option<&'a SharedBytes>,
+    /// The input it came from: its index in [`PacketSource::inputs`] (0 for a single input).
+    pub file: u16,
+    /// Its Wireshark frame number in that input, from 1; 0 when not numbered.
+    pub number: u64,
 }
 
 /// An input that could not be opened or read at all.
@@ -106,6 +112,11 @@ pub trait PacketSource {
             Some(f) => Next::Frame(f),
             None => Next::End,
         }
+    }
+    /// The names of the inputs, as given (files in the order opened, or the interface), that
+    /// [`Frame::file`] indexes; empty when the source does not name them.
+    fn inputs(&self) -> Vec<String> {
+        Vec::new()
     }
     /// Notices gathered since the last call.
     fn take_notices(&mut self) -> Vec<Notice>;

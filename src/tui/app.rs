@@ -1,8 +1,10 @@
 //! The dashboard's state and its key handling, free of any terminal: what is shown
 //! ([`View`], [`Focus`], the selected table, sort, filter, pause), the aggregated numbers
 //! (one [`Stats`] fed with the episodes as they become final) and a bounded [`Store`] of the
-//! latest episodes and failures for the drill-down (`--keep-episodes`): the dashboard's
-//! memory does not grow with the episodes it has seen.
+//! latest episodes and failures for the drill-down (`--keep-episodes`), with the
+//! transactions of recent episodes for their ladders ([`App::ladder`], Enter in the
+//! drill-down; bounded per episode and in number): the dashboard's memory does not grow
+//! with the episodes it has seen.
 //!
 //! Nothing here is cloned per frame: the engine sends deltas that [`App::on_engine`] adds;
 //! only the visible table is built and sorted, by [`App::refresh_view`], when its data,
@@ -17,7 +19,7 @@ use crate::model::{Cause, Episode, Finding, Notice, Outcome, Transaction, Ts};
 use crate::pseudonym::{pseudonymize, Pseudonymizer};
 use crate::stats::{key_of, KeyRow, Stats, Table};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Failed episodes kept for the "recent failures" panel, at most.
 pub const RECENT_MAX: usize = 500;
@@ -113,6 +115,8 @@ pub struct Drill {
     pub table: Table,
     pub key: String,
     pub selected: usize,
+    /// The ladder of the selected episode is open (Enter; Esc closes it).
+    pub ladder: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,7 +145,16 @@ pub struct Store {
     keep: usize,
     latest: VecDeque<Episode>,
     recent_failed: VecDeque<Episode>,
+    /// The transactions of recent episodes (their ladders), by episode, at most
+    /// [`STEPS_PER_EPISODE`] each, for the latest `keep` episode numbers seen plus
+    /// [`STEPS_OPEN`] more (episodes still open or settling).
+    steps: BTreeMap<u64, Vec<Transaction>>,
 }
+
+/// Transactions kept per episode for its ladder.
+pub const STEPS_PER_EPISODE: usize = crate::report::MAX_LADDER_STEPS / 2;
+/// Episodes beyond those kept whose transactions are kept while they wait for their verdict.
+pub const STEPS_OPEN: usize = 4096;
 
 impl Default for Store {
     fn default() -> Self {
@@ -155,7 +168,27 @@ impl Store {
             keep: keep.max(1),
             latest: VecDeque::new(),
             recent_failed: VecDeque::new(),
+            steps: BTreeMap::new(),
         }
+    }
+
+    /// Transactions of episodes, kept for their ladders (the oldest episodes' dropped).
+    fn add_steps(&mut self, txs: Vec<Transaction>) {
+        for t in txs {
+            let Some(id) = t.episode_id else { continue };
+            let v = self.steps.entry(id).or_default();
+            if v.len() < STEPS_PER_EPISODE {
+                v.push(t);
+            }
+        }
+        while self.steps.len() > self.keep.saturating_add(STEPS_OPEN) {
+            self.steps.pop_first();
+        }
+    }
+
+    /// The transactions kept of an episode.
+    pub(crate) fn steps_of(&self, id: u64) -> &[Transaction] {
+        self.steps.get(&id).map_or(&[], Vec::as_slice)
     }
 
     fn push(&mut self, e: Episode) {
@@ -424,7 +457,9 @@ impl App {
                 settled,
                 transactions,
                 progress,
+                steps,
             } => {
+                self.receive_steps(steps);
                 self.receive(judged, settled, transactions);
                 self.set_progress(progress);
             }
@@ -434,7 +469,9 @@ impl App {
                 transactions,
                 progress,
                 notices,
+                steps,
             } => {
+                self.receive_steps(steps);
                 self.receive(judged, settled, transactions);
                 // The run is over: what was held while paused is shown, and the screen
                 // shows the settled aggregate, the numbers of `analyze`.
@@ -488,6 +525,17 @@ impl App {
         }
         self.add_episodes(judged);
         self.add_settled(&settled);
+    }
+
+    /// Transactions of episodes, for the ladders (pseudonymized first when asked).
+    fn receive_steps(&mut self, mut steps: Vec<Transaction>) {
+        if steps.is_empty() {
+            return;
+        }
+        if let Some(p) = &self.pseudonymizer {
+            pseudonymize(&mut [], &mut steps, p);
+        }
+        self.store.add_steps(steps);
     }
 
     /// (packets/s, bits/s) over the last seconds of packet time.
@@ -568,6 +616,33 @@ impl App {
             .unwrap_or(Cause::HandshakeBroken)
     }
 
+    /// The ladder of the episode selected in the drill-down, when it is open.
+    pub fn ladder(&self) -> Option<crate::report::Ladder> {
+        let View::Drill(d) = &self.view else {
+            return None;
+        };
+        if !d.ladder {
+            return None;
+        }
+        let eps = self.store.of_key(d.table, &d.key);
+        let e = eps.get(d.selected.min(eps.len().saturating_sub(1)))?;
+        Some(crate::report::Ladder::new(
+            self.lang,
+            (*e).clone(),
+            self.store.steps_of(e.episode_id),
+        ))
+    }
+
+    /// The episode selected in the drill-down.
+    pub fn drill_selected(&self) -> Option<&Episode> {
+        let View::Drill(d) = &self.view else {
+            return None;
+        };
+        let eps = self.store.of_key(d.table, &d.key);
+        eps.get(d.selected.min(eps.len().saturating_sub(1)))
+            .copied()
+    }
+
     /// The episodes of the drilled-into key, newest first.
     pub fn drill_episodes(&self) -> Vec<&Episode> {
         match &self.view {
@@ -638,6 +713,7 @@ impl App {
             table,
             key,
             selected: 0,
+            ladder: false,
         });
     }
 
@@ -697,6 +773,12 @@ impl App {
                 self.show_findings = !self.show_findings;
             }
             KeyCode::Esc | KeyCode::Backspace => {
+                if let View::Drill(d) = &mut self.view {
+                    if d.ladder {
+                        d.ladder = false;
+                        return true;
+                    }
+                }
                 if matches!(self.view, View::Drill(_)) {
                     self.view = View::Main;
                 } else if !self.filter.is_empty() {
@@ -736,11 +818,10 @@ impl App {
             KeyCode::PageDown => self.move_by(self.page.max(1) as isize),
             KeyCode::Home => self.move_by(isize::MIN / 2),
             KeyCode::End => self.move_by(isize::MAX / 2),
-            KeyCode::Enter => {
-                if self.view == View::Main {
-                    self.drill();
-                }
-            }
+            KeyCode::Enter => match &mut self.view {
+                View::Main => self.drill(),
+                View::Drill(d) => d.ladder = true,
+            },
             KeyCode::Char('/') => {
                 self.view = View::Main;
                 self.focus = Focus::Table;

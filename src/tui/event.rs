@@ -62,6 +62,9 @@ pub enum EngineMsg {
         settled: Vec<Episode>,
         transactions: Vec<Transaction>,
         progress: Progress,
+        /// The transactions of episodes since the last message: their ladders
+        /// ([`crate::report::Ladder`]) when the drill-down opens one.
+        steps: Vec<Transaction>,
     },
     /// Packet time reached `at`, a multiple of `--export-every`: every episode final by
     /// then was sent before this message, none after it (the exports rotate on it).
@@ -74,6 +77,7 @@ pub enum EngineMsg {
         transactions: Vec<Transaction>,
         progress: Progress,
         notices: Vec<Notice>,
+        steps: Vec<Transaction>,
     },
 }
 
@@ -181,6 +185,9 @@ pub(crate) fn spawn_engine(
     }
 }
 
+/// Transactions of episodes held for the screen while the channel is full, at most.
+const MAX_UNSENT_STEPS: usize = 65_536;
+
 /// The dashboard's sink: paces a replay on packet time, obeys pause and stop, and sends the
 /// UI the episodes judged since the last message with a copy of the counters.
 struct Screen<'a> {
@@ -194,6 +201,8 @@ struct Screen<'a> {
     pending: Vec<Episode>,
     /// Transactions showing a request finding, not sent yet.
     transactions: Vec<Transaction>,
+    /// Transactions of episodes not sent yet (at most [`MAX_UNSENT_STEPS`]).
+    steps: Vec<Transaction>,
     last_flush: Instant,
     source: SourceStats,
     /// (wall, packet time, speed) of the replay's last anchor.
@@ -266,6 +275,7 @@ impl Screen<'_> {
             judged: std::mem::take(&mut self.judged),
             settled: std::mem::take(&mut self.pending),
             transactions: std::mem::take(&mut self.transactions),
+            steps: std::mem::take(&mut self.steps),
             progress: Progress {
                 capture,
                 http,
@@ -290,12 +300,14 @@ impl Screen<'_> {
             judged,
             settled,
             transactions,
+            steps,
             ..
         })) = self.tx.try_send(msg)
         {
             self.judged = judged;
             self.pending = settled;
             self.transactions = transactions;
+            self.steps = steps;
         }
     }
 
@@ -431,6 +443,9 @@ impl driver::Sink for Screen<'_> {
             }
             None => r.writer.transaction(&t),
         });
+        if t.episode_id.is_some() && self.steps.len() < MAX_UNSENT_STEPS {
+            self.steps.push(t.clone());
+        }
         if !t.findings.is_empty() {
             self.transactions.push(t);
         }
@@ -456,6 +471,7 @@ fn run_engine(
         judged: Vec::new(),
         pending: Vec::new(),
         transactions: Vec::new(),
+        steps: Vec::new(),
         last_flush: Instant::now(),
         source: src.stats(),
         anchor: None,
@@ -500,5 +516,6 @@ fn run_engine(
         transactions: std::mem::take(&mut screen.transactions),
         progress,
         notices: result.notices,
+        steps: std::mem::take(&mut screen.steps),
     });
 }

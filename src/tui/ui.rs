@@ -846,8 +846,75 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     }
 }
 
+/// The ladder of the episode selected in the drill-down (Enter), the view `explain` prints.
+fn draw_ladder(f: &mut Frame, app: &App, ladder: &crate::report::Ladder, area: Rect) {
+    let title = format!(" {} ", i18n::t(app.lang, "tui-ladder-title"));
+    let lines: Vec<Line> = ladder.lines(app.lang).into_iter().map(Line::from).collect();
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(title, BOLD))
+            .border_style(BOLD.fg(Color::Cyan)),
+    );
+    f.render_widget(p, area);
+}
+
+/// The evidence of the episode selected in the drill-down: its file, frames and filter.
+fn draw_evidence(f: &mut Frame, app: &App, area: Rect) {
+    let lang = app.lang;
+    let Some(e) = app.drill_selected() else {
+        return;
+    };
+    let labels =
+        ["evidence-file", "evidence-frames", "evidence-filter"].map(|id| i18n::t(lang, id));
+    let w = labels.iter().map(|l| i18n::width(l)).max().unwrap_or(0);
+    let file = if e.capture_file.is_empty() {
+        "-".to_string()
+    } else {
+        e.capture_file.clone()
+    };
+    let texts = [
+        file,
+        crate::report::frames_text(lang, e),
+        e.display_filter.clone(),
+    ];
+    let lines: Vec<Line> = labels
+        .iter()
+        .zip(texts)
+        .map(|(l, t)| Line::from(format!("{} {t}", i18n::pad_right(l, w))))
+        .collect();
+    let title = format!(
+        " {} ",
+        i18n::tf(
+            lang,
+            "tui-evidence-title",
+            Args::new().n("id", e.episode_id)
+        )
+    );
+    let p = Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(title, BOLD)),
+    );
+    f.render_widget(p, area);
+}
+
 fn draw_drill(f: &mut Frame, app: &App, area: Rect) {
     let View::Drill(d) = &app.view else { return };
+    if let Some(ladder) = app.ladder() {
+        draw_ladder(f, app, &ladder, area);
+        return;
+    }
+    let area = if area.height >= 14 && app.drill_selected().is_some() {
+        let parts = Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Min(6), Constraint::Length(5)])
+            .split(area);
+        draw_evidence(f, app, parts[1]);
+        parts[0]
+    } else {
+        area
+    };
     let lang = app.lang;
     let t = |id: &str| i18n::t(lang, id);
     let eps = app.drill_episodes();
@@ -990,6 +1057,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("left / right, 1-4", "tui-help-tables"),
     ("up / down, pgup / pgdn", "tui-help-move"),
     ("enter", "tui-help-enter"),
+    ("enter (drill-down)", "tui-help-ladder"),
     ("esc / backspace", "tui-help-esc"),
     ("/", "tui-help-filter"),
     ("s / S", "tui-help-sort"),
