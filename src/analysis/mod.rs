@@ -376,6 +376,13 @@ impl Analyzer {
         self.settle(Some(now));
     }
 
+    /// The inputs a transaction's evidence names, when transactions are kept (or handed on
+    /// for the dashboard's ladders); those handed on only for their request findings carry
+    /// none, as nothing shows them.
+    fn evidence(&self) -> Option<&[String]> {
+        (self.cfg.keep_transactions || self.cfg.episode_transactions).then_some(&self.inputs[..])
+    }
+
     /// Hands on the episodes that settled and the transactions recorded since the last call.
     pub fn drain(&mut self, out: &mut dyn Records) {
         for t in self.out_transactions.drain(..) {
@@ -571,8 +578,13 @@ impl Analyzer {
         if let Some(id) = self.late.remove(&(conn_id, ex.seq)) {
             // Already applied to its episode when the window passed.
             if hand_on || self.cfg.episode_transactions {
-                self.out_transactions
-                    .push(transaction(ex, Some(id), None, findings, &self.inputs));
+                self.out_transactions.push(transaction(
+                    ex,
+                    Some(id),
+                    None,
+                    findings,
+                    self.evidence(),
+                ));
             }
             return;
         }
@@ -620,7 +632,7 @@ impl Analyzer {
                 ep_id,
                 lockout_account,
                 findings,
-                &self.inputs,
+                self.evidence(),
             ));
         }
     }
@@ -913,7 +925,7 @@ fn transaction(
     episode_id: Option<u64>,
     lockout_account: Option<String>,
     findings: Vec<Finding>,
-    inputs: &[String],
+    evidence: Option<&[String]>,
 ) -> Transaction {
     let mut offered: Vec<String> = Vec::new();
     for ch in &ex.challenges {
@@ -952,16 +964,22 @@ fn transaction(
         episode_id,
         lockout_account,
         findings,
-        capture_file: inputs
-            .get(usize::from(ex.req_frames.0.file))
+        capture_file: evidence
+            .and_then(|inputs| inputs.get(usize::from(ex.req_frames.0.file)))
             .cloned()
             .unwrap_or_default(),
-        frames: std::iter::once(ex.req_frames)
-            .chain(ex.resp_frames)
-            .map(|f| f.0.number)
-            .filter(|n| *n > 0)
-            .collect(),
-        display_filter: transaction_filter(ex),
+        frames: match evidence {
+            Some(_) => std::iter::once(ex.req_frames)
+                .chain(ex.resp_frames)
+                .map(|f| f.0.number)
+                .filter(|n| *n > 0)
+                .collect(),
+            None => Vec::new(),
+        },
+        display_filter: match evidence {
+            Some(_) => transaction_filter(ex),
+            None => String::new(),
+        },
     }
 }
 

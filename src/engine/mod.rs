@@ -367,8 +367,7 @@ impl Engine {
         }
         if let Some(shard) = self.cfg.shard {
             // A KDC's connection belongs to its Kerberos client, the end not on the KDC port.
-            let kdc =
-                self.kdc_ports.contains(&seg.src_port) || self.kdc_ports.contains(&seg.dst_port);
+            let kdc = either_on(&self.kdc_ports, seg.src_port, seg.dst_port);
             let ports = if kdc {
                 &self.kdc_ports
             } else {
@@ -997,10 +996,7 @@ impl FlowHandler<ConnApp> for Downstream {
         if gap.is_some() {
             self.anomalies.add(ReassemblyAnomaly::Gap);
         }
-        if app.kdc.is_some()
-            || self.kdc_ports.contains(&meta.server_port)
-            || self.kdc_ports.contains(&meta.client_port)
-        {
+        if app.kdc.is_some() || either_on(&self.kdc_ports, meta.server_port, meta.client_port) {
             self.kdc_stream(meta, app, side, ts, &ev);
             return;
         }
@@ -1065,6 +1061,12 @@ pub type End = (std::net::IpAddr, u16);
 /// The TCP ends of a frame, as the engine decodes it (tunnels peeled off per `decap`):
 /// `(source, destination, SYN without ACK)`; `None` for anything but TCP. What `extract`
 /// picks an episode's packets by.
+/// Either port is one of `ports` (a few: one pass, inlined; on every segment).
+#[inline]
+pub(crate) fn either_on(ports: &[u16], a: u16, b: u16) -> bool {
+    ports.iter().any(|&p| p == a || p == b)
+}
+
 /// The Kerberos client of a frame to or from a KDC port (88 and `--kdc-port`), UDP or TCP:
 /// the end not on the port.
 pub fn kdc_client(frame: &Frame<'_>, decap: &DecapConfig) -> Option<std::net::IpAddr> {

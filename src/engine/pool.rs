@@ -246,7 +246,7 @@ impl Pool {
 
     /// The worker of a segment's client (of a KDC's connection: its Kerberos client).
     fn worker_of(&self, seg: &Segment<'_>) -> usize {
-        let kdc = self.kdc_ports.contains(&seg.src_port) || self.kdc_ports.contains(&seg.dst_port);
+        let kdc = super::either_on(&self.kdc_ports, seg.src_port, seg.dst_port);
         let ports = if kdc {
             &self.kdc_ports
         } else {

@@ -119,8 +119,6 @@ pub struct MappedReader {
     pos: usize,
     consumed: usize,
     window: usize,
-    /// Window offset up to which the cache lines were asked for.
-    ahead: usize,
     format: Format,
     /// Bytes of the file mapped so far (for the progress bar).
     read_counter: Arc<AtomicU64>,
@@ -148,7 +146,6 @@ impl MappedReader {
             pos: 0,
             consumed: 0,
             window: window.max(MIN_WINDOW),
-            ahead: 0,
             format: Format::Ng { big_endian: false },
             read_counter,
         };
@@ -215,7 +212,6 @@ impl MappedReader {
         }
         self.map_off = start;
         self.pos = usize::try_from(here % ALIGN).unwrap_or(0);
-        self.ahead = 0;
         self.read_counter.store(
             start.saturating_add(size as u64).min(self.len),
             Ordering::Relaxed,
@@ -224,42 +220,25 @@ impl MappedReader {
     }
 }
 
-/// How far ahead of the record being read the window is asked into the cache.
-const PREFETCH_AHEAD: usize = 16 << 10;
-const CACHE_LINE: usize = 64;
-
-/// Asks the processor to start loading one cache line. The file is read as records whose
-/// lengths chain them, in pages the kernel placed anywhere, which the hardware does not
-/// guess across: without this each record's first read (and each new page's) waits on
-/// memory, and with the work spread over threads the reading thread does little else.
+/// Asks the processor to start loading the next record (its header and the frame's first
+/// headers, two cache lines) while this one is decoded: the file is read as records whose
+/// lengths chain them, which the hardware does not guess, so without this each record's
+/// first read waits on memory.
 #[inline]
-fn prefetch_line(p: *const u8) {
+fn prefetch(next: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = next.as_ptr().cast::<i8>();
         // SAFETY: a prefetch is only a hint: it never faults and never changes memory, so
-        // any address is sound; this one is inside the mapping.
-        unsafe { _mm_prefetch(p.cast::<i8>(), _MM_HINT_T0) }
+        // any address is sound; this one is inside (or one past the end of) the mapping.
+        unsafe {
+            _mm_prefetch(p, _MM_HINT_T0);
+            _mm_prefetch(p.wrapping_add(64), _MM_HINT_T0);
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-impl MappedReader {
-    /// Keeps the cache lines up to [`PREFETCH_AHEAD`] past `pos` requested: each call asks
-    /// only for the lines not asked for yet.
-    #[inline]
-    fn prefetch_from(&mut self, pos: usize) {
-        let Some(m) = &self.map else { return };
-        let end = pos.saturating_add(PREFETCH_AHEAD).min(m.len());
-        let mut at = self.ahead.max(pos);
-        let base = m.as_ptr();
-        while at < end {
-            prefetch_line(base.wrapping_add(at));
-            at = at.saturating_add(CACHE_LINE);
-        }
-        self.ahead = at;
-    }
+    let _ = next;
 }
 
 impl PcapReaderIterator for MappedReader {
@@ -271,7 +250,6 @@ impl PcapReaderIterator for MappedReader {
         }
         let at_end = self.at_end();
         let pos = self.pos;
-        self.prefetch_from(pos);
         let data = match &self.map {
             Some(m) => m.get(pos..).unwrap_or_default(),
             None => &[],
@@ -296,7 +274,10 @@ impl PcapReaderIterator for MappedReader {
             }
         };
         match parsed {
-            Ok((rem, block)) => Ok((data.len().saturating_sub(rem.len()), block)),
+            Ok((rem, block)) => {
+                prefetch(rem);
+                Ok((data.len().saturating_sub(rem.len()), block))
+            }
             Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => Err(e),
             Err(nom::Err::Incomplete(_)) if at_end => Err(PcapError::UnexpectedEof),
             Err(nom::Err::Incomplete(n)) => {
