@@ -59,7 +59,6 @@ fn app_with(eps: &[Episode]) -> App {
     let mut app = App::new("bench.pcap", SourceKind::Replay, None);
     for chunk in eps.chunks(1000) {
         app.on_engine(EngineMsg::Update {
-            steps: Vec::new(),
             settled: Vec::new(),
             transactions: Vec::new(),
             judged: chunk.to_vec(),

@@ -163,7 +163,6 @@ fn app_with(episodes: Vec<Episode>) -> App {
         settled: Vec::new(),
         transactions: Vec::new(),
         progress,
-        steps: Vec::new(),
     });
     app.refresh_view();
     app
@@ -296,7 +295,6 @@ fn health_line_names_the_largest_anomaly() {
         transactions: Vec::new(),
         judged: Vec::new(),
         progress,
-        steps: Vec::new(),
     });
     let s = screen(&app, 80, 24);
     let line = line_with(&s, "capture");
@@ -316,7 +314,6 @@ fn health_line_names_the_tunnels_taken_off() {
         transactions: Vec::new(),
         judged: Vec::new(),
         progress,
-        steps: Vec::new(),
     });
     let s = screen(&app, 100, 24);
     let line = line_with(&s, "capture");
@@ -484,7 +481,6 @@ fn pause_holds_new_episodes_until_resumed() {
     assert_eq!(press(&mut app, KeyCode::Char('p')), Action::Pause(true));
     assert!(screen(&app, 80, 24).contains("[PAUSED]"));
     app.on_engine(EngineMsg::Update {
-        steps: Vec::new(),
         settled: Vec::new(),
         transactions: Vec::new(),
         judged: vec![ep(
@@ -550,7 +546,6 @@ fn final_message_adds_the_last_episodes_and_marks_the_end() {
     let mut first = sample();
     let last = first.split_off(first.len() - 2);
     app.on_engine(EngineMsg::Update {
-        steps: Vec::new(),
         settled: Vec::new(),
         transactions: Vec::new(),
         judged: first,
@@ -562,7 +557,6 @@ fn final_message_adds_the_last_episodes_and_marks_the_end() {
         transactions: Vec::new(),
         progress: Progress::default(),
         notices: vec![],
-        steps: Vec::new(),
     });
     app.refresh_view();
     assert!(app.finished);
@@ -587,7 +581,6 @@ fn pseudonymized_dashboard_never_shows_real_names() {
     let mut app = App::new("x.pcap", SourceKind::Replay, None);
     app.pseudonymizer = Some(proxy407::pseudonym::Pseudonymizer::new("k", false));
     app.on_engine(EngineMsg::Update {
-        steps: Vec::new(),
         settled: Vec::new(),
         transactions: Vec::new(),
         judged: sample(),
@@ -624,7 +617,6 @@ fn many_episodes_and_users_stay_fast() {
     let mut app = App::new("big.pcap", SourceKind::Replay, None);
     for chunk in eps.chunks(1000) {
         app.on_engine(EngineMsg::Update {
-            steps: Vec::new(),
             settled: Vec::new(),
             transactions: Vec::new(),
             judged: chunk.to_vec(),
@@ -1136,7 +1128,6 @@ fn main_view_header_keeps_whole_fields() {
         settled: Vec::new(),
         transactions: Vec::new(),
         progress,
-        steps: Vec::new(),
     });
     app.refresh_view();
     for lang in [Lang::En, Lang::Ja] {
@@ -1344,9 +1335,8 @@ fn enter_in_a_drill_down_opens_the_episodes_ladder() {
     app.on_engine(EngineMsg::Update {
         judged: eps.clone(),
         settled: Vec::new(),
-        transactions: Vec::new(),
+        transactions: out.analysis.transactions,
         progress: Progress::default(),
-        steps: out.analysis.transactions,
     });
     app.refresh_view();
     press(&mut app, KeyCode::Enter);

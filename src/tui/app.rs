@@ -457,9 +457,7 @@ impl App {
                 settled,
                 transactions,
                 progress,
-                steps,
             } => {
-                self.receive_steps(steps);
                 self.receive(judged, settled, transactions);
                 self.set_progress(progress);
             }
@@ -469,9 +467,7 @@ impl App {
                 transactions,
                 progress,
                 notices,
-                steps,
             } => {
-                self.receive_steps(steps);
                 self.receive(judged, settled, transactions);
                 // The run is over: what was held while paused is shown, and the screen
                 // shows the settled aggregate, the numbers of `analyze`.
@@ -503,7 +499,7 @@ impl App {
     /// Judged episodes go to the screen and the metrics (an episode's outcome, cause, proxy
     /// and scheme are fixed at its verdict), settled ones to the exports' aggregate; both
     /// pseudonymized first when asked. Transactions showing a request finding are final as
-    /// they come: counted by both aggregates at once.
+    /// they come: counted by both aggregates at once; those of episodes go to the ladders.
     fn receive(
         &mut self,
         mut judged: Vec<Episode>,
@@ -517,25 +513,16 @@ impl App {
             pseudonymize(&mut judged, &mut transactions, p);
             pseudonymize(&mut settled, &mut [], p);
         }
-        for t in &transactions {
+        for t in transactions.iter().filter(|t| !t.findings.is_empty()) {
             self.stats.add_transaction(t);
             self.settled.add_transaction(t);
             self.interval.add_transaction(t);
             self.dirty = true;
         }
+        // Those of episodes are kept for their ladders.
+        self.store.add_steps(transactions);
         self.add_episodes(judged);
         self.add_settled(&settled);
-    }
-
-    /// Transactions of episodes, for the ladders (pseudonymized first when asked).
-    fn receive_steps(&mut self, mut steps: Vec<Transaction>) {
-        if steps.is_empty() {
-            return;
-        }
-        if let Some(p) = &self.pseudonymizer {
-            pseudonymize(&mut [], &mut steps, p);
-        }
-        self.store.add_steps(steps);
     }
 
     /// (packets/s, bits/s) over the last seconds of packet time.

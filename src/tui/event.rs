@@ -55,16 +55,15 @@ pub struct Progress {
 #[derive(Debug)]
 pub enum EngineMsg {
     /// Episodes judged since the last message (shown at once), episodes that became final
-    /// (counted for exports and the final view), the transactions showing a request finding
-    /// (counted by both), and the counters.
+    /// (counted for exports and the final view), transactions, and the counters.
     Update {
         judged: Vec<Episode>,
         settled: Vec<Episode>,
+        /// The transactions since the last message that the screen uses: those of episodes
+        /// (their ladders, [`crate::report::Ladder`], when the drill-down opens one) and
+        /// those showing a request finding (counted by both aggregates).
         transactions: Vec<Transaction>,
         progress: Progress,
-        /// The transactions of episodes since the last message: their ladders
-        /// ([`crate::report::Ladder`]) when the drill-down opens one.
-        steps: Vec<Transaction>,
     },
     /// Packet time reached `at`, a multiple of `--export-every`: every episode final by
     /// then was sent before this message, none after it (the exports rotate on it).
@@ -77,7 +76,6 @@ pub enum EngineMsg {
         transactions: Vec<Transaction>,
         progress: Progress,
         notices: Vec<Notice>,
-        steps: Vec<Transaction>,
     },
 }
 
@@ -199,10 +197,10 @@ struct Screen<'a> {
     /// is due).
     judged: Vec<Episode>,
     pending: Vec<Episode>,
-    /// Transactions showing a request finding, not sent yet.
+    /// Transactions not sent yet: every one showing a request finding, and those of
+    /// episodes up to [`MAX_UNSENT_STEPS`] (counted in `unsent_steps`).
     transactions: Vec<Transaction>,
-    /// Transactions of episodes not sent yet (at most [`MAX_UNSENT_STEPS`]).
-    steps: Vec<Transaction>,
+    unsent_steps: usize,
     last_flush: Instant,
     source: SourceStats,
     /// (wall, packet time, speed) of the replay's last anchor.
@@ -274,8 +272,7 @@ impl Screen<'_> {
         EngineMsg::Update {
             judged: std::mem::take(&mut self.judged),
             settled: std::mem::take(&mut self.pending),
-            transactions: std::mem::take(&mut self.transactions),
-            steps: std::mem::take(&mut self.steps),
+            transactions: self.take_transactions(),
             progress: Progress {
                 capture,
                 http,
@@ -300,15 +297,22 @@ impl Screen<'_> {
             judged,
             settled,
             transactions,
-            steps,
             ..
         })) = self.tx.try_send(msg)
         {
             self.judged = judged;
             self.pending = settled;
+            self.unsent_steps = transactions
+                .iter()
+                .filter(|t| t.episode_id.is_some())
+                .count();
             self.transactions = transactions;
-            self.steps = steps;
         }
+    }
+
+    fn take_transactions(&mut self) -> Vec<Transaction> {
+        self.unsent_steps = 0;
+        std::mem::take(&mut self.transactions)
     }
 
     /// The packet time of the replay now: the anchor moved on by the wall time since, at
@@ -443,10 +447,11 @@ impl driver::Sink for Screen<'_> {
             }
             None => r.writer.transaction(&t),
         });
-        if t.episode_id.is_some() && self.steps.len() < MAX_UNSENT_STEPS {
-            self.steps.push(t.clone());
+        let step = t.episode_id.is_some() && self.unsent_steps < MAX_UNSENT_STEPS;
+        if step {
+            self.unsent_steps += 1;
         }
-        if !t.findings.is_empty() {
+        if step || !t.findings.is_empty() {
             self.transactions.push(t);
         }
     }
@@ -471,7 +476,7 @@ fn run_engine(
         judged: Vec::new(),
         pending: Vec::new(),
         transactions: Vec::new(),
-        steps: Vec::new(),
+        unsent_steps: 0,
         last_flush: Instant::now(),
         source: src.stats(),
         anchor: None,
@@ -513,9 +518,8 @@ fn run_engine(
     let _ = tx.blocking_send(EngineMsg::Done {
         judged: std::mem::take(&mut screen.judged),
         settled: std::mem::take(&mut screen.pending),
-        transactions: std::mem::take(&mut screen.transactions),
+        transactions: screen.take_transactions(),
         progress,
         notices: result.notices,
-        steps: std::mem::take(&mut screen.steps),
     });
 }
