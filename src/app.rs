@@ -9,7 +9,7 @@ use crate::cli::{
     LiveArgs, ViewArgs,
 };
 use crate::driver;
-use crate::engine::Engine;
+use crate::engine::{Engine, FrameEnds};
 use crate::export::{TableName, TableStream};
 use crate::model::{EngineOutput, Episode, Notice, Transaction, Ts};
 use crate::source::{self, InputError, PacketSource};
@@ -758,7 +758,13 @@ fn attempts_by_port(input: &InputArgs, wanted: Vec<Wanted>) -> anyhow::Result<Ve
     let mut number = 0u64;
     while let Some(f) = src.next_frame() {
         number += 1;
-        let Some((a, b, _)) = crate::engine::tcp_ends(&f, &decap) else {
+        let Some(FrameEnds {
+            src: a,
+            dst: b,
+            udp: false,
+            ..
+        }) = crate::engine::frame_ends(&f, &decap)
+        else {
             continue;
         };
         for (w, seen) in wanted.iter().zip(ports.iter_mut()) {
@@ -891,25 +897,28 @@ fn extract(x: &ExtractArgs) -> anyhow::Result<ExitCode> {
     let file = std::fs::File::create(&tmp)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", tmp.display()))?;
     let mut w = crate::source::write::PcapWriter::new(std::io::BufWriter::new(file));
+    let kdc_ports = decap.all_kdc_ports();
     let mut number = 0u64;
     let result: anyhow::Result<()> = (|| {
         while let Some(f) = src.next_frame() {
             number += 1;
-            if !kdc.is_empty() {
-                if let Some(client) = crate::engine::kdc_client(&f, &decap) {
-                    if kdc
-                        .iter()
-                        .any(|&(c, from, to)| c == client && f.ts >= from && f.ts <= to)
-                    {
-                        w.write(&f)
-                            .map_err(|e| anyhow::anyhow!("{}: {e}", x.out.display()))?;
-                    }
-                    continue;
-                }
-            }
-            let Some((a, b, syn)) = crate::engine::tcp_ends(&f, &decap) else {
+            let Some(ends) = crate::engine::frame_ends(&f, &decap) else {
                 continue;
             };
+            if let Some(client) = ends.kdc_client(&kdc_ports) {
+                if kdc
+                    .iter()
+                    .any(|&(c, from, to)| c == client && f.ts >= from && f.ts <= to)
+                {
+                    w.write(&f)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", x.out.display()))?;
+                }
+                continue;
+            }
+            if ends.udp {
+                continue;
+            }
+            let (a, b, syn) = (ends.src, ends.dst, ends.syn);
             let mut keep = false;
             for c in wanted.iter_mut().filter(|c| !c.done) {
                 let (client, proxy) = if b == c.proxy { (a, b) } else { (b, a) };

@@ -1058,42 +1058,54 @@ impl FlowHandler<ConnApp> for Downstream {
 /// One end of a TCP connection.
 pub type End = (std::net::IpAddr, u16);
 
-/// The TCP ends of a frame, as the engine decodes it (tunnels peeled off per `decap`):
-/// `(source, destination, SYN without ACK)`; `None` for anything but TCP. What `extract`
-/// picks an episode's packets by.
 /// Either port is one of `ports` (a few: one pass, inlined; on every segment).
 #[inline]
 pub(crate) fn either_on(ports: &[u16], a: u16, b: u16) -> bool {
     ports.iter().any(|&p| p == a || p == b)
 }
 
-/// The Kerberos client of a frame to or from a KDC port (88 and `--kdc-port`), UDP or TCP:
-/// the end not on the port.
-pub fn kdc_client(frame: &Frame<'_>, decap: &DecapConfig) -> Option<std::net::IpAddr> {
-    let mut found = Encapsulation::default();
-    let ports = decap.all_kdc_ports();
-    let (src, dst) = match decode::decode_with(frame, decap, &mut found) {
-        Decoded::Udp(dg) => ((dg.src_ip, dg.src_port), (dg.dst_ip, dg.dst_port)),
-        Decoded::Tcp(seg) => ((seg.src_ip, seg.src_port), (seg.dst_ip, seg.dst_port)),
-        _ => return None,
-    };
-    if ports.contains(&dst.1) {
-        Some(src.0)
-    } else if ports.contains(&src.1) {
-        Some(dst.0)
-    } else {
-        None
+/// The ends of a frame as the engine decodes it (tunnels peeled off per `decap`): a TCP
+/// segment's, or a KDC's UDP datagram's. What `extract` picks an episode's packets by.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameEnds {
+    pub src: End,
+    pub dst: End,
+    /// A TCP SYN without ACK.
+    pub syn: bool,
+    /// A KDC's UDP datagram, not TCP.
+    pub udp: bool,
+}
+
+impl FrameEnds {
+    /// The Kerberos client when the frame is to or from one of `kdc_ports` (88 and
+    /// `--kdc-port`, UDP or TCP): the end not on the port.
+    pub fn kdc_client(&self, kdc_ports: &[u16]) -> Option<std::net::IpAddr> {
+        if kdc_ports.contains(&self.dst.1) {
+            Some(self.src.0)
+        } else if kdc_ports.contains(&self.src.1) {
+            Some(self.dst.0)
+        } else {
+            None
+        }
     }
 }
 
-pub fn tcp_ends(frame: &Frame<'_>, decap: &DecapConfig) -> Option<(End, End, bool)> {
+/// The ends of a frame's TCP segment or KDC datagram; `None` for anything else.
+pub fn frame_ends(frame: &Frame<'_>, decap: &DecapConfig) -> Option<FrameEnds> {
     let mut found = Encapsulation::default();
     match decode::decode_with(frame, decap, &mut found) {
-        Decoded::Tcp(seg) => Some((
-            (seg.src_ip, seg.src_port),
-            (seg.dst_ip, seg.dst_port),
-            seg.flags.syn && !seg.flags.ack,
-        )),
+        Decoded::Tcp(seg) => Some(FrameEnds {
+            src: (seg.src_ip, seg.src_port),
+            dst: (seg.dst_ip, seg.dst_port),
+            syn: seg.flags.syn && !seg.flags.ack,
+            udp: false,
+        }),
+        Decoded::Udp(dg) => Some(FrameEnds {
+            src: (dg.src_ip, dg.src_port),
+            dst: (dg.dst_ip, dg.dst_port),
+            syn: false,
+            udp: true,
+        }),
         _ => None,
     }
 }
