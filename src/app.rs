@@ -177,8 +177,9 @@ pub fn collect(input: &InputArgs, keep_transactions: bool) -> anyhow::Result<Eng
 trait RecordOut {
     fn episode(&mut self, e: &Episode) -> anyhow::Result<()>;
     fn transaction(&mut self, t: &Transaction) -> anyhow::Result<()>;
-    /// Packet time reached `now`.
-    fn advance(&mut self, _now: Ts) -> anyhow::Result<()> {
+    /// Packet time reached `now`; every episode that started before `held_since` has been
+    /// handed on.
+    fn advance(&mut self, _now: Ts, _held_since: Ts) -> anyhow::Result<()> {
         Ok(())
     }
     /// The end of the run: the files written.
@@ -193,8 +194,8 @@ impl RecordOut for crate::records::RecordsWriter {
     fn transaction(&mut self, t: &Transaction) -> anyhow::Result<()> {
         crate::records::RecordsWriter::transaction(self, t)
     }
-    fn advance(&mut self, now: Ts) -> anyhow::Result<()> {
-        crate::records::RecordsWriter::advance(self, now)
+    fn advance(&mut self, now: Ts, held_since: Ts) -> anyhow::Result<()> {
+        crate::records::RecordsWriter::advance(self, now, held_since)
     }
     fn finish(self: Box<Self>) -> anyhow::Result<Vec<PathBuf>> {
         Ok((*self).finish()?.files)
@@ -292,7 +293,7 @@ impl Run {
 impl driver::Sink for Run {
     fn after_step(
         &mut self,
-        _: &mut Engine,
+        engine: &mut Engine,
         src: &dyn PacketSource,
         step: driver::Step,
     ) -> driver::Flow {
@@ -302,7 +303,8 @@ impl driver::Sink for Run {
                 bar.set_position(src.progress().0);
             }
             let (driver::Step::Frame(now) | driver::Step::Idle(now)) = step;
-            self.each(|o| o.advance(now));
+            let held = engine.held_since();
+            self.each(|o| o.advance(now, held));
         }
         if self.error.is_some() {
             driver::Flow::Stop

@@ -22,9 +22,11 @@
 //!   [`RecordsWriter::finish`], or, as a last resort, when the writer is dropped. A record
 //!   for an hour already closed opens a new file in its partition.
 //! - Parquet: rows are buffered per open file and written as one row group every
-//!   [`ROW_GROUP_ROWS`] rows (and the rest when the file closes), through polars' batched
-//!   writer. The columns are exactly the export's `episodes` / `transactions` tables
-//!   ([`crate::export`], same builders, same types), then `sensor` (String).
+//!   [`ROW_GROUP_ROWS`] rows, when the engine has handed on every episode that started in
+//!   the file's hour (the rest of its grace period would only hold them), and when the file
+//!   closes, through polars' batched writer. The columns are exactly the export's
+//!   `episodes` / `transactions` tables ([`crate::export`], same builders, same types), then
+//!   `sensor` (String).
 //! - ECS ([`RecordsFormat::Ecs`]): the same partitions with `.ndjson` files, one Elastic
 //!   Common Schema document per line, nested objects, absent values left out (see
 //!   [`RecordsFormat::Ecs`] for the names). Lines go straight to a buffered file.
@@ -190,8 +192,12 @@ impl RecordsWriter {
         room
     }
 
-    /// Packet time reached `now`: every hour that ended more than grace_us before `now` is closed.
-    pub fn advance(&mut self, now: Ts) -> anyhow::Result<()> {
+    /// Packet time reached `now`, and every episode that started before `held_since` has been
+    /// handed on (the engine's `held_since`): every hour that ended more than
+    /// grace_us before `now` is closed, and the rows buffered for an hour that ended by
+    /// `held_since` are written as a row group at once (few records can still come for it;
+    /// a quiet hour does not keep a whole hour's rows in memory until its grace passes).
+    pub fn advance(&mut self, now: Ts, held_since: Ts) -> anyhow::Result<()> {
         let grace = self.cfg.grace_us.max(0);
         let mut first_err = None;
         while let Some((&hour, _)) = self.hours.first_key_value() {
@@ -200,6 +206,13 @@ impl RecordsWriter {
                 break;
             }
             if let Err(e) = self.close_hour(hour) {
+                first_err.get_or_insert(e);
+            }
+        }
+        let done = hour_of(held_since.min(now));
+        let sensor = &self.cfg.sensor;
+        for (_, h) in self.hours.range_mut(..done) {
+            if let Err(e) = h.write_rows(sensor) {
                 first_err.get_or_insert(e);
             }
         }
@@ -323,6 +336,40 @@ impl Hour {
     fn is_empty(&self) -> bool {
         self.episodes.is_none() && self.transactions.is_none()
     }
+
+    /// Writes the rows buffered in its files (a file that fails is dropped).
+    fn write_rows(&mut self, sensor: &str) -> anyhow::Result<()> {
+        let mut first_err = None;
+        if let Err(e) = write_rows(&mut self.episodes, sensor) {
+            first_err.get_or_insert(e);
+        }
+        if let Err(e) = write_rows(&mut self.transactions, sensor) {
+            first_err.get_or_insert(e);
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Writes the rows buffered in `slot`'s file as a row group; a file that fails is dropped.
+fn write_rows<R: Record>(slot: &mut Option<OpenFile<R>>, sensor: &str) -> anyhow::Result<()> {
+    let Some(f) = slot else { return Ok(()) };
+    let Out::Parquet { writer, rows, .. } = &mut f.out else {
+        return Ok(());
+    };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let result = write_row_group(writer, rows, sensor);
+    // The buffer of a burst is not kept for the rows that trickle in after it.
+    *rows = Vec::new();
+    if let Err(e) = result {
+        let msg = format!("cannot write records file {}", f.path.display());
+        if let Some(f) = slot.take() {
+            f.discard();
+        }
+        return Err(e.context(msg));
+    }
+    Ok(())
 }
 
 /// The hour (counted from the epoch) of a packet time.

@@ -384,6 +384,40 @@ fn four_rejections_are_below_the_lockout_threshold() {
 }
 
 #[test]
+fn an_episode_judged_by_its_window_settles_from_the_window_not_from_the_next_packet() {
+    let mut a = Analyzer::new(AnalysisConfig::default());
+    let c1 = conn(1);
+    a.on_event(get(&c1, 0, URL).c407(vec![ch(Scheme::Basic)]).ev());
+    a.on_event(get(&c1, 500, URL).c407(vec![ch(Scheme::Basic)]).ev());
+    // The analysis holds an episode that started at 0.
+    assert_eq!(a.held_since(), at(0));
+    // An hour of silence, then the next packet: the window passed long before it, and the
+    // settle delay after that, so the episode is final at once.
+    let hour = 3_600_000;
+    a.advance(at(hour));
+    assert_eq!((a.open_episodes(), a.settling_episodes()), (0, 0));
+    let out = drained(&mut a);
+    assert_eq!(out.episodes.len(), 1);
+    assert_failed(&out.episodes[0], Cause::NoCredentials, None);
+    assert_eq!(a.held_since(), at(hour));
+    // Judged by its window while packets keep coming, an episode waits the settle delay.
+    let c2 = conn(2);
+    a.on_event(
+        get(&c2, hour + 1000, URL)
+            .c407(vec![ch(Scheme::Basic)])
+            .ev(),
+    );
+    a.advance(at(hour + 60_000));
+    assert_eq!((a.open_episodes(), a.settling_episodes()), (0, 1));
+    assert_eq!(a.held_since(), at(hour + 1000));
+    a.advance(at(hour + 1000 + 30_000 + 600_000 - 1000));
+    assert_eq!(a.settling_episodes(), 1);
+    a.advance(at(hour + 1000 + 30_000 + 600_000 + 1000));
+    assert_eq!(a.settling_episodes(), 0);
+    assert_eq!(drained(&mut a).episodes.len(), 1);
+}
+
+#[test]
 fn lockout_risk_counts_across_episodes_and_marks_each_contributor() {
     let mut a = Analyzer::new(AnalysisConfig::default());
     // Episode 1: three rejections, then the window passes.

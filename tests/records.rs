@@ -364,7 +364,7 @@ fn hours_become_partitions_and_close_as_packet_time_passes() {
         RecordsWriter::create(config(dir.path(), "s1", RecordsFormat::Parquet, false)).unwrap();
     let mut most_open = 0;
     for e in &fed {
-        w.advance(e.start_ts).unwrap();
+        w.advance(e.start_ts, Ts::ZERO).unwrap();
         w.episode(e).unwrap();
         let open = tmp_files(dir.path()).len();
         most_open = most_open.max(open);
@@ -374,8 +374,11 @@ fn hours_become_partitions_and_close_as_packet_time_passes() {
     let last = fed.last().expect("episodes").start_ts;
     let last_hour = last.micros().div_euclid(HOUR_US);
     // Past the last hour's end and its grace: everything is closed.
-    w.advance(Ts((last_hour + 1) * HOUR_US + DEFAULT_GRACE_US + 1))
-        .unwrap();
+    w.advance(
+        Ts((last_hour + 1) * HOUR_US + DEFAULT_GRACE_US + 1),
+        Ts::ZERO,
+    )
+    .unwrap();
     assert!(tmp_files(dir.path()).is_empty(), "every hour closed");
     let closed = files_under(dir.path());
 
@@ -436,6 +439,51 @@ fn hours_become_partitions_and_close_as_packet_time_passes() {
     let got = python_json(DUCKDB_COUNT, dir.path());
     assert_eq!(got["count"], 3 * fed.len() as u64 + 1);
     assert_eq!(got["files"].as_object().unwrap().len(), third.len());
+}
+
+#[test]
+fn an_hour_the_engine_holds_nothing_of_is_written_before_its_grace_passes() {
+    let (episodes, _) = samples();
+    let dir = tempfile::tempdir().unwrap();
+    let hour = episodes[0].start_ts.micros().div_euclid(HOUR_US);
+    let fed: Vec<&Episode> = episodes
+        .iter()
+        .filter(|e| e.start_ts.micros().div_euclid(HOUR_US) == hour)
+        .collect();
+    assert!(fed.len() >= 10, "{} episodes in the first hour", fed.len());
+    let (start, end) = (Ts(hour * HOUR_US), Ts((hour + 1) * HOUR_US));
+    let mut w =
+        RecordsWriter::create(config(dir.path(), "s1", RecordsFormat::Parquet, false)).unwrap();
+    for e in &fed[1..] {
+        w.episode(e).unwrap();
+    }
+    let tmp = || {
+        let t = tmp_files(dir.path());
+        assert_eq!(t.len(), 1, "{t:?}");
+        std::fs::metadata(dir.path().join(&t[0])).unwrap().len()
+    };
+    let buffered = tmp();
+    // Past the hour's end, within its grace: while the engine still holds an episode that
+    // started in it, the rows stay buffered.
+    let now = end.plus_micros(60_000_000);
+    w.advance(now, start).unwrap();
+    assert_eq!(tmp(), buffered);
+    // Once it holds none, they are written as a row group; the file stays open.
+    w.advance(now, end).unwrap();
+    let written = tmp();
+    assert!(written > buffered, "{written} bytes, {buffered} before");
+    w.advance(now, end).unwrap();
+    assert_eq!(tmp(), written, "nothing more to write");
+    // A record that comes late still goes into the same file.
+    w.episode(fed[0]).unwrap();
+    let summary = w.finish().unwrap();
+    assert_eq!(summary.files.len(), 1);
+    assert_eq!(summary.episodes, fed.len() as u64);
+    if !has_duckdb() {
+        return;
+    }
+    let got = python_json(DUCKDB_COUNT, dir.path());
+    assert_eq!(got["count"], fed.len() as u64);
 }
 
 #[test]

@@ -204,7 +204,8 @@ impl Default for AnalysisConfig {
 
 /// A judged episode waiting to settle.
 struct Settling {
-    ep: Episode,
+    /// Boxed, so that handing a burst of them on moves pointers, not whole episodes.
+    ep: Box<Episode>,
     /// The ticket realm when its only identity was a Kerberos ticket: kept as its domain
     /// when the attributed user names none.
     realm: Option<String>,
@@ -238,7 +239,9 @@ pub struct Analyzer {
     settling: HashMap<u64, Settling>,
     settle_queue: VecDeque<(Ts, u64)>,
     /// Settled episodes, copies at the verdict (previews) and transactions not yet drained.
-    out_episodes: Vec<Episode>,
+    /// (Boxed as they settle: a burst handed on moves pointers, not whole episodes.)
+    #[allow(clippy::vec_box)]
+    out_episodes: Vec<Box<Episode>>,
     out_judged: Vec<Episode>,
     out_transactions: Vec<Transaction>,
     /// Requests applied as unanswered when their episode's window passed, by (connection,
@@ -392,7 +395,7 @@ impl Analyzer {
             out.judged(e);
         }
         for e in self.out_episodes.drain(..) {
-            out.episode(e);
+            out.episode(*e);
         }
         // A burst (the first packet after a quiet hour settles a whole hour) leaves no
         // capacity behind.
@@ -406,6 +409,15 @@ impl Analyzer {
         !self.out_episodes.is_empty()
             || !self.out_transactions.is_empty()
             || !self.out_judged.is_empty()
+    }
+
+    /// Every episode that started before this time has been handed on: the earliest start
+    /// of an episode still open or settling, else the latest packet time. (An exchange still
+    /// on its connection can open an episode that started a little earlier.)
+    pub fn held_since(&self) -> Ts {
+        let open = self.open.values().map(|o| o.rec.start_ts);
+        let settling = self.settling.values().map(|s| s.ep.start_ts);
+        open.chain(settling).fold(self.now, Ts::min)
     }
 
     /// Judged episodes still settling.
@@ -799,6 +811,18 @@ impl Analyzer {
         if self.unreachable.get(&ukey) == Some(&id) {
             self.unreachable.remove(&ukey);
         }
+        // The verdict's packet time: when the retry window passed, for an episode judged by
+        // it (packet time can jump past it over a quiet spell), else now; kept in order.
+        let judged_at = match reason {
+            EndReason::Window => {
+                Ts(ep.last_event_ts.0.saturating_add(self.cfg.retry_window_us)).min(self.now)
+            }
+            EndReason::Response | EndReason::Finish => self.now,
+        };
+        let judged_at = self
+            .settle_queue
+            .back()
+            .map_or(judged_at, |&(last, _)| judged_at.max(last));
         let (outcome, cause, detail) = verdict::judge(&ep.facts, reason);
         ep.evidence.fill(&mut ep.rec, &self.inputs);
         ep.rec.outcome = outcome;
@@ -830,11 +854,11 @@ impl Analyzer {
         if self.cfg.previews {
             self.out_judged.push(ep.rec.clone());
         }
-        self.settle_queue.push_back((self.now, id));
+        self.settle_queue.push_back((judged_at, id));
         self.settling.insert(
             id,
             Settling {
-                ep: ep.rec,
+                ep: Box::new(ep.rec),
                 realm,
                 negotiate,
             },

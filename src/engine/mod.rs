@@ -419,6 +419,12 @@ impl Engine {
         }
     }
 
+    /// Every episode that started before this time has been handed on
+    /// ([`Analyzer::held_since`]).
+    pub fn held_since(&self) -> Ts {
+        self.analyzer.held_since()
+    }
+
     /// Hands the records that became final since the last call to `out`.
     #[inline]
     pub fn drain(&mut self, out: &mut dyn Records) {

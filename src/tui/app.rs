@@ -268,8 +268,10 @@ pub struct App {
     pub source_label: String,
     pub kind: SourceKind,
     /// What the screen shows: episodes as they are judged while the capture runs, the
-    /// settled aggregate once it has ended.
+    /// settled aggregate once it has ended. Empty without a screen ([`App::without_screen`]).
     pub stats: Stats,
+    /// A screen shows `stats` (not so headless).
+    screen: bool,
     /// The aggregate of settled (final) episodes: exports, and the final view.
     pub settled: Stats,
     /// The settled aggregate since the last export (the interval tables).
@@ -370,6 +372,7 @@ impl App {
             source_label: source_label.into(),
             kind,
             stats: Stats::new(),
+            screen: true,
             settled: Stats::new(),
             interval: Stats::new(),
             store: Store::default(),
@@ -415,9 +418,27 @@ impl App {
             return;
         }
         for e in episodes {
-            self.stats.add_episode(&e);
+            if self.screen {
+                self.stats.add_episode(&e);
+            }
             self.store.push(e);
             self.dirty = true;
+        }
+    }
+
+    /// No screen (headless): the judged episodes are not aggregated a second time beside the
+    /// settled ones ([`App::shown`] is the settled aggregate), and no ladder is kept.
+    pub fn without_screen(&mut self) {
+        self.screen = false;
+        self.stats = Stats::with_limits(self.settled.limits());
+    }
+
+    /// The aggregate of what is shown: the screen's, or without one the settled aggregate.
+    pub fn shown(&self) -> &Stats {
+        if self.screen {
+            &self.stats
+        } else {
+            &self.settled
         }
     }
 
@@ -475,7 +496,9 @@ impl App {
                 let paused = std::mem::replace(&mut self.paused, false);
                 self.add_episodes(held);
                 self.paused = paused;
-                self.stats = self.settled.clone();
+                if self.screen {
+                    self.stats = self.settled.clone();
+                }
                 self.dirty = true;
                 self.set_progress(progress);
                 self.notices = notices;
@@ -491,7 +514,7 @@ impl App {
                 queue_dropped: self.progress.source.queue_dropped.unwrap_or(0),
                 gap_bytes: self.progress.capture.gap_bytes,
                 tracked_connections: self.progress.tracked_connections as u64,
-                lockout_risk_users: self.stats.finding_count(Finding::LockoutRisk),
+                lockout_risk_users: self.shown().finding_count(Finding::LockoutRisk),
             });
         }
     }
@@ -514,13 +537,17 @@ impl App {
             pseudonymize(&mut settled, &mut [], p);
         }
         for t in transactions.iter().filter(|t| !t.findings.is_empty()) {
-            self.stats.add_transaction(t);
+            if self.screen {
+                self.stats.add_transaction(t);
+            }
             self.settled.add_transaction(t);
             self.interval.add_transaction(t);
             self.dirty = true;
         }
-        // Those of episodes are kept for their ladders.
-        self.store.add_steps(transactions);
+        // Those of episodes are kept for their ladders, on a screen.
+        if self.screen {
+            self.store.add_steps(transactions);
+        }
         self.add_episodes(judged);
         self.add_settled(&settled);
     }

@@ -398,7 +398,8 @@ impl driver::Sink for Screen<'_> {
                 self.last_ts = Some(ts);
                 self.frames += 1;
                 if self.frames % 4096 == 0 {
-                    self.write_records(|r| r.writer.advance(ts));
+                    let held = engine.held_since();
+                    self.write_records(|r| r.writer.advance(ts, held));
                 }
                 // A live source can be quiet for long: look at the clock on every frame there.
                 if (self.frames % 64 == 0 || !self.replay)
@@ -410,7 +411,8 @@ impl driver::Sink for Screen<'_> {
             }
             // A quiet live interface: retry windows passed, and the screen shows it.
             Step::Idle(now) => {
-                self.write_records(|r| r.writer.advance(now));
+                let held = engine.held_since();
+                self.write_records(|r| r.writer.advance(now, held));
                 self.source = src.stats();
                 self.flush(engine, Some(now));
             }

@@ -151,13 +151,15 @@ pub fn export_rotated(
     );
     let dir = out.join(format!("{EXPORT_PREFIX}{stamp}-{seq:04}"));
     let part = dir.join("interval");
-    // The aggregate tables (the records go to `--records`).
-    let (all, since) = (aggregate_frames(total)?, aggregate_frames(interval)?);
+    // The aggregate tables (the records go to `--records`), one set of frames in memory at
+    // a time.
+    let all = aggregate_frames(total)?;
     let names: Vec<TableName> = all.iter().map(|(t, _)| *t).collect();
     check_targets(&dir, format, &names, false)?;
     check_targets(&part, format, &names, false)?;
     write_frames(&all, &dir, format)?;
-    write_frames(&since, &part, format)?;
+    drop(all);
+    write_frames(&aggregate_frames(interval)?, &part, format)?;
     prune(out, keep.max(1))?;
     Ok(dir)
 }
@@ -214,9 +216,11 @@ pub fn write_report(app: &App, dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// One status line (headless mode).
+/// One status line (headless mode): the settled episodes, and how many are still open or
+/// settling.
 pub(crate) fn status_line(app: &App) -> String {
-    let t = app.stats.totals();
+    let shown = app.shown();
+    let t = shown.totals();
     let c = &app.progress.capture;
     let (pps, _) = app.rates().unwrap_or((0.0, 0.0));
     let drops = app
@@ -225,7 +229,7 @@ pub(crate) fn status_line(app: &App) -> String {
         .kernel_dropped
         .map_or_else(|| "n/a".to_string(), |d| d.to_string());
     format!(
-        "proxy407: {} packets ({} pkt/s), drops {}, gaps {} B; episodes {} (authenticated {}, failed {}, unresolved {}), users failing {}",
+        "proxy407: {} packets ({} pkt/s), drops {}, gaps {} B; episodes {} (authenticated {}, failed {}, unresolved {}), users failing {}; {} open, {} settling",
         c.packets,
         ui::human(pps),
         drops,
@@ -234,7 +238,9 @@ pub(crate) fn status_line(app: &App) -> String {
         t.authenticated,
         t.failed,
         t.unresolved,
-        app.stats.users_affected()
+        shown.users_affected(),
+        app.progress.open_episodes,
+        app.progress.settling_episodes,
     )
 }
 
@@ -273,6 +279,7 @@ async fn run_async(open: Opener, cfg: EngineConfig, opts: Options) -> anyhow::Re
     app.metrics = opts.metrics.as_ref().map(|(_, m)| m.clone());
     app.lang = opts.lang;
     if opts.headless {
+        app.without_screen();
         headless(&mut app, rx, &ctrl, &opts).await
     } else {
         let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
