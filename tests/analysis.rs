@@ -1071,6 +1071,54 @@ fn requests_never_challenged_are_transactions_only() {
 }
 
 #[test]
+fn an_episode_that_can_still_change_settles_and_one_that_cannot_is_final_at_once() {
+    let mut a = Analyzer::new(AnalysisConfig::default());
+    // Alice logs in with her own credentials at the first try.
+    let c1 = conn_from(1, "10.0.0.21");
+    a.on_event(get(&c1, 0, URL).c407(vec![ch(Scheme::Basic)]).ev());
+    a.on_event(get(&c1, 50, URL).creds(basic("alice")).status(200).ev());
+    // Bob's first password is rejected, then he logs in: a later rejection could still make
+    // that one part of a lockout run.
+    let c2 = conn_from(2, "10.0.0.22");
+    a.on_event(get(&c2, 100, URL).c407(vec![ch(Scheme::Basic)]).ev());
+    a.on_event(
+        get(&c2, 150, URL)
+            .creds(basic("bob"))
+            .c407(vec![ch(Scheme::Basic)])
+            .ev(),
+    );
+    a.on_event(get(&c2, 200, URL).creds(basic("bob")).status(200).ev());
+    // A client that sends no credentials: a later login from its address may name its user.
+    let c3 = conn_from(3, "10.0.0.23");
+    a.on_event(get(&c3, 300, URL).c407(vec![ch(Scheme::Basic)]).ev());
+    a.advance(at(60_000));
+    assert_eq!((a.open_episodes(), a.settling_episodes()), (0, 2));
+    let now = drained(&mut a);
+    let users: Vec<Option<&str>> = now.episodes.iter().map(|e| e.user.as_deref()).collect();
+    assert_eq!(users, vec![Some("alice")]);
+    // Carol logs in from the third address: the settling episode is hers.
+    a.on_event(
+        get(&conn_from(4, "10.0.0.23"), 120_000, URL)
+            .creds(basic("carol"))
+            .status(200)
+            .ev(),
+    );
+    let out = finish(a);
+    let by_user: Vec<(Option<&str>, Outcome)> = out
+        .episodes
+        .iter()
+        .map(|e| (e.user.as_deref(), e.outcome))
+        .collect();
+    assert_eq!(
+        by_user,
+        vec![
+            (Some("bob"), Outcome::Authenticated),
+            (Some("carol"), Outcome::Failed)
+        ]
+    );
+}
+
+#[test]
 fn episodes_are_sorted_by_start_and_state_is_released() {
     let mut a = Analyzer::new(AnalysisConfig::default());
     for i in 0..50u64 {
@@ -1083,8 +1131,11 @@ fn episodes_are_sorted_by_start_and_state_is_released() {
     }
     assert_eq!(a.open_episodes(), 0);
     assert_eq!(a.tracked_connections(), 0);
-    assert_eq!(a.settling_episodes(), 50);
-    let out = finish(a);
+    // Named by their own credentials, with no rejection: nothing later can change them, so
+    // they are final at their verdict and do not settle (§3.10).
+    assert_eq!(a.settling_episodes(), 0);
+    let out = drained(&mut a);
+    assert!(finish(a).episodes.is_empty());
     let ids: Vec<u64> = out.episodes.iter().map(|e| e.episode_id).collect();
     assert_eq!(ids, (1..=50).collect::<Vec<_>>());
     assert!(out

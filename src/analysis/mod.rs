@@ -33,9 +33,11 @@
 //!   transaction, challenged or not, which is handed on even when transactions are not kept.
 //! - §2.3, §5.2, §3.10: lockout risk and attribution reach back into episodes already judged,
 //!   so a judged episode *settles* for `settle_us` of packet time (by default the lockout
-//!   window) before it is handed on, attributed again with what is known then; at the end of
-//!   the capture every episode settles. Judged records leave through [`Analyzer::drain`]:
-//!   nothing judged stays once it has settled.
+//!   window, counted from its verdict) before it is handed on, attributed again with what is
+//!   known then; at the end of the capture every episode settles. One nothing later can
+//!   change (named by its own credentials or ticket, no rejection, not Negotiate) is handed
+//!   on at its verdict. Judged records leave through [`Analyzer::drain`]: nothing judged
+//!   stays once it is final.
 //! - §4.12: the KDC's answers to a client address ([`kdc`]) are joined to its Negotiate episodes
 //!   from the retry window before their start to the retry window after their end, when judged
 //!   and again when settled: a standing KRB-ERROR leads the `detail` of a failed one (and of an
@@ -845,14 +847,26 @@ impl Analyzer {
             self.join_kdc(&mut ep.rec, n);
         }
         attribute(&self.identities, &mut ep.rec, realm.as_deref());
+        if self.cfg.previews {
+            self.out_judged.push(ep.rec.clone());
+        }
+        // Final at its verdict when nothing later can change it (§3.10): its own credentials
+        // or ticket name its user (no later login names it), it counted no rejection (no
+        // later lockout run takes it in) and it is not Negotiate (no KDC answer to join).
+        let final_now = matches!(
+            ep.rec.user_source,
+            Some(UserSource::Credentials | UserSource::Kdc)
+        ) && ep.facts.rejections == 0
+            && negotiate.is_none();
+        if final_now {
+            self.out_episodes.push(Box::new(ep.rec));
+            return;
+        }
         if self.settling.len() >= self.cfg.max_open_episodes.max(1) {
             if let Some((_, oldest)) = self.settle_queue.pop_front() {
                 self.anomalies.add(AnalysisAnomaly::SettlingFull);
                 self.release(oldest);
             }
-        }
-        if self.cfg.previews {
-            self.out_judged.push(ep.rec.clone());
         }
         self.settle_queue.push_back((judged_at, id));
         self.settling.insert(
