@@ -419,11 +419,9 @@ fn export(e: &ExportArgs) -> anyhow::Result<ExitCode> {
             .then(|| TableStream::create(&e.out, e.format)),
     };
     let (stats, _, mut written) = run_engine(&e.input, true, vec![Box::new(tables)])?;
-    let frames: Vec<_> = crate::export::aggregate_frames(&stats)?
-        .into_iter()
-        .filter(|(t, _)| names.contains(t))
-        .collect();
-    written.extend(crate::export::write_frames(&frames, &e.out, e.format)?);
+    written.extend(crate::export::write_aggregates(
+        &stats, &names, &e.out, e.format,
+    )?);
     for t in &names {
         if let Some(path) = written
             .iter()

@@ -496,19 +496,47 @@ fn timeline_frame(stats: &Stats) -> PolarsResult<DataFrame> {
     DataFrame::new(m.len(), cols)
 }
 
-/// The tables of the aggregate (per key, causes, timeline), by name.
-pub fn aggregate_frames(stats: &Stats) -> anyhow::Result<Vec<(TableName, DataFrame)>> {
-    let build = || -> PolarsResult<Vec<(TableName, DataFrame)>> {
-        Ok(vec![
-            (TableName::Users, per_key_frame(stats, Table::Users)?),
-            (TableName::Clients, per_key_frame(stats, Table::Clients)?),
-            (TableName::Proxies, per_key_frame(stats, Table::Proxies)?),
-            (TableName::Targets, per_key_frame(stats, Table::Targets)?),
-            (TableName::Causes, causes_frame(stats)?),
-            (TableName::Timeline, timeline_frame(stats)?),
-        ])
-    };
-    anyhow::Context::context(build(), "building the export tables")
+/// The tables of the aggregate (per key, causes, timeline), in the order they are written.
+pub const AGGREGATE_TABLES: [TableName; 6] = [
+    TableName::Users,
+    TableName::Clients,
+    TableName::Proxies,
+    TableName::Targets,
+    TableName::Causes,
+    TableName::Timeline,
+];
+
+/// One table of the aggregate (`None` for a record table).
+fn aggregate_frame(stats: &Stats, t: TableName) -> PolarsResult<Option<DataFrame>> {
+    Ok(Some(match t {
+        TableName::Users => per_key_frame(stats, Table::Users)?,
+        TableName::Clients => per_key_frame(stats, Table::Clients)?,
+        TableName::Proxies => per_key_frame(stats, Table::Proxies)?,
+        TableName::Targets => per_key_frame(stats, Table::Targets)?,
+        TableName::Causes => causes_frame(stats)?,
+        TableName::Timeline => timeline_frame(stats)?,
+        TableName::Episodes | TableName::Transactions => return Ok(None),
+    }))
+}
+
+/// Writes the aggregate tables among `names` into `dir`, building one at a time (a table's
+/// frames leave memory before the next is built), as [`write_frames`] does.
+pub fn write_aggregates(
+    stats: &Stats,
+    names: &[TableName],
+    dir: &Path,
+    format: Format,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for t in AGGREGATE_TABLES.into_iter().filter(|t| names.contains(t)) {
+        let frame = anyhow::Context::with_context(aggregate_frame(stats, t), || {
+            format!("building the {t} table")
+        })?;
+        if let Some(df) = frame {
+            written.extend(write_frames(&[(t, df)], dir, format)?);
+        }
+    }
+    Ok(written)
 }
 
 // ---- writing --------------------------------------------------------------------------

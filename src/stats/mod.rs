@@ -462,7 +462,8 @@ impl KeyAcc {
 /// The rows of one table: at most `max_keys` keys, the episodes of the rest in `other`.
 #[derive(Clone, Debug, Default)]
 struct KeyTable {
-    keys: HashMap<String, KeyAcc>,
+    /// Boxed: a row is large, and a map that grows (or has room to spare) holds pointers.
+    keys: HashMap<String, Box<KeyAcc>>,
     other: Option<KeyAcc>,
 }
 
@@ -470,7 +471,7 @@ impl KeyTable {
     /// The accumulator of `key`: its own while there is room, else the `(other)` row.
     fn acc(&mut self, key: &str, max_keys: usize) -> &mut KeyAcc {
         if !self.keys.contains_key(key) && self.keys.len() < max_keys && key != OTHER_KEY {
-            self.keys.insert(key.to_string(), KeyAcc::default());
+            self.keys.insert(key.to_string(), Box::default());
         }
         match self.keys.get_mut(key) {
             Some(acc) => acc,
@@ -502,14 +503,14 @@ impl KeyTable {
         if key == OTHER_KEY {
             self.other.as_ref()
         } else {
-            self.keys.get(key)
+            self.keys.get(key).map(|a| &**a)
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = (&str, &KeyAcc)> {
         self.keys
             .iter()
-            .map(|(k, a)| (k.as_str(), a))
+            .map(|(k, a)| (k.as_str(), &**a))
             .chain(self.other.iter().map(|a| (OTHER_KEY, a)))
     }
 }

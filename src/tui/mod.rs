@@ -78,7 +78,7 @@ pub mod event;
 pub mod ui;
 
 use crate::engine::EngineConfig;
-use crate::export::{aggregate_frames, check_targets, write_frames, Format, TableName};
+use crate::export::{check_targets, write_aggregates, Format, AGGREGATE_TABLES};
 use crate::model::Ts;
 use crate::stats::Stats;
 use anyhow::Context as _;
@@ -151,15 +151,11 @@ pub fn export_rotated(
     );
     let dir = out.join(format!("{EXPORT_PREFIX}{stamp}-{seq:04}"));
     let part = dir.join("interval");
-    // The aggregate tables (the records go to `--records`), one set of frames in memory at
-    // a time.
-    let all = aggregate_frames(total)?;
-    let names: Vec<TableName> = all.iter().map(|(t, _)| *t).collect();
-    check_targets(&dir, format, &names, false)?;
-    check_targets(&part, format, &names, false)?;
-    write_frames(&all, &dir, format)?;
-    drop(all);
-    write_frames(&aggregate_frames(interval)?, &part, format)?;
+    // The aggregate tables (the records go to `--records`), built one at a time.
+    check_targets(&dir, format, &AGGREGATE_TABLES, false)?;
+    check_targets(&part, format, &AGGREGATE_TABLES, false)?;
+    write_aggregates(total, &AGGREGATE_TABLES, &dir, format)?;
+    write_aggregates(interval, &AGGREGATE_TABLES, &part, format)?;
     prune(out, keep.max(1))?;
     Ok(dir)
 }
