@@ -1,5 +1,6 @@
 //! Live capture through libpcap (feature `live`): opening an interface (promiscuous,
-//! immediate mode, snap length 262144, 100 ms read timeout, non-blocking), the capture
+//! immediate mode, snap length 262144, 100 ms read timeout, a 64 MiB kernel buffer,
+//! non-blocking), the capture
 //! filter, a capture thread that copies each packet into a bounded queue and never waits for
 //! the analysis (a packet that finds the queue full is dropped and counted as
 //! `queue_dropped`), stopping after a duration or on a stop flag (set by Ctrl-C), the
@@ -32,6 +33,10 @@ use std::time::{Duration, Instant};
 pub const SNAPLEN: i32 = 262_144;
 /// How long one read waits for packets before the loop checks the stop flag and deadline.
 pub const READ_TIMEOUT_MS: i32 = 100;
+/// The kernel's capture buffer: 64 MiB. In immediate mode Linux gives every packet a slot of
+/// the snap length, so libpcap's default (2 MiB) holds only eight packets and a burst of a
+/// few thousand packets a second overflows it.
+pub const BUFFER_BYTES: i32 = 64 << 20;
 /// How long the read loop sleeps when no packet is waiting.
 const IDLE_NAP: Duration = Duration::from_millis(5);
 /// Without a packet for this long, [`PacketSource::next_event`] reports the time.
@@ -260,6 +265,7 @@ impl LiveSource {
             .immediate_mode(true)
             .snaplen(SNAPLEN)
             .timeout(READ_TIMEOUT_MS)
+            .buffer_size(BUFFER_BYTES)
             .open()
             .map_err(refused)?;
         // libpcap's read timeout does not hold in immediate mode on Linux (a read on a quiet
