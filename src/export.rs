@@ -496,15 +496,9 @@ fn timeline_frame(stats: &Stats) -> PolarsResult<DataFrame> {
     DataFrame::new(m.len(), cols)
 }
 
-/// The tables of the aggregate (per key, causes, timeline), in the order they are written.
-pub const AGGREGATE_TABLES: [TableName; 6] = [
-    TableName::Users,
-    TableName::Clients,
-    TableName::Proxies,
-    TableName::Targets,
-    TableName::Causes,
-    TableName::Timeline,
-];
+/// The tables of the aggregate (per key, causes, timeline), in the order they are written:
+/// every table after the two record tables.
+pub const AGGREGATE_TABLES: &[TableName] = TableName::ALL.split_at(2).1;
 
 /// One table of the aggregate (`None` for a record table).
 fn aggregate_frame(stats: &Stats, t: TableName) -> PolarsResult<Option<DataFrame>> {
@@ -528,7 +522,7 @@ pub fn write_aggregates(
     format: Format,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for t in AGGREGATE_TABLES.into_iter().filter(|t| names.contains(t)) {
+    for &t in AGGREGATE_TABLES.iter().filter(|t| names.contains(t)) {
         let frame = anyhow::Context::with_context(aggregate_frame(stats, t), || {
             format!("building the {t} table")
         })?;

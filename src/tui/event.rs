@@ -398,8 +398,7 @@ impl driver::Sink for Screen<'_> {
                 self.last_ts = Some(ts);
                 self.frames += 1;
                 if self.frames % 4096 == 0 {
-                    let held = engine.held_since();
-                    self.write_records(|r| r.writer.advance(ts, held));
+                    self.write_records(|r| r.writer.advance(ts, engine.held_since()));
                 }
                 // A live source can be quiet for long: look at the clock on every frame there.
                 if (self.frames % 64 == 0 || !self.replay)
@@ -411,8 +410,7 @@ impl driver::Sink for Screen<'_> {
             }
             // A quiet live interface: retry windows passed, and the screen shows it.
             Step::Idle(now) => {
-                let held = engine.held_since();
-                self.write_records(|r| r.writer.advance(now, held));
+                self.write_records(|r| r.writer.advance(now, engine.held_since()));
                 self.source = src.stats();
                 self.flush(engine, Some(now));
             }

@@ -152,10 +152,10 @@ pub fn export_rotated(
     let dir = out.join(format!("{EXPORT_PREFIX}{stamp}-{seq:04}"));
     let part = dir.join("interval");
     // The aggregate tables (the records go to `--records`), built one at a time.
-    check_targets(&dir, format, &AGGREGATE_TABLES, false)?;
-    check_targets(&part, format, &AGGREGATE_TABLES, false)?;
-    write_aggregates(total, &AGGREGATE_TABLES, &dir, format)?;
-    write_aggregates(interval, &AGGREGATE_TABLES, &part, format)?;
+    check_targets(&dir, format, AGGREGATE_TABLES, false)?;
+    check_targets(&part, format, AGGREGATE_TABLES, false)?;
+    write_aggregates(total, AGGREGATE_TABLES, &dir, format)?;
+    write_aggregates(interval, AGGREGATE_TABLES, &part, format)?;
     prune(out, keep.max(1))?;
     Ok(dir)
 }
